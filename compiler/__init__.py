@@ -1,0 +1,122 @@
+"""netc: a declarative architecture language and compiler for PyTorch.
+
+>>> import netc
+>>> ir = netc.load("vgg:D")
+>>> ir.params
+138357544
+>>> ir.node("conv1_2").paper, ir.node("conv1_2").rf
+('conv3-64', (5, 1))
+
+Importing netc does not import torch; only :func:`compile` and :func:`load_weights` do.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from netc.dsl import ast
+from netc.dsl.errors import (GraphError, LimitError, NetcError, NetcErrors, ShapeError, Source, Span,
+                             SpecError, SpecSyntaxError, UsageError, raise_all, sort_errors)
+from netc.dsl.parser import LIMITS
+from netc.dsl.parser import parse as _parse
+
+from .ir import IR, Node, build
+from .program import Program
+from .resolve import resolve
+from .specref import bundled_dir, bundled_names, split_ref
+
+__version__ = "0.1.0"
+
+
+def parse(text: str, filename: str = "<string>") -> ast.Module:
+    """Parse .net text into its syntax tree (raises :class:`NetcError` on a syntax error)."""
+    return _parse(text, filename)
+
+
+def program(ref: str | os.PathLike) -> Program:
+    """Load a spec file (a path or a bundled name such as ``"vgg"``) with its includes."""
+    path, _ = split_ref(str(ref))
+    return Program.load(path)
+
+
+def load(ref: str | os.PathLike, config: str | None = None, **overrides: Any) -> IR:
+    """The IR of one configuration: ``load("vgg:D")``, ``load("my.net", config="B", num_classes=20)``.
+
+    Raises :class:`NetcError` (with every error found) when the spec is invalid.
+    """
+    path, cfg = split_ref(str(ref))
+    prog = Program.load(path)
+    prog.raise_errors()
+    return build_config(prog, config or cfg, **overrides)
+
+
+def loads(text: str, config: str | None = None, filename: str = "<string>", **overrides: Any) -> IR:
+    """Like :func:`load`, from text."""
+    prog = Program.from_text(text, filename)
+    prog.raise_errors()
+    return build_config(prog, config, **overrides)
+
+
+def build_config(prog: Program, config: str | None = None, **overrides: Any) -> IR:
+    resolved = resolve(prog, config, overrides)
+    ir = build(resolved)
+    raise_all(ir.errors)
+    return ir
+
+
+def load_all(ref: str | os.PathLike, **overrides: Any) -> list[IR]:
+    """The IR of every configuration a spec file defines, in file order."""
+    path, cfg = split_ref(str(ref))
+    prog = Program.load(path)
+    prog.raise_errors()
+    names = [cfg] if cfg else prog.own_configs()
+    return [build_config(prog, n, **overrides) for n in names]
+
+
+def check_program(prog: Program) -> list[NetcError]:
+    """Every error in a loaded program, all configurations included, in source order."""
+    errors = list(prog.errors)
+    for name in prog.own_configs():
+        try:
+            resolved = resolve(prog, name)
+            errors += build(resolved).errors
+        except NetcError as e:
+            errors.append(e)
+    return sort_errors(errors)
+
+
+def check(text: str, filename: str = "<string>") -> list[NetcError]:
+    """Every diagnostic for a spec's text; an empty list when it is valid.
+
+    >>> [e.message for e in check("input 32x32 RGB\\nconv3-16\\nmaxpol\\n")]
+    ["unknown layer 'maxpol'"]
+    """
+    try:
+        prog = Program.from_text(text, filename)
+    except NetcError as e:
+        return sort_errors([e])
+    return check_program(prog)
+
+
+def compile(ref: str | os.PathLike, config: str | None = None, **kwargs: Any):
+    """Compile a configuration to a ``torch.nn.Module`` (a ``torch.fx.GraphModule``).
+
+    ``netc.compile("vgg:D", num_classes=20)``; keyword arguments that name spec variables override
+    them; ``device``, ``dtype``, ``dense`` and friends are compile options (see the README).
+    """
+    from .torch_backend import compile_spec
+    return compile_spec(ref, config, **kwargs)
+
+
+def load_weights(model, state_dict, strict: bool = True):
+    """Copy a state_dict from another implementation of the same architecture, matched by structure."""
+    from .torch_backend import load_weights as _lw
+    return _lw(model, state_dict, strict=strict)
+
+
+__all__ = [
+    "parse", "program", "load", "loads", "load_all", "check", "check_program", "compile", "load_weights",
+    "build_config", "IR", "Node", "Program", "NetcError", "NetcErrors", "SpecError", "SpecSyntaxError",
+    "ShapeError", "GraphError", "LimitError", "UsageError", "Span", "Source", "LIMITS", "bundled_dir",
+    "bundled_names", "split_ref",
+]

@@ -1,0 +1,61 @@
+"""netc check FILE... : one line per configuration, every error of every file."""
+from __future__ import annotations
+
+import sys
+
+import netc
+from netc import dims
+from netc.cli import report
+from netc.dsl.errors import NetcError, NetcErrors, UsageError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("check", help="check spec files; one line per configuration",
+                       description="Check every configuration of each spec file (a path or a bundled name such as vgg).")
+    p.add_argument("files", nargs="+", metavar="FILE", help="spec file, FILE:CONFIG or bundled name")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    total_errors = 0
+    for ref in args.files:
+        path, cfg = netc.split_ref(ref)
+        prog = netc.Program.load(path)
+        errors = list(prog.errors)
+        lines = []
+        if not prog.errors:
+            names = [cfg] if cfg else prog.own_configs()
+            if cfg:
+                prog.config(cfg)
+            for name in names:
+                try:
+                    ir = netc.build_config(prog, name)
+                except NetcError as e:
+                    errors.append(e)
+                    continue
+                lines.append(_line(str(path), ir))
+        if errors:
+            err = NetcErrors(errors) if len(errors) > 1 else errors[0]
+            for e in (err.errors if isinstance(err, NetcErrors) else [err]):
+                report(e)
+            total_errors += len(err.errors) if isinstance(err, NetcErrors) else 1
+        if lines:
+            _print_aligned(lines)
+    if total_errors:
+        print(f"{total_errors} error{'s' if total_errors != 1 else ''}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _line(path: str, ir) -> list[str]:
+    out = ir.output_shape
+    size = "any size >= {}x{}".format(*ir.min_input) if ir.any_size and ir.min_input else (
+        "input " + dims.fmt_shape(ir.input_shape))
+    return [path, ir.config, f"{ir.depth} weight layers", dims.fmt_shape(out), f"{ir.params:,} params", size]
+
+
+def _print_aligned(lines: list[list[str]]) -> None:
+    widths = [max(len(l[i]) for l in lines) for i in range(len(lines[0]))]
+    for l in lines:
+        cells = [c.rjust(widths[i]) if i == 4 else c.ljust(widths[i]) for i, c in enumerate(l)]
+        print("  ".join(cells).rstrip())

@@ -1,0 +1,72 @@
+"""netc summary SPEC[:CONFIG]: per-layer output shape, params, multiply-adds, receptive field."""
+from __future__ import annotations
+
+import re
+
+import netc
+from netc import summary as S
+from netc.dsl.errors import UsageError
+from netc.ir import infer
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("summary", help="per-layer shapes, params, multiply-adds, receptive fields",
+                       description="Summarise one configuration (or every configuration of a file).")
+    p.add_argument("spec", metavar="SPEC[:CONFIG]", help="e.g. vgg:D, googlenet, path/to/net.net:B")
+    p.add_argument("--input", metavar="CxHxW", help="evaluate at this input size (e.g. 3x256x320 or 256x320)")
+    p.add_argument("--depth", type=int, metavar="N", help="aggregate blocks nested at depth N or deeper into one row")
+    p.add_argument("--json", action="store_true", help="print JSON (same as --format json)")
+    p.add_argument("--format", choices=("term", "markdown", "csv", "json"), default="term")
+    p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE", help="override a spec variable")
+    p.set_defaults(run=run)
+
+
+def parse_overrides(items: list[str]) -> dict:
+    out = {}
+    for it in items:
+        k, sep, v = it.partition("=")
+        if not sep or not k:
+            raise UsageError(f"--set takes VAR=VALUE, not {it!r}")
+        out[k.strip()] = _literal(v.strip())
+    return out
+
+
+def _literal(v: str):
+    if re.fullmatch(r"-?\d+", v):
+        return int(v)
+    try:
+        return float(v)
+    except ValueError:
+        return {"true": True, "false": False}.get(v, v)
+
+
+def parse_input(text: str) -> tuple[int, int]:
+    parts = text.lower().replace("\u00d7", "x").split("x")
+    if len(parts) not in (2, 3) or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise UsageError(f"--input takes CxHxW or HxW with positive numbers, not {text!r}")
+    return int(parts[-2]), int(parts[-1])
+
+
+def run(args) -> int:
+    fmt = "json" if args.json else args.format
+    overrides = parse_overrides(args.set)
+    irs = netc.load_all(args.spec, **overrides)
+    if args.input:
+        hw = parse_input(args.input)
+        for ir in irs:
+            for n in ir.nodes():
+                n.shape = None
+            infer(ir, hw)
+            netc.raise_all(ir.errors)
+    if args.depth is not None and args.depth < 1:
+        raise UsageError("--depth takes a number at least 1")
+    if fmt == "json":
+        print(S.to_json(irs, args.depth))
+        return 0
+    render = {"term": S.to_text, "markdown": S.to_markdown, "csv": S.to_csv}[fmt]
+    texts = [render(ir, args.depth) for ir in irs]
+    if fmt == "csv":
+        print(texts[0] + "".join(t.split("\n", 1)[1] for t in texts[1:]), end="")
+    else:
+        print("\n\n".join(texts))
+    return 0

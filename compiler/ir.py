@@ -1,0 +1,434 @@
+"""The IR: one configuration as a ``networkx.DiGraph`` of layer instances.
+
+Nodes are keyed by their hierarchical name (``conv1_1``, ``4a/3x3_reduce``) and carry a
+:class:`Node` under ``graph.nodes[name]["node"]``; edges carry the tensor shape that flows
+along them (``graph.edges[u, v]["shape"]``) and, into a concat or add, their ``port``.
+Node insertion order is program order, so ``ir.nodes()`` is a deterministic topological order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import networkx as nx
+
+from netc.dsl.errors import GraphError, NetcError, ShapeError, Span, SpecError, did_you_mean
+
+from . import dims, layers as L
+from .dims import Sym
+from .resolve import AuxItem, BlockItem, GroupItem, InputSpec, LayerItem, Resolved
+
+
+@dataclass(eq=False)
+class Node:
+    name: str                      # full name: "4a/3x3_reduce"
+    kind: str                      # "conv", "fc", ..., "input", "concat", "add"
+    params: Any                    # pydantic parameters (None for input/concat/add)
+    span: Span
+    scope: tuple[str, ...] = ()    # enclosing block instances / aux head: ("4a",)
+    aux: str | None = None         # the side output this node belongs to
+    word: str = ""                 # as written in the spec
+    act: str = "none"              # activation applied after the op, resolved
+    shape: tuple | None = None     # output shape at the nominal (fixed) input
+    sym_shape: tuple | None = None  # output shape for a symbolic H x W input
+    n_params: int = 0
+    macs: int | None = 0
+    rf: tuple[int, int] | None = None
+
+    @property
+    def local(self) -> str:
+        return self.name.rsplit("/", 1)[-1]
+
+    @property
+    def layer_kind(self) -> L.LayerKind | None:
+        return L.KINDS.get(self.kind)
+
+    @property
+    def paper(self) -> str:
+        """The layer as the paper writes it: conv3-64, maxpool, FC-4096."""
+        if self.kind in ("concat", "add"):
+            return self.kind
+        if self.kind == "input":
+            return "input"
+        k = self.layer_kind
+        return k.paper(self.params) if k else self.kind
+
+    @property
+    def is_weight(self) -> bool:
+        k = self.layer_kind
+        return bool(k and k.weight)
+
+
+@dataclass
+class Scope:
+    """A block instance or a side output: a named group of nodes."""
+    name: str                      # full name: "4a"
+    kind: str                      # "block" | "aux"
+    label: str                     # "inception(64, 96, 128, 16, 32, 32)"
+    span: Span
+    block: str | None = None
+    args: dict = field(default_factory=dict)
+    output: str | None = None      # the node whose output is the scope's output
+    input: str | None = None       # the node feeding the scope
+
+
+@dataclass
+class AuxHead:
+    name: str
+    attach: str      # node the head reads from
+    output: str      # last node of the head
+    weight: float
+    span: Span
+
+
+class IR:
+    """One configuration, built, shape-checked and costed."""
+
+    def __init__(self, resolved: Resolved):
+        self.config = resolved.name
+        self.filename = resolved.filename
+        self.span = resolved.span
+        self.input_spec: InputSpec = resolved.input
+        self.output_mode = resolved.output
+        self.naming = resolved.naming
+        self.vars = dict(resolved.vars)
+        self.graph = nx.DiGraph(name=resolved.name)
+        self.scopes: dict[str, Scope] = {}
+        self.aux: list[AuxHead] = []
+        self.output: str = "input"
+        self.errors: list[NetcError] = list(resolved.errors)
+        self.any_size = False                  # accepts inputs of any size >= min_input
+        self.min_input: tuple[int, int] | None = None
+        self.min_input_layer: tuple[str, str] | None = None   # (layer for H, layer for W)
+
+    # -------------------------------------------------------------- access
+    def node(self, name: str) -> Node:
+        return self.graph.nodes[name]["node"]
+
+    def nodes(self, aux: bool | None = None) -> list[Node]:
+        """Nodes in program order; aux=False: main path only, aux=True: side outputs only."""
+        out = [d["node"] for _, d in self.graph.nodes(data=True)]
+        if aux is None:
+            return out
+        return [n for n in out if (n.aux is not None) == aux]
+
+    def layers(self, aux: bool | None = None) -> list[Node]:
+        """Like nodes(), without the input node."""
+        return [n for n in self.nodes(aux) if n.kind != "input"]
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes())
+
+    def __len__(self) -> int:
+        return self.graph.number_of_nodes()
+
+    def preds(self, name: str) -> list[str]:
+        """Predecessors in port order."""
+        ins = list(self.graph.in_edges(name, data=True))
+        ins.sort(key=lambda e: e[2].get("port", 0))
+        return [u for u, _, _ in ins]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def input_shape(self) -> tuple:
+        return self.node("input").shape or self.node("input").sym_shape
+
+    @property
+    def output_shape(self) -> tuple | None:
+        n = self.node(self.output)
+        return n.shape if n.shape is not None else n.sym_shape
+
+    # -------------------------------------------------------------- totals
+    @property
+    def params(self) -> int:
+        """Every learnable parameter, side outputs included."""
+        return sum(n.n_params for n in self.nodes())
+
+    @property
+    def params_inference(self) -> int:
+        """Parameters left at inference (side outputs dropped)."""
+        return sum(n.n_params for n in self.nodes(aux=False))
+
+    @property
+    def macs(self) -> int | None:
+        """Multiply-adds of one inference pass (conv and FC only); None for a variable input."""
+        vals = [n.macs for n in self.nodes(aux=False)]
+        return None if any(v is None for v in vals) else sum(vals)
+
+    @property
+    def macs_train(self) -> int | None:
+        vals = [n.macs for n in self.nodes()]
+        return None if any(v is None for v in vals) else sum(vals)
+
+    @property
+    def depth(self) -> int:
+        """Weight layers on the longest input-to-output path (VGG's "11 weight layers",
+        GoogLeNet's "22 layers deep")."""
+        best: dict[str, int] = {}
+        for n in self.nodes(aux=False):
+            before = max((best[p] for p in self.preds(n.name) if p in best), default=0)
+            best[n.name] = before + (1 if n.is_weight else 0)
+        return best.get(self.output, 0)
+
+    def scope_nodes(self, scope: str) -> list[Node]:
+        pre = scope + "/"
+        return [n for n in self.nodes() if n.name.startswith(pre)]
+
+    def _repr_svg_(self):  # Jupyter
+        from netc.visualize import to_svg
+        return to_svg(self)
+
+    def __repr__(self) -> str:
+        return f"<IR {self.filename}:{self.config} {len(self)} nodes, {self.params:,} params>"
+
+
+# ------------------------------------------------------------------ building
+def build(resolved: Resolved) -> IR:
+    """Elaborated configuration -> IR with shapes, checks and costs."""
+    ir = IR(resolved)
+    b = _Builder(ir)
+    inp = resolved.input
+    ir.graph.add_node("input", node=Node("input", "input", None, inp.span or resolved.span))
+    tail = b.seq(resolved.items, "input", ())
+    ir.output = tail
+    for a in resolved.aux:
+        b.aux(a)
+    _resolve_activations(ir)
+    check_graph(ir)
+    infer(ir)
+    return ir
+
+
+class _Builder:
+    def __init__(self, ir: IR):
+        self.ir = ir
+        self.names: dict[str, str] = {}   # local reference (block instance name) -> output node
+
+    def add(self, name: str, node: Node, preds: list[str]) -> str:
+        g = self.ir.graph
+        if name in g:
+            self.ir.errors.append(SpecError(f"duplicate name '{name}'", node.span,
+                                            hint=f"'{name}' is already used at {g.nodes[name]['node'].span}; "
+                                                 "pick another with 'as NAME'"))
+            i = 2
+            while f"{name}_{i}" in g:
+                i += 1
+            name = node.name = f"{name}_{i}"
+        g.add_node(name, node=node)
+        for port, p in enumerate(preds):
+            g.add_edge(p, name, port=port)
+        return name
+
+    def seq(self, items: list, tail: str, scope: tuple, aux: str | None = None) -> str:
+        for it in items:
+            tail = self.item(it, tail, scope, aux)
+        return tail
+
+    def item(self, it, tail: str, scope: tuple, aux: str | None) -> str:
+        prefix = "/".join(scope)
+        full = f"{prefix}/{it.local}" if prefix else it.local
+        if isinstance(it, LayerItem):
+            node = Node(full, it.kind.kind, it.params, it.span, scope, aux, it.word)
+            return self.add(full, node, [tail])
+        if isinstance(it, BlockItem):
+            out = self.seq(it.body, tail, (*scope, it.local), aux)
+            if out == tail:   # an empty block passes its input through
+                out = self.add(f"{full}/identity", Node(f"{full}/identity", "identity", L.NoParams(), it.span,
+                                                        (*scope, it.local), aux, "identity"), [tail])
+            self.ir.scopes[full] = Scope(full, "block", it.label, it.span, it.block, it.args, out, tail)
+            self.names.setdefault(it.local, out)
+            self.names[full] = out
+            return out
+        if isinstance(it, GroupItem):
+            ends = [self.seq(br, tail, scope, aux) for br in it.branches]
+            node = Node(full, it.op, None, it.span, scope, aux, it.op)
+            return self.add(full, node, ends)
+        raise TypeError(f"unknown item {it!r}")
+
+    def aux(self, a: AuxItem):
+        g = self.ir.graph
+        target = self.names.get(a.target, a.target)
+        if target not in g or g.nodes[target]["node"].aux is not None:
+            cands = [n for n in g if g.nodes[n]["node"].aux is None] + list(self.names)
+            self.ir.errors.append(SpecError(f"side output '{a.name}' is attached to '{a.target}', which is not a layer "
+                                            "of this configuration", a.target_span, did_you_mean(a.target, cands)))
+            return
+        if a.name in g or a.name in self.ir.scopes:
+            self.ir.errors.append(SpecError(f"duplicate name '{a.name}'", a.span))
+            return
+        out = self.seq(a.body, target, (a.name,), aux=a.name)
+        self.ir.scopes[a.name] = Scope(a.name, "aux", f"aux {a.name} (weight {a.weight:g})", a.span,
+                                       output=out, input=target)
+        self.ir.aux.append(AuxHead(a.name, target, out, a.weight, a.span))
+
+
+def _resolve_activations(ir: IR) -> None:
+    """``act=auto``: ReLU on hidden layers, none on the output layer (no weight layer after it)."""
+    g = ir.graph
+    below: dict[str, bool] = {}
+    for name in reversed(list(nx.topological_sort(g)) if nx.is_directed_acyclic_graph(g) else list(g)):
+        n = g.nodes[name]["node"]
+        succ = [s for s in g.successors(name) if g.nodes[s]["node"].aux == n.aux]
+        below[name] = any(below.get(s, False) or g.nodes[s]["node"].is_weight for s in succ)
+    for name in g:
+        n = g.nodes[name]["node"]
+        k = n.layer_kind
+        if k is None:
+            continue
+        act = k.activation(n.params)
+        if act == "auto":
+            act = "relu" if below[name] else "none"
+        n.act = act
+
+
+def check_graph(ir: IR) -> None:
+    """A cycle, or a layer that does not reach an output, is an error."""
+    g = ir.graph
+    if not nx.is_directed_acyclic_graph(g):
+        cyc = nx.find_cycle(g)
+        n = g.nodes[cyc[0][0]]["node"]
+        ir.errors.append(GraphError("the network has a cycle: " + " -> ".join(u for u, _ in cyc) + f" -> {cyc[0][0]}",
+                                    n.span))
+        return
+    outputs = {ir.output, *(a.output for a in ir.aux)}
+    reach = set(outputs)
+    for o in outputs:
+        reach |= nx.ancestors(g, o)
+    for name in g:
+        if name not in reach:
+            n = g.nodes[name]["node"]
+            ir.errors.append(GraphError(f"layer '{name}' does not reach any output", n.span,
+                                        hint="remove it, or attach it as a side output (aux)"))
+    if "input" in g:
+        seen = nx.descendants(g, "input") | {"input"}
+        for name in g:
+            if name not in seen:
+                ir.errors.append(GraphError(f"layer '{name}' is unreachable from the input",
+                                            g.nodes[name]["node"].span))
+
+
+# ------------------------------------------------------------------ shapes and costs
+def infer(ir: IR, input_hw: tuple[int, int] | None = None) -> IR:
+    """Infer shapes (nominal and symbolic), receptive fields, params and MACs; record errors.
+
+    ``input_hw`` overrides the nominal input size (``netc summary --input``)."""
+    if not nx.is_directed_acyclic_graph(ir.graph):
+        return ir
+    spec = ir.input_spec
+    c = spec.channels
+    fixed = input_hw or ((spec.height, spec.width) if spec.fixed else None)
+    h_name = spec.height if isinstance(spec.height, str) else "H"
+    w_name = spec.width if isinstance(spec.width, str) else "W"
+    sym_errors = _propagate(ir, (c, Sym(h_name), Sym(w_name)), "sym_shape")
+    ir.any_size = not sym_errors
+    if fixed is not None:
+        errors = _propagate(ir, (c, *fixed), "shape")
+    else:
+        errors = sym_errors
+        for n in ir.nodes():
+            n.shape = None
+    ir.errors.extend(errors)
+    _min_input(ir)
+    _costs(ir)
+    return ir
+
+
+def _propagate(ir: IR, in_shape: tuple, attr: str) -> list[NetcError]:
+    g = ir.graph
+    errors: list[NetcError] = []
+    for name in g:
+        n: Node = g.nodes[name]["node"]
+        if n.kind == "input":
+            setattr(n, attr, in_shape)
+            continue
+        preds = ir.preds(name)
+        ins = [getattr(g.nodes[p]["node"], attr) for p in preds]
+        if any(s is None for s in ins):
+            setattr(n, attr, None)
+            continue
+        try:
+            out = _infer_node(ir, n, preds, ins)
+        except L.ShapeProblem as e:
+            errors.append(ShapeError(e.message, n.span, e.hint))
+            out = None
+        setattr(n, attr, out)
+        if attr == "shape" or attr == "sym_shape":
+            for p in preds:
+                if out is not None:
+                    g.edges[p, name]["shape" if attr == "shape" else "sym_shape"] = getattr(g.nodes[p]["node"], attr)
+    return errors
+
+
+def _infer_node(ir: IR, n: Node, preds: list[str], ins: list[tuple]) -> tuple:
+    if n.kind in ("concat", "add"):
+        return _join(ir, n, preds, ins)
+    kind = n.layer_kind
+    if kind.spatial_in and len(ins[0]) != 3:
+        raise L.ShapeProblem(f"{n.paper} needs a feature map (C x H x W), but '{preds[0]}' gives a vector of "
+                             f"{ins[0][0]}", hint="put it before the fully-connected layers")
+    if n.kind == "fc" and len(ins[0]) == 3 and not dims.is_fixed(ins[0]):
+        raise L.ShapeProblem(f"{n.paper} needs a fixed-size input, but {preds[0]} gives "
+                             f"{' x '.join(str(d) for d in ins[0])}",
+                             hint="put spp[4,2,1] or a global average pool (gap) before it")
+    return kind.infer(n.params, ins)
+
+
+def _join(ir: IR, n: Node, preds: list[str], ins: list[tuple]) -> tuple:
+    ranks = {len(s) for s in ins}
+    desc = ", ".join(f"{p} gives {dims.fmt_shape(s)}" for p, s in zip(preds, ins))
+    if len(ranks) > 1:
+        raise L.ShapeProblem(f"{n.kind} inputs mix feature maps and vectors: {desc}")
+    if n.kind == "add":
+        if any(s != ins[0] for s in ins):
+            what = "channels" if all(s[1:] == ins[0][1:] for s in ins) else "shapes"
+            raise L.ShapeProblem(f"add inputs disagree in {what}: {desc}",
+                                 hint="every branch of add must give the same shape; project the shortcut with conv1-C")
+        return ins[0]
+    if any(s[1:] != ins[0][1:] for s in ins):
+        raise L.ShapeProblem(f"concat inputs disagree in spatial size: {desc}",
+                             hint="concatenated branches must keep the same H x W (check padding and strides)")
+    return (sum(s[0] for s in ins), *ins[0][1:])
+
+
+def _min_input(ir: IR) -> None:
+    """The smallest H and W for which every layer's output is at least 1x1."""
+    if not ir.any_size:
+        ir.min_input = None
+        return
+    best = [(1, "input"), (1, "input")]
+    for n in ir.nodes():
+        s = n.sym_shape
+        if s is None or len(s) != 3:
+            continue
+        for i, d in enumerate(s[1:]):
+            if isinstance(d, Sym) and d.min_input > best[i][0]:
+                best[i] = (d.min_input, n.name)
+    ir.min_input = (best[0][0], best[1][0])
+    ir.min_input_layer = (best[0][1], best[1][1])
+
+
+def _costs(ir: IR) -> None:
+    g = ir.graph
+    for name in g:
+        n: Node = g.nodes[name]["node"]
+        preds = ir.preds(name)
+        if n.kind == "input":
+            n.rf = (1, 1)
+            continue
+        ins = [g.nodes[p]["node"].shape or g.nodes[p]["node"].sym_shape for p in preds]
+        out = n.shape if n.shape is not None else n.sym_shape
+        rf_ins = [g.nodes[p]["node"].rf for p in preds]
+        if out is None or any(s is None for s in ins):
+            n.n_params, n.macs, n.rf = 0, None, None
+            continue
+        if n.kind in ("concat", "add"):
+            n.n_params, n.macs = 0, 0
+            n.rf = None if any(r is None for r in rf_ins) else (max(r[0] for r in rf_ins), max(r[1] for r in rf_ins))
+            continue
+        kind = n.layer_kind
+        n.n_params = kind.count_params(n.params, ins, out)
+        n.macs = kind.count_macs(n.params, ins, out) if n.shape is not None else None
+        n.rf = kind.rf(n.params, rf_ins[0], ins)

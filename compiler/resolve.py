@@ -1,0 +1,678 @@
+"""One configuration of a Program -> an elaborated, named item tree.
+
+Blocks are expanded, repetitions unrolled, variables and block parameters substituted, layer
+parameters validated (pydantic), inheritance edits applied, and every layer named
+(``conv1_1`` ... ``fc8``; ``4a/3x3_reduce`` inside blocks). All errors are collected.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace as dc_replace
+from typing import Any, Union
+
+from pydantic import ValidationError
+
+from netc.dsl import ast
+from netc.dsl.errors import LimitError, NetcError, SpecError, Span, UsageError, did_you_mean
+from netc.dsl.parser import LIMITS
+
+from . import layers as L
+from .program import ConfigEntry, Program
+
+LIMITS.setdefault("max_layers", 200_000)
+LIMITS.setdefault("max_block_depth", 32)
+LIMITS.setdefault("max_repeat", 10_000)
+
+CHANNELS = {"rgb": 3, "bgr": 3, "gray": 1, "grey": 1, "grayscale": 1, "greyscale": 1, "l": 1, "mono": 1,
+            "rgba": 4}
+
+# keyword spellings -> parameter names
+ARG_ALIASES = {
+    "c": "out", "channels": "out", "filters": "out", "num_output": "out", "features": "out",
+    "out_channels": "out", "out_features": "out", "kernel": "k", "kernel_size": "k", "padding": "pad",
+    "s": "stride", "ceil_mode": "ceil", "d": "dilation", "drop": "p", "local_size": "size",
+    "activation": "act", "batchnorm": "bn", "momentum": "momentum", "level": "levels",
+}
+
+
+# ---------------------------------------------------------------- elaborated items
+@dataclass(eq=False)
+class LayerItem:
+    kind: L.LayerKind
+    params: Any
+    word: str
+    span: Span
+    name: str | None = None          # written with `as`
+    name_span: Span | None = None
+    auto: str = ""                   # assigned by naming
+    attach: "LayerItem | None" = None  # a bn expanded from conv(bn=true) names itself after the conv
+
+    @property
+    def local(self) -> str:
+        return self.name or self.auto
+
+
+@dataclass(eq=False)
+class GroupItem:
+    op: str
+    branches: list[list["Item"]]
+    span: Span
+    name: str | None = None
+    name_span: Span | None = None
+    auto: str = ""
+
+    @property
+    def local(self) -> str:
+        return self.name or self.auto
+
+
+@dataclass(eq=False)
+class BlockItem:
+    block: str
+    args: dict
+    label: str
+    body: list["Item"]
+    span: Span
+    name: str | None = None
+    name_span: Span | None = None
+    auto: str = ""
+
+    @property
+    def local(self) -> str:
+        return self.name or self.auto
+
+
+@dataclass(eq=False)
+class AuxItem:
+    name: str
+    target: str
+    target_span: Span
+    weight: float
+    body: list["Item"]
+    span: Span
+
+
+Item = Union[LayerItem, GroupItem, BlockItem]
+
+
+@dataclass
+class InputSpec:
+    height: int | str
+    width: int | str
+    channels: int
+    span: Span | None = None
+
+    @property
+    def fixed(self) -> bool:
+        return isinstance(self.height, int) and isinstance(self.width, int)
+
+
+@dataclass
+class Resolved:
+    """A configuration after elaboration: what the IR builder consumes."""
+    name: str
+    filename: str
+    span: Span
+    input: InputSpec
+    items: list[Item]
+    aux: list[AuxItem]
+    vars: dict[str, Any]
+    output: str = "logits"
+    naming: str = "stage"
+    errors: list[NetcError] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- entry point
+def resolve(prog: Program, config: str | None, overrides: dict[str, Any] | None = None) -> Resolved:
+    entry = prog.config(config)
+    return _Resolver(prog).run(entry, overrides or {})
+
+
+class _Resolver:
+    def __init__(self, prog: Program):
+        self.prog = prog
+        self.errors: list[NetcError] = []
+        self.count = 0
+        self.defaults: dict[str, list[ast.Arg]] = {}
+
+    def err(self, msg: str, span: Span | None, hint: str | None = None, cls=SpecError):
+        self.errors.append(cls(msg, span, hint))
+
+    # -------------------------------------------------------------- configurations
+    def run(self, entry: ConfigEntry, overrides: dict) -> Resolved:
+        lineage = self._lineage(entry)
+        root = lineage[0]
+        inp = InputSpec(224, 224, 3, None)
+        out_mode, naming = "logits", "stage"
+        settings = list(self.prog.settings)
+        for e in lineage:
+            settings += [s for s in self._body(e) if isinstance(s, (ast.InputStmt, ast.OutputStmt,
+                                                                       ast.NamingStmt, ast.DefaultsStmt))]
+        have_input = False
+        for s in settings:
+            if isinstance(s, ast.InputStmt):
+                inp, have_input = self._input(s), True
+            elif isinstance(s, ast.OutputStmt):
+                out_mode = self._choice(s.mode, ("logits", "probs"), "output", s.span) or out_mode
+            elif isinstance(s, ast.NamingStmt):
+                naming = self._choice(s.scheme, ("stage", "sequential"), "naming", s.span) or naming
+            elif isinstance(s, ast.DefaultsStmt):
+                kind = L.lookup_word(s.kind)
+                if kind is None:
+                    self.err(f"unknown layer '{s.kind}' in defaults", s.span, did_you_mean(s.kind, L.vocabulary()))
+                else:
+                    self.defaults.setdefault(kind[0].kind, []).extend(s.args)
+        if not have_input:
+            self.err("no input declared", entry.span, hint="add a line such as: input 224x224 RGB")
+
+        env = self._variables(lineage, overrides)
+        items = self._stmts(self._body(root), env, scope_blocks=(), allow_edits=False)
+        aux = [a for a in items if isinstance(a, AuxItem)]
+        items = [i for i in items if not isinstance(i, AuxItem)]
+        for e in lineage[1:]:
+            items, aux = self._derive(e, items, aux, env, naming)
+        name_items(items, naming)
+        for a in aux:
+            name_items(a.body, naming)
+        return Resolved(entry.name, self.prog.filename, entry.span, inp, items, aux, env, out_mode, naming,
+                        self.errors)
+
+    def _lineage(self, entry: ConfigEntry) -> list[ConfigEntry]:
+        chain, seen = [entry], {entry.name}
+        while chain[0].base is not None:
+            base = chain[0].base
+            if base in seen:
+                self.err(f"configuration '{chain[0].name}' extends itself (through '{base}')", chain[0].base_span)
+                break
+            if base not in self.prog.configs:
+                self.err(f"unknown configuration '{base}'", chain[0].base_span,
+                         did_you_mean(base, self.prog.configs))
+                break
+            seen.add(base)
+            chain.insert(0, self.prog.configs[base])
+        return chain
+
+    def _body(self, e: ConfigEntry) -> list:
+        if e.table is None:
+            return e.body
+        out = []
+        for row in e.table.rows:
+            if row.spanning:
+                out.append(row.cells[0])
+            elif e.column < len(row.cells) and row.cells[e.column] is not None:
+                out.append(row.cells[e.column])
+        return out
+
+    def _input(self, s: ast.InputStmt) -> InputSpec:
+        ch = 3
+        if s.channels is not None:
+            key = s.channels.lower()
+            if key in CHANNELS:
+                ch = CHANNELS[key]
+            elif key.endswith("ch") and key[:-2].isdigit() and int(key[:-2]) > 0:
+                ch = int(key[:-2])
+            else:
+                self.err(f"unknown channel layout '{s.channels}'", s.channels_span or s.span,
+                         did_you_mean(s.channels, CHANNELS) or "use RGB, BGR, gray or Nch (e.g. 4ch)")
+        for d in (s.height, s.width):
+            if isinstance(d, int) and d < 1:
+                self.err(f"input size must be at least 1 (got {d})", s.span)
+        h, w = s.height, s.width
+        if isinstance(h, int) != isinstance(w, int):
+            self.err("give both sides as numbers or both as names (224x224 or HxW)", s.span)
+            h, w = (str(h), str(w))
+        return InputSpec(h, w, ch, s.span)
+
+    def _choice(self, value: str, options: tuple, what: str, span: Span) -> str | None:
+        if value in options:
+            return value
+        self.err(f"unknown {what} '{value}'", span, did_you_mean(value, options) or f"use one of: {', '.join(options)}")
+        return None
+
+    def _variables(self, lineage: list[ConfigEntry], overrides: dict) -> dict:
+        env: dict[str, Any] = {}
+        for name, decl in self.prog.vars.items():
+            env[name] = self._value(decl.value, {})
+        for e in lineage:
+            for s in self._body(e):
+                if isinstance(s, ast.Assign):
+                    if s.name not in env:
+                        self.err(f"'{s.name}' is not a declared variable", s.span,
+                                 did_you_mean(s.name, env) or f"declare it at the top: var {s.name} = ...")
+                    else:
+                        env[s.name] = self._value(s.value, env)
+        for k, v in overrides.items():
+            if k not in env:
+                hint = did_you_mean(k, env) or (("variables: " + ", ".join(sorted(env))) if env else "this spec declares no variables")
+                raise UsageError(f"{self.prog.filename}: there is no variable '{k}' to override", hint=hint)
+            env[k] = v
+        return env
+
+    # -------------------------------------------------------------- inheritance edits
+    def _derive(self, e: ConfigEntry, items: list, aux: list, env: dict, naming: str):
+        name_items(items, naming)
+        by_name = {i.local: i for i in items}
+        aux_by_name = {a.name: a for a in aux}
+        items, aux = list(items), list(aux)
+
+        def find(name: str, span: Span):
+            if name in by_name and by_name[name] in items:
+                return by_name[name]
+            if "/" in name:
+                self.err(f"cannot edit '{name}' inside a block instance; edit the block, or replace the whole "
+                         f"instance '{name.split('/')[0]}'", span)
+            else:
+                self.err(f"'{name}' is not a layer of '{e.base}'", span, did_you_mean(name, by_name))
+            return None
+
+        for s in e.body:
+            if isinstance(s, ast.Replace):
+                targets = [find(n, sp) for n, sp in s.targets]
+                if any(t is None for t in targets):
+                    continue
+                new = self._stmts([s.chain], env, (), allow_edits=False)
+                idx = sorted(items.index(t) for t in targets)
+                at = idx[0]
+                for i in reversed(idx):
+                    del items[i]
+                items[at:at] = new
+            elif isinstance(s, ast.Remove):
+                for n, sp in s.targets:
+                    if n in aux_by_name and aux_by_name[n] in aux:
+                        aux.remove(aux_by_name[n])
+                        continue
+                    t = find(n, sp)
+                    if t is not None:
+                        items.remove(t)
+            elif isinstance(s, ast.Insert):
+                t = find(s.target, s.target_span)
+                if t is None:
+                    continue
+                new = self._stmts([s.chain], env, (), allow_edits=False)
+                at = items.index(t) + (1 if s.position == "after" else 0)
+                items[at:at] = new
+            elif isinstance(s, ast.Aux):
+                aux.append(self._aux(s, env))
+            elif isinstance(s, (ast.Chain, ast.Group)):
+                self.err(f"'{e.name}' extends '{e.base}', so it changes it with replace, remove or insert",
+                         s.span, hint="for example: insert FC-10 after fc8, or: replace conv1_1 with conv5-64")
+        return items, aux
+
+    # -------------------------------------------------------------- statements
+    def _stmts(self, stmts: list, env: dict, scope_blocks: tuple, allow_edits: bool) -> list:
+        out: list = []
+        for s in stmts:
+            if isinstance(s, ast.Chain):
+                for layer in s.layers:
+                    out.extend(self._layer(layer, env, scope_blocks))
+            elif isinstance(s, ast.Group):
+                branches = [self._stmts(b, env, scope_blocks, False) for b in s.branches]
+                if not branches:
+                    self.err(f"{s.op} needs at least one branch", s.span)
+                    continue
+                out.append(GroupItem(s.op, branches, s.span, s.name, s.name_span))
+            elif isinstance(s, ast.Aux):
+                if scope_blocks:
+                    self.err("side outputs (aux) belong in a configuration, not in a block", s.span)
+                else:
+                    out.append(self._aux(s, env))
+            elif isinstance(s, (ast.Replace, ast.Remove, ast.Insert)):
+                self.err(f"'{type(s).__name__.lower()}' edits a base configuration; use it in a configuration that "
+                         "extends another", s.span, hint="config NEW extends OLD { replace ... }")
+            elif isinstance(s, ast.Assign):
+                if scope_blocks:
+                    self.err("variables are set in configurations, not in blocks", s.span)
+            elif isinstance(s, ast.InputStmt) and scope_blocks:
+                self.err("input belongs in a configuration or at the top of the file", s.span)
+        return out
+
+    def _aux(self, s: ast.Aux, env: dict) -> AuxItem:
+        weight = 1.0
+        if s.weight is not None:
+            w = self._value(s.weight, env)
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
+                self.err(f"the loss weight must be a number at least 0 (got {w!r})", s.weight.span)
+            else:
+                weight = float(w)
+        body = self._stmts(s.body, env, (), False)
+        if not body:
+            self.err(f"side output '{s.name}' has no layers", s.span)
+        return AuxItem(s.name, s.target, s.target_span or s.span, weight, body, s.span)
+
+    def _layer(self, layer: ast.Layer, env: dict, scope_blocks: tuple) -> list:
+        if layer.repeat < 1 or layer.repeat > LIMITS["max_repeat"]:
+            self.err(f"repetition must be between 1 and {LIMITS['max_repeat']:,} (got {layer.repeat:,})",
+                     layer.repeat_span or layer.span, cls=LimitError)
+            return []
+        one = self._block(layer, env, scope_blocks) if layer.word in self.prog.blocks else self._builtin(layer, env)
+        if not one:
+            return []
+        out = []
+        for i in range(layer.repeat):
+            self.count += 1
+            if self.count > LIMITS["max_layers"]:
+                if self.count == LIMITS["max_layers"] + 1:
+                    self.err(f"more than {LIMITS['max_layers']:,} layers", layer.span, cls=LimitError,
+                             hint="raise netc.dsl.parser.LIMITS['max_layers'] if this is intended")
+                return out
+            copies = one if i == 0 else [_copy_item(x) for x in one]
+            if layer.repeat > 1 and layer.name is not None:
+                head = copies[0]
+                head.name = f"{layer.name}_{i + 1}"
+            out.extend(copies)
+        return out
+
+    def _builtin(self, layer: ast.Layer, env: dict) -> list:
+        hit = L.lookup_word(layer.word)
+        if hit is None:
+            cands = list(L.vocabulary()) + list(self.prog.blocks)
+            self.err(f"unknown layer '{layer.word}'", layer.word_span,
+                     did_you_mean(layer.word, cands) or did_you_mean(_head(layer.word), cands))
+            return []
+        kind, from_word = hit
+        raw: dict[str, tuple[Any, Span, str]] = {}   # name -> (value, span, where it came from)
+        ok = True
+        for a in self.defaults.get(kind.kind, []):
+            if a.name is None:
+                self.err("defaults takes named parameters only", a.span)
+                continue
+            name = ARG_ALIASES.get(a.name, a.name)
+            if self._known(kind, name, a):
+                raw[name] = (self._value(a.value, env), a.span, "defaults")
+            else:
+                ok = False
+        for k, v in from_word.items():
+            raw[k] = (self._word_part(v, env, layer), layer.word_span, "word")
+        positional = [p for p in kind.positional if p not in from_word]
+        if layer.list_arg is not None:
+            if not positional:
+                self.err(f"{kind.kind} takes no list argument", layer.list_arg.span)
+                ok = False
+            else:
+                raw[positional.pop(0)] = (self._value(layer.list_arg, env), layer.list_arg.span, "arg")
+        for a in layer.args or []:
+            name = a.name
+            if name is None:
+                flag = a.value.name if isinstance(a.value, ast.Ident) else None
+                fname = ARG_ALIASES.get(flag, flag) if flag else None
+                if fname and fname in kind.Params.model_fields and _is_bool_field(kind.Params, fname) \
+                        and flag not in env:
+                    name, value = fname, True
+                elif not positional:
+                    self.err(f"too many positional arguments for {kind.kind}", a.span,
+                             hint=f"name it: {kind.kind}(name=value); parameters: {_fields(kind)}")
+                    ok = False
+                    continue
+                else:
+                    name, value = positional.pop(0), self._value(a.value, env)
+            else:
+                name = ARG_ALIASES.get(name, name)
+                value = self._value(a.value, env)
+                if name in positional:
+                    positional.remove(name)
+            if not self._known(kind, name, a):
+                ok = False
+                continue
+            if name in raw and raw[name][2] == "word":
+                self.err(f"'{layer.word}' already sets {name}", a.span,
+                         hint=f"write the keyword form instead: {kind.kind}({name}=...)")
+                ok = False
+                continue
+            if name in raw and raw[name][2] == "arg":
+                self.err(f"{name} is given twice", a.span)
+                ok = False
+                continue
+            raw[name] = (value, a.span, "arg")
+        if not ok:
+            return []
+        params = self._validate(kind, raw, layer)
+        if params is None:
+            return []
+        item = LayerItem(kind, params, layer.word, layer.word_span, layer.name, layer.name_span)
+        if getattr(params, "bn", False) and kind.kind == "conv":
+            return _expand_bn(item)
+        return [item]
+
+    def _known(self, kind: L.LayerKind, name: str, a: ast.Arg) -> bool:
+        fields = kind.Params.model_fields
+        if name in fields or any(f.alias == name for f in fields.values()):
+            return True
+        self.err(f"{kind.kind} has no parameter '{a.name or name}'", a.span,
+                 did_you_mean(name, fields) or f"parameters: {_fields(kind)}")
+        return False
+
+    def _validate(self, kind: L.LayerKind, raw: dict, layer: ast.Layer):
+        data = {k: v[0] for k, v in raw.items()}
+        try:
+            return kind.Params.model_validate(data)
+        except ValidationError as e:
+            for err in e.errors():
+                field_name = str(err["loc"][0]) if err["loc"] else None
+                given = raw.get(field_name) if field_name else None
+                span = given[1] if given else layer.word_span
+                value = given[0] if given else None
+                msg = err["msg"]
+                if msg.startswith("Value error, "):
+                    msg = msg[len("Value error, "):]
+                if err["type"] == "missing":
+                    self.err(f"{layer.word}: missing parameter '{field_name}'", span,
+                             hint=f"for example {kind.kind}({field_name}=...)")
+                    continue
+                hint = None
+                if isinstance(value, str) and err["type"] in ("int_type", "int_parsing", "float_parsing", "float_type"):
+                    hint = f"'{value}' is not a number or a declared variable"
+                    hint = did_you_mean(value, self._names()) or hint
+                where = f" {field_name}" if field_name else ""
+                self.err(f"{layer.word}:{where} {msg[0].lower() + msg[1:]}"
+                         + (f" (got {value!r})" if value is not None and "got" not in msg else ""), span, hint)
+            return None
+
+    def _names(self) -> list[str]:
+        return list(self.prog.vars)
+
+    def _word_part(self, v, env: dict, layer: ast.Layer):
+        if isinstance(v, str):
+            if v.isdigit():
+                return int(v)
+            if v in env:
+                return env[v]
+            self.err(f"unknown variable '{v}' in '{layer.word}'", layer.word_span,
+                     did_you_mean(v, list(env)) or "declare it: var NAME = VALUE, or use a number")
+            return v
+        return v
+
+    def _value(self, v: ast.Value, env: dict):
+        if isinstance(v, (ast.Number, ast.Bool, ast.String)):
+            return v.value
+        if isinstance(v, ast.Ident):
+            return env.get(v.name, v.name)
+        if isinstance(v, ast.ListValue):
+            return [self._value(x, env) for x in v.items]
+        return None
+
+    # -------------------------------------------------------------- blocks
+    def _block(self, layer: ast.Layer, env: dict, scope_blocks: tuple) -> list:
+        name = layer.word
+        bdef = self.prog.blocks[name]
+        if name in scope_blocks:
+            self.err(f"block '{name}' uses itself", layer.word_span,
+                     hint="blocks cannot be recursive: " + " -> ".join((*scope_blocks, name)))
+            return []
+        if len(scope_blocks) >= LIMITS["max_block_depth"]:
+            self.err(f"blocks nest deeper than {LIMITS['max_block_depth']}", layer.word_span, cls=LimitError)
+            return []
+        bound: dict[str, Any] = {}
+        params = [p.name for p in bdef.params]
+        pos = list(params)
+        ok = True
+        if layer.list_arg is not None:
+            self.err(f"block '{name}' takes (arguments), not [a list]", layer.list_arg.span)
+            return []
+        for a in layer.args or []:
+            if a.name is None:
+                if not pos:
+                    self.err(f"block '{name}' takes {len(params)} argument{'s' * (len(params) != 1)}", a.span,
+                             hint=f"{name}({', '.join(params)})")
+                    ok = False
+                    continue
+                bound[pos.pop(0)] = self._value(a.value, env)
+            else:
+                if a.name not in params:
+                    self.err(f"block '{name}' has no parameter '{a.name}'", a.span,
+                             did_you_mean(a.name, params) or f"{name}({', '.join(params)})")
+                    ok = False
+                    continue
+                if a.name in bound:
+                    self.err(f"parameter '{a.name}' given twice", a.span)
+                    ok = False
+                    continue
+                if a.name in pos:
+                    pos.remove(a.name)
+                bound[a.name] = self._value(a.value, env)
+        for p in bdef.params:
+            if p.name not in bound:
+                if p.default is None:
+                    self.err(f"block '{name}' needs a value for '{p.name}'", layer.span,
+                             hint=f"{name}({', '.join(params)})")
+                    ok = False
+                else:
+                    bound[p.name] = self._value(p.default, env)
+        if not ok:
+            return []
+        inner = {**env, **bound}
+        body = self._stmts(bdef.body, inner, (*scope_blocks, name), False)
+        label = f"{name}({', '.join(_show(bound[p]) for p in params)})" if params else name
+        return [BlockItem(name, bound, label, body, layer.span, layer.name, layer.name_span)]
+
+
+def _show(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list):
+        return "[" + ", ".join(_show(x) for x in v) + "]"
+    return str(v)
+
+
+def _head(word: str) -> str:
+    return word.split("-")[0].rstrip("0123456789")
+
+
+def _is_bool_field(model, name: str) -> bool:
+    f = model.model_fields[name]
+    return f.annotation is bool
+
+
+def _fields(kind: L.LayerKind) -> str:
+    return ", ".join(kind.Params.model_fields) or "none"
+
+
+def _expand_bn(conv: LayerItem) -> list[LayerItem]:
+    p = conv.params
+    c = dc_replace(conv, params=p.model_copy(update={"bn": False, "act": "none"}))
+    bn_kind = L.KINDS["bn"]
+    bn = LayerItem(bn_kind, L.BNParams(eps=p.bn_eps, momentum=p.bn_momentum, act=p.act), "bn", conv.span, attach=c)
+    if conv.name is not None:
+        bn.name = f"{conv.name}_bn"
+    return [c, bn]
+
+
+def _copy_item(x):
+    if isinstance(x, LayerItem):
+        return dc_replace(x, auto="")
+    if isinstance(x, GroupItem):
+        return dc_replace(x, branches=[[_copy_item(i) for i in b] for b in x.branches], auto="")
+    if isinstance(x, BlockItem):
+        return dc_replace(x, body=[_copy_item(i) for i in x.body], auto="")
+    return x
+
+
+# ---------------------------------------------------------------- naming
+@dataclass
+class _NameState:
+    scheme: str
+    stage: int = 1
+    conv: int = 0
+    weight: int = 0
+    last: str | None = None
+    blocks: dict = field(default_factory=dict)
+    used: set = field(default_factory=set)
+
+
+def name_items(items: list, scheme: str = "stage") -> None:
+    """Give every item without an explicit name a deterministic one (VGG/Caffe style).
+
+    ``stage`` (default): conv{stage}_{i}, pool{stage}, fc{n} counting on from the stages, as VGG's
+    conv1_1 ... conv5_3, pool5, fc6 ... fc8; ``sequential``: weight layers numbered 1, 2, ... as
+    AlexNet's conv1 ... conv5, fc6 ... fc8. Other layers take the number of the weight layer before
+    them (norm1, drop6). Inside a block the numbering starts afresh.
+    """
+    st = _NameState(scheme)
+    _explicit(items, st.used)
+    _name_seq(items, st, in_group=False)
+
+
+def _explicit(items, used: set):
+    for it in items:
+        if it.name:
+            used.add(it.name)
+        if isinstance(it, GroupItem):
+            for b in it.branches:
+                _explicit(b, used)
+
+
+def _unique(base: str, used: set) -> str:
+    name, n = base, 2
+    while name in used:
+        name, n = f"{base}_{n}", n + 1
+    used.add(name)
+    return name
+
+
+def _name_seq(items, st: _NameState, in_group: bool):
+    for it in items:
+        if isinstance(it, BlockItem):
+            st.blocks[it.block] = st.blocks.get(it.block, 0) + 1
+            if not it.name:
+                it.auto = _unique(f"{it.block}_{st.blocks[it.block]}", st.used)
+            name_items(it.body, st.scheme)
+        elif isinstance(it, GroupItem):
+            for b in it.branches:
+                _name_seq(b, st, in_group=True)
+            if not it.name:
+                it.auto = _unique(it.op, st.used)
+        else:
+            _name_layer(it, st, in_group)
+
+
+def _name_layer(it: LayerItem, st: _NameState, in_group: bool):
+    k = it.kind
+    if it.attach is not None and not it.name:
+        it.auto = _unique(f"{it.attach.local}_{k.prefix}", st.used)
+        return
+    seq = st.scheme == "sequential"
+    if k.kind == "conv" or (k.weight and k.kind != "fc"):
+        if seq:
+            st.weight += 1
+            base, st.last = f"{k.prefix}{st.weight}", str(st.weight)
+        else:
+            st.conv += 1
+            base, st.last = f"{k.prefix}{st.stage}_{st.conv}", f"{st.stage}_{st.conv}"
+    elif k.kind == "fc":
+        if seq:
+            st.weight += 1
+            base, st.last = f"fc{st.weight}", str(st.weight)
+        else:
+            base, st.last = f"fc{st.stage}", str(st.stage)
+            st.stage, st.conv = st.stage + 1, 0
+    elif k.ends_stage:
+        num = (st.last or str(st.stage)) if seq else str(st.stage)
+        base = f"{k.prefix}{num}"
+        if not seq and not in_group:
+            st.stage, st.conv = st.stage + 1, 0
+    elif k.kind == "softmax":
+        base = "prob"
+    else:
+        tag = st.last if st.last is not None else ""
+        base = f"{k.prefix}{tag.split('_')[0] if k.kind == 'lrn' and not seq else tag}"
+    if it.name:
+        return
+    it.auto = _unique(base, st.used)

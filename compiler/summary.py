@@ -1,0 +1,185 @@
+"""Per-layer summary rows of an IR and their formats (terminal, Markdown, CSV, JSON).
+
+``rows(ir, depth=N)`` aggregates every block instance nested at depth N or deeper into one row
+(at depth 1 GoogLeNet's rows are the rows of its Table 1).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+
+from . import dims
+from .ir import IR, Node
+
+CONVENTIONS = {
+    "params": "learnable values of the compiled module: weights, biases, batch-norm gamma and beta",
+    "params_inference": "params without the side outputs (auxiliary heads), which inference drops",
+    "macs": "multiply-accumulates of one inference pass, conv and FC only: "
+            "conv = Hout*Wout*Cout*k*k*Cin/groups, FC = in*out (bias adds, activations, "
+            "normalisation and pooling are not counted; FLOPs ~ 2 x MACs)",
+    "rf": "[size, stride]: receptive field of one output unit on the input, and the cumulative stride",
+}
+
+
+@dataclass
+class Row:
+    name: str
+    kind: str
+    layer: str                 # as the paper writes it
+    shape: tuple | None
+    params: int
+    macs: int | None
+    rf: tuple[int, int] | None
+    aux: str | None = None
+    depth: int = 0             # nesting depth of the row (0: top level)
+    block: bool = False        # an aggregated block instance
+    line: int = 0
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "layer": self.layer,
+                "out_shape": _json_shape(self.shape), "params": self.params, "macs": self.macs,
+                "rf": list(self.rf) if self.rf else None, "aux": self.aux, "line": self.line}
+
+
+def _json_shape(shape):
+    if shape is None:
+        return None
+    return [d if isinstance(d, int) else str(d) for d in shape]
+
+
+def _shape(n: Node):
+    return n.shape if n.shape is not None else n.sym_shape
+
+
+def rows(ir: IR, depth: int | None = None) -> list[Row]:
+    """One row per layer (input excluded); with ``depth``, scopes at that depth collapse."""
+    out: list[Row] = []
+    done: set[str] = set()
+    for n in ir.layers():
+        scope = n.scope
+        if depth is not None and len(scope) >= depth and depth >= 1 and ir.scopes.get("/".join(scope[:depth])) \
+                and ir.scopes["/".join(scope[:depth])].kind == "block":
+            key = "/".join(scope[:depth])
+            if key in done:
+                continue
+            done.add(key)
+            out.append(_scope_row(ir, key, depth))
+            continue
+        out.append(Row(n.name, n.kind, n.paper, _shape(n), n.n_params, n.macs, n.rf, n.aux, len(scope),
+                       line=n.span.line))
+    return out
+
+
+def _scope_row(ir: IR, key: str, depth: int) -> Row:
+    sc = ir.scopes[key]
+    members = ir.scope_nodes(key)
+    out = ir.node(sc.output)
+    macs = [m.macs for m in members]
+    return Row(key, sc.block or sc.kind, sc.label, _shape(out), sum(m.n_params for m in members),
+               None if any(v is None for v in macs) else sum(macs), out.rf, out.aux, depth - 1, block=True,
+               line=sc.span.line)
+
+
+def to_dict(ir: IR, depth: int | None = None) -> dict:
+    inp = ir.node("input")
+    return {
+        "config": ir.config,
+        "file": ir.filename,
+        "input": _json_shape(_shape(inp)),
+        "output": _json_shape(ir.output_shape),
+        "params": ir.params,
+        "params_inference": ir.params_inference,
+        "macs": ir.macs,
+        "macs_train": ir.macs_train,
+        "weight_layers": ir.depth,
+        "any_size": ir.any_size,
+        "min_input": list(ir.min_input) if ir.min_input else None,
+        "aux": [{"name": a.name, "on": a.attach, "weight": a.weight} for a in ir.aux],
+        "conventions": CONVENTIONS,
+        "layers": [r.to_json() for r in rows(ir, depth)],
+    }
+
+
+def to_json(irs: list[IR], depth: int | None = None) -> str:
+    docs = [to_dict(ir, depth) for ir in irs]
+    return json.dumps(docs[0] if len(docs) == 1 else docs, indent=2)
+
+
+# ------------------------------------------------------------------ text formats
+def human(n: int | None) -> str:
+    """118.0M, 1.58G: decimal units, as the papers' "ops" columns."""
+    if n is None:
+        return "-"
+    if n == 0:
+        return "0"
+    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= div:
+            return f"{n / div:.2f}{unit}" if unit == "G" else f"{n / div:.1f}{unit}"
+    return str(n)
+
+
+def fmt_rf(rf) -> str:
+    return f"{rf[0]} / {rf[1]}" if rf else "-"
+
+
+def _cells(r: Row) -> list[str]:
+    macs = "?" if r.macs is None else "-" if r.macs == 0 else human(r.macs)
+    return [r.name, r.layer, dims.fmt_shape(r.shape), f"{r.params:,}", macs, fmt_rf(r.rf)]
+
+
+HEADER = ["layer", "type", "output", "params", "mult-adds", "receptive field"]
+
+
+def to_text(ir: IR, depth: int | None = None) -> str:
+    main = [r for r in rows(ir, depth) if r.aux is None]
+    side = [r for r in rows(ir, depth) if r.aux is not None]
+    table = [HEADER] + [_cells(r) for r in main]
+    if side:
+        table.append(["side outputs (training only)", "", "", "", "", ""])
+        table += [_cells(r) for r in side]
+    aux_params = ir.params - ir.params_inference
+    macs_aux = None if ir.macs_train is None or ir.macs is None else ir.macs_train - ir.macs
+    table.append(["total (inference)", "", dims.fmt_shape(ir.output_shape), f"{ir.params_inference:,}",
+                  human(ir.macs), ""])
+    if ir.aux:
+        table.append(["side outputs (training)", "", "", f"{aux_params:,}", human(macs_aux), ""])
+    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
+    right = {3, 4}
+    lines = [f"{ir.filename}:{ir.config}  input {dims.fmt_shape(_shape(ir.node('input')))}  "
+             f"{ir.depth} weight layers"]
+    for j, row in enumerate(table):
+        cells = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(row)]
+        lines.append(" " + "  ".join(cells).rstrip())
+        if j == 0 or (j == len(table) - (2 if ir.aux else 1) - 1):
+            lines.append(" " + "  ".join("-" * w for w in widths))
+    if ir.min_input:
+        lines.append(f"accepts any input of at least {ir.min_input[0]}x{ir.min_input[1]} "
+                     f"(limited by {ir.min_input_layer[0]})")
+    return "\n".join(lines)
+
+
+def to_markdown(ir: IR, depth: int | None = None) -> str:
+    out = [f"**{ir.config}** ({ir.filename}), input {dims.fmt_shape(_shape(ir.node('input')))}", "",
+           "| " + " | ".join(HEADER) + " |", "|" + "|".join(["---", "---", "---", "---:", "---:", "---"]) + "|"]
+    for r in rows(ir, depth):
+        c = _cells(r)
+        c[0] = c[0].strip() + (f" (aux {r.aux})" if r.aux and not c[0].startswith(r.aux) else "")
+        out.append("| " + " | ".join(x.replace("|", "\\|") for x in c) + " |")
+    out.append(f"| **total (inference)** | | {dims.fmt_shape(ir.output_shape)} | **{ir.params_inference:,}** | "
+               f"**{human(ir.macs)}** | |")
+    if ir.aux:
+        out.append(f"| side outputs (training) | | | {ir.params - ir.params_inference:,} | | |")
+    return "\n".join(out)
+
+
+def to_csv(ir: IR, depth: int | None = None) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["config", "name", "kind", "layer", "out_shape", "params", "macs", "rf_size", "rf_stride", "aux"])
+    for r in rows(ir, depth):
+        w.writerow([ir.config, r.name, r.kind, r.layer, dims.fmt_shape(r.shape), r.params,
+                    "" if r.macs is None else r.macs, r.rf[0] if r.rf else "", r.rf[1] if r.rf else "",
+                    r.aux or ""])
+    return buf.getvalue()

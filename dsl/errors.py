@@ -1,0 +1,196 @@
+"""Spans, diagnostics and their one renderer.
+
+Every AST node and every IR node carries a :class:`Span`; every error netc reports is a
+:class:`NetcError` that renders as::
+
+    specs/vgg.net:14:5: error: unknown layer 'maxpol'
+       14 |     maxpol
+          |     ^~~~~~
+    hint: did you mean 'maxpool'?
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+
+@dataclass(eq=False)
+class Source:
+    """The text of one spec file, kept so that errors can quote it."""
+
+    name: str
+    text: str
+
+    def line(self, n: int) -> str:
+        lines = self.text.splitlines()
+        return lines[n - 1] if 0 < n <= len(lines) else ""
+
+
+@dataclass(frozen=True, eq=False)
+class Span:
+    """A region of a source file: 1-based line and column, end exclusive."""
+
+    source: Source | None
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    @property
+    def file(self) -> str:
+        return self.source.name if self.source else "<unknown>"
+
+    def __repr__(self) -> str:
+        return f"Span({self.file}:{self.line}:{self.col})"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+    def to(self, other: "Span | None") -> "Span":
+        """The span from the start of this one to the end of ``other``."""
+        if other is None:
+            return self
+        return Span(self.source, self.line, self.col, other.end_line, other.end_col)
+
+
+UNKNOWN_SPAN = Span(None, 0, 0, 0, 0)
+
+
+class NetcError(Exception):
+    """Base of every error netc reports for bad input. ``.span`` says where."""
+
+    kind = "error"
+
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.span = span or UNKNOWN_SPAN
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.render(color=False)
+
+    @property
+    def file(self) -> str:
+        return self.span.file
+
+    @property
+    def line(self) -> int:
+        return self.span.line
+
+    @property
+    def col(self) -> int:
+        return self.span.col
+
+    def render(self, color: bool = False) -> str:
+        return render_diagnostic(self, color=color)
+
+
+class SpecSyntaxError(NetcError):
+    """The text does not parse."""
+
+
+class SpecError(NetcError):
+    """The text parses but means nothing valid (unknown layer, bad parameter...)."""
+
+
+class ShapeError(SpecError):
+    """Shapes do not fit: a map smaller than 1, channels that disagree, an FC on a variable map."""
+
+
+class GraphError(SpecError):
+    """The network graph is malformed: a cycle, an unreachable layer."""
+
+
+class LimitError(SpecError):
+    """A limit (file size, nesting, include depth, parameter budget) was exceeded."""
+
+
+class UsageError(NetcError):
+    """The user asked for something that does not exist (a file, a configuration, an option)."""
+
+
+class NetcErrors(NetcError):
+    """Several errors found in one run; ``.errors`` lists them in source order."""
+
+    def __init__(self, errors: Sequence[NetcError]):
+        errors = sort_errors(errors)
+        first = errors[0]
+        super().__init__(first.message, first.span, first.hint)
+        self.errors = list(errors)
+
+    def render(self, color: bool = False) -> str:
+        body = "\n".join(e.render(color) for e in self.errors)
+        n = len(self.errors)
+        return body + f"\n{n} error{'s' if n != 1 else ''}"
+
+
+def sort_errors(errors: Iterable[NetcError]) -> list[NetcError]:
+    """Flatten, drop duplicates (same place, same message) and sort by position."""
+    flat: list[NetcError] = []
+    for e in errors:
+        flat.extend(e.errors if isinstance(e, NetcErrors) else [e])
+    seen, out = set(), []
+    for e in flat:
+        key = (e.span.file, e.span.line, e.span.col, e.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(e)
+    return sorted(out, key=lambda e: (e.span.file, e.span.line, e.span.col))
+
+
+def raise_all(errors: Sequence[NetcError]) -> None:
+    """Raise nothing, the one error, or a :class:`NetcErrors` holding them all."""
+    errors = sort_errors(errors)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise NetcErrors(errors)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """A hint naming the closest candidate, compared without case, or None."""
+    cands = sorted(set(candidates))
+    lower = {c.lower(): c for c in cands}
+    hits = difflib.get_close_matches(word.lower(), list(lower), n=1, cutoff=0.6)
+    return f"did you mean '{lower[hits[0]]}'?" if hits else None
+
+
+_RED, _BOLD, _CYAN, _RESET = "\033[31m", "\033[1m", "\033[36m", "\033[0m"
+
+
+def render_diagnostic(err: NetcError, color: bool = False) -> str:
+    def c(code: str, text: str) -> str:
+        return f"{code}{text}{_RESET}" if color else text
+
+    span = err.span
+    if span.source is None or span.line <= 0:
+        head = f"{span.file}: " if span.source else ""
+        out = [f"{head}{c(_RED + _BOLD, err.kind + ':')} {err.message}"]
+    else:
+        out = [f"{span.file}:{span.line}:{span.col}: {c(_RED + _BOLD, err.kind + ':')} {err.message}"]
+        text = span.source.line(span.line).expandtabs(4).rstrip("\n")
+        gutter = " " * (len(str(span.line)) + 1)
+        width = span.end_col - span.col if span.end_line == span.line else len(text) - span.col + 1
+        width = max(1, min(width, max(1, len(text) - span.col + 1)))
+        caret = "^" + "~" * (width - 1)
+        out.append(f" {span.line} | {text}")
+        out.append(f" {gutter}| {' ' * (span.col - 1)}{c(_RED, caret)}")
+    if err.hint:
+        out.append(f"{c(_CYAN, 'hint:')} {err.hint}")
+    return "\n".join(out)
+
+
+def use_color(stream=None) -> bool:
+    stream = stream or sys.stderr
+    return hasattr(stream, "isatty") and stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+__all__ = [
+    "Source", "Span", "NetcError", "SpecSyntaxError", "SpecError", "ShapeError", "GraphError",
+    "LimitError", "UsageError", "NetcErrors", "raise_all", "sort_errors", "did_you_mean",
+    "render_diagnostic", "use_color", "UNKNOWN_SPAN",
+]
