@@ -454,7 +454,12 @@ class AdaptiveAvgPool(LayerKind):
         return (ins[0][0], oh, ow)
 
     def rf(self, p, rf_in, ins):
-        return None
+        # bin i covers [floor(i*H/n), ceil((i+1)*H/n)): the widest bin, and the stride H/n when n divides H
+        h, n = ins[0][1], _pair(p.out)[0]
+        if not isinstance(h, int):
+            return None
+        widest = max(-(-(i + 1) * h // n) - i * h // n for i in range(n))
+        return _window_rf(rf_in, widest, max(1, h // n))
 
 
 class SPP(LayerKind):

@@ -47,10 +47,19 @@ def parse_input(text: str) -> tuple[int, int]:
     return int(parts[-2]), int(parts[-1])
 
 
+def _load(spec: str, overrides: dict) -> list:
+    """SPEC:CONFIG -> that one; a file with a `default` configuration -> the default (``googlenet``
+    alone names GoogLeNet, not every variant in the file); otherwise every configuration."""
+    _, cfg = netc.split_ref(spec)
+    if cfg is None and any(c.default and c.own for c in netc.program(spec).configs.values()):
+        return [netc.load(spec, **overrides)]
+    return netc.load_all(spec, **overrides)
+
+
 def run(args) -> int:
     fmt = "json" if args.json else args.format
     overrides = parse_overrides(args.set)
-    irs = netc.load_all(args.spec, **overrides)
+    irs = _load(args.spec, overrides)
     if args.input:
         hw = parse_input(args.input)
         for ir in irs:
