@@ -34,6 +34,7 @@ class Node:
     n_params: int = 0
     macs: int | None = 0
     rf: tuple[int, int] | None = None
+    explicit: bool = False         # the name was written by the user (`as NAME`), not generated
 
     @property
     def local(self) -> str:
@@ -70,6 +71,7 @@ class Scope:
     args: dict = field(default_factory=dict)
     output: str | None = None      # the node whose output is the scope's output
     input: str | None = None       # the node feeding the scope
+    explicit: bool = False         # the instance name was written by the user
 
 
 @dataclass
@@ -231,20 +233,21 @@ class _Builder:
         prefix = "/".join(scope)
         full = f"{prefix}/{it.local}" if prefix else it.local
         if isinstance(it, LayerItem):
-            node = Node(full, it.kind.kind, it.params, it.span, scope, aux, it.word)
+            node = Node(full, it.kind.kind, it.params, it.span, scope, aux, it.word, explicit=it.name is not None)
             return self.add(full, node, [tail])
         if isinstance(it, BlockItem):
             out = self.seq(it.body, tail, (*scope, it.local), aux)
             if out == tail:   # an empty block passes its input through
                 out = self.add(f"{full}/identity", Node(f"{full}/identity", "identity", L.NoParams(), it.span,
                                                         (*scope, it.local), aux, "identity"), [tail])
-            self.ir.scopes[full] = Scope(full, "block", it.label, it.span, it.block, it.args, out, tail)
+            self.ir.scopes[full] = Scope(full, "block", it.label, it.span, it.block, it.args, out, tail,
+                                         explicit=it.name is not None)
             self.names.setdefault(it.local, out)
             self.names[full] = out
             return out
         if isinstance(it, GroupItem):
             ends = [self.seq(br, tail, scope, aux) for br in it.branches]
-            node = Node(full, it.op, None, it.span, scope, aux, it.op)
+            node = Node(full, it.op, None, it.span, scope, aux, it.op, explicit=it.name is not None)
             return self.add(full, node, ends)
         raise TypeError(f"unknown item {it!r}")
 
