@@ -1,0 +1,82 @@
+"""Weights from another implementation of the same architecture, matched by structure.
+
+Names differ between implementations (torchvision's ``features.28.weight`` is netc's
+``conv5_3.weight``), but the order and shapes of their tensors do not: both list each layer's
+parameters and buffers in program order. :func:`load_weights` pairs the tensors one by one,
+checks every shape, and names the first pair that disagrees. Batch-norm's
+``num_batches_tracked`` counters are bookkeeping and are skipped on both sides.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from netc.dsl.errors import NetcError
+
+
+class WeightsError(NetcError):
+    """A state_dict that does not fit the compiled model."""
+
+
+def _tensors(sd: Mapping[str, torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
+    return [(k, v) for k, v in sd.items() if not k.endswith("num_batches_tracked") and isinstance(v, torch.Tensor)]
+
+
+def _fits(dst: torch.Tensor, src: torch.Tensor) -> bool:
+    if dst.shape == src.shape:
+        return True
+    # a fully-connected weight onto a convolution (dense evaluation) or back: same numbers, new shape
+    return dst.numel() == src.numel() and {dst.dim(), src.dim()} == {2, 4} and dst.shape[0] == src.shape[0]
+
+
+def _where(model: nn.Module, key: str) -> str:
+    layer = key.rsplit(".", 1)[0]
+    for info in getattr(model, "netc", {}).get("layers", []):
+        if info["target"] == layer:
+            spec = info.get("file")
+            at = f", {spec}:{info['line']}" if spec and info.get("line") else ""
+            return f"layer {info['name']} ({info.get('paper', info['kind'])}{at})"
+    return f"layer {layer}"
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "[" + ", ".join(str(d) for d in t.shape) + "]"
+
+
+def load_weights(model: nn.Module, state_dict, strict: bool = True) -> nn.Module:
+    """Copy ``state_dict`` (or a module's weights) into ``model`` by structure; returns ``model``.
+
+    strict=False loads the common prefix when one side has more tensors (a different head).
+    Raises :class:`WeightsError` naming the first layer whose shapes disagree.
+
+    >>> import netc, torch
+    >>> a, b = netc.compile("vgg:A"), netc.compile("vgg:A")
+    >>> _ = netc.load_weights(b, a.state_dict())
+    >>> torch.equal(a.conv1_1.weight, b.conv1_1.weight)
+    True
+    """
+    if isinstance(state_dict, nn.Module):
+        state_dict = state_dict.state_dict()
+    if not isinstance(state_dict, Mapping):
+        raise WeightsError(f"expected a state_dict (a mapping of names to tensors), got {type(state_dict).__name__}")
+    dst, src = _tensors(model.state_dict()), _tensors(state_dict)
+    for i, ((dk, dv), (sk, sv)) in enumerate(zip(dst, src)):
+        if not _fits(dv, sv):
+            raise WeightsError(f"the weights do not fit at tensor {i + 1}: {dk} of {_where(model, dk)} is "
+                               f"{_shape(dv)}, but the source's {sk} is {_shape(sv)}",
+                               hint="the source is a different architecture or configuration, "
+                                    "or lists its layers in another order")
+    if strict and len(dst) != len(src):
+        more, extra = ("source", src[len(dst)][0]) if len(src) > len(dst) else ("model", dst[len(src)][0])
+        where = f" ({_where(model, extra)})" if more == "model" else ""
+        raise WeightsError(f"the model has {len(dst)} tensors and the source {len(src)}: the first unmatched "
+                           f"one is the {more}'s {extra}{where}", hint="pass strict=False to load the common prefix")
+    new = OrderedDict((dk, sv.detach().reshape(dv.shape)) for (dk, dv), (_, sv) in zip(dst, src))
+    with torch.no_grad():
+        current = model.state_dict(keep_vars=True)
+        for k, v in new.items():
+            current[k].copy_(v.to(dtype=current[k].dtype, device=current[k].device))
+    return model
