@@ -317,7 +317,7 @@ class Conv(LayerKind):
     def infer(self, p: ConvParams, ins):
         c, h, w = ins[0]
         if c % p.groups:
-            raise ShapeProblem(f"input channels ({c}) are not divisible by groups ({p.groups})")
+            raise ShapeProblem(f"{self.paper(p)}: input channels ({c}) are not divisible by groups ({p.groups})")
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = p.kernel(), p.strides(), p.padding(), p.dilations()
         out = (p.out, dims.window(h, kh, sh, ph, dh), dims.window(w, kw, sw, pw, dw))
         _check_positive(out[1:], self.paper(p), ins[0])

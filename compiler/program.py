@@ -108,7 +108,7 @@ class Program:
             return
         if not target.is_file():
             self.errors.append(SpecError(f"included file not found: {inc.path!r}", inc.span,
-                                         hint=f"paths are relative to {here}"))
+                                         hint="paths are relative to the including file"))
             return
         try:
             sub = parse(target.read_text(encoding="utf-8"), str(target))

@@ -165,11 +165,13 @@ class _Resolver:
             self.err("no input declared", entry.span, hint="add a line such as: input 224x224 RGB")
 
         env = self._variables(lineage, overrides)
-        items = self._stmts(self._body(root), env, scope_blocks=(), allow_edits=False)
+        broken = root.base is not None   # an unknown or cyclic base was reported; don't cascade
+        items = [] if broken else self._stmts(self._body(root), env, scope_blocks=(), allow_edits=False)
         aux = [a for a in items if isinstance(a, AuxItem)]
         items = [i for i in items if not isinstance(i, AuxItem)]
-        for e in lineage[1:]:
-            items, aux = self._derive(e, items, aux, env, naming)
+        if not broken:
+            for e in lineage[1:]:
+                items, aux = self._derive(e, items, aux, env, naming)
         name_items(items, naming)
         for a in aux:
             name_items(a.body, naming)
@@ -212,7 +214,8 @@ class _Resolver:
                 ch = int(key[:-2])
             else:
                 self.err(f"unknown channel layout '{s.channels}'", s.channels_span or s.span,
-                         did_you_mean(s.channels, CHANNELS) or "use RGB, BGR, gray or Nch (e.g. 4ch)")
+                         did_you_mean(s.channels, ["RGB", "BGR", "gray", "grayscale", "RGBA"])
+                         or "use RGB, BGR, gray or Nch (e.g. 4ch)")
         for d in (s.height, s.width):
             if isinstance(d, int) and d < 1:
                 self.err(f"input size must be at least 1 (got {d})", s.span)
@@ -381,7 +384,10 @@ class _Resolver:
             else:
                 ok = False
         for k, v in from_word.items():
-            raw[k] = (self._word_part(v, env, layer), layer.word_span, "word")
+            value = self._word_part(v, env, layer)
+            if value is _BAD:
+                return []
+            raw[k] = (value, layer.word_span, "word")
         positional = [p for p in kind.positional if p not in from_word]
         if layer.list_arg is not None:
             if not positional:
@@ -397,6 +403,12 @@ class _Resolver:
                 if fname and fname in kind.Params.model_fields and _is_bool_field(kind.Params, fname) \
                         and flag not in env:
                     name, value = fname, True
+                elif flag is not None and flag not in env and not positional:
+                    flags = [f for f in kind.Params.model_fields if _is_bool_field(kind.Params, f)]
+                    self.err(f"{kind.kind} has no flag or parameter '{flag}'", a.span,
+                             did_you_mean(flag, flags + ["ceil_mode"]) or f"parameters: {_fields(kind)}")
+                    ok = False
+                    continue
                 elif not positional:
                     self.err(f"too many positional arguments for {kind.kind}", a.span,
                              hint=f"name it: {kind.kind}(name=value); parameters: {_fields(kind)}")
@@ -436,8 +448,9 @@ class _Resolver:
         fields = kind.Params.model_fields
         if name in fields or any(f.alias == name for f in fields.values()):
             return True
+        aliases = [a for a, f in ARG_ALIASES.items() if f in fields]
         self.err(f"{kind.kind} has no parameter '{a.name or name}'", a.span,
-                 did_you_mean(name, fields) or f"parameters: {_fields(kind)}")
+                 did_you_mean(name, list(fields) + aliases) or f"parameters: {_fields(kind)}")
         return False
 
     def _validate(self, kind: L.LayerKind, raw: dict, layer: ast.Layer):
@@ -450,9 +463,7 @@ class _Resolver:
                 given = raw.get(field_name) if field_name else None
                 span = given[1] if given else layer.word_span
                 value = given[0] if given else None
-                msg = err["msg"]
-                if msg.startswith("Value error, "):
-                    msg = msg[len("Value error, "):]
+                msg = pydantic_message(err)
                 if err["type"] == "missing":
                     self.err(f"{layer.word}: missing parameter '{field_name}'", span,
                              hint=f"for example {kind.kind}({field_name}=...)")
@@ -461,9 +472,10 @@ class _Resolver:
                 if isinstance(value, str) and err["type"] in ("int_type", "int_parsing", "float_parsing", "float_type"):
                     hint = f"'{value}' is not a number or a declared variable"
                     hint = did_you_mean(value, self._names()) or hint
-                where = f" {field_name}" if field_name else ""
-                self.err(f"{layer.word}:{where} {msg[0].lower() + msg[1:]}"
-                         + (f" (got {value!r})" if value is not None and "got" not in msg else ""), span, hint)
+                where = f" {field_name}" if field_name and not msg.startswith(field_name) \
+                    and err["type"] != "value_error" else ""
+                got = f" (got {_show(value)})" if value is not None and "got" not in msg else ""
+                self.err(f"{layer.word}:{where} {msg}{got}", span, hint)
             return None
 
     def _names(self) -> list[str]:
@@ -477,7 +489,7 @@ class _Resolver:
                 return env[v]
             self.err(f"unknown variable '{v}' in '{layer.word}'", layer.word_span,
                      did_you_mean(v, list(env)) or "declare it: var NAME = VALUE, or use a number")
-            return v
+            return _BAD
         return v
 
     def _value(self, v: ast.Value, env: dict):
@@ -542,6 +554,35 @@ class _Resolver:
         body = self._stmts(bdef.body, inner, (*scope_blocks, name), False)
         label = f"{name}({', '.join(_show(bound[p]) for p in params)})" if params else name
         return [BlockItem(name, bound, label, body, layer.span, layer.name, layer.name_span)]
+
+
+_BAD = object()   # a value that already produced an error
+
+
+_PYDANTIC = {
+    "greater_than_equal": "must be at least {ge}", "greater_than": "must be greater than {gt}",
+    "less_than": "must be less than {lt}", "less_than_equal": "must be at most {le}",
+    "int_type": "must be a whole number", "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number", "float_type": "must be a number",
+    "float_parsing": "must be a number", "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false", "literal_error": "must be one of {expected}",
+    "too_short": "needs at least {min_length} item(s)", "tuple_type": "must be a list such as [6, 3, 2, 1]",
+    "string_type": "must be a word",
+}
+
+
+def pydantic_message(err: dict) -> str:
+    """A pydantic error as a sentence: 'must be at least 1'."""
+    template = _PYDANTIC.get(err["type"])
+    if template is not None:
+        try:
+            return template.format(**err.get("ctx", {}))
+        except (KeyError, IndexError):
+            pass
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    return msg[0].lower() + msg[1:] if msg else msg
 
 
 def _show(v) -> str:

@@ -73,10 +73,10 @@ def _parse_tree(text: str, comments: list):
     parser = _lark()
     body = text if text.endswith("\n") else text + "\n"
     # comments are %ignored by the grammar; collect them for the formatter
-    for line_no, line in enumerate(body.splitlines(), 1):
+    for line_no, line in enumerate(body.split("\n"), 1):
         pos = _comment_start(line)
         if pos is not None:
-            comments.append((line_no, line[pos:]))
+            comments.append((line_no, line[pos:].rstrip("\r")))
     return parser.parse(body)
 
 
@@ -91,7 +91,7 @@ def _comment_start(line: str) -> int | None:
 
 
 def _check_characters(source: Source) -> None:
-    for n, line in enumerate(source.text.splitlines(), 1):
+    for n, line in enumerate(source.text.split("\n"), 1):
         code = line[: _comment_start(line) or len(line)] if "#" in line else line
         for col, ch in enumerate(code, 1):
             if ch == "\x00" or (ord(ch) < 32 and ch not in "\t\r\f\n"):
@@ -100,7 +100,7 @@ def _check_characters(source: Source) -> None:
 
 def _check_nesting(source: Source) -> None:
     depth, limit = 0, LIMITS["max_nesting"]
-    for n, line in enumerate(source.text.splitlines(), 1):
+    for n, line in enumerate(source.text.split("\n"), 1):
         stop = _comment_start(line)
         for col, ch in enumerate(line[:stop] if stop is not None else line, 1):
             if ch in "{([":
@@ -114,19 +114,42 @@ def _check_nesting(source: Source) -> None:
 
 def _describe(tok: Token | None) -> str:
     if tok is None or tok.type == "$END":
-        return "the end of the file"
+        return "end of file"
     if tok.type == "_NL":
-        return "the end of the line"
+        return "end of line"
     return f"'{tok.value}'"
 
 
+_VALUE_START = {"NUMBER", "WORD", "STRING", "MINUS", "LSQB", "TRUE", "FALSE"}
+
+
 def _expected(names) -> str:
-    words = sorted({_TERMINAL_NAMES.get(n, f"'{n.lower()}'" if n.isupper() else n) for n in names})
+    names = set(names)
+    words = set()
+    if "NUMBER" in names and names & {"TRUE", "FALSE", "MINUS"}:
+        names -= _VALUE_START
+        words.add("a value")
+    words |= {_TERMINAL_NAMES.get(n, f"'{n.lower()}'" if n.isupper() else n) for n in names}
+    words = sorted(words, key=lambda w: (w.startswith("'"), w))
     if not words:
         return ""
-    if len(words) > 6:
-        words = words[:6] + ["..."]
+    if len(words) > 5:
+        words = words[:5] + ["..."]
+        return "expected " + ", ".join(words[:-1]) + " ..."
     return "expected " + (words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1])
+
+
+def _open_brace(source: Source) -> tuple[int, int] | None:
+    """Line and column of the innermost '{' never closed, if any."""
+    stack = []
+    for n, line in enumerate(source.text.split("\n"), 1):
+        stop = _comment_start(line)
+        for col, ch in enumerate(line[:stop] if stop is not None else line, 1):
+            if ch == "{":
+                stack.append((n, col))
+            elif ch == "}" and stack:
+                stack.pop()
+    return stack[-1] if stack else None
 
 
 def _syntax_error(e: UnexpectedInput, source: Source) -> SpecSyntaxError:
@@ -136,10 +159,16 @@ def _syntax_error(e: UnexpectedInput, source: Source) -> SpecSyntaxError:
     if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
         line = max(1, len(lines))
         col = len(lines[-1]) + 1 if lines else 1
+        opened = _open_brace(source)
+        if opened is not None:
+            text = source.line(opened[0]).strip()
+            return SpecSyntaxError(f"unexpected end of file: a '{{' is still open",
+                                   Span(source, line, col, line, col + 1),
+                                   hint=f"close the '{{' of line {opened[0]} ({text}) with '}}'")
         exp = _expected(getattr(e, "expected", []) or [])
-        hint = "the file ends inside a statement or before a closing '}'"
         return SpecSyntaxError(f"unexpected end of file{'; ' + exp if exp else ''}",
-                               Span(source, line, col, line, col + 1), hint=hint)
+                               Span(source, line, col, line, col + 1),
+                               hint="the file ends in the middle of a statement")
     if isinstance(e, UnexpectedToken):
         tok = e.token
         width = max(1, len(str(tok.value).split("\n")[0])) if tok.type != "_NL" else 1

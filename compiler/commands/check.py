@@ -6,7 +6,7 @@ import sys
 import netc
 from netc import dims
 from netc.cli import report
-from netc.dsl.errors import NetcError, NetcErrors, UsageError
+from netc.dsl.errors import NetcError, NetcErrors
 
 
 def add_parser(sub) -> None:
@@ -34,13 +34,14 @@ def run(args) -> int:
                     errors.append(e)
                     continue
                 lines.append(_line(str(path), ir))
+        if lines:
+            _print_aligned(lines)
+            sys.stdout.flush()
         if errors:
             err = NetcErrors(errors) if len(errors) > 1 else errors[0]
             for e in (err.errors if isinstance(err, NetcErrors) else [err]):
                 report(e)
             total_errors += len(err.errors) if isinstance(err, NetcErrors) else 1
-        if lines:
-            _print_aligned(lines)
     if total_errors:
         print(f"{total_errors} error{'s' if total_errors != 1 else ''}", file=sys.stderr)
         return 1

@@ -1,0 +1,29 @@
+"""Shared test helpers: golden files (refresh with NETC_ACCEPT=1), the repository root, the CLI."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCEPT = os.environ.get("NETC_ACCEPT") == "1"
+
+
+def golden(path: Path, actual: str) -> None:
+    """Compare ``actual`` with the golden file; NETC_ACCEPT=1 rewrites it (review the git diff)."""
+    if ACCEPT or not path.exists():
+        if not ACCEPT:
+            pytest.fail(f"missing golden file {path}; run with NETC_ACCEPT=1 and review it")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual)
+        return
+    assert actual == path.read_text(), f"output differs from {path} (NETC_ACCEPT=1 to refresh)"
+
+
+def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None, env: dict | None = None):
+    """Run the netc CLI in a subprocess of this interpreter; return the CompletedProcess."""
+    return subprocess.run([sys.executable, "-m", "netc.cli", *args], capture_output=True, text=True,
+                          input=stdin, cwd=cwd or ROOT, env={**os.environ, **(env or {})}, timeout=300)
