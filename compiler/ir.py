@@ -126,9 +126,10 @@ class IR:
 
     def preds(self, name: str) -> list[str]:
         """Predecessors in port order."""
-        ins = list(self.graph.in_edges(name, data=True))
-        ins.sort(key=lambda e: e[2].get("port", 0))
-        return [u for u, _, _ in ins]
+        pred = self.graph.pred[name]
+        if len(pred) <= 1:
+            return list(pred)
+        return sorted(pred, key=lambda u: pred[u].get("port", 0))
 
     @property
     def ok(self) -> bool:

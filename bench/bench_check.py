@@ -1,0 +1,64 @@
+"""Front-end speed, measured against references taken in the same run.
+
+1. `netc check specs/vgg.net` as a whole process vs `python -c "import torch"` as a whole process,
+   interleaved; reports the medians and their ratio (the check must be well under the torch import).
+2. Scaling: netc.check on generated specs of 1,250 ... 10,000 layers; reports seconds per 1,000
+   layers at each size (linear parsing keeps these roughly equal) and the 10,000-layer time.
+
+    .venv/bin/python bench/bench_check.py [--runs 5]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv" / "bin"
+
+
+def wall(cmd: list[str]) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - t
+
+
+def processes(runs: int) -> None:
+    check = [str(VENV / "netc"), "check", "specs/vgg.net"]
+    torch = [str(VENV / "python"), "-c", "import torch"]
+    wall(check), wall(torch)  # warm the file cache and Lark's grammar cache
+    a, b = [], []
+    for _ in range(runs):
+        a.append(wall(check))
+        b.append(wall(torch))
+    ma, mb = statistics.median(a), statistics.median(b)
+    print(f"netc check specs/vgg.net   median {ma:6.3f} s  ({runs} runs)")
+    print(f"python -c 'import torch'   median {mb:6.3f} s  ({runs} runs)")
+    print(f"ratio check / torch import       {ma / mb:6.2f}")
+
+
+def scaling() -> None:
+    sys.path.insert(0, str(ROOT))
+    import netc
+    netc.check("input 8x8 RGB\nFC-2\n", "warm.net")
+    per = []
+    for n in (1250, 2500, 5000, 10000):
+        text = "input HxW RGB\n" + "conv3-8\n" * n + "gap\nFC-10\n"
+        t = time.perf_counter()
+        errors = netc.check(text, "gen.net")
+        dt = time.perf_counter() - t
+        assert not errors
+        per.append(dt / n * 1000)
+        print(f"{n:6,} layers  {dt:6.2f} s  {dt / n * 1000:6.3f} s per 1,000 layers")
+    print(f"per-layer cost at 10,000 / at 1,250 layers   {per[-1] / per[0]:5.2f}  (1.00 = linear)")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    processes(args.runs)
+    scaling()
