@@ -1,0 +1,392 @@
+"""The papers' own tables, regenerated from specs.
+
+``family_table`` prints configurations side by side as VGG's Table 1 does (one column per
+configuration, shared rows spanning, added layers in bold, parameter counts as in Table 2);
+``row_table`` prints one configuration as GoogLeNet's Table 1 does (one row per layer or block).
+
+>>> import netc
+>>> t = family_table(netc.load_all("vgg"), netc.program("vgg"))
+>>> t.header[0][:3], [c.text for c in t.footer[0].cells[-3:]]
+(['A', 'A-LRN', 'B'], ['138M params', '144M params', '135M params'])
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from netc.dsl import ast
+from netc.ir import IR, Node
+
+from .table_format import Cell, Row, Table
+
+HIDDEN = ("dropout",)   # layers the papers' tables leave out
+
+
+# ------------------------------------------------------------------ family (VGG Table 1)
+@dataclass(eq=False)
+class _Slot:
+    """One aligned row: at most one node per column."""
+    cells: list
+    spanning: bool = True      # may span when every column has the same layer
+    origin: tuple | None = None   # (table id, AST row index, sub-row) for table rows
+
+
+@dataclass
+class _Align:
+    n: int
+    slots: list[_Slot] = field(default_factory=list)
+
+    def new(self, after: _Slot | None, **kw) -> _Slot:
+        s = _Slot([None] * self.n, **kw)
+        self.slots.insert(self.slots.index(after) + 1 if after is not None else len(self.slots), s)
+        return s
+
+
+def family_table(irs: list[IR], program=None, all_layers: bool = False, depth: int | None = 1) -> Table:
+    """Configurations side by side: columns in the given order, rows aligned.
+
+    Columns that are columns of one ``table`` in the spec are aligned by that table's rows;
+    any other configuration is aligned against its base (or its left neighbour) by sequence
+    alignment of the layers as the paper writes them. A layer that a column has and its left
+    neighbour has not (or has differently) is bold. ``all_layers`` keeps dropout rows;
+    blocks nested ``depth`` deep or deeper are one row each (None: every layer is a row).
+    """
+    al = _Align(len(irs))
+    inp = al.new(None)
+    names = [ir.config for ir in irs]
+    for j, ir in enumerate(irs):
+        inp.cells[j] = ir.node("input")
+        entry = program.configs.get(ir.config) if program is not None else None
+        if entry is not None and entry.table is not None:
+            _place_table(al, j, _items(ir, depth), entry.table, entry.column, inp)
+        else:
+            base = entry.base if entry is not None else None
+            ref = names.index(base) if base in names[:j] else j - 1
+            _place_aligned(al, j, _items(ir, depth), ref, inp)
+    return _family_to_table(irs, al, all_layers)
+
+
+@dataclass
+class _BlockItem:
+    """A collapsed block instance, standing in for its layers in a family table."""
+    paper: str
+    span: object
+    kind: str = "block"
+
+
+def _items(ir: IR, depth: int | None) -> list:
+    """Main-path layers, with blocks nested ``depth`` deep collapsed into one item each."""
+    out, seen = [], set()
+    for n in ir.layers(aux=False):
+        key = _collapsed(ir, n, depth) if depth else None
+        if key is None:
+            out.append(n)
+        elif key not in seen:
+            seen.add(key)
+            sc = ir.scopes[key]
+            out.append(_BlockItem(sc.label, sc.span))
+    return out
+
+
+def _cell_spans(table: ast.Table, j: int) -> list[tuple[int, object]]:
+    out = []
+    for ri, row in enumerate(table.rows):
+        chain = row.cells[0] if row.spanning else row.cells[j]
+        if chain is not None:
+            out.append((ri, chain.span))
+    return out
+
+
+def _inside(n, span) -> bool:
+    pos = (n.span.line, n.span.col)
+    return (span.line, span.col) <= pos <= (span.end_line, span.end_col) and n.span.file == span.file
+
+
+def _place_table(al: _Align, j: int, items: list, table: ast.Table, column: int, first: _Slot) -> None:
+    spans = _cell_spans(table, column)
+    last = first
+    counts: dict[int, int] = {}
+    for n in items:
+        ri = next((ri for ri, sp in spans if _inside(n, sp)), None)
+        if ri is None:
+            slot = al.new(last)
+        else:
+            k = counts.get(ri, 0)
+            counts[ri] = k + 1
+            slot = _table_slot(al, (id(table), ri, k), table.rows[ri].spanning, last)
+        slot.cells[j] = n
+        last = slot
+
+
+def _table_slot(al: _Align, origin: tuple, spanning: bool, last: _Slot) -> _Slot:
+    for s in al.slots:
+        if s.origin == origin:
+            return s
+    # a table's rows appear in table order; a new one goes after the last slot of an earlier row
+    before = [s for s in al.slots if s.origin and s.origin[0] == origin[0] and s.origin[1:] < origin[1:]]
+    after = max(before, key=al.slots.index) if before else last
+    return al.new(after, spanning=spanning, origin=origin)
+
+
+def _place_aligned(al: _Align, j: int, own: list, ref: int, first: _Slot) -> None:
+    """Global alignment (Needleman-Wunsch) of this column's layers against the rows so far:
+    a layer may share a row with the same layer (best in the reference column) or one of its
+    kind; otherwise it gets a row of its own."""
+    slots = al.slots[1:]
+    path = _nw([lambda it, s=s: _score(s, it, ref, j) for s in slots], own)
+    last = first
+    for si, ii in path:
+        if si is not None:
+            last = slots[si]
+            if ii is not None:
+                last.cells[j] = own[ii]
+        else:
+            last = al.new(last)
+            last.cells[j] = own[ii]
+
+
+SKIP_ROW, NEW_ROW = -0.5, -1.0
+
+
+def _score(slot: _Slot, item, ref: int, j: int) -> float | None:
+    """How well ``item`` fits an existing row (None: it may not share it)."""
+    best = None
+    for c in range(j):
+        n = slot.cells[c]
+        if n is None:
+            continue
+        sc = 3.0 if n.paper == item.paper else 1.0 if n.kind == item.kind else None
+        if sc is not None and c != ref:
+            sc -= 0.5
+        if sc is not None and (best is None or sc > best):
+            best = sc
+    return best
+
+
+def _nw(rows: list, items: list) -> list[tuple[int | None, int | None]]:
+    n, m = len(rows), len(items)
+    neg = float("-inf")
+    dp = [[0.0] * (m + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        dp[i][0] = i * SKIP_ROW
+    for k in range(1, m + 1):
+        dp[0][k] = k * NEW_ROW
+    for i in range(1, n + 1):
+        for k in range(1, m + 1):
+            sc = rows[i - 1](items[k - 1])
+            dp[i][k] = max(dp[i - 1][k - 1] + sc if sc is not None else neg,
+                           dp[i - 1][k] + SKIP_ROW, dp[i][k - 1] + NEW_ROW)
+    out, i, k = [], n, m
+    while i or k:
+        sc = rows[i - 1](items[k - 1]) if i and k else None
+        if sc is not None and dp[i][k] == dp[i - 1][k - 1] + sc:
+            out.append((i - 1, k - 1)); i -= 1; k -= 1
+        elif k and dp[i][k] == dp[i][k - 1] + NEW_ROW:   # new rows go late in a gap
+            out.append((None, k - 1)); k -= 1
+        else:
+            out.append((i - 1, None)); i -= 1
+    return out[::-1]
+
+
+def _family_to_table(irs: list[IR], al: _Align, all_layers: bool) -> Table:
+    rows = []
+    for slot in al.slots:
+        cells = [None if (n is not None and n.kind in HIDDEN and not all_layers) else n for n in slot.cells]
+        if all(c is None for c in cells):
+            continue
+        texts = [_family_text(c) for c in cells]
+        if slot.spanning and None not in cells and len(set(texts)) == 1:
+            rows.append(Row([Cell(texts[0])], span=True))
+            continue
+        rows.append(Row([Cell(t or "", bold=bool(t) and j > 0 and t != texts[j - 1])
+                         for j, t in enumerate(texts)]))
+    header = [[ir.config for ir in irs], [f"{ir.depth} weight layers" for ir in irs]]
+    footer = [Row([Cell(f"{_millions(ir.params_inference)}M params") for ir in irs])]
+    file = os.path.basename(irs[0].filename) if irs else ""
+    return Table(header, rows, footer, caption=f"Configurations ({file})",
+                 note="added or changed over the column to the left", grouped=True)
+
+
+def _family_text(n: Node | None) -> str | None:
+    if n is None:
+        return None
+    if n.kind == "input":
+        return f"input ({_input_words(n)})"
+    return n.paper
+
+
+def _input_words(n: Node) -> str:
+    c, h, w = n.shape or n.sym_shape
+    kind = {3: "RGB", 1: "gray"}.get(c, f"{c}-channel")
+    return f"{h} × {w} {kind} image"
+
+
+def _millions(p: int) -> str:
+    return f"{p / 1e6:.0f}" if p >= 10e6 else f"{p / 1e6:.1f}"
+
+
+# ------------------------------------------------------------------ one configuration (GoogLeNet Table 1)
+TYPE_WORDS = {"conv": "convolution", "maxpool": "max pool", "avgpool": "avg pool", "gap": "global avg pool",
+              "gmp": "global max pool", "adaptive_avgpool": "adaptive avg pool", "spp": "spatial pyramid pool",
+              "lrn": "LRN", "bn": "batch norm", "fc": "linear", "softmax": "softmax"}
+
+
+def row_table(ir: IR, depth: int = 1, aux: bool = False) -> Table:
+    """One row per layer, blocks nested ``depth`` deep collapsed into one row with their
+    arguments in columns named after the block's layers (inception: #1x1, #3x3 reduce, ...).
+
+    >>> import netc
+    >>> t = row_table(netc.load("vgg:A"))
+    >>> t.header[0][:4], t.rows[0].cells[0].text, t.rows[0].cells[1].text
+    (['type', 'patch size/stride', 'output size', 'depth'], 'convolution', '3×3/1')
+    """
+    units = _row_units(ir, depth, aux)
+    params = _block_columns(ir, units)
+    header = [["type", "patch size/stride", "output size", "depth"] + [h for _, h in params] + ["params", "ops"]]
+    rows = [Row([Cell(c) for c in _row_cells(ir, u, params)]) for u in units]
+    totals = [_compact(ir.params_inference if not aux else ir.params),
+              _compact(ir.macs if not aux else ir.macs_train)]
+    footer = [Row([Cell(c) for c in ["total"] + [""] * (3 + len(params)) + totals])]
+    notes = [f"side output {a.name} on {_owner(ir, a.attach)} (loss weight {a.weight:g}) not shown"
+             for a in ir.aux] if not aux else []
+    file = os.path.basename(ir.filename)
+    return Table(header, rows, footer, caption=f"{ir.config} ({file}): {ir.depth} weight layers",
+                 note="; ".join(notes), grouped=False, numeric=(3, *range(4 + len(params), 6 + len(params))))
+
+
+def _owner(ir: IR, node: str) -> str:
+    """4a/concat -> 4a: the block whose output a node is, else the node."""
+    return next((sc.name for sc in ir.scopes.values() if sc.output == node and sc.kind == "block"), node)
+
+
+def _row_units(ir: IR, depth: int, aux: bool) -> list[tuple[str, list[Node]]]:
+    """(block name or "", members) in program order."""
+    out: list[tuple[str, list[Node]]] = []
+    index: dict[str, int] = {}
+    for n in ir.layers(aux=None if aux else False):
+        key = _collapsed(ir, n, depth)
+        if key is None:
+            out.append(("", [n]))
+        elif key in index:
+            out[index[key]][1].append(n)
+        else:
+            index[key] = len(out)
+            out.append((key, [n]))
+    return out
+
+
+def _collapsed(ir: IR, n: Node, depth: int) -> str | None:
+    level = 0
+    for k in range(1, len(n.scope) + 1):
+        sc = ir.scopes.get("/".join(n.scope[:k]))
+        if sc is not None and sc.kind == "block":
+            level += 1
+            if level >= depth:
+                return sc.name
+    return None
+
+
+def _block_columns(ir: IR, units) -> list[tuple[str, str]]:
+    """(parameter name, header) of every block argument, in order of first use."""
+    out: list[tuple[str, str]] = []
+    for key, members in units:
+        if not key:
+            continue
+        for pname in ir.scopes[key].args:
+            if pname not in [p for p, _ in out]:
+                out.append((pname, _param_header(pname, members)))
+    return out
+
+
+def _param_header(pname: str, members: list[Node]) -> str:
+    """The local name of the layer written with the parameter: n1 in `conv1-n1 as 1x1` -> '#1x1'."""
+    for m in members:
+        if pname in _tokens(m.word):
+            local = m.local.replace("_", " ")
+            return f"#{local}" if local[:1].isdigit() else local
+    return pname
+
+
+def _tokens(word: str) -> list[str]:
+    out, cur = [], ""
+    for ch in word:
+        if ch.isalnum() or ch == "_":
+            cur += ch
+        else:
+            out.append(cur)
+            cur = ""
+    return out + [cur]
+
+
+def _row_cells(ir: IR, unit, params) -> list[str]:
+    key, members = unit
+    last = ir.node(ir.scopes[key].output) if key else members[0]
+    args = ir.scopes[key].args if key else {}
+    p = sum(m.n_params for m in members)
+    macs = [m.macs for m in members]
+    ops = None if None in macs else sum(macs)
+    return [_type_text(ir, key, members[0]), "" if key else _patch(members[0]), _hwc(last),
+            str(_depth(ir, members)),
+            *[str(args[pn]) if pn in args else "" for pn, _ in params],
+            _compact(p), _compact(ops)]
+
+
+def _type_text(ir: IR, key: str, n: Node) -> str:
+    if key:
+        sc = ir.scopes[key]
+        return f"{sc.block or sc.kind} ({sc.name.rsplit('/', 1)[-1]})"
+    if n.kind == "dropout":
+        return f"dropout ({n.params.p * 100:g}%)"
+    return TYPE_WORDS.get(n.kind, n.paper)
+
+
+def _patch(n: Node) -> str:
+    p = n.params
+    if n.kind == "spp":
+        return "[" + ",".join(str(x) for x in p.levels) + "]"
+    if not hasattr(p, "k") or n.kind == "lrn":
+        return ""
+    k = p.k if isinstance(p.k, (tuple, list)) else (p.k, p.k)
+    s = p.stride if p.stride is not None else k
+    s = s if isinstance(s, (tuple, list)) else (s, s)
+    ks = f"{k[0]}×{k[1]}"
+    return f"{ks}/{s[0]}" if s[0] == s[1] else f"{ks}/{s[0]}×{s[1]}"
+
+
+def _hwc(n: Node) -> str:
+    shape = n.shape if n.shape is not None else n.sym_shape
+    if shape is None:
+        return "?"
+    if len(shape) == 1:
+        return f"1×1×{shape[0]}"
+    c, h, w = shape
+    return f"{h}×{w}×{c}"
+
+
+def _depth(ir: IR, members: list[Node]) -> int:
+    """Weight layers on the longest path through these nodes."""
+    inside = {m.name for m in members}
+    best: dict[str, int] = {}
+    for m in members:
+        before = max((best[p] for p in ir.preds(m.name) if p in inside), default=0)
+        best[m.name] = before + (1 if m.is_weight else 0)
+    return max(best.values(), default=0)
+
+
+def _compact(n: int | None) -> str:
+    """Sizes as GoogLeNet's table prints them: 2.7K, 159K, 34M, 1.5G."""
+    if n is None:
+        return "?"
+    if n == 0:
+        return ""
+    if n < 1000:
+        return str(n)
+    if n < 10_000:
+        return f"{n / 1e3:.1f}K"
+    if n < 1_000_000:
+        return f"{n / 1e3:.0f}K"
+    if n < 10_000_000:
+        return f"{n / 1e6:.1f}M"
+    if n < 1_000_000_000:
+        return f"{n / 1e6:.0f}M"
+    return f"{n / 1e9:.2f}G"
