@@ -175,6 +175,9 @@ def _layer(n: Node) -> Unit:
 def layer_params(n: Node) -> dict:
     """A layer's parameters as compared by the diff (``act`` resolved: auto -> relu/none)."""
     d = dict(n.params.model_dump()) if n.params is not None else {}
+    if d.get("bn") is False:          # conv(bn=true) was expanded into conv + bn: the bn_* are moot
+        for k in ("bn", "bn_eps", "bn_momentum"):
+            d.pop(k, None)
     if "act" in d:
         d["act"] = n.act
     return d
@@ -228,9 +231,9 @@ def _block(ir: IR, inst: tuple, body: list[Unit]) -> Unit:
     full = "/".join(inst)
     sc = ir.scopes.get(full)
     if sc is None:
-        return Unit("block", ("block", full), inst[-1], True, full, None, inst[:-1], children=body, full=full)
-    return Unit("block", ("block", sc.block), inst[-1], sc.explicit, sc.label, sc.span, inst[:-1],
-                children=body, full=full)
+        return Unit("block", ("block",), inst[-1], True, full, None, inst[:-1], children=body, full=full)
+    return Unit("block", ("block",), inst[-1], sc.explicit, sc.label, sc.span, inst[:-1],
+                children=body, params={"block": sc.block}, full=full)
 
 
 class Interner:
@@ -244,7 +247,7 @@ class Interner:
         if u.kind == "layer":
             sig = ("layer", u.node.kind, tuple(sorted((k, repr(v)) for k, v in u.params.items())))
         elif u.kind == "block":
-            sig = ("block", u.key, u.label, tuple(parts))
+            sig = ("block", u.params.get("block"), u.label, tuple(parts))
         elif u.kind == "aux":
             sig = ("aux", u.name, repr(sorted(u.params.items())), tuple(parts))
         else:
@@ -268,6 +271,8 @@ def cost(a: Unit, b: Unit) -> int | None:
     if a.kind == "layer":
         diff = sum(1 for k in a.params.keys() | b.params.keys() if a.params.get(k) != b.params.get(k))
         return CHANGE + CHANGE_STEP * min(diff, 6) + tie
+    if a.kind == "block" and a.params.get("block") != b.params.get("block"):
+        return CHANGE + 6 * CHANGE_STEP + tie      # another block in the same place: one change
     return CHANGE + 3 * CHANGE_STEP + tie
 
 
@@ -326,6 +331,9 @@ class _Walk:
             self.events.append(Edit("change", _side(x), _side(y), y.node.n_params - x.node.n_params,
                                     _delta(x.node.macs, y.node.macs), ch))
             return
+        if x.kind == "block" and x.params.get("block") != y.params.get("block"):
+            self.events.append(_unit_edit("change", x, y))
+            return
         if renamed:
             self.events.append(Edit("rename", _side(x), _side(y), 0, 0, (("name", x.name, y.name),)))
         if x.kind == "aux" and x.params != y.params:
@@ -344,20 +352,21 @@ class _Walk:
         for ev in self.events:
             if isinstance(ev, tuple) and ev[0] == "remove":
                 removed.setdefault(ev[1].sid, []).append(ev[1])
-        moved: set[int] = set()
+        source: dict[int, Unit] = {}          # id(added unit) -> the removed unit it moved from
+        for ev in self.events:
+            if isinstance(ev, tuple) and ev[0] == "add" and removed.get(ev[1].sid):
+                source[id(ev[1])] = removed[ev[1].sid].pop(0)
+        moved = {id(u) for u in source.values()}
         out: list[Edit] = []
         for ev in self.events:
             if isinstance(ev, Edit):
                 out.append(ev)
-                continue
-            op, u = ev
-            if op == "add" and removed.get(u.sid):
-                src = removed[u.sid].pop(0)
-                moved.add(id(src))
+            elif id(ev[1]) in source:
+                src, u = source[id(ev[1])], ev[1]
                 self.matched.update((p.name, q.name) for p, q in zip(src.nodes(), u.nodes()))
                 out.append(_unit_edit("move", src, u))
-            elif op == "add" or id(u) not in moved:
-                out += _unit_edits(op, u)
+            elif id(ev[1]) not in moved:
+                out += _unit_edits(*ev)
         return out
 
     def downstream(self, edits: list[Edit]) -> list[Downstream]:

@@ -41,7 +41,8 @@ def run(args) -> int:
         old, new = netc.load(args.old, **overrides), netc.load(args.new, **overrides)
         d = diff(old, new, args.old, args.new)
         if args.render:
-            _render(d, old, new, args.render)
+            written = _render(d, old, new, args.render)
+            print(f"wrote {written}", file=sys.stderr)
     except NetcError as e:          # an invalid spec is an error here (2), not a difference (1)
         report(e)
         return 2
@@ -131,7 +132,7 @@ def _shape(s) -> str:
 
 
 # ------------------------------------------------------------------ picture
-def _render(d: Diff, old, new, path: str) -> None:
+def _render(d: Diff, old, new, path: str) -> str:
     """NEW, with added layers green, changed amber, removed ones as ghost nodes."""
     from netc.visualize import render
     highlight: dict[str, str] = {}
@@ -144,7 +145,7 @@ def _render(d: Diff, old, new, path: str) -> None:
             for n in _under(old, e.old.name):
                 ghosts.append(n)
                 ghost_names.add(n.name)
-    render(new, path, highlight=highlight, ghosts=ghosts, ghost_edges=_ghost_edges(d, old, ghosts, ghost_names))
+    return render(new, path, highlight=highlight, ghosts=ghosts, ghost_edges=_ghost_edges(d, old, ghosts, ghost_names))
 
 
 def _under(ir, name: str) -> list:
@@ -153,12 +154,16 @@ def _under(ir, name: str) -> list:
 
 
 def _ghost_edges(d: Diff, old, ghosts: list, names: set) -> list[tuple[str, str]]:
+    """Dashed edges from a ghost's old neighbours, as they are named in NEW, to the ghost and on.
+    (An edge whose NEW end has the name of a ghost is left out: to_dot could not tell them apart.)"""
     out = []
     for n in ghosts:
         for p in old.preds(n.name):
-            if p in names or p in d.matched:
-                out.append((p if p in names else d.matched[p], n.name))
+            if p in names:
+                out.append((p, n.name))
+            elif p in d.matched and d.matched[p] not in names:
+                out.append((d.matched[p], n.name))
         for s in old.graph.successors(n.name):
-            if s not in names and s in d.matched:
+            if s not in names and s in d.matched and d.matched[s] not in names:
                 out.append((n.name, d.matched[s]))
     return out
