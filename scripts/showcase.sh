@@ -13,3 +13,18 @@ $NETC check specs/*.net
 
 section "netc summary vgg:D  (per layer: output, params, multiply-adds, receptive field)"
 $NETC summary vgg:D
+
+section "netc summary googlenet --depth 1  (GoogLeNet Table 1: one row per inception block, aux heads below)"
+$NETC summary googlenet --depth 1
+
+section "VGG B against its shallow twin: two 3x3 convs see what one 5x5 sees (receptive field column)"
+$NETC summary vgg:B | sed -n 1,12p
+$NETC summary vgg:B-shallow | sed -n 1,8p
+
+section "Chatfield CNN-F/M/S, SPP-net ZF-5, AlexNet: exact params and multiply-adds"
+for ref in chatfield:CNN-F chatfield:CNN-M chatfield:CNN-S chatfield:CNN-M-128 sppnet:ZF-5 alexnet:paper alexnet:torchvision; do
+    $NETC summary "$ref" --json | .venv/bin/python -c 'import json,sys; d=json.load(sys.stdin); print("%-12s %13s params %15s MACs" % (d["config"], format(d["params"], ","), format(d["macs"], ",")))'
+done
+
+section "Fine-tuning on PASCAL VOC: --set num_classes=20; Markdown output"
+$NETC summary chatfield:CNN-M --set num_classes=20 --format markdown | tail -n 5

@@ -1,0 +1,142 @@
+"""Every bundled configuration compiles (on the meta device) and runs one forward pass on CPU at
+its input size. The oracle is outside netc's own counting: paper-facts.md's numbers, and the
+multiply-adds measured the way paper-facts.md measured them (forward hooks on nn.Conv2d and
+nn.Linear) on the compiled torch module."""
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+import netc
+
+if importlib.util.find_spec("torch") is None:
+    pytest.skip("torch is not installed (pip install netc[torch])", allow_module_level=True)
+if importlib.util.find_spec("netc.torch_backend") is None:
+    pytest.skip("the torch backend (netc.torch_backend) has not landed yet", allow_module_level=True)
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from conftest import ROOT  # noqa: E402
+from test_specs import EXACT  # noqa: E402
+
+SPECS = ["vgg", "googlenet", "chatfield", "sppnet", "alexnet"]
+BIG = {"googlenet:naive"}    # 12.6G multiply-adds: its forward runs only with -m slow
+
+
+def bundled_refs() -> list[str]:
+    refs = []
+    for f in sorted((ROOT / "specs").glob("*.net")):
+        refs += [f"{f.stem}:{c}" for c in netc.program(str(f)).own_configs()]
+    return refs
+
+
+REFS = bundled_refs()
+
+
+def canonical(ref: str) -> str:
+    """Give the key EXACT uses: 'googlenet:googlenet' -> 'googlenet'."""
+    spec, cfg = ref.split(":")
+    return spec if cfg == spec else ref
+
+
+def test_every_spec_is_bundled():
+    assert {r.split(":")[0] for r in REFS} >= set(SPECS)
+    assert {canonical(r) for r in REFS} >= set(EXACT)
+
+
+@pytest.mark.parametrize("ref", REFS)
+def test_compiles_on_meta_with_the_papers_parameter_count(ref):
+    model = netc.compile(ref, device="meta")
+    n = sum(p.numel() for p in model.parameters())
+    assert n == netc.load(ref).params
+    if canonical(ref) in EXACT:
+        assert n == EXACT[canonical(ref)][0]
+    assert all(p.device.type == "meta" for p in model.parameters())
+
+
+def hooked_macs(model: nn.Module) -> tuple[list[int], list]:
+    """MACs of conv and linear layers, counted the way paper-facts.md counts them."""
+    total: list[int] = []
+
+    def conv(m, _inp, out):
+        kh, kw = m.kernel_size
+        total.append(out.numel() * (m.in_channels // m.groups) * kh * kw)
+
+    def linear(m, _inp, out):
+        total.append(out.numel() * m.in_features)
+
+    hooks = [m.register_forward_hook(conv if isinstance(m, nn.Conv2d) else linear)
+             for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    return total, hooks
+
+
+def cpu_model(ref: str) -> nn.Module:
+    # build on meta, then take uninitialised CPU storage: the shapes matter, not the values
+    return netc.compile(ref, device="meta").to_empty(device="cpu")
+
+
+def run_forward(ref: str):
+    ir = netc.load(ref)
+    model = cpu_model(ref).eval()
+    x = torch.zeros(1, *ir.input_shape)
+    macs, hooks = hooked_macs(model)
+    with torch.inference_mode():
+        y = model(x)
+    for h in hooks:
+        h.remove()
+    assert isinstance(y, torch.Tensor) and tuple(y.shape) == (1, *ir.output_shape)
+    assert sum(macs) == ir.macs
+    if canonical(ref) in EXACT:
+        assert sum(macs) == EXACT[canonical(ref)][2]
+
+
+@pytest.mark.parametrize("ref", [r for r in REFS if r not in BIG])
+def test_one_cpu_forward(ref):
+    run_forward(ref)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ref", sorted(BIG))
+def test_one_cpu_forward_big(ref):
+    run_forward(ref)
+
+
+def test_googlenet_training_forward_returns_the_side_outputs():
+    model = cpu_model("googlenet").train()
+    macs, hooks = hooked_macs(model)
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, 224, 224))
+    for h in hooks:
+        h.remove()
+    assert [tuple(o.shape) for o in out] == [(1, 1000)] * 3
+    assert model.aux_weights == {"loss1": 0.3, "loss2": 0.3}
+    assert sum(macs) == EXACT["googlenet"][3]               # paper-facts 3.4, MACs in training
+
+
+def test_fine_tuning_and_grayscale_compile():
+    voc = cpu_model_with("chatfield:CNN-M", num_classes=20)
+    assert tuple(voc(torch.zeros(1, 3, 224, 224)).shape) == (1, 20)
+    gray = cpu_model_with("chatfield:CNN-M-gray")
+    assert tuple(gray(torch.zeros(1, 1, 224, 224)).shape) == (1, 1000)
+
+
+def cpu_model_with(ref: str, **overrides) -> nn.Module:
+    return netc.compile(ref, device="meta", **overrides).to_empty(device="cpu").eval()
+
+
+def test_spp_net_runs_at_other_sizes():
+    model = cpu_model("sppnet:ZF-5").eval()
+    with torch.inference_mode():
+        for hw in ((180, 180), (224, 300)):
+            assert tuple(model(torch.zeros(1, 3, *hw)).shape) == (1, 1000)
+
+
+def test_lrn_matches_pytorch_constants():
+    """paper-facts section 1: Krizhevsky's LRN is nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2)."""
+    model = netc.compile("chatfield:CNN-F", device="cpu").eval()
+    x = torch.rand(1, 64, 8, 8) * 10
+    ref = nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)(x)
+    lrn = dict(model.named_modules())["norm1"]
+    assert torch.allclose(lrn(x), ref, rtol=1e-5, atol=1e-6)
