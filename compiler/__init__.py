@@ -20,6 +20,7 @@ from netc.dsl.errors import (GraphError, LimitError, NetcError, NetcErrors, Shap
 from netc.dsl.parser import LIMITS
 from netc.dsl.parser import parse as _parse
 
+from .custom import register_layer
 from .ir import IR, Node, build
 from .program import Program
 from .resolve import resolve
@@ -118,5 +119,5 @@ __all__ = [
     "parse", "program", "load", "loads", "load_all", "check", "check_program", "compile", "load_weights",
     "build_config", "IR", "Node", "Program", "NetcError", "NetcErrors", "SpecError", "SpecSyntaxError",
     "ShapeError", "GraphError", "LimitError", "UsageError", "Span", "Source", "LIMITS", "bundled_dir",
-    "bundled_names", "split_ref",
+    "bundled_names", "split_ref", "register_layer",
 ]

@@ -1,0 +1,71 @@
+"""netc compile SPEC[:CONFIG] [-o model.onnx|model.pt2|model.pt] [--print]: compile to PyTorch.
+
+    netc compile vgg:D --print                  # the generated forward
+    netc compile vgg:D -o vgg16.onnx            # ONNX (runs in onnxruntime)
+    netc compile googlenet -o googlenet.pt2     # torch.export program
+    netc compile vgg:D --set num_classes=20 --weights tv_vgg16.pth -o vgg16_voc.pt
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import netc
+from netc.dsl.errors import UsageError
+
+from .summary import parse_input, parse_overrides
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("compile", help="compile to a PyTorch module; export to ONNX or torch.export",
+                       description="Compile one configuration to a PyTorch module (torch.fx) and export it.")
+    p.add_argument("spec", metavar="SPEC[:CONFIG]", help="e.g. vgg:D, googlenet, path/to/net.net:B")
+    p.add_argument("-o", "--output", metavar="FILE", help="write FILE: .onnx, .pt2 (torch.export) or .pt (state_dict)")
+    p.add_argument("--print", dest="show", action="store_true", help="print the generated forward code")
+    p.add_argument("--train", action="store_true", help="with --print: the training forward (side outputs)")
+    p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE", help="override a spec variable")
+    p.add_argument("--weights", metavar="FILE", help="load a state_dict (matched by structure) before exporting")
+    p.add_argument("--input", metavar="HxW", help="example input size for the export of a variable-size spec")
+    p.add_argument("--dtype", choices=("float32", "float64", "bfloat16", "float16"), default=None)
+    p.add_argument("--budget", type=int, default=None, metavar="N",
+                   help="refuse specs with more than N parameters (default 2,000,000,000)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset version")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    if not args.output and not args.show:
+        raise UsageError("nothing to do: give -o FILE and/or --print")
+    from netc.torch_backend import DEFAULT_BUDGET, compile_spec
+    from netc.torch_backend.export import FORMATS, example_input, export
+    if args.output and Path(args.output).suffix.lower() not in FORMATS:
+        raise UsageError(f"cannot tell the export format of '{args.output}'",
+                         hint="use a name ending in .onnx, .pt2 (torch.export) or .pt (state_dict)")
+    budget = DEFAULT_BUDGET if args.budget is None else args.budget
+    model = compile_spec(args.spec, dtype=args.dtype, budget=budget, **parse_overrides(args.set))
+    if args.weights:
+        netc.load_weights(model, _read_weights(args.weights))
+    model.train(args.train)
+    if args.show:
+        print(model.code.strip("\n"))
+    if args.output:
+        x = example_input(model, parse_input(args.input) if args.input else None)
+        fmt = export(model, args.output, x)
+        print(f"wrote {args.output} ({fmt}, {sum(p.numel() for p in model.parameters()):,} parameters)",
+              file=sys.stderr)
+    return 0
+
+
+def _read_weights(path: str):
+    import torch
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UsageError(f"no such weight file: {path}") from None
+    except Exception as e:
+        raise UsageError(f"cannot read weights from {path}: {str(e).splitlines()[0]}",
+                         hint="give a state_dict saved with torch.save(model.state_dict(), path)") from None
+    for key in ("state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    return obj
