@@ -252,10 +252,17 @@ def _cluster_attrs(ir: IR, name: str) -> list[str]:
 
 
 def _block_title(sc) -> str:
-    args = ", ".join(_fmt_arg(v) for v in sc.args.values())
+    args = _args_text(sc.args)
     local = sc.name.rsplit("/", 1)[-1]
     head = f"<b>{_esc(sc.block or sc.kind)} ({_esc(local)})</b>"
     return head + (f'<br align="left"/><font color="{P.MUTED}">{_esc(args)}</font>' if args else "") + '<br align="left"/>'
+
+
+def _args_text(args: dict) -> str:
+    """inception's six numbers as the paper lists them; a short list with its names (classes=1000)."""
+    if len(args) <= 2:
+        return ", ".join(f"{k}={_fmt_arg(v)}" for k, v in args.items())
+    return ", ".join(_fmt_arg(v) for v in args.values())
 
 
 def _fmt_arg(v) -> str:
@@ -301,7 +308,7 @@ def _label_lines(ir: IR, unit: Unit, shapes: bool, params: bool) -> list[str]:
     muted = f'<font point-size="9" color="{P.MUTED}">'
     if unit.block:
         sc = ir.scopes[unit.block]
-        args = ", ".join(_fmt_arg(v) for v in sc.args.values())
+        args = _args_text(sc.args)
         owner = _aux_owner(ir, sc)
         lines = [f"<b>{_esc(sc.block)} ({_esc(owner or sc.name.rsplit('/', 1)[-1])})</b>"]
         if args:

@@ -4,7 +4,7 @@
 ...           Row([Cell(""), Cell("LRN", bold=True)])], [])
 >>> print(t.render("markdown"))
 | A | B |
-|:---:|:---:|
+|---|---|
 | conv3-64 | conv3-64 |
 | maxpool | maxpool |
 |  | **LRN** |

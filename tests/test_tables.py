@@ -1,0 +1,116 @@
+"""Paper tables: VGG Table 1 (+ Table 2's parameter counts) and GoogLeNet Table 1, regenerated."""
+from __future__ import annotations
+
+import pytest
+
+import netc
+from netc.visualize import family_table, row_table
+
+from conftest import ROOT, golden, run_cli
+
+GOLDEN = ROOT / "tests" / "golden"
+VGG = ["A", "A-LRN", "B", "C", "D", "E"]
+
+
+def vgg_table(**kw):
+    return family_table([netc.load(f"vgg:{c}") for c in VGG], netc.program("vgg"), **kw)
+
+
+def test_vgg_header_is_table1():
+    t = vgg_table()
+    assert t.header[0] == VGG
+    assert t.header[1] == [f"{d} weight layers" for d in (11, 11, 13, 16, 16, 19)]
+
+
+def test_vgg_footer_is_table2():
+    # Table 2 of the paper: number of parameters (in millions)
+    assert [c.text for c in vgg_table().footer[0].cells] == [f"{p}M params" for p in (133, 133, 133, 134, 138, 144)]
+
+
+def test_vgg_bold_marks_what_each_column_adds():
+    t = vgg_table()
+    bold = {c: [] for c in VGG}
+    for r in t.rows:
+        if not r.span:
+            for c, cell in zip(VGG, r.cells):
+                if cell.bold:
+                    bold[c].append(cell.text)
+    # as in the paper's Table 1: LRN in A-LRN; B adds conv3-64 and conv3-128; C adds 1x1 convs;
+    # D turns them into 3x3; E adds a fourth 3x3 to the last three stages
+    assert bold == {"A": [], "A-LRN": ["LRN"], "B": ["conv3-64", "conv3-128"],
+                    "C": ["conv1-256", "conv1-512", "conv1-512"], "D": ["conv3-256", "conv3-512", "conv3-512"],
+                    "E": ["conv3-256", "conv3-512", "conv3-512"]}
+
+
+def test_vgg_spanning_rows():
+    spans = [r.cells[0].text for r in vgg_table().rows if r.span]
+    assert spans == ["input (224 × 224 RGB image)"] + ["maxpool"] * 5 + ["FC-4096", "FC-4096", "FC-1000", "soft-max"]
+    assert "dropout(0.5)" in [r.cells[0].text for r in vgg_table(all_layers=True).rows if r.span]
+
+
+def test_every_layer_appears_once_in_its_column():
+    t = vgg_table()
+    for j, c in enumerate(VGG):
+        col = [r.cells[0].text if r.span else r.cells[j].text for r in t.rows]
+        ir = netc.load(f"vgg:{c}")
+        want = [n.paper for n in ir.layers() if n.kind != "dropout"]
+        assert [x for x in col[1:] if x] == want
+
+
+@pytest.mark.parametrize("fmt,ext", [("markdown", "md"), ("term", "txt"), ("html", "html"), ("latex", "tex")])
+def test_golden_vgg_table(fmt, ext):
+    golden(GOLDEN / f"vgg-table.{ext}", vgg_table().render(fmt) + "\n")
+
+
+def test_golden_googlenet_rows():
+    golden(GOLDEN / "googlenet-table.txt", row_table(netc.load("googlenet")).render("term") + "\n")
+
+
+def test_googlenet_rows_match_its_table1():
+    t = row_table(netc.load("googlenet"))
+    head = t.header[0]
+    assert head[4:10] == ["#1x1", "#3x3 reduce", "#3x3", "#5x5 reduce", "#5x5", "pool proj"]
+    rows = {r.cells[0].text: [c.text for c in r.cells] for r in t.rows}
+    # GoogLeNet Table 1: output size, depth and the six inception columns
+    assert rows["inception (3a)"][2:10] == ["28×28×256", "2", "64", "96", "128", "16", "32", "32"]
+    assert rows["inception (4e)"][2:10] == ["14×14×832", "2", "256", "160", "320", "32", "128", "128"]
+    assert rows["inception (5b)"][2:10] == ["7×7×1024", "2", "384", "192", "384", "48", "128", "128"]
+    assert rows["inception (3a)"][-1] == "128M" and rows["inception (4a)"][-1] == "74M"
+    assert sum(int(r.cells[3].text) for r in t.rows) == 22   # "22 layers deep"
+
+
+def test_row_table_without_blocks():
+    t = row_table(netc.load("vgg:D"))
+    assert t.header[0] == ["type", "patch size/stride", "output size", "depth", "params", "ops"]
+    assert t.rows[0].cells[0].text == "convolution" and t.rows[0].cells[2].text == "224×224×64"
+    assert t.footer[0].cells[-2].text == "138M" and t.footer[0].cells[-1].text == "15.47G"
+
+
+def test_configuration_outside_the_table_is_aligned_by_sequence():
+    text = (ROOT / "specs" / "vgg.net").read_text() + "\nconfig D-bn extends D { remove pool5 }\n"
+    prog = netc.Program.from_text(text, "vgg2.net")
+    irs = [netc.build_config(prog, c) for c in ("D", "D-bn")]
+    t = family_table(irs, prog)
+    texts = [(r.cells[0].text, r.cells[0].text) if r.span else tuple(c.text for c in r.cells) for r in t.rows]
+    assert texts.count(("maxpool", "maxpool")) == 4 and ("maxpool", "") in texts
+    assert all(a == b for a, b in texts if (a, b) != ("maxpool", ""))
+
+
+def test_cli_table_markdown():
+    r = run_cli("table", "vgg", "--format", "markdown")
+    assert r.returncode == 0, r.stderr
+    assert "**LRN**" in r.stdout and "138M params" in r.stdout and "B-shallow" in r.stdout
+
+
+def test_cli_table_single_config_and_selection():
+    r = run_cli("table", "vgg:D")
+    assert r.returncode == 0 and "patch size/stride" in r.stdout
+    r = run_cli("table", "vgg", "--configs", "D,E", "--format", "latex")
+    assert r.returncode == 0 and r"\multicolumn{2}{|c|}{maxpool}" in r.stdout and r"\textbf{conv3-256}" in r.stdout
+    r = run_cli("table", "googlenet")
+    assert r.returncode == 0 and "inception (3a)" in r.stdout
+
+
+def test_cli_table_unknown_config():
+    r = run_cli("table", "vgg", "--configs", "A,Q")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
