@@ -38,8 +38,9 @@ def _middle(a, b, cost):
     w = 8
     while True:
         best, table, band = _banded(a, b, cost, w)
-        # a path that leaves the band makes more than w unpaired steps, so costs more than w * INDEL
-        if best <= w * INDEL or w >= n + m:
+        # a path that leaves the band leaves more than w items of each side unpaired: it costs at
+        # least (2w + 2) * INDEL, so a cheaper path inside the band is the cheapest of all
+        if best < (2 * w + 2) * INDEL or w >= n + m:
             return _trace(a, b, cost, table, band)
         w *= 2
 

@@ -137,10 +137,10 @@ class Unit:
     params: dict = field(default_factory=dict)     # the signature's parameters (layers, aux heads)
     full: str = ""                  # full name
     sid: int = -1                   # interned signature: equal sid = equal unit
+    line: int = 0
 
-    @property
-    def line(self) -> int:
-        return self.span.line if self.span else 0
+    def __post_init__(self):
+        self.line = self.span.line if self.span else 0
 
     def nodes(self) -> list[Node]:
         """Every IR node in the unit."""
@@ -237,10 +237,20 @@ def _block(ir: IR, inst: tuple, body: list[Unit]) -> Unit:
 
 
 class Interner:
-    """Signatures -> small ints, shared by both sides of a diff, so equal units compare in O(1)."""
+    """Signatures -> small ints, shared by both sides of a diff, so equal units compare in O(1);
+    ``cost`` is :func:`cost` with the price of a change remembered per pair of signatures."""
 
     def __init__(self):
         self.ids: dict = {}
+        self.memo: dict[tuple[int, int], int | None] = {}
+
+    def cost(self, a: Unit, b: Unit) -> int | None:
+        tie = (a.line != b.line) + (a.name != b.name)
+        if a.sid == b.sid:
+            return tie
+        key = (a.sid, b.sid)
+        c = self.memo[key] if key in self.memo else self.memo.setdefault(key, change_cost(a, b))
+        return None if c is None else c + tie
 
     def __call__(self, u: Unit) -> int:
         parts = [self(c) for c in (u.branches or u.children)]
@@ -266,14 +276,20 @@ def cost(a: Unit, b: Unit) -> int | None:
     tie = (a.line != b.line) + (a.name != b.name)
     if a.sid == b.sid:
         return tie
+    c = change_cost(a, b)
+    return None if c is None else c + tie
+
+
+def change_cost(a: Unit, b: Unit) -> int | None:
+    """The price of pairing two different units as a change (more for more differences)."""
     if a.key != b.key:
         return None
     if a.kind == "layer":
         diff = sum(1 for k in a.params.keys() | b.params.keys() if a.params.get(k) != b.params.get(k))
-        return CHANGE + CHANGE_STEP * min(diff, 6) + tie
+        return CHANGE + CHANGE_STEP * min(diff, 6)
     if a.kind == "block" and a.params.get("block") != b.params.get("block"):
-        return CHANGE + 6 * CHANGE_STEP + tie      # another block in the same place: one change
-    return CHANGE + 3 * CHANGE_STEP + tie
+        return CHANGE + 6 * CHANGE_STEP      # another block in the same place: one change
+    return CHANGE + 3 * CHANGE_STEP
 
 
 def param_changes(a: Unit, b: Unit) -> tuple:
@@ -288,7 +304,7 @@ def diff(old: IR, new: IR, old_ref: str | None = None, new_ref: str | None = Non
     (a_main, a_aux), (b_main, b_aux) = tree(old), tree(new)
     for u in a_main + a_aux + b_main + b_aux:
         intern(u)
-    w = _Walk(old, new)
+    w = _Walk(old, new, intern.cost)
     w.input()
     w.seq(a_main, b_main)
     w.seq(a_aux, b_aux)
@@ -298,8 +314,8 @@ def diff(old: IR, new: IR, old_ref: str | None = None, new_ref: str | None = Non
 
 
 class _Walk:
-    def __init__(self, old: IR, new: IR):
-        self.old, self.new = old, new
+    def __init__(self, old: IR, new: IR, cost=cost):
+        self.old, self.new, self.cost = old, new, cost
         self.events: list = []        # Edit, or ("add" | "remove", unit) until moves are found
         self.same: list[tuple[Node, Node]] = []
         self.matched: dict[str, str] = {"input": "input"}
@@ -314,7 +330,7 @@ class _Walk:
                                     0, 0, ch))
 
     def seq(self, a: list[Unit], b: list[Unit]):
-        for x, y in align(a, b, cost):
+        for x, y in align(a, b, self.cost):
             if x is None:
                 self.events.append(("add", y))
             elif y is None:

@@ -378,3 +378,72 @@ def test_diff_never_imports_torch():
 def test_docstring_examples(mod):
     failures, tried = doctest.testmod(mod)
     assert tried and not failures
+
+
+# ------------------------------------------------------------------ properties
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+VOCAB = ["conv3-16", "conv1-16", "conv3-24", "conv5-16", "LRN", "dropout(0.5)", "conv3-16/1"]
+
+
+def plain(layers: list[str]) -> str:
+    body = "\n".join(f"    {x}" for x in layers)
+    return f"input 8x8 RGB\nconfig net {{\n{body}\n    gap\n    FC-10\n}}\n"
+
+
+@settings(max_examples=25, deadline=None)
+@given(base=st.lists(st.sampled_from(VOCAB), min_size=1, max_size=25), data=st.data())
+def test_property_insertions_are_exactly_the_adds(base, data):
+    k = data.draw(st.integers(1, 4))
+    new = list(base)
+    for j in range(k):   # each inserted layer is one the base does not have
+        new.insert(data.draw(st.integers(0, len(new))), f"dropout(0.{j + 1}1)")
+    a, b = netc.loads(plain(base)), netc.loads(plain(new))
+    d = diff(a, b)
+    assert sorted(e.new.layer for e in d.edits if e.op == "add") == sorted(f"dropout(0.{j + 1}1)" for j in range(k))
+    assert ops(d) == ["add"] * k
+    assert d.params_delta == b.params - a.params
+
+
+@settings(max_examples=25, deadline=None)
+@given(base=st.lists(st.sampled_from(VOCAB), min_size=2, max_size=25), data=st.data())
+def test_property_deletions_are_exactly_the_removes(base, data):
+    drop = data.draw(st.sets(st.integers(0, len(base) - 1), min_size=1, max_size=len(base) - 1))
+    new = [x for i, x in enumerate(base) if i not in drop]
+    a, b = netc.loads(plain(base)), netc.loads(plain(new))
+    d = diff(a, b)
+    assert ops(d) == ["remove"] * len(drop)
+    layers = a.layers()      # base[i] is layers[i]: the removed layers are the dropped ones, as a multiset
+    assert sorted(e.old.layer for e in d.edits) == sorted(layers[i].paper for i in drop)
+    assert d.params_delta == b.params - a.params
+
+
+@settings(max_examples=25, deadline=None)
+@given(a_rows=st.lists(st.sampled_from(VOCAB), min_size=1, max_size=20),
+       b_rows=st.lists(st.sampled_from(VOCAB), min_size=1, max_size=20))
+def test_property_deltas_add_up_and_a_spec_equals_itself(a_rows, b_rows):
+    a, b = netc.loads(plain(a_rows)), netc.loads(plain(b_rows))
+    d = diff(a, b)
+    assert d.params_delta == b.params - a.params
+    assert d.macs_delta == b.macs_train - a.macs_train
+    assert diff(a, netc.loads(plain(a_rows))).identical
+    assert len(d.edits) <= len(a_rows) + len(b_rows)
+
+
+def test_two_versions_of_one_file(tmp_path, capsys):
+    text = (ROOT / "specs/vgg.net").read_text()
+    old = tmp_path / "old" / "vgg.net"
+    old.parent.mkdir()
+    old.write_text("# an older copy, with more comments\n\n" + text)      # every line shifted
+    assert cli(capsys, "diff", f"{old}:D", "vgg:D")[0] == 0
+    lines = text.splitlines(keepends=True)
+    row = next(i for i, l in enumerate(lines) if "| LRN" in l)            # the row of conv1_2 (and LRN)
+    head, _, tail = lines[row].rpartition("conv3-64")                      # E's cell: conv3-128
+    lines[row] = head + "conv3-128" + tail
+    old.write_text("".join(lines))
+    code, out, _ = cli(capsys, "diff", f"{old}:E", "vgg:E", "--json")
+    js = json.loads(out)
+    assert code == 1 and [(e["op"], e["new"]["name"], e["new"]["layer"]) for e in js["edits"]] == [
+        ("change", "conv1_2", "conv3-64")]
+    assert js["downstream"] and js["downstream"][0]["first"] == "pool1"
