@@ -28,3 +28,10 @@ done
 
 section "Fine-tuning on PASCAL VOC: --set num_classes=20; Markdown output"
 $NETC summary chatfield:CNN-M --set num_classes=20 --format markdown | tail -n 5
+
+section "netc diff: VGG Table 1's bold layers, found structurally (exit 1 = different, as diff)"
+for pair in "vgg:A vgg:B" "vgg:C vgg:D" "vgg:D vgg:E" "chatfield:CNN-M chatfield:CNN-M-2048" "googlenet googlenet:naive"; do
+    printf '\n$ netc diff %s\n' "$pair"
+    $NETC diff $pair || test $? -eq 1
+done
+$NETC diff vgg:E vgg:A --render "$OUT/diff-e-a.svg" --json > "$OUT/diff-e-a.json" || test $? -eq 1
