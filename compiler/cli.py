@@ -1,7 +1,8 @@
 """The ``netc`` command. Each subcommand lives in ``netc.commands.<name>`` with
 ``add_parser(subparsers)`` and ``run(args) -> int``.
 
-Exit status: 0 success, 1 spec errors (or differences, for diff), 2 usage errors.
+Exit status: 0 success, 1 spec errors (or differences, for diff), 2 usage errors, 3 an internal
+error (a bug in netc; NETC_DEBUG=1 shows its traceback).
 No Python traceback reaches the user for bad input.
 """
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 
 from netc.dsl.errors import NetcError, UsageError, use_color
@@ -63,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as e:  # an internal error: say so in one line; NETC_DEBUG=1 shows the traceback
+        if os.environ.get("NETC_DEBUG"):
+            raise
+        print(f"netc: internal error: {type(e).__name__}: {e}\n"
+              "this is a bug in netc, not in your spec; rerun with NETC_DEBUG=1 for details", file=sys.stderr)
+        return 3
     return code
 
 
