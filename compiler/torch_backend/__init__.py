@@ -23,10 +23,12 @@ import torch
 from netc.dsl.errors import LimitError, UsageError
 from netc.ir import IR
 
+from . import guards
 from .codegen import build_graph, build_modules, shape_of, target
 from .counting import count_macs
 from .module import NetcModule
 from .weights import WeightsError, load_weights
+from .windows import window_plan
 
 DEFAULT_BUDGET = 2_000_000_000
 
@@ -75,7 +77,9 @@ def to_module(ir: IR, device=None, dtype=None) -> NetcModule:
     root = build_modules(ir, device, dtype)
     train_graph = build_graph(ir, with_aux=True, output_mode=ir.output_mode)
     eval_graph = build_graph(ir, with_aux=False, output_mode=ir.output_mode) if ir.aux else train_graph
+    guards.install(root, ir, (train_graph, eval_graph))   # any-size nets: a clear error below the minimum
     model = NetcModule(root, train_graph, eval_graph, metadata(ir))
+    model.netc["windows"] = window_plan(ir)                # SPP nets: feature_map / classify_windows
     return model
 
 

@@ -67,7 +67,7 @@ class InputGuard(nn.Module):
 
 def _tracing() -> bool:
     try:
-        if torch.jit.is_tracing() or torch.compiler.is_compiling():
+        if torch.jit.is_tracing() or torch.compiler.is_compiling() or getattr(torch.compiler, "is_exporting", bool)():
             return True
         return bool(getattr(torch.onnx, "is_in_onnx_export", lambda: False)())
     except Exception:   # pragma: no cover - older torch
@@ -98,4 +98,26 @@ def check_input(x, channels: int, min_hw, layers=("", ""), spans=(None, None)) -
                      span, hint=f"resize or pad the images to at least {mh}x{mw}")
 
 
-__all__ = ["InputError", "InputGuard", "check_input"]
+GUARD = "input_guard"   # submodule name; it holds no tensors, so state_dict() is unchanged
+
+
+def install(root: nn.Module, ir, graphs) -> bool:
+    """For a network that takes any size above a minimum, add the guard as the first call of
+    each forward graph (``x = self.input_guard(x)``). Returns whether it was installed."""
+    if not (ir.any_size and ir.min_input) or GUARD in root._modules:
+        return False
+    root.add_module(GUARD, InputGuard.from_ir(ir))
+    done: set[int] = set()
+    for g in graphs:
+        if id(g) in done:
+            continue
+        done.add(id(g))
+        x = next(n for n in g.nodes if n.op == "placeholder")
+        with g.inserting_after(x):
+            checked = g.create_node("call_module", GUARD, (x,), name="x_checked")
+        x.replace_all_uses_with(checked, delete_user_cb=lambda user: user is not checked)
+        g.lint()
+    return True
+
+
+__all__ = ["InputError", "InputGuard", "check_input", "install", "GUARD"]

@@ -78,10 +78,10 @@ class NetcModule(fx.GraphModule):
         from .windows import feature_map
         return feature_map(self, images)
 
-    def classify_windows(self, fmap: torch.Tensor, boxes) -> torch.Tensor:
+    def classify_windows(self, fmap: torch.Tensor, boxes, image_size=None) -> torch.Tensor:
         """Class scores for windows of a feature map from :meth:`feature_map`."""
         from .windows import classify_windows
-        return classify_windows(self, fmap, boxes)
+        return classify_windows(self, fmap, boxes, image_size)
 
 
 def _init_copy(res: NetcModule, fake_mod) -> None:
