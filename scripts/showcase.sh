@@ -29,6 +29,20 @@ done
 section "Fine-tuning on PASCAL VOC: --set num_classes=20; Markdown output"
 $NETC summary chatfield:CNN-M --set num_classes=20 --format markdown | tail -n 5
 
+section "netc table vgg  (VGG Table 1 regenerated: added layers bold, Table 2's parameter counts last)"
+$NETC table vgg --configs A,A-LRN,B,C,D,E
+
+section "netc table googlenet  (GoogLeNet Table 1: one row per layer or inception block)"
+$NETC table googlenet
+
+section "netc render: diagrams through Graphviz (docs/*.png are made this way)"
+$NETC render vgg:D -o "$OUT/vgg-d.svg"
+$NETC render googlenet --depth 1 -o "$OUT/googlenet-depth1.png"
+$NETC render googlenet -o "$OUT/googlenet-depth2.png"
+$NETC render sppnet:ZF-5 --shapes -o "$OUT/sppnet-zf5.png"
+$NETC render vgg:D --collapse-repeats --rankdir LR --edge-shapes -o "$OUT/vgg-d-wide.pdf"
+ls -la "$OUT"/*.png "$OUT"/*.svg "$OUT"/*.pdf
+
 section "netc diff: VGG Table 1's bold layers, found structurally (exit 1 = different, as diff)"
 for pair in "vgg:A vgg:B" "vgg:C vgg:D" "vgg:D vgg:E" "chatfield:CNN-M chatfield:CNN-M-2048" "googlenet googlenet:naive"; do
     printf '\n$ netc diff %s\n' "$pair"

@@ -193,7 +193,8 @@ def test_googlenet_layout_has_no_overlapping_nodes(depth):
 
 
 @pytest.mark.parametrize("mod", ["netc.visualize", "netc.visualize.dot", "netc.visualize.tables",
-                                 "netc.visualize.render", "netc.visualize.table_format", "netc.visualize.palette"])
+                                 "netc.visualize.render", "netc.visualize.table_format", "netc.visualize.palette",
+                                 "netc.visualize.align"])
 def test_docstring_examples(mod):
     import doctest
     result = doctest.testmod(importlib.import_module(mod), optionflags=doctest.ELLIPSIS)
