@@ -16,6 +16,7 @@ import pytest
 import netc
 from netc import align as align_mod
 from netc import diff as diff_mod
+from netc import difftree as difftree_mod
 from netc.diff import diff
 
 from conftest import ROOT, golden, run_cli
@@ -374,7 +375,7 @@ def test_diff_never_imports_torch():
     assert r.stdout.strip() == "False", r.stderr
 
 
-@pytest.mark.parametrize("mod", [diff_mod, align_mod])
+@pytest.mark.parametrize("mod", [diff_mod, difftree_mod, align_mod])
 def test_docstring_examples(mod):
     failures, tried = doctest.testmod(mod)
     assert tried and not failures
