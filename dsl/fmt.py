@@ -319,7 +319,7 @@ def _verify(module: ast.Module, out: str, filename: str) -> None:
     except NetcError:
         again = None
     if again is None or structure(again) != structure(module) or \
-            [c for _, c in again.comments] != [c for _, c in module.comments]:
+            [c.rstrip() for _, c in again.comments] != [c.rstrip() for _, c in module.comments]:
         raise NetcError("netc fmt cannot format this file without changing it; it was left as it is",
                         module.span, hint="please report this as a bug in netc fmt")
 
