@@ -2,6 +2,7 @@
 
     netc compile vgg:D --print                  # the generated forward
     netc compile vgg:D -o vgg16.onnx            # ONNX (runs in onnxruntime)
+    netc compile vgg:D --dense --print          # FC layers as convolutions: any input >= 224x224
     netc compile googlenet -o googlenet.pt2     # torch.export program
     netc compile vgg:D --set num_classes=20 --weights tv_vgg16.pth -o vgg16_voc.pt
 """
@@ -26,6 +27,8 @@ def add_parser(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE", help="override a spec variable")
     p.add_argument("--weights", metavar="FILE", help="load a state_dict (matched by structure) before exporting")
     p.add_argument("--input", metavar="HxW", help="example input size for the export of a variable-size spec")
+    p.add_argument("--dense", action="store_true",
+                   help="dense evaluation (VGG 3.2): FC layers as convolutions, class scores averaged; any size")
     p.add_argument("--dtype", choices=("float32", "float64", "bfloat16", "float16"), default=None)
     p.add_argument("--budget", type=int, default=None, metavar="N",
                    help="refuse specs with more than N parameters (default 2,000,000,000)")
@@ -42,7 +45,8 @@ def run(args) -> int:
         raise UsageError(f"cannot tell the export format of '{args.output}'",
                          hint="use a name ending in .onnx, .pt2 (torch.export) or .pt (state_dict)")
     budget = DEFAULT_BUDGET if args.budget is None else args.budget
-    model = compile_spec(args.spec, dtype=args.dtype, budget=budget, **parse_overrides(args.set))
+    model = compile_spec(args.spec, dtype=args.dtype, budget=budget, dense=args.dense,
+                         **parse_overrides(args.set))
     if args.weights:
         netc.load_weights(model, _read_weights(args.weights))
     model.train(args.train)
