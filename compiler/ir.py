@@ -12,11 +12,14 @@ from typing import Any, Iterator
 
 import networkx as nx
 
-from netc.dsl.errors import GraphError, NetcError, ShapeError, Span, SpecError, did_you_mean
+from netc.dsl.errors import GraphError, LimitError, NetcError, ShapeError, Span, SpecError, did_you_mean
+from netc.dsl.parser import LIMITS
 
 from . import dims, layers as L
 from .dims import Sym
 from .resolve import AuxItem, BlockItem, GroupItem, InputSpec, LayerItem, Resolved
+
+LIMITS.setdefault("max_params", 2_000_000_000)
 
 
 @dataclass(eq=False)
@@ -202,7 +205,19 @@ def build(resolved: Resolved) -> IR:
     _resolve_activations(ir)
     check_graph(ir)
     infer(ir)
+    check_budget(ir)
     return ir
+
+
+def check_budget(ir: IR) -> None:
+    """More parameters than ``LIMITS["max_params"]`` is an error (an absurd width or repetition)."""
+    limit = LIMITS.get("max_params")
+    if limit is None or ir.params <= limit:
+        return
+    big = max(ir.layers(), key=lambda n: n.n_params)
+    ir.errors.append(LimitError(
+        f"'{ir.config}' has {ir.params:,} parameters, more than the limit of {int(limit):,}", big.span,
+        hint=f"the largest layer is {big.name} ({big.n_params:,}); raise netc.LIMITS['max_params'] if this is intended"))
 
 
 class _Builder:

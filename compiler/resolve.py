@@ -18,7 +18,7 @@ from netc.dsl.parser import LIMITS
 from . import layers as L
 from .program import ConfigEntry, Program
 
-LIMITS.setdefault("max_layers", 200_000)
+LIMITS.setdefault("max_layers", 20_000)
 LIMITS.setdefault("max_block_depth", 32)
 LIMITS.setdefault("max_repeat", 10_000)
 
@@ -35,8 +35,18 @@ ARG_ALIASES = {
 
 
 # ---------------------------------------------------------------- elaborated items
+class _Named:
+    """An item named with `as NAME` (``name``) or by the naming pass (``auto``)."""
+    name: str | None
+    auto: str
+
+    @property
+    def local(self) -> str:
+        return self.name or self.auto
+
+
 @dataclass(eq=False)
-class LayerItem:
+class LayerItem(_Named):
     kind: L.LayerKind
     params: Any
     word: str
@@ -46,13 +56,9 @@ class LayerItem:
     auto: str = ""                   # assigned by naming
     attach: "LayerItem | None" = None  # a bn expanded from conv(bn=true) names itself after the conv
 
-    @property
-    def local(self) -> str:
-        return self.name or self.auto
-
 
 @dataclass(eq=False)
-class GroupItem:
+class GroupItem(_Named):
     op: str
     branches: list[list["Item"]]
     span: Span
@@ -60,13 +66,9 @@ class GroupItem:
     name_span: Span | None = None
     auto: str = ""
 
-    @property
-    def local(self) -> str:
-        return self.name or self.auto
-
 
 @dataclass(eq=False)
-class BlockItem:
+class BlockItem(_Named):
     block: str
     args: dict
     label: str
@@ -75,10 +77,6 @@ class BlockItem:
     name: str | None = None
     name_span: Span | None = None
     auto: str = ""
-
-    @property
-    def local(self) -> str:
-        return self.name or self.auto
 
 
 @dataclass(eq=False)
@@ -132,6 +130,7 @@ class _Resolver:
         self.prog = prog
         self.errors: list[NetcError] = []
         self.count = 0
+        self.over = False
         self.defaults: dict[str, list[ast.Arg]] = {}
 
     def err(self, msg: str, span: Span | None, hint: str | None = None, cls=SpecError):
@@ -349,14 +348,16 @@ class _Resolver:
         one = self._block(layer, env, scope_blocks) if layer.word in self.prog.blocks else self._builtin(layer, env)
         if not one:
             return []
+        size = _leaves(one)   # a block's own layers were counted while it was elaborated
+        self.count += size * layer.repeat - (size if layer.word in self.prog.blocks else 0)
+        if self.count > LIMITS["max_layers"]:
+            if not self.over:
+                self.over = True
+                self.err(f"more than {LIMITS['max_layers']:,} layers", layer.span, cls=LimitError,
+                         hint="raise netc.dsl.parser.LIMITS['max_layers'] if this is intended")
+            return []
         out = []
         for i in range(layer.repeat):
-            self.count += 1
-            if self.count > LIMITS["max_layers"]:
-                if self.count == LIMITS["max_layers"] + 1:
-                    self.err(f"more than {LIMITS['max_layers']:,} layers", layer.span, cls=LimitError,
-                             hint="raise netc.dsl.parser.LIMITS['max_layers'] if this is intended")
-                return out
             copies = one if i == 0 else [_copy_item(x) for x in one]
             if layer.repeat > 1 and layer.name is not None:
                 head = copies[0]
@@ -616,6 +617,19 @@ def _expand_bn(conv: LayerItem) -> list[LayerItem]:
     return [c, bn]
 
 
+def _leaves(items: list) -> int:
+    """How many layers the items expand to."""
+    n = 0
+    for x in items:
+        if isinstance(x, LayerItem):
+            n += 1
+        elif isinstance(x, GroupItem):
+            n += 1 + sum(_leaves(b) for b in x.branches)
+        elif isinstance(x, BlockItem):
+            n += _leaves(x.body)
+    return n
+
+
 def _copy_item(x):
     if isinstance(x, LayerItem):
         return dc_replace(x, auto="")
@@ -635,7 +649,7 @@ class _NameState:
     weight: int = 0
     last: str | None = None
     blocks: dict = field(default_factory=dict)
-    used: set = field(default_factory=set)
+    used: set = field(default_factory=lambda: _Used())
 
 
 def name_items(items: list, scheme: str = "stage") -> None:
@@ -660,11 +674,21 @@ def _explicit(items, used: set):
                 _explicit(b, used)
 
 
+class _Used(set):
+    """Names taken so far, with the next suffix to try for each base (keeps naming linear)."""
+
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.next: dict[str, int] = {}
+
+
 def _unique(base: str, used: set) -> str:
-    name, n = base, 2
+    name, n = base, getattr(used, "next", {}).get(base, 2)
     while name in used:
         name, n = f"{base}_{n}", n + 1
     used.add(name)
+    if isinstance(used, _Used):
+        used.next[base] = n
     return name
 
 

@@ -25,7 +25,7 @@ LIMITS = {
 # How a terminal reads in an error message.
 _TERMINAL_NAMES = {
     "WORD": "a layer or name", "LABEL": "a name", "NUMBER": "a number", "STRING": "a quoted path",
-    "SIZE": "an input size such as 224x224 or HxW", "REPEAT": "a repetition such as x3",
+    "SIZE": "an input size such as 224x224 or HxW", "NCH": "a channel count such as 4ch", "REPEAT": "a repetition such as x3",
     "_NL": "a new line", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'",
     "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "EQUAL": "'='", "VBAR": "'|'", "MINUS": "'-'",
     "__ANON_0": "'->'", "CONCAT": "'concat'", "ADD": "'add'", "AFTER": "'after'", "BEFORE": "'before'",
