@@ -140,3 +140,68 @@ def test_lrn_matches_pytorch_constants():
     ref = nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)(x)
     lrn = dict(model.named_modules())["norm1"]
     assert torch.allclose(lrn(x), ref, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ reference implementations
+# Written from the sources paper-facts.md cites (torchvision's alexnet.py, bvlc_alexnet and
+# bvlc_googlenet deploy.prototxt), in plain PyTorch; netc's module must compute the same function.
+def relu_conv(*a, **k):
+    return nn.Sequential(nn.Conv2d(*a, **k), nn.ReLU())
+
+
+def torchvision_alexnet():
+    return nn.Sequential(
+        relu_conv(3, 64, 11, 4, 2), nn.MaxPool2d(3, 2), relu_conv(64, 192, 5, padding=2), nn.MaxPool2d(3, 2),
+        relu_conv(192, 384, 3, padding=1), relu_conv(384, 256, 3, padding=1), relu_conv(256, 256, 3, padding=1),
+        nn.MaxPool2d(3, 2), nn.AdaptiveAvgPool2d(6), nn.Flatten(), nn.Dropout(), nn.Linear(9216, 4096), nn.ReLU(),
+        nn.Dropout(), nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 1000))
+
+
+def caffe_alexnet():
+    lrn = lambda: nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)   # noqa: E731  (paper constants)
+    return nn.Sequential(
+        relu_conv(3, 96, 11, 4), lrn(), nn.MaxPool2d(3, 2), relu_conv(96, 256, 5, padding=2, groups=2), lrn(),
+        nn.MaxPool2d(3, 2), relu_conv(256, 384, 3, padding=1), relu_conv(384, 384, 3, padding=1, groups=2),
+        relu_conv(384, 256, 3, padding=1, groups=2), nn.MaxPool2d(3, 2), nn.Flatten(),
+        nn.Linear(9216, 4096), nn.ReLU(), nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 1000))
+
+
+class Inception(nn.Module):
+    def __init__(self, cin, n1, r3, n3, r5, n5, pp):
+        super().__init__()
+        self.b1 = relu_conv(cin, n1, 1)
+        self.b3 = nn.Sequential(relu_conv(cin, r3, 1), relu_conv(r3, n3, 3, padding=1))
+        self.b5 = nn.Sequential(relu_conv(cin, r5, 1), relu_conv(r5, n5, 5, padding=2))
+        self.bp = nn.Sequential(nn.MaxPool2d(3, 1, 1, ceil_mode=True), relu_conv(cin, pp, 1))
+
+    def forward(self, x):
+        return torch.cat([self.b1(x), self.b3(x), self.b5(x), self.bp(x)], 1)
+
+
+def bvlc_googlenet():
+    pool = lambda: nn.MaxPool2d(3, 2, ceil_mode=True)                     # noqa: E731
+    lrn = lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)   # noqa: E731
+    rows = [(192, 64, 96, 128, 16, 32, 32), (256, 128, 128, 192, 32, 96, 64), "pool",
+            (480, 192, 96, 208, 16, 48, 64), (512, 160, 112, 224, 24, 64, 64), (512, 128, 128, 256, 24, 64, 64),
+            (512, 112, 144, 288, 32, 64, 64), (528, 256, 160, 320, 32, 128, 128), "pool",
+            (832, 256, 160, 320, 32, 128, 128), (832, 384, 192, 384, 48, 128, 128)]
+    return nn.Sequential(
+        relu_conv(3, 64, 7, 2, 3), pool(), lrn(), relu_conv(64, 64, 1), relu_conv(64, 192, 3, padding=1), lrn(),
+        pool(), *[pool() if r == "pool" else Inception(*r) for r in rows], nn.AvgPool2d(7, 1), nn.Flatten(),
+        nn.Linear(1024, 1000))
+
+
+@pytest.mark.parametrize("ref,reference", [("alexnet:torchvision", torchvision_alexnet),
+                                           ("alexnet:paper", caffe_alexnet),
+                                           ("googlenet", bvlc_googlenet)])
+def test_same_function_as_a_reference_implementation(ref, reference):
+    torch.manual_seed(0)
+    theirs = reference().eval()
+    ours = netc.load_weights(netc.compile(ref, device="cpu"), theirs.state_dict(), strict=False).eval()
+    n_theirs = sum(p.numel() for p in theirs.parameters())
+    assert n_theirs == netc.load(ref).params_inference
+    x = torch.rand(1, *netc.load(ref).input_shape) * 255 - 128     # pixel scale, so the LRN matters
+    with torch.inference_mode():
+        a, b = ours(x), theirs(x)
+    # relative to the output's scale: LRN's k off by 0.5 moves GoogLeNet's output by ~4e-3 of it
+    assert a.shape == b.shape and (a - b).abs().max() <= 1e-4 * b.abs().max(), (a - b).abs().max()
