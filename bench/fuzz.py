@@ -38,7 +38,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("n", type=int, nargs="?", default=10_000)
     ap.add_argument("--seed", type=int, default=20141104)
-    ap.add_argument("--hang", type=float, default=10.0, help="seconds after which one input counts as a hang")
+    ap.add_argument("--hang", type=float, default=30.0, help="seconds after which one input counts as a hang")
     ap.add_argument("--save", action="store_true", help="write crashing inputs to tests/regressions/")
     args = ap.parse_args()
     rng = random.Random(args.seed)

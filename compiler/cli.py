@@ -30,6 +30,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"netc {_version()}")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import a Python module that registers custom layers (netc.register_layer)")
+    p.add_argument("--allow-include-outside", action="store_true",
+                   help="let include reach files outside the including file's directory tree")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMANDS:
@@ -51,6 +53,9 @@ def report(err: NetcError) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "allow_include_outside", False):
+        from netc.dsl.parser import LIMITS
+        LIMITS["include_outside_tree"] = True
     try:
         for mod in args.plugin:
             _load_plugin(mod)

@@ -16,10 +16,19 @@ from .errors import LimitError, NetcError, Source, Span, SpecSyntaxError
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 
-#: Limits on what the front end accepts; each is overridable (``netc.dsl.parser.LIMITS[...]``).
+#: Limits on what the front end accepts. Each is checked before the work it bounds (no large
+#: allocation, no deep recursion first) and refused with a :class:`LimitError` that has a span;
+#: each is overridable: ``netc.LIMITS["max_params"] = 10**10`` (``None`` switches it off where noted).
 LIMITS = {
     "max_file_bytes": 1_000_000,   # a spec larger than this is refused unread
-    "max_nesting": 64,             # depth of nested { } and ( ) and [ ]
+    "max_nesting": 64,             # depth of nested { } and ( ) and [ ], counted before parsing
+    "max_include_depth": 16,       # files including files including files ...; cycles are always refused
+    "include_outside_tree": False,  # include may not leave the including file's directory tree
+                                   # (CLI: netc --allow-include-outside; API: Program.load(allow_outside=True))
+    "max_block_depth": 32,         # blocks calling blocks; a block calling itself is always refused
+    "max_repeat": 10_000,          # the N of `x N`
+    "max_layers": 20_000,          # layers in one configuration after blocks and repetition are expanded
+    "max_params": 2_000_000_000,   # parameters of one configuration (None: no limit); netc.compile has budget=
 }
 
 # How a terminal reads in an error message.
