@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
                    help="dense evaluation (VGG 3.2): FC layers as convolutions, class scores averaged; any size")
     p.add_argument("--dtype", choices=("float32", "float64", "bfloat16", "float16"), default=None)
     p.add_argument("--budget", type=int, default=None, metavar="N",
-                   help="refuse specs with more than N parameters (default 2,000,000,000)")
+                   help="refuse specs with more than N parameters (default 2,000,000,000; 0: no limit)")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset version")
     p.set_defaults(run=run)
 
@@ -39,14 +39,13 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     if not args.output and not args.show:
         raise UsageError("nothing to do: give -o FILE and/or --print")
-    from netc.torch_backend import DEFAULT_BUDGET, compile_spec
+    from netc.torch_backend import compile_spec
     from netc.torch_backend.export import FORMATS, example_input, export
     if args.output and Path(args.output).suffix.lower() not in FORMATS:
         raise UsageError(f"cannot tell the export format of '{args.output}'",
                          hint="use a name ending in .onnx, .pt2 (torch.export) or .pt (state_dict)")
-    budget = DEFAULT_BUDGET if args.budget is None else args.budget
-    model = compile_spec(args.spec, dtype=args.dtype, budget=budget, dense=args.dense,
-                         **parse_overrides(args.set))
+    budget = {} if args.budget is None else {"budget": args.budget or None}
+    model = compile_spec(args.spec, dtype=args.dtype, dense=args.dense, **budget, **parse_overrides(args.set))
     if args.weights:
         netc.load_weights(model, _read_weights(args.weights))
     model.train(args.train)

@@ -16,6 +16,7 @@ outputs returns ``(main, aux_1, ...)`` (loss weights in ``model.aux_weights``); 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -31,28 +32,46 @@ from .weights import WeightsError, load_weights
 from .windows import window_plan
 
 DEFAULT_BUDGET = 2_000_000_000
+_DEFAULT: Any = object()
 
 
 def compile_spec(ref: str | os.PathLike | IR, config: str | None = None, *, device=None, dtype=None,
-                 dense: bool = False, budget: int | None = DEFAULT_BUDGET, **overrides: Any) -> NetcModule:
+                 dense: bool = False, budget: int | None = _DEFAULT, **overrides: Any) -> NetcModule:
     """Compile one configuration of a spec (``"vgg:D"``, a path, or an IR) to a :class:`NetcModule`.
 
     ``overrides`` set spec variables (``num_classes=20``); ``device="meta"`` builds the module
     without allocating weights; ``dtype`` sets the parameter type; ``dense=True`` turns FC layers
     into convolutions (dense evaluation over larger images); ``budget`` refuses a spec with more
-    parameters than that, before anything is allocated (None: no limit).
+    parameters than that, before anything is allocated (default ``netc.LIMITS["max_params"]``,
+    2,000,000,000; None: no limit).
     """
+    from netc.dsl.parser import LIMITS
+    if budget is _DEFAULT:
+        budget = LIMITS.get("max_params", DEFAULT_BUDGET)
     if isinstance(ref, IR):
         if config is not None or overrides:
             raise UsageError("config and variable overrides apply to a spec reference, not to an IR")
         ir = ref
     else:
         import netc
-        ir = netc.load(ref, config, **overrides)
+        with _front_end_limit(budget):
+            ir = netc.load(ref, config, **overrides)
     if dense:
         ir = _densify(ir)
     check_budget(ir, budget)
     return to_module(ir, device=device, dtype=dtype)
+
+
+@contextmanager
+def _front_end_limit(budget: int | None):
+    """The front end refuses specs above ``LIMITS["max_params"]``: let an explicit budget move it."""
+    from netc.dsl.parser import LIMITS
+    old = LIMITS.get("max_params")
+    LIMITS["max_params"] = budget
+    try:
+        yield
+    finally:
+        LIMITS["max_params"] = old
 
 
 def _densify(ir: IR) -> IR:
