@@ -49,3 +49,14 @@ for pair in "vgg:A vgg:B" "vgg:C vgg:D" "vgg:D vgg:E" "chatfield:CNN-M chatfield
     $NETC diff $pair || test $? -eq 1
 done
 $NETC diff vgg:E vgg:A --render "$OUT/diff-e-a.svg" --json > "$OUT/diff-e-a.json" || test $? -eq 1
+
+section "netc fmt: canonical layout, comments kept, table columns aligned; the bundled specs are canonical"
+$NETC fmt --check specs/*.net && echo "specs/*.net: all formatted"
+printf '# a messy spec\ninput 32x32   RGB\nconfig small {conv3-16->maxpool   # stem\n  conv3-32 x2\n FC-10 }\ntable A|B {\nconv3-8|conv3-16\n|LRN\n}\n' > "$OUT/messy.net"
+$NETC fmt --diff "$OUT/messy.net"
+$NETC fmt - < "$OUT/messy.net"
+
+section "robustness: damaged specs give located errors, absurd ones hit documented limits"
+printf 'input 224x224 RGB\nconv3-64\nFC-99999999999\nFC-10\n' > "$OUT/absurd.net"
+$NETC check "$OUT/absurd.net" || test $? -eq 1
+.venv/bin/python bench/fuzz.py 300
