@@ -379,7 +379,7 @@ class _Resolver:
             if a.name is None:
                 self.err("defaults takes named parameters only", a.span)
                 continue
-            name = ARG_ALIASES.get(a.name, a.name)
+            name = _alias(kind, a.name)
             if self._known(kind, name, a):
                 raw[name] = (self._value(a.value, env), a.span, "defaults")
             else:
@@ -400,7 +400,7 @@ class _Resolver:
             name = a.name
             if name is None:
                 flag = a.value.name if isinstance(a.value, ast.Ident) else None
-                fname = ARG_ALIASES.get(flag, flag) if flag else None
+                fname = _alias(kind, flag) if flag else None
                 if fname and fname in kind.Params.model_fields and _is_bool_field(kind.Params, fname) \
                         and flag not in env:
                     name, value = fname, True
@@ -418,7 +418,7 @@ class _Resolver:
                 else:
                     name, value = positional.pop(0), self._value(a.value, env)
             else:
-                name = ARG_ALIASES.get(name, name)
+                name = _alias(kind, name)
                 value = self._value(a.value, env)
                 if name in positional:
                     positional.remove(name)
@@ -596,6 +596,11 @@ def _show(v) -> str:
 
 def _head(word: str) -> str:
     return word.split("-")[0].rstrip("0123456789")
+
+
+def _alias(kind: L.LayerKind, name: str) -> str:
+    """A keyword spelling -> the parameter it means; a kind's own field name wins (custom layers)."""
+    return name if name in kind.Params.model_fields else ARG_ALIASES.get(name, name)
 
 
 def _is_bool_field(model, name: str) -> bool:
