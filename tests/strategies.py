@@ -130,17 +130,25 @@ def _repeat_huge(t, rng):
 
 
 def outcome(text: str) -> str | None:
-    """None when the front end behaves (diagnostics or a NetcError; fmt idempotent on what parses),
-    else a one-line description of the crash."""
+    """None when the front end behaves, else a one-line description of the crash. Behaving: check
+    returns diagnostics or raises NetcError, every error has a location and renders, and netc fmt
+    formats whatever parses, idempotently, without refusing."""
     import netc
     from netc.dsl.fmt import format_text
+    raised = False
     try:
         errors = netc.check(text, filename="fuzz.net")
         assert isinstance(errors, list), f"check returned {type(errors).__name__}"
-    except netc.NetcError:
-        return None
+    except netc.NetcError as e:
+        errors, raised = [e], True
     except Exception as e:  # noqa: BLE001 - anything else is the bug we are looking for
         return f"check: {type(e).__name__}: {str(e)[:200]}"
+    for e in errors:
+        if e.span.source is None or e.span.line < 1:
+            return f"check: error without a location: {e.message[:200]}"
+        e.render()
+    if raised:
+        return None
     try:
         out = format_text(text, "fuzz.net")
         again = format_text(out, "fuzz.net")
