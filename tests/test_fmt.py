@@ -259,3 +259,9 @@ def test_cli_bad_file_is_left_alone(tmp_path, capsys):
     assert code == 1 and "bad.net:2:" in err and "Traceback" not in err
     assert f.read_text() == "input 32x32 RGB\nconv3-16(\n"
     assert cli(capsys, str(tmp_path / "missing.net"))[0] == 2
+
+
+def test_docstring_examples():
+    import doctest
+    result = doctest.testmod(fmt)
+    assert result.attempted >= 2 and result.failed == 0
