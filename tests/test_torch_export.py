@@ -7,7 +7,23 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import netc  # noqa: E402
+from netc.cli import main  # noqa: E402
 from tests.conftest import run_cli  # noqa: E402
+
+
+class _Result:
+    def __init__(self, code, captured):
+        self.returncode, self.stdout, self.stderr = code, captured.out, captured.err
+
+
+@pytest.fixture()
+def cli(capsys):
+    """The netc CLI in this process (torch is imported once): cli(*args) -> returncode, stdout, stderr."""
+    def run(*args):
+        capsys.readouterr()
+        code = main(list(args))
+        return _Result(code, capsys.readouterr())
+    return run
 
 SPEC = """
 input 16x16 RGB
@@ -84,16 +100,16 @@ def test_onnx_runs_in_onnxruntime(model, x, tmp_path):
     assert model.training is False
 
 
-def test_cli_print_and_pt2(tmp_path):
+def test_cli_print_and_pt2(tmp_path, cli):
     spec = tmp_path / "net.net"
     spec.write_text(SPEC)
-    r = run_cli("compile", str(spec), "--print")
+    r = cli("compile", str(spec), "--print")
     assert r.returncode == 0 and "def forward(self, x):" in r.stdout and "side" not in r.stdout
     assert "self.conv1(x)" in r.stdout
-    r = run_cli("compile", str(spec), "--print", "--train")
+    r = cli("compile", str(spec), "--print", "--train")
     assert "self.side.classifier" in r.stdout and "return (out, side_classifier)" in r.stdout
     out = tmp_path / "net.pt2"
-    r = run_cli("compile", str(spec), "--set", "num_classes=4", "-o", str(out))
+    r = cli("compile", str(spec), "--set", "num_classes=4", "-o", str(out))
     assert r.returncode == 0, r.stderr
     ep = torch.export.load(str(out))
     assert ep.module()(torch.randn(2, 3, 16, 16)).shape == (2, 4)
@@ -109,16 +125,16 @@ def test_cli_onnx(tmp_path):
     assert sess.run(None, {"input": torch.randn(1, 3, 224, 224).numpy()})[0].shape == (1, 10)
 
 
-def test_cli_state_dict_and_weights(tmp_path):
+def test_cli_state_dict_and_weights(tmp_path, cli):
     spec = tmp_path / "net.net"
     spec.write_text(SPEC)
     sd = tmp_path / "w.pt"
-    assert run_cli("compile", str(spec), "-o", str(sd)).returncode == 0
+    assert cli("compile", str(spec), "-o", str(sd)).returncode == 0
     keys = list(torch.load(sd, weights_only=True))
     assert keys[:2] == ["conv1.weight", "conv1.bias"]
-    r = run_cli("compile", str(spec), "--weights", str(sd), "--print")
+    r = cli("compile", str(spec), "--weights", str(sd), "--print")
     assert r.returncode == 0, r.stderr
-    r = run_cli("compile", str(spec), "--set", "num_classes=3", "--weights", str(sd), "--print")
+    r = cli("compile", str(spec), "--set", "num_classes=3", "--weights", str(sd), "--print")
     assert r.returncode == 1 and "out.weight" in r.stderr and "[3, 32]" in r.stderr
     assert "Traceback" not in r.stderr
 
@@ -131,8 +147,8 @@ def test_cli_state_dict_and_weights(tmp_path):
     (["vgg:A", "--weights", "/nonexistent.pt", "--print"], 2, "no such weight file"),
     (["vgg:E", "--budget", "100000000", "--print"], 1, "143,667,240 parameters"),
 ])
-def test_cli_bad_input(args, code, text):
-    r = run_cli("compile", *args)
+def test_cli_bad_input(args, code, text, cli):
+    r = cli("compile", *args)
     assert r.returncode == code and text in r.stderr and "Traceback" not in r.stderr
 
 

@@ -36,27 +36,45 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+FORMATS = (".onnx", ".pt2", ".pt", ".pth")   # netc.torch_backend.export.FORMATS, without importing torch
+
+
 def run(args) -> int:
     if not args.output and not args.show:
         raise UsageError("nothing to do: give -o FILE and/or --print")
-    from netc.torch_backend import compile_spec
-    from netc.torch_backend.export import FORMATS, example_input, export
     if args.output and Path(args.output).suffix.lower() not in FORMATS:
         raise UsageError(f"cannot tell the export format of '{args.output}'",
                          hint="use a name ending in .onnx, .pt2 (torch.export) or .pt (state_dict)")
-    budget = {} if args.budget is None else {"budget": args.budget or None}
-    model = compile_spec(args.spec, dtype=args.dtype, dense=args.dense, **budget, **parse_overrides(args.set))
+    if args.weights and not Path(args.weights).is_file():
+        raise UsageError(f"no such weight file: {args.weights}")
+    hw = parse_input(args.input) if args.input else None
+    ir = _load(args)                    # spec errors are reported before torch is imported
+    from netc.torch_backend import compile_spec
+    from netc.torch_backend.export import example_input, export
+    model = compile_spec(ir, dtype=args.dtype, dense=args.dense, budget=_budget(args))
     if args.weights:
         netc.load_weights(model, _read_weights(args.weights))
     model.train(args.train)
     if args.show:
         print(model.code.strip("\n"))
     if args.output:
-        x = example_input(model, parse_input(args.input) if args.input else None)
-        fmt = export(model, args.output, x)
+        fmt = export(model, args.output, example_input(model, hw))
         print(f"wrote {args.output} ({fmt}, {sum(p.numel() for p in model.parameters()):,} parameters)",
               file=sys.stderr)
     return 0
+
+
+def _budget(args):
+    return netc.LIMITS.get("max_params") if args.budget is None else (args.budget or None)
+
+
+def _load(args):
+    old = netc.LIMITS.get("max_params")
+    netc.LIMITS["max_params"] = _budget(args)
+    try:
+        return netc.load(args.spec, **parse_overrides(args.set))
+    finally:
+        netc.LIMITS["max_params"] = old
 
 
 def _read_weights(path: str):
