@@ -1,8 +1,9 @@
 """One IR layer -> one ``nn.Module`` (or none), dispatched by kind: ``emit_conv``, ``emit_fc``...
 
-Built-in layers are created on the meta device and materialised by :func:`materialise`, which
-initialises them the way torchvision's VGG does: convolutions kaiming-normal (fan_out, ReLU),
-fully-connected layers N(0, 0.01), biases zero, batch-norm weight 1 and bias 0. The draws come
+Built-in layers are created on the meta device (emitters pass ``device="meta"``) and
+materialised by :func:`materialise`, which initialises them the way torchvision's VGG does:
+convolutions kaiming-normal (fan_out, ReLU), fully-connected layers N(0, 0.01), biases zero,
+batch-norm weight 1 and bias 0. The draws come
 from torch's global RNG in program order, so ``torch.manual_seed`` makes a compile repeatable.
 Custom layers (``netc.register_layer``) are built by their own factory, with their own init.
 """
@@ -30,11 +31,11 @@ def _pair(v) -> tuple[int, int]:
 def emit_conv(n: Node, ins: list[Shape]) -> nn.Module:
     p = n.params
     return nn.Conv2d(ins[0][0], p.out, p.kernel(), stride=p.strides(), padding=p.padding(),
-                     dilation=p.dilations(), groups=p.groups, bias=p.bias)
+                     dilation=p.dilations(), groups=p.groups, bias=p.bias, device="meta")
 
 
 def emit_fc(n: Node, ins: list[Shape]) -> nn.Module:
-    return nn.Linear(math.prod(ins[0]), n.params.out, bias=n.params.bias)
+    return nn.Linear(math.prod(ins[0]), n.params.out, bias=n.params.bias, device="meta")
 
 
 def emit_maxpool(n: Node, ins: list[Shape]) -> nn.Module:
@@ -80,7 +81,7 @@ def emit_lrn(n: Node, ins: list[Shape]) -> nn.Module:
 def emit_bn(n: Node, ins: list[Shape]) -> nn.Module:
     p = n.params
     cls = nn.BatchNorm2d if len(ins[0]) == 3 else nn.BatchNorm1d
-    return cls(ins[0][0], eps=p.eps, momentum=p.momentum, affine=p.affine)
+    return cls(ins[0][0], eps=p.eps, momentum=p.momentum, affine=p.affine, device="meta")
 
 
 def emit_dropout(n: Node, ins: list[Shape]) -> nn.Module:
@@ -110,8 +111,7 @@ def build_module(n: Node, ins: list[Shape], device, dtype) -> nn.Module | None:
     if emit is None:
         raise SpecError(f"the torch backend has no rule for layer kind '{n.kind}'", n.span,
                         hint="register it with netc.register_layer(name, factory, ...)")
-    with torch.device("meta"):
-        m = emit(n, ins)
+    m = emit(n, ins)   # on the meta device: no memory, no default init
     if dtype is not None:
         m = m.to(dtype)
     return materialise(m, device)

@@ -1,0 +1,73 @@
+"""Forward time of compiled models against hand-written references with the same weights.
+
+CPU, batch 8, inference (eval, no_grad). The compiled VGG-16 (vgg:D) runs against a VGG-16 in
+torchvision's layout, the compiled GoogLeNet (googlenet) against a GoogLeNet in BVLC's layout
+(both references are in tests/test_torch_weights.py, where they are also proven equal). The two
+are timed interleaved in one run (A B A B ...) and the ratio is compiled / reference median.
+
+    .venv/bin/python bench/bench_forward.py [--rounds 15] [--batch 8] [--threads N]
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+import netc
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def references():
+    spec = importlib.util.spec_from_file_location("refs", ROOT / "tests" / "test_torch_weights.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def timed(model, x) -> float:
+    t = time.perf_counter()
+    model(x)
+    return time.perf_counter() - t
+
+
+def compare(name: str, compiled, reference, x, rounds: int) -> float:
+    netc.load_weights(compiled, reference.state_dict())
+    compiled.eval(), reference.eval()
+    with torch.no_grad():
+        assert (compiled(x) - reference(x)).abs().max().item() < 1e-4, "outputs differ"
+        for _ in range(2):   # warm-up
+            compiled(x), reference(x)
+        a, b = [], []
+        for i in range(rounds):
+            order = [(compiled, a), (reference, b)] if i % 2 == 0 else [(reference, b), (compiled, a)]
+            for m, acc in order:
+                acc.append(timed(m, x))
+    ma, mb = statistics.median(a), statistics.median(b)
+    print(f"{name:10s} compiled {ma * 1e3:8.1f} ms   reference {mb * 1e3:8.1f} ms   ratio {ma / mb:.3f}")
+    return ma / mb
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    refs = references()
+    x = torch.randn(args.batch, 3, 224, 224)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
+          f"{args.rounds} interleaved rounds, median")
+    compare("VGG-16", netc.compile("vgg:D"), refs.VGG16(), x, args.rounds)
+    compare("GoogLeNet", netc.compile("googlenet"), refs.GoogLeNet(), x, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
