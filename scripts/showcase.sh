@@ -60,3 +60,37 @@ section "robustness: damaged specs give located errors, absurd ones hit document
 printf 'input 224x224 RGB\nconv3-64\nFC-99999999999\nFC-10\n' > "$OUT/absurd.net"
 $NETC check "$OUT/absurd.net" || test $? -eq 1
 .venv/bin/python bench/fuzz.py 300
+
+section "any input size: SPP-net ZF-5 at several sizes, windows pooled from one feature map, dense VGG"
+$NETC check sppnet:ZF-5
+.venv/bin/python - <<'PY'
+import torch, netc
+torch.manual_seed(0)
+m = netc.compile("sppnet:ZF-5").eval()
+with torch.no_grad():
+    for h, w in ((180, 180), (224, 224), (257, 391)):
+        print(f"ZF-5 at {h}x{w}: output {tuple(m(torch.randn(1, 3, h, w)).shape)}")
+    x = torch.randn(1, 3, 224, 224)
+    fmap = m.feature_map(x)                               # convolutions once
+    boxes = torch.tensor([[0, 0, 223, 223], [10, 20, 120, 200], [50, 50, 100, 90]], dtype=torch.float32)
+    out = m.classify_windows(fmap, boxes)                 # every window pooled from the map
+    print(f"feature map {tuple(fmap.shape)}; 3 windows -> {tuple(out.shape)}; "
+          f"whole-image window vs forward: max diff {float((out[0] - m(x)[0]).abs().max()):.1e}")
+    for bad in ([0, 0, 224, 224], [60, 10, 50, 40]):
+        try:
+            m.classify_windows(fmap, torch.tensor([bad], dtype=torch.float32))
+        except ValueError as e:
+            print("error:", e)
+    try:
+        m(torch.randn(1, 3, 28, 64))
+    except ValueError as e:
+        print(e)
+a = netc.compile("vgg:A").eval()
+dense = netc.compile("vgg:A", dense=True).eval()
+netc.load_weights(dense, a.state_dict())                  # FC weights reshaped into conv weights
+with torch.no_grad():
+    x = torch.randn(1, 3, 224, 224)
+    print(f"vgg:A dense vs ordinary at 224x224: max diff {float((dense(x) - a(x)).abs().max()):.1e}; "
+          f"dense at 256x320 -> {tuple(dense(torch.randn(1, 3, 256, 320)).shape)}")
+PY
+$NETC compile vgg:A --dense --print | tail -n 7
