@@ -216,3 +216,29 @@ def test_network_without_spp_has_no_windows():
 def test_feature_map_is_guarded(zf5):
     with pytest.raises(ValueError, match="31x31"):
         zf5.feature_map(torch.randn(1, 3, 20, 224))
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_gradients_through_window_pooling_equal_spp_of_crops(mode):
+    """SPP-net fine-tunes on pooled windows: the gradient reaching the map is the same as
+    through SPP applied to each cropped window."""
+    torch.manual_seed(5)
+    fmap = torch.randn(2, 4, 11, 14, requires_grad=True)
+    wins = torch.tensor([[0, 11, 0, 14], [2, 9, 3, 4], [5, 6, 0, 14], [1, 8, 7, 13]])
+    img = torch.tensor([0, 1, 1, 0])
+    weight = torch.randn(4, 4 * 50)
+    (pool_windows(fmap, img, wins, (6, 3, 2, 1), mode) * weight).sum().backward()
+    got, fmap.grad = fmap.grad.clone(), None
+    spp = SPP((6, 3, 2, 1), mode)
+    want = torch.cat([spp(fmap[i:i + 1, :, a:b, c:d]) for i, (a, b, c, d) in zip(img.tolist(), wins.tolist())])
+    (want * weight).sum().backward()
+    assert torch.allclose(got, fmap.grad, atol=1e-5)
+
+
+def test_classify_windows_with_autograd_on(thin):
+    x = torch.randn(1, 3, 64, 64)
+    fmap = thin.feature_map(x)
+    out = thin.classify_windows(fmap, torch.tensor([[0., 0, 63, 63], [4., 4, 40, 50]]))
+    out.sum().backward()
+    assert thin.fc6.weight.grad is not None and thin.conv1.weight.grad is not None
+    thin.zero_grad()

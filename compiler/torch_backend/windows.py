@@ -7,8 +7,10 @@ coordinates of the image, as R-CNN's proposals are written) onto the feature map
 the network's own pyramid, and runs the layers after the SPP layer on all windows as one batch.
 
 >>> import torch, netc
->>> m = netc.loads("input HxW RGB\\nconv3-8/2\\nmaxpool\\nspp[2,1]\\nFC-5\\n")
->>> # compiled: model.classify_windows(model.feature_map(img), torch.tensor([[0., 0., 63., 47.]]))
+>>> model = netc.compile(netc.loads("input HxW RGB\\nconv3-8/2\\nmaxpool\\nspp[2,1]\\nFC-5\\n")).eval()
+>>> fmap = model.feature_map(torch.randn(1, 3, 48, 64))           # (1, 8, 12, 16)
+>>> model.classify_windows(fmap, torch.tensor([[0., 0., 63., 47.], [8., 8., 40., 30.]])).shape
+torch.Size([2, 5])
 
 Mapping (appendix, with the paper's 1-based coordinates turned into 0-based ones): for a total
 stride ``S``, the left/top edge ``x1`` goes to map column ``floor((x1 + 1) / S)`` and the
@@ -120,6 +122,38 @@ def _log2_table(n: int, device) -> torch.Tensor:
     return torch.tensor([0] + [int(k).bit_length() - 1 for k in range(1, n + 1)], device=device)
 
 
+def _table_inplace(x: torch.Tensor, lh: int, lw: int) -> torch.Tensor:
+    """The (lh, lw, B, H, W, C) table, written in place (no autograd); entries whose block
+    would leave the map are never read and stay uninitialised."""
+    B, H, W, C = x.shape
+    table = x.new_empty((lh, lw, B, H, W, C))
+    table[0, 0] = x
+    for kx in range(1, lw):
+        d = 1 << (kx - 1)
+        prev = table[0, kx - 1]
+        torch.maximum(prev[:, :, : W - d], prev[:, :, d:], out=table[0, kx, :, :, : W - d])
+    for ky in range(1, lh):
+        d = 1 << (ky - 1)
+        prev = table[ky - 1]
+        torch.maximum(prev[:, :, : H - d], prev[:, :, d:], out=table[ky, :, :, : H - d])
+    return table
+
+
+def _table_autograd(x: torch.Tensor, lh: int, lw: int) -> torch.Tensor:
+    """The same table built from new tensors only, so gradients flow back to the map (fine-tuning
+    through window pooling); the unread tail of each level repeats the previous level's."""
+    H, W = x.shape[1:3]
+    row = [x]
+    for kx in range(1, lw):
+        d, prev = 1 << (kx - 1), row[-1]
+        row.append(torch.cat([torch.maximum(prev[:, :, : W - d], prev[:, :, d:]), prev[:, :, W - d:]], 2))
+    levels = [torch.stack(row)]                          # lw, B, H, W, C
+    for ky in range(1, lh):
+        d, prev = 1 << (ky - 1), levels[-1]
+        levels.append(torch.cat([torch.maximum(prev[:, :, : H - d], prev[:, :, d:]), prev[:, :, H - d:]], 2))
+    return torch.stack(levels)
+
+
 class RangeMax:
     """2-D sparse table over a (B, C, H, W) map: ``T[ky, kx][b, y, x]`` is the maximum of the
     2^ky x 2^kx block at (y, x), stored channels-last so that a query gathers whole channel rows.
@@ -129,17 +163,8 @@ class RangeMax:
         B, C, H, W = fmap.shape
         self.shape, self.lh, self.lw = (B, H, W), H.bit_length(), W.bit_length()
         x = fmap.permute(0, 2, 3, 1)                    # B, H, W, C
-        table = x.new_empty((self.lh, self.lw, B, H, W, C))   # entries past the map are never read
-        table[0, 0] = x
-        for kx in range(1, self.lw):
-            d = 1 << (kx - 1)
-            prev = table[0, kx - 1]
-            torch.maximum(prev[:, :, : W - d], prev[:, :, d:], out=table[0, kx, :, :, : W - d])
-        for ky in range(1, self.lh):
-            d = 1 << (ky - 1)
-            prev = table[ky - 1]
-            torch.maximum(prev[:, :, : H - d], prev[:, :, d:], out=table[ky, :, :, : H - d])
-        self.table = table.reshape(-1, C)
+        build = _table_autograd if fmap.requires_grad and torch.is_grad_enabled() else _table_inplace
+        self.table = build(x, self.lh, self.lw).reshape(-1, C)
         self.log2 = _log2_table(max(H, W), fmap.device)
 
     def query(self, img, y0, y1, x0, x1) -> torch.Tensor:
