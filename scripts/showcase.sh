@@ -94,3 +94,38 @@ with torch.no_grad():
           f"dense at 256x320 -> {tuple(dense(torch.randn(1, 3, 256, 320)).shape)}")
 PY
 $NETC compile vgg:A --dense --print | tail -n 7
+
+section "netc compile vgg:D --print  (the generated forward: straight-line torch.fx code)"
+$NETC compile vgg:D --print | head -n 8
+echo "    ..."
+$NETC compile vgg:D --print | tail -n 8
+
+section "netc compile: ONNX and torch.export files; a spec that is too large is refused before allocation"
+$NETC compile vgg:A --set num_classes=10 -o "$OUT/vgg_a.onnx"
+$NETC compile googlenet -o "$OUT/googlenet.pt2"
+$NETC compile vgg:E --budget 100000000 --print || true
+
+section "Python: compiled modules, side outputs, hand-written weights, custom layers"
+.venv/bin/python - <<'PY'
+import torch, netc
+from torch import nn
+m = netc.compile("googlenet", num_classes=20)
+print("state_dict keys:", list(m.state_dict())[:3], "...", len(m.state_dict()), "tensors")
+print("aux weights:", m.aux_weights)
+x = torch.randn(2, 3, 224, 224)
+print("train() returns", [tuple(t.shape) for t in m.train()(x)], "; eval() returns", tuple(m.eval()(x).shape))
+meta = netc.compile("vgg:E", device="meta")
+print(f"vgg:E on meta: {sum(p.numel() for p in meta.parameters()):,} parameters, no memory")
+
+class SE(nn.Module):
+    def __init__(self, c, reduction):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(c, c // reduction), nn.Linear(c // reduction, c)
+    def forward(self, x):
+        return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean((2, 3))))))[:, :, None, None]
+
+netc.register_layer("se", SE, params={"reduction": 16})
+ir = netc.loads("input 32x32 RGB\nconv3-64\nse(8)\nmaxpool\nFC-10\n")
+print("custom layer se(8):", ir.node("se1_1").n_params, "parameters;",
+      "compiled:", sum(p.numel() for p in netc.compile(ir).parameters()), "=", ir.params)
+PY
