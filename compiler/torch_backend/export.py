@@ -54,11 +54,13 @@ def export(model, path: str | os.PathLike, x: torch.Tensor | None = None, opset:
         return fmt
     quiet = logging.getLogger("torch.onnx")
     level = quiet.level
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quiet.setLevel(logging.ERROR)   # "torchvision is not installed. Skipping torchvision::nms"
-        kw = {"opset_version": opset} if opset else {}
-        torch.onnx.export(model, (x,), str(path), dynamo=True, dynamic_shapes=_dynamic_batch(),
-                          input_names=["input"], output_names=["output"], verbose=False, **kw)
+    kw = {"opset_version": opset} if opset else {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quiet.setLevel(logging.ERROR)   # "torchvision is not installed. Skipping torchvision::nms"
+            torch.onnx.export(model, (x,), str(path), dynamo=True, dynamic_shapes=_dynamic_batch(),
+                              input_names=["input"], output_names=["output"], verbose=False, **kw)
+    finally:
         quiet.setLevel(level)
     return fmt
