@@ -1,1 +1,34 @@
 """One module per ``netc`` subcommand: ``add_parser(subparsers)`` and ``run(args) -> int``."""
+from __future__ import annotations
+
+import re
+
+from netc.dsl.errors import UsageError
+
+
+def add_overrides(p) -> None:
+    """``--set VAR=VALUE`` (repeatable) and its common case ``--num-classes N``."""
+    p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE", help="override a spec variable")
+    p.add_argument("--num-classes", type=int, metavar="N", help="shorthand for --set num_classes=N")
+
+
+def overrides(args) -> dict:
+    """The spec variables a command line overrides."""
+    out = {}
+    for it in args.set:
+        k, sep, v = it.partition("=")
+        if not sep or not k.strip():
+            raise UsageError(f"--set takes VAR=VALUE, not {it!r}")
+        out[k.strip()] = _literal(v.strip())
+    if getattr(args, "num_classes", None) is not None:
+        out["num_classes"] = args.num_classes
+    return out
+
+
+def _literal(v: str):
+    if re.fullmatch(r"-?\d+", v):
+        return int(v)
+    try:
+        return float(v)
+    except ValueError:
+        return {"true": True, "false": False}.get(v, v)

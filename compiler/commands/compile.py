@@ -14,7 +14,8 @@ from pathlib import Path
 import netc
 from netc.dsl.errors import UsageError
 
-from .summary import parse_input, parse_overrides
+from . import add_overrides, overrides as spec_overrides
+from .summary import parse_input
 
 
 def add_parser(sub) -> None:
@@ -24,7 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="write FILE: .onnx, .pt2 (torch.export) or .pt (state_dict)")
     p.add_argument("--print", dest="show", action="store_true", help="print the generated forward code")
     p.add_argument("--train", action="store_true", help="with --print: the training forward (side outputs)")
-    p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE", help="override a spec variable")
+    add_overrides(p)
     p.add_argument("--weights", metavar="FILE", help="load a state_dict (matched by structure) before exporting")
     p.add_argument("--input", metavar="HxW", help="example input size for the export of a variable-size spec")
     p.add_argument("--dense", action="store_true",
@@ -72,7 +73,7 @@ def _load(args):
     old = netc.LIMITS.get("max_params")
     netc.LIMITS["max_params"] = _budget(args)
     try:
-        return netc.load(args.spec, **parse_overrides(args.set))
+        return netc.load(args.spec, **spec_overrides(args))
     finally:
         netc.LIMITS["max_params"] = old
 

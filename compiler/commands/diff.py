@@ -9,7 +9,7 @@ import sys
 
 import netc
 from netc.cli import report
-from netc.commands.summary import parse_overrides
+from netc.commands import add_overrides, overrides as spec_overrides
 from netc.diff import Diff, Edit, diff
 from netc.dsl.errors import NetcError, use_color
 from netc.summary import human
@@ -30,14 +30,13 @@ def add_parser(sub) -> None:
     p.add_argument("--no-color", action="store_true", help="no colours (the default when not a terminal)")
     p.add_argument("--render", metavar="OUT.svg", help="draw NEW with added layers green, changed amber, "
                                                        "removed ones as ghosts (svg, png, pdf or dot)")
-    p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
-                   help="override a spec variable on both sides")
+    add_overrides(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     try:
-        overrides = parse_overrides(args.set)
+        overrides = spec_overrides(args)
         old, new = netc.load(args.old, **overrides), netc.load(args.new, **overrides)
         d = diff(old, new, args.old, args.new)
         if args.render:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import netc
-from netc.commands.summary import parse_overrides
+from netc.commands import add_overrides, overrides as spec_overrides
 from netc.dsl.errors import UsageError
 
 
@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="layout direction (LR for wide pages)")
     p.add_argument("--collapse-repeats", action="store_true", help="draw runs of identical layers as one node (conv3-512 ×3)")
     p.add_argument("--no-title", action="store_true", help="leave out the title line")
-    p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE", help="override a spec variable")
+    add_overrides(p)
     p.set_defaults(run=run)
 
 
@@ -44,7 +44,7 @@ def run(args) -> int:
                          "use a .svg, .png, .pdf or .dot file name, or --format")
     if not out.parent.is_dir():
         raise UsageError(f"no such directory: {out.parent}")
-    ir = netc.load(args.spec, **parse_overrides(args.set))
+    ir = netc.load(args.spec, **spec_overrides(args))
     try:
         render(ir, out, fmt, depth=args.depth, shapes=args.shapes, params=args.params,
                edge_shapes=args.edge_shapes, rankdir=args.rankdir, repeats=args.collapse_repeats,

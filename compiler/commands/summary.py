@@ -1,11 +1,10 @@
 """netc summary SPEC[:CONFIG]: per-layer output shape, params, multiply-adds, receptive field."""
 from __future__ import annotations
 
-import re
-
 import netc
 from netc import summary as S
 from netc.dsl.errors import UsageError
+from netc.commands import add_overrides, overrides as spec_overrides
 from netc.ir import infer
 
 
@@ -17,27 +16,8 @@ def add_parser(sub) -> None:
     p.add_argument("--depth", type=int, metavar="N", help="aggregate blocks nested at depth N or deeper into one row")
     p.add_argument("--json", action="store_true", help="print JSON (same as --format json)")
     p.add_argument("--format", choices=("term", "markdown", "csv", "json"), default="term")
-    p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE", help="override a spec variable")
+    add_overrides(p)
     p.set_defaults(run=run)
-
-
-def parse_overrides(items: list[str]) -> dict:
-    out = {}
-    for it in items:
-        k, sep, v = it.partition("=")
-        if not sep or not k:
-            raise UsageError(f"--set takes VAR=VALUE, not {it!r}")
-        out[k.strip()] = _literal(v.strip())
-    return out
-
-
-def _literal(v: str):
-    if re.fullmatch(r"-?\d+", v):
-        return int(v)
-    try:
-        return float(v)
-    except ValueError:
-        return {"true": True, "false": False}.get(v, v)
 
 
 def parse_input(text: str) -> tuple[int, int]:
@@ -58,7 +38,7 @@ def _load(spec: str, overrides: dict) -> list:
 
 def run(args) -> int:
     fmt = "json" if args.json else args.format
-    overrides = parse_overrides(args.set)
+    overrides = spec_overrides(args)
     irs = _load(args.spec, overrides)
     if args.input:
         hw = parse_input(args.input)

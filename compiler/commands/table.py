@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 import netc
-from netc.commands.summary import parse_overrides
+from netc.commands import add_overrides, overrides as spec_overrides
 from netc.dsl.errors import UsageError, use_color
 
 
@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
                    help="blocks nested N deep or deeper are one row each (default 1)")
     p.add_argument("--all-layers", action="store_true", help="keep dropout rows (the papers leave them out)")
     p.add_argument("--aux", action="store_true", help="one configuration: include the side outputs' rows")
-    p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE", help="override a spec variable")
+    add_overrides(p)
     p.set_defaults(run=run)
 
 
@@ -56,7 +56,7 @@ def run(args) -> int:
     prog = netc.Program.load(path)
     prog.raise_errors()
     names = _names(prog, cfg, args.configs)
-    overrides = parse_overrides(args.set)
+    overrides = spec_overrides(args)
     irs = [netc.build_config(prog, n, **overrides) for n in names]
     if len(irs) == 1:
         table = row_table(irs[0], depth=args.depth, aux=args.aux)
