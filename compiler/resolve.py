@@ -6,8 +6,7 @@ parameters validated (pydantic), inheritance edits applied, and every layer name
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace as dc_replace
-from typing import Any, Union
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -16,6 +15,9 @@ from netc.dsl.errors import LimitError, NetcError, SpecError, Span, UsageError, 
 from netc.dsl.parser import LIMITS
 
 from . import layers as L
+from .items import (AuxItem, BlockItem, GroupItem, InputSpec, LayerItem, Resolved,  # noqa: F401 (re-exported)
+                    copy_item, count_layers, expand_bn)
+from .naming import name_items
 from .program import ConfigEntry, Program
 
 LIMITS.setdefault("max_layers", 20_000)
@@ -32,91 +34,6 @@ ARG_ALIASES = {
     "s": "stride", "ceil_mode": "ceil", "d": "dilation", "drop": "p", "local_size": "size",
     "activation": "act", "batchnorm": "bn", "momentum": "momentum", "level": "levels",
 }
-
-
-# ---------------------------------------------------------------- elaborated items
-class _Named:
-    """An item named with `as NAME` (``name``) or by the naming pass (``auto``)."""
-    name: str | None
-    auto: str
-
-    @property
-    def local(self) -> str:
-        return self.name or self.auto
-
-
-@dataclass(eq=False)
-class LayerItem(_Named):
-    kind: L.LayerKind
-    params: Any
-    word: str
-    span: Span
-    name: str | None = None          # written with `as`
-    name_span: Span | None = None
-    auto: str = ""                   # assigned by naming
-    attach: "LayerItem | None" = None  # a bn expanded from conv(bn=true) names itself after the conv
-
-
-@dataclass(eq=False)
-class GroupItem(_Named):
-    op: str
-    branches: list[list["Item"]]
-    span: Span
-    name: str | None = None
-    name_span: Span | None = None
-    auto: str = ""
-
-
-@dataclass(eq=False)
-class BlockItem(_Named):
-    block: str
-    args: dict
-    label: str
-    body: list["Item"]
-    span: Span
-    name: str | None = None
-    name_span: Span | None = None
-    auto: str = ""
-
-
-@dataclass(eq=False)
-class AuxItem:
-    name: str
-    target: str
-    target_span: Span
-    weight: float
-    body: list["Item"]
-    span: Span
-
-
-Item = Union[LayerItem, GroupItem, BlockItem]
-
-
-@dataclass
-class InputSpec:
-    height: int | str
-    width: int | str
-    channels: int
-    span: Span | None = None
-
-    @property
-    def fixed(self) -> bool:
-        return isinstance(self.height, int) and isinstance(self.width, int)
-
-
-@dataclass
-class Resolved:
-    """A configuration after elaboration: what the IR builder consumes."""
-    name: str
-    filename: str
-    span: Span
-    input: InputSpec
-    items: list[Item]
-    aux: list[AuxItem]
-    vars: dict[str, Any]
-    output: str = "logits"
-    naming: str = "stage"
-    errors: list[NetcError] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- entry point
@@ -348,7 +265,7 @@ class _Resolver:
         one = self._block(layer, env, scope_blocks) if layer.word in self.prog.blocks else self._builtin(layer, env)
         if not one:
             return []
-        size = _leaves(one)   # a block's own layers were counted while it was elaborated
+        size = count_layers(one)   # a block's own layers were counted while it was elaborated
         self.count += size * layer.repeat - (size if layer.word in self.prog.blocks else 0)
         if self.count > LIMITS["max_layers"]:
             if not self.over:
@@ -358,7 +275,7 @@ class _Resolver:
             return []
         out = []
         for i in range(layer.repeat):
-            copies = one if i == 0 else [_copy_item(x) for x in one]
+            copies = one if i == 0 else [copy_item(x) for x in one]
             if layer.repeat > 1 and layer.name is not None:
                 head = copies[0]
                 head.name = f"{layer.name}_{i + 1}"
@@ -442,7 +359,7 @@ class _Resolver:
             return []
         item = LayerItem(kind, params, layer.word, layer.word_span, layer.name, layer.name_span)
         if getattr(params, "bn", False) and kind.kind == "conv":
-            return _expand_bn(item)
+            return expand_bn(item)
         return [item]
 
     def _known(self, kind: L.LayerKind, name: str, a: ast.Arg) -> bool:
@@ -610,139 +527,3 @@ def _is_bool_field(model, name: str) -> bool:
 
 def _fields(kind: L.LayerKind) -> str:
     return ", ".join(kind.Params.model_fields) or "none"
-
-
-def _expand_bn(conv: LayerItem) -> list[LayerItem]:
-    p = conv.params
-    c = dc_replace(conv, params=p.model_copy(update={"bn": False, "act": "none"}))
-    bn_kind = L.KINDS["bn"]
-    bn = LayerItem(bn_kind, L.BNParams(eps=p.bn_eps, momentum=p.bn_momentum, act=p.act), "bn", conv.span, attach=c)
-    if conv.name is not None:
-        bn.name = f"{conv.name}_bn"
-    return [c, bn]
-
-
-def _leaves(items: list) -> int:
-    """How many layers the items expand to."""
-    n = 0
-    for x in items:
-        if isinstance(x, LayerItem):
-            n += 1
-        elif isinstance(x, GroupItem):
-            n += 1 + sum(_leaves(b) for b in x.branches)
-        elif isinstance(x, BlockItem):
-            n += _leaves(x.body)
-    return n
-
-
-def _copy_item(x):
-    if isinstance(x, LayerItem):
-        return dc_replace(x, auto="")
-    if isinstance(x, GroupItem):
-        return dc_replace(x, branches=[[_copy_item(i) for i in b] for b in x.branches], auto="")
-    if isinstance(x, BlockItem):
-        return dc_replace(x, body=[_copy_item(i) for i in x.body], auto="")
-    return x
-
-
-# ---------------------------------------------------------------- naming
-@dataclass
-class _NameState:
-    scheme: str
-    stage: int = 1
-    conv: int = 0
-    weight: int = 0
-    last: str | None = None
-    blocks: dict = field(default_factory=dict)
-    used: set = field(default_factory=lambda: _Used())
-
-
-def name_items(items: list, scheme: str = "stage") -> None:
-    """Give every item without an explicit name a deterministic one (VGG/Caffe style).
-
-    ``stage`` (default): conv{stage}_{i}, pool{stage}, fc{n} counting on from the stages, as VGG's
-    conv1_1 ... conv5_3, pool5, fc6 ... fc8; ``sequential``: weight layers numbered 1, 2, ... as
-    AlexNet's conv1 ... conv5, fc6 ... fc8. Other layers take the number of the weight layer before
-    them (norm1, drop6). Inside a block the numbering starts afresh.
-    """
-    st = _NameState(scheme)
-    _explicit(items, st.used)
-    _name_seq(items, st, in_group=False)
-
-
-def _explicit(items, used: set):
-    for it in items:
-        if it.name:
-            used.add(it.name)
-        if isinstance(it, GroupItem):
-            for b in it.branches:
-                _explicit(b, used)
-
-
-class _Used(set):
-    """Names taken so far, with the next suffix to try for each base (keeps naming linear)."""
-
-    def __init__(self, *a):
-        super().__init__(*a)
-        self.next: dict[str, int] = {}
-
-
-def _unique(base: str, used: set) -> str:
-    name, n = base, getattr(used, "next", {}).get(base, 2)
-    while name in used:
-        name, n = f"{base}_{n}", n + 1
-    used.add(name)
-    if isinstance(used, _Used):
-        used.next[base] = n
-    return name
-
-
-def _name_seq(items, st: _NameState, in_group: bool):
-    for it in items:
-        if isinstance(it, BlockItem):
-            st.blocks[it.block] = st.blocks.get(it.block, 0) + 1
-            if not it.name:
-                it.auto = _unique(f"{it.block}_{st.blocks[it.block]}", st.used)
-            name_items(it.body, st.scheme)
-        elif isinstance(it, GroupItem):
-            for b in it.branches:
-                _name_seq(b, st, in_group=True)
-            if not it.name:
-                it.auto = _unique(it.op, st.used)
-        else:
-            _name_layer(it, st, in_group)
-
-
-def _name_layer(it: LayerItem, st: _NameState, in_group: bool):
-    k = it.kind
-    if it.attach is not None and not it.name:
-        it.auto = _unique(f"{it.attach.local}_{k.prefix}", st.used)
-        return
-    seq = st.scheme == "sequential"
-    if k.kind == "conv" or (k.weight and k.kind != "fc"):
-        if seq:
-            st.weight += 1
-            base, st.last = f"{k.prefix}{st.weight}", str(st.weight)
-        else:
-            st.conv += 1
-            base, st.last = f"{k.prefix}{st.stage}_{st.conv}", f"{st.stage}_{st.conv}"
-    elif k.kind == "fc":
-        if seq:
-            st.weight += 1
-            base, st.last = f"fc{st.weight}", str(st.weight)
-        else:
-            base, st.last = f"fc{st.stage}", str(st.stage)
-            st.stage, st.conv = st.stage + 1, 0
-    elif k.ends_stage:
-        num = (st.last or str(st.stage)) if seq else str(st.stage)
-        base = f"{k.prefix}{num}"
-        if not seq and not in_group:
-            st.stage, st.conv = st.stage + 1, 0
-    elif k.kind == "softmax":
-        base = "prob"
-    else:
-        tag = st.last if st.last is not None else ""
-        base = f"{k.prefix}{tag.split('_')[0] if k.kind == 'lrn' and not seq else tag}"
-    if it.name:
-        return
-    it.auto = _unique(base, st.used)
