@@ -171,7 +171,7 @@ def _syntax_error(e: UnexpectedInput, source: Source) -> SpecSyntaxError:
         opened = _open_brace(source)
         if opened is not None:
             text = source.line(opened[0]).strip()
-            return SpecSyntaxError("unexpected end of file: a '{{' is still open",
+            return SpecSyntaxError("unexpected end of file: a '{' is still open",
                                    Span(source, line, col, line, col + 1),
                                    hint=f"close the '{{' of line {opened[0]} ({text}) with '}}'")
         exp = _expected(getattr(e, "expected", []) or [])
