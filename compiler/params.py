@@ -1,0 +1,213 @@
+"""Layer parameters: one pydantic model per layer kind, validated when a spec is resolved.
+
+Out-of-range and ill-typed values become spec errors at the argument's span
+(``conv: stride must be at least 1 (got 0)``).
+"""
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Activation = Literal["auto", "relu", "none", "tanh", "sigmoid", "gelu", "silu", "leaky_relu", "elu"]
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    if isinstance(v, (list, tuple)):
+        if len(v) != 2:
+            raise ValueError("give one number or a pair [h, w]")
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+IntOrPair = Union[int, tuple[int, int]]
+
+
+def _positive_pair(v: Any, name: str) -> IntOrPair:
+    if isinstance(v, (list, tuple)):
+        h, w = _pair(v)
+        if h < 1 or w < 1:
+            raise ValueError(f"{name} must be at least 1")
+        return (h, w) if h != w else h
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"{name} must be a whole number")
+    if v < 1:
+        raise ValueError(f"{name} must be at least 1")
+    return v
+
+
+class ConvParams(Params):
+    out: int = Field(ge=1, description="output channels")
+    k: IntOrPair = Field(3, description="kernel size (or [h, w])")
+    stride: IntOrPair = 1
+    pad: Union[Literal["same"], int, tuple[int, int]] = "same"
+    dilation: IntOrPair = 1
+    groups: int = Field(1, ge=1)
+    bias: bool = True
+    act: Activation = "auto"
+    bn: bool = False
+    bn_eps: float = Field(1e-5, gt=0)
+    bn_momentum: float = Field(0.1, ge=0, le=1)
+
+    @field_validator("k", "stride", "dilation", mode="before")
+    @classmethod
+    def _pos(cls, v, info):
+        return _positive_pair(v, info.field_name)
+
+    @field_validator("pad", mode="before")
+    @classmethod
+    def _pad(cls, v):
+        if v == "same":
+            return v
+        if isinstance(v, (list, tuple)):
+            h, w = _pair(v)
+            if h < 0 or w < 0:
+                raise ValueError("pad must be at least 0")
+            return (h, w) if h != w else h
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError("pad must be a whole number or 'same'")
+        if v < 0:
+            raise ValueError("pad must be at least 0")
+        return v
+
+    @model_validator(mode="after")
+    def _groups(self):
+        if self.out % self.groups:
+            raise ValueError(f"out ({self.out}) must be divisible by groups ({self.groups})")
+        return self
+
+    def kernel(self) -> tuple[int, int]:
+        return _pair(self.k)
+
+    def strides(self) -> tuple[int, int]:
+        return _pair(self.stride)
+
+    def dilations(self) -> tuple[int, int]:
+        return _pair(self.dilation)
+
+    def padding(self) -> tuple[int, int]:
+        if self.pad == "same":
+            (kh, kw), (dh, dw) = self.kernel(), self.dilations()
+            return dh * (kh - 1) // 2, dw * (kw - 1) // 2
+        return _pair(self.pad)
+
+
+class FCParams(Params):
+    out: int = Field(ge=1, description="output features")
+    bias: bool = True
+    act: Activation = "auto"
+
+
+class PoolParams(Params):
+    k: IntOrPair = 2
+    stride: Optional[IntOrPair] = None
+    pad: IntOrPair = 0
+    ceil: bool = False
+    dilation: IntOrPair = 1
+    count_include_pad: bool = True
+
+    @field_validator("k", "dilation", mode="before")
+    @classmethod
+    def _pos(cls, v, info):
+        return _positive_pair(v, info.field_name)
+
+    @field_validator("stride", mode="before")
+    @classmethod
+    def _stride(cls, v):
+        return None if v is None else _positive_pair(v, "stride")
+
+    @field_validator("pad", mode="before")
+    @classmethod
+    def _pad(cls, v):
+        h, w = _pair(v) if not isinstance(v, bool) else (-1, -1)
+        if h < 0 or w < 0:
+            raise ValueError("pad must be a whole number at least 0")
+        return (h, w) if h != w else h
+
+    @model_validator(mode="after")
+    def _pad_half(self):
+        (kh, kw), (ph, pw) = _pair(self.k), _pair(self.pad)
+        if ph > kh // 2 or pw > kw // 2:
+            raise ValueError(f"pad ({self.pad}) must be at most half the window ({self.k})")
+        return self
+
+    def kernel(self) -> tuple[int, int]:
+        return _pair(self.k)
+
+    def strides(self) -> tuple[int, int]:
+        return _pair(self.stride if self.stride is not None else self.k)
+
+    def padding(self) -> tuple[int, int]:
+        return _pair(self.pad)
+
+    def dilations(self) -> tuple[int, int]:
+        return _pair(self.dilation)
+
+
+class LRNParams(Params):
+    size: int = Field(5, ge=1)
+    alpha: float = Field(1e-4, gt=0)
+    beta: float = Field(0.75, gt=0)
+    k: float = Field(2.0, ge=0)
+    convention: Literal["paper", "torch", "caffe"] = "paper"
+    region: Literal["across", "within"] = "across"
+
+    def torch_alpha(self) -> float:
+        """alpha in PyTorch's / Caffe's convention (the sum is divided by the window size).
+
+        Krizhevsky et al. write ``k + alpha * sum(a^2)``; PyTorch and Caffe compute
+        ``k + alpha/n * sum(a^2)``. So the paper's alpha=1e-4, n=5 is PyTorch's alpha=5e-4.
+        """
+        if self.convention != "paper":
+            return self.alpha
+        n = self.size if self.region == "across" else self.size * self.size
+        return self.alpha * n
+
+
+class BNParams(Params):
+    eps: float = Field(1e-5, gt=0)
+    momentum: float = Field(0.1, ge=0, le=1)
+    affine: bool = True
+    act: Activation = "none"
+
+
+class DropoutParams(Params):
+    p: float = Field(0.5, ge=0, lt=1)
+
+
+class NoParams(Params):
+    pass
+
+
+class SPPParams(Params):
+    levels: tuple[int, ...] = Field(min_length=1)
+    mode: Literal["max", "avg"] = "max"
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _levels(cls, v):
+        if isinstance(v, int):
+            v = [v]
+        if not isinstance(v, (list, tuple)) or not v:
+            raise ValueError("give the pyramid levels, e.g. spp[6,3,2,1]")
+        for n in v:
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ValueError("each level is a whole number of bins per side, at least 1")
+        return tuple(v)
+
+
+class AdaptivePoolParams(Params):
+    out: IntOrPair = 1
+
+    @field_validator("out", mode="before")
+    @classmethod
+    def _pos(cls, v):
+        return _positive_pair(v, "out")
+
+
+class ActParams(Params):
+    slope: float = 0.01
