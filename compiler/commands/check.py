@@ -33,7 +33,7 @@ def run(args) -> int:
                 except NetcError as e:
                     errors.append(e)
                     continue
-                lines.append(_line(str(path), ir))
+                lines.append(_line(_label(ref, path), ir))
         if lines:
             _print_aligned(lines)
             sys.stdout.flush()
@@ -46,6 +46,12 @@ def run(args) -> int:
         print(f"{total_errors} error{'s' if total_errors != 1 else ''}", file=sys.stderr)
         return 1
     return 0
+
+
+def _label(ref: str, path) -> str:
+    """What the user typed for a bundled spec (``sppnet``), else the file's path."""
+    from pathlib import Path
+    return str(path) if Path(ref).exists() or Path(ref.rsplit(":", 1)[0]).exists() else ref.rsplit(":", 1)[0]
 
 
 def _line(path: str, ir) -> list[str]:
