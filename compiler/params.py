@@ -40,6 +40,18 @@ def _positive_pair(v: Any, name: str) -> IntOrPair:
     return v
 
 
+def _padding(v: Any, same: bool):
+    """A padding: a whole number >= 0, a pair [h, w] of them, or (convolutions) 'same'."""
+    if same and v == "same":
+        return v
+    vals = list(v) if isinstance(v, (list, tuple)) else [v]
+    if len(vals) not in (1, 2) or any(isinstance(x, bool) or not isinstance(x, int) for x in vals):
+        raise ValueError("pad must be a whole number or a pair [h, w]" + (" or 'same'" if same else ""))
+    if any(x < 0 for x in vals):
+        raise ValueError("pad must be at least 0")
+    return vals[0] if len(vals) == 1 or vals[0] == vals[1] else tuple(vals)
+
+
 class ConvParams(Params):
     out: int = Field(ge=1, description="output channels")
     k: IntOrPair = Field(3, description="kernel size (or [h, w])")
@@ -61,18 +73,7 @@ class ConvParams(Params):
     @field_validator("pad", mode="before")
     @classmethod
     def _pad(cls, v):
-        if v == "same":
-            return v
-        if isinstance(v, (list, tuple)):
-            h, w = _pair(v)
-            if h < 0 or w < 0:
-                raise ValueError("pad must be at least 0")
-            return (h, w) if h != w else h
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ValueError("pad must be a whole number or 'same'")
-        if v < 0:
-            raise ValueError("pad must be at least 0")
-        return v
+        return _padding(v, same=True)
 
     @model_validator(mode="after")
     def _groups(self):
@@ -123,10 +124,7 @@ class PoolParams(Params):
     @field_validator("pad", mode="before")
     @classmethod
     def _pad(cls, v):
-        h, w = _pair(v) if not isinstance(v, bool) else (-1, -1)
-        if h < 0 or w < 0:
-            raise ValueError("pad must be a whole number at least 0")
-        return (h, w) if h != w else h
+        return _padding(v, same=False)
 
     @model_validator(mode="after")
     def _pad_half(self):
