@@ -59,8 +59,7 @@ def rows(ir: IR, depth: int | None = None) -> list[Row]:
     done: set[str] = set()
     for n in ir.layers():
         scope = n.scope
-        if depth is not None and len(scope) >= depth and depth >= 1 and ir.scopes.get("/".join(scope[:depth])) \
-                and ir.scopes["/".join(scope[:depth])].kind == "block":
+        if depth is not None and len(scope) >= depth >= 1 and "/".join(scope[:depth]) in ir.scopes:
             key = "/".join(scope[:depth])
             if key in done:
                 continue

@@ -362,6 +362,13 @@ def test_cli_summary_json_schema():
         d["config"] for d in many[6:]]
 
 
+def test_cli_num_classes_shorthand():
+    import json
+    a = json.loads(run_cli("summary", "vgg:D", "--num-classes", "20", "--json").stdout)
+    b = json.loads(run_cli("summary", "vgg:D", "--set", "num_classes=20", "--json").stdout)
+    assert a["output"] == [20] and a == b and a["params"] == 134_342_484
+
+
 def test_cli_summary_other_input_size():
     import json
     js = json.loads(run_cli("summary", "vgg:D", "--input", "3x256x256", "--json").stdout)
