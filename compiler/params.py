@@ -60,6 +60,7 @@ class ConvParams(Params):
     dilation: IntOrPair = 1
     groups: int = Field(1, ge=1)
     bias: bool = True
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
     act: Activation = "auto"
     bn: bool = False
     bn_eps: float = Field(1e-5, gt=0)

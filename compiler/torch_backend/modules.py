@@ -31,7 +31,8 @@ def _pair(v) -> tuple[int, int]:
 def emit_conv(n: Node, ins: list[Shape]) -> nn.Module:
     p = n.params
     return nn.Conv2d(ins[0][0], p.out, p.kernel(), stride=p.strides(), padding=p.padding(),
-                     dilation=p.dilations(), groups=p.groups, bias=p.bias, device="meta")
+                     dilation=p.dilations(), groups=p.groups, bias=p.bias, padding_mode=p.padding_mode,
+                     device="meta")
 
 
 def emit_fc(n: Node, ins: list[Shape]) -> nn.Module:
