@@ -44,12 +44,13 @@ def row(label: str, load, repeat: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--sizes", default="250,500,1000,2000", help="layers of the generated chains")
     args = ap.parse_args()
     torch.manual_seed(0)
     to_module(netc.load("vgg:A"), device="meta")   # warm-up (imports, first meta allocations)
     print(f"torch {torch.__version__}; best of {args.repeat}")
     row("vgg:E (meta)", lambda: netc.load("vgg:E"), args.repeat)
-    for n in (250, 500, 1000, 2000):
+    for n in (int(v) for v in args.sizes.split(",")):
         text = generated(n)
         row(f"generated {n} (meta)", lambda text=text: netc.loads(text), args.repeat)
 

@@ -44,10 +44,29 @@ def warp(image: torch.Tensor, boxes: torch.Tensor, size: int = 224) -> torch.Ten
     return torch.cat(crops)
 
 
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def timed(fn, *args):
+    sync()
     t = time.perf_counter()
     out = fn(*args)
+    sync()
     return out, time.perf_counter() - t
+
+
+def matmul_peak(device: str, n: int = 256, reps: int = 200) -> float:
+    """Multiply-adds per second of a cache-resident n x n x n matmul: the machine's arithmetic
+    peak as torch reaches it (best of 3)."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    torch.mm(a, b)
+    best = math.inf
+    for _ in range(3):
+        _, t = timed(lambda: [torch.mm(a, b) for _ in range(reps)])
+        best = min(best, t)
+    return n ** 3 * reps / best
 
 
 def rcnn(model, image, boxes, batch: int) -> tuple[float, float]:
@@ -74,14 +93,14 @@ def spp(model, image, boxes, scale: int, repeat: int) -> dict:
     sboxes = (boxes * f).floor()
     sboxes[:, 2] = sboxes[:, 2].clamp(max=bw - 1)
     sboxes[:, 3] = sboxes[:, 3].clamp(max=bh - 1)
-    model.classify_windows(model.feature_map(big[:, :, :64, :64]), torch.tensor([[0., 0, 63, 63]]))  # warm-up
+    model.classify_windows(model.feature_map(big[:, :, :64, :64]), torch.tensor([[0., 0, 63, 63]], device=image.device))  # warm-up
     plan = model.netc["windows"]
     best: dict = {}
     for _ in range(repeat):
         fmap, t_conv = timed(model.feature_map, big)
         _, b = check_boxes(sboxes, 1, (bh, bw))
         wins = project(b, plan.stride, fmap.shape[2:])
-        _, t_pool = timed(pool_windows, fmap, torch.zeros(len(wins), dtype=torch.long), wins, plan.levels)
+        _, t_pool = timed(pool_windows, fmap, torch.zeros(len(wins), dtype=torch.long, device=fmap.device), wins, plan.levels)
         out, t_all = timed(model.classify_windows, fmap, sboxes)
         run = {"conv": t_conv, "pool": t_pool, "windows": t_all, "total": t_conv + t_all}
         best = {k: min(v, best.get(k, v)) for k, v in run.items()}
@@ -99,15 +118,17 @@ def main() -> None:
     ap.add_argument("--scale", type=int, default=688, help="SPP: shorter side of the scaled image")
     ap.add_argument("--repeat", type=int, default=2, help="SPP runs (the best counts)")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu (the issue's setting) or cuda")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     h, w = (int(v) for v in args.image.split("x"))
     torch.manual_seed(0)
-    model = netc.compile("sppnet:ZF-5").eval()
-    image = torch.rand(1, 3, h, w)
-    boxes = proposals(args.windows, h, w)
-    print(f"ZF-5 + spp[6,3,2,1], {args.windows} windows of a {h}x{w} image, CPU, {torch.get_num_threads()} threads")
+    model = netc.compile("sppnet:ZF-5").eval().to(args.device)
+    image = torch.rand(1, 3, h, w, device=args.device)
+    boxes = proposals(args.windows, h, w).to(args.device)
+    where = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
+    print(f"ZF-5 + spp[6,3,2,1], {args.windows} windows of a {h}x{w} image, {where}")
     with torch.inference_mode():
         per_window, per_window_conv = rcnn(model, image, boxes[:args.sample], args.batch)
         s = spp(model, image, boxes, args.scale, args.repeat)
@@ -131,6 +152,17 @@ def main() -> None:
           f"The fc layers run on every window in both methods, so in multiply-adds (b) saves at most "
           f"{ir.macs / fc:.1f}x; the rest of the measured ratio is how fast each runs (fc on all windows in "
           f"one batch against mini-batches of {args.batch}).")
+    peak = matmul_peak(args.device)
+    rate = fc * s["distinct"] / head
+    print(f"fc layers of (b): {fc * s['distinct'] / 1e9:.1f} G multiply-adds in {head:.2f} s = {rate / 1e9:.1f} G/s; "
+          f"this machine's matmul peak (256^3, cache-resident): {peak / 1e9:.1f} G/s ({rate / peak:.0%} of it).")
+    big = netc.ir.infer(netc.load("sppnet:ZF-5"), s["size"])
+    feats = sum(n.macs for n in big.layers() if n.kind != "fc")
+    floor = fc * s["distinct"] / peak
+    print(f"bound: at that peak the fc layers alone need {floor:.2f} s, and the features of the "
+          f"{s['size'][0]}x{s['size'][1]} image ({feats / 1e9:.1f} G multiply-adds) {feats / peak:.2f} s more, so no exact "
+          f"float32 window scoring can beat (a) by more than {r_total / (floor + feats / peak):.1f}x on this machine "
+          f"({r_total / floor:.1f}x with free features and pooling).")
 
 
 if __name__ == "__main__":
