@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -168,28 +169,59 @@ def test_visualize_does_not_import_torch():
     assert out.stdout.strip() == "False", out.stderr
 
 
-def _boxes(plain: str) -> dict[str, tuple[float, float, float, float]]:
-    out = {}
+def _layout(dot: str):
+    """Graphviz's own layout of ``dot`` (``dot -Tplain``): node boxes {name: (x0, y0, x1, y1)} and
+    edges [(tail, head, B-spline control points)], in inches."""
+    plain = subprocess.run(["dot", "-Tplain"], input=dot, capture_output=True, text=True, check=True).stdout
+    boxes, edges = {}, []
     for line in plain.splitlines():
-        if line.startswith("node "):
-            parts = line.split()
-            name = parts[1].strip('"')
+        parts = shlex.split(line)
+        if parts[0] == "node":
             x, y, w, h = map(float, parts[2:6])
-            out[name] = (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
-    return out
+            boxes[parts[1]] = (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
+        elif parts[0] == "edge":
+            xy = list(map(float, parts[4:4 + 2 * int(parts[3])]))
+            edges.append((parts[1], parts[2], list(zip(xy[::2], xy[1::2]))))
+    return boxes, edges
+
+
+def _curve(points, steps: int = 24):
+    """Points along a piecewise cubic Bezier curve (Graphviz's spline: p0 c1 c2 p1 c1 c2 p2 ...)."""
+    for i in range(0, len(points) - 3, 3):
+        p0, p1, p2, p3 = points[i:i + 4]
+        for k in range(steps + 1):
+            t = k / steps
+            u = 1 - t
+            yield tuple(u ** 3 * a + 3 * u * u * t * b + 3 * u * t * t * c + t ** 3 * d
+                        for a, b, c, d in zip(p0, p1, p2, p3))
+
+
+def _edges_through_nodes(boxes, edges, margin: float = 0.02):
+    return sorted({(a, b, n) for a, b, points in edges for x, y in _curve(points)
+                   for n, (x0, y0, x1, y1) in boxes.items()
+                   if n not in (a, b) and x0 + margin < x < x1 - margin and y0 + margin < y < y1 - margin})
 
 
 @needs_dot
-@pytest.mark.parametrize("depth", [1, 2])
-def test_googlenet_layout_has_no_overlapping_nodes(depth):
-    """Legibility: no two node boxes overlap in Graphviz's own layout."""
-    dot = to_dot(netc.load("googlenet"), depth=depth)
-    plain = subprocess.run(["dot", "-Tplain"], input=dot, capture_output=True, text=True, check=True).stdout
-    boxes = list(_boxes(plain).items())
-    assert len(boxes) > 20
-    for i, (a, (ax0, ay0, ax1, ay1)) in enumerate(boxes):
-        for b, (bx0, by0, bx1, by1) in boxes[i + 1:]:
+def test_edge_check_sees_an_edge_through_a_node():
+    """The oracle below can fail: a straight a -> c drawn through a wide b is caught."""
+    boxes, edges = _layout("digraph { splines=line; a -> b -> c; a -> c; b [width=3] }")
+    assert ("a", "c", "b") in _edges_through_nodes(boxes, edges)
+
+
+@needs_dot
+@pytest.mark.parametrize("ref,depth", [("googlenet", 1), ("googlenet", 2), ("vgg:D", 1), ("vgg:E", 2),
+                                       ("sppnet:ZF-5", 1), ("chatfield:CNN-S", 1), ("alexnet", 1)])
+def test_layout_is_legible(ref, depth):
+    """Legibility, in Graphviz's own layout: no two node boxes overlap and no edge passes
+    through a node other than its own two ends."""
+    boxes, edges = _layout(to_dot(netc.load(ref), depth=depth))
+    assert len(boxes) > 15 and len(edges) >= len(boxes) - 1
+    items = list(boxes.items())
+    for i, (a, (ax0, ay0, ax1, ay1)) in enumerate(items):
+        for b, (bx0, by0, bx1, by1) in items[i + 1:]:
             assert ax1 <= bx0 or bx1 <= ax0 or ay1 <= by0 or by1 <= ay0, f"{a} overlaps {b}"
+    assert _edges_through_nodes(boxes, edges) == []
 
 
 @pytest.mark.parametrize("mod", ["netc.visualize", "netc.visualize.dot", "netc.visualize.tables",
