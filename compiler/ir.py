@@ -75,6 +75,16 @@ class Scope:
     input: str | None = None       # the node feeding the scope
     explicit: bool = False         # the instance name was written by the user
 
+    @property
+    def title(self) -> str:
+        """How the papers' tables name an instance: ``inception (3a)`` for ``inception(...) as
+        inception_3a`` (or ``as 3a``), ``res (2)`` for the second ``res(...)``, ``aux (loss1)``."""
+        word, local = self.block or self.kind, self.name.rsplit("/", 1)[-1]
+        head, _, tail = local.rpartition("_")
+        if head and tail and word.startswith(head):
+            local = tail
+        return f"{word} ({local})"
+
 
 @dataclass
 class AuxHead:

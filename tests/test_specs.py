@@ -109,7 +109,7 @@ def depth1_rows(ref="googlenet"):
 @pytest.mark.parametrize("tag", list(TABLE1))
 def test_googlenet_table1_inception_rows(tag):
     c, hw, _paper_k, paper_ops, weights, biases, mmacs = TABLE1[tag]
-    row = depth1_rows()[tag]
+    row = depth1_rows()[f"inception_{tag}"]
     assert row.block and row.shape == (c, hw, hw)
     assert row.params == weights + biases
     assert round(row.macs / 1e6, 1) == mmacs
@@ -134,8 +134,9 @@ def test_googlenet_table1_other_rows():
 
 def test_googlenet_depth1_rows_are_table1_in_order():
     names = [r.name for r in S.rows(ir("googlenet"), depth=1) if r.aux is None]
-    assert names == ["conv1", "pool1", "norm1", "conv2_reduce", "conv2", "norm2", "pool2", "3a", "3b", "pool3",
-                     "4a", "4b", "4c", "4d", "4e", "pool4", "5a", "5b", "pool5", "drop", "classifier", "prob"]
+    assert names == ["conv1", "pool1", "norm1", "conv2_reduce", "conv2", "norm2", "pool2", "inception_3a", "inception_3b",
+                     "pool3", "inception_4a", "inception_4b", "inception_4c", "inception_4d", "inception_4e",
+                     "pool4", "inception_5a", "inception_5b", "pool5", "drop", "classifier", "prob"]
     assert sum(r.params for r in S.rows(ir("googlenet"), depth=1)) == 13_378_280
 
 
@@ -148,8 +149,8 @@ def test_googlenet_paper_ops_column_is_the_1_5_billion_budget():
 
 def test_googlenet_aux_heads_section_3_2():
     m = ir("googlenet")
-    assert [(a.name, a.attach.split("/")[0], a.weight) for a in m.aux] == [("loss1", "4a", 0.3), ("loss2", "4d", 0.3)]
-    assert m.preds("loss1/head/pool") == [m.scopes["4a"].output]
+    assert [(a.name, a.attach.split("/")[0], a.weight) for a in m.aux] == [("loss1", "inception_4a", 0.3), ("loss2", "inception_4d", 0.3)]
+    assert m.preds("loss1/head/pool") == [m.scopes["inception_4a"].output]
     head = lambda c: 128 * c + 128 + 2048 * 1024 + 1024 + 1024 * 1000 + 1000   # noqa: E731
     assert head(512) == 3_188_840 and head(528) == 3_190_888
     assert m.params - m.params_inference == head(512) + head(528)
@@ -166,8 +167,8 @@ def test_googlenet_torchvision_differences_section_3_5():
     assert len(bn) == len(convs) and all(n.params.eps == 0.001 for n in bn)
     assert all(not n.params.bias for n in convs)
     assert not [n for n in tv.layers() if n.kind == "lrn"]
-    assert tv.node("4a/5x5").params.kernel() == (3, 3)
-    assert ir("googlenet").node("4a/5x5").params.kernel() == (5, 5)
+    assert tv.node("inception_4a/5x5").params.kernel() == (3, 3)
+    assert ir("googlenet").node("inception_4a/5x5").params.kernel() == (5, 5)
     assert tv.node("pool4").params.kernel() == (2, 2) and tv.node("pool4").shape == (832, 7, 7)
     assert tv.node("drop").params.p == 0.2
     aux = tv.params - tv.params_inference
@@ -179,9 +180,9 @@ def test_naive_inception_costs_more_figure_2a():
     row = {r.name: r for r in S.rows(naive, depth=1)}
     # 3a without reductions on a 192-channel input: 1x1 64, 3x3 128, 5x5 32, and the pool
     # branch passes all 192 channels through: 64 + 128 + 32 + 192 = 416 channels.
-    assert row["3a"].shape == (416, 28, 28)
-    assert row["3a"].params == 192 * 64 + 64 + 192 * 128 * 9 + 128 + 192 * 32 * 25 + 32
-    assert row["3a"].macs == 28 * 28 * 192 * (64 + 128 * 9 + 32 * 25)
+    assert row["inception_3a"].shape == (416, 28, 28)
+    assert row["inception_3a"].params == 192 * 64 + 64 + 192 * 128 * 9 + 128 + 192 * 32 * 25 + 32
+    assert row["inception_3a"].macs == 28 * 28 * 192 * (64 + 128 * 9 + 32 * 25)
     assert naive.macs > 7 * ir("googlenet").macs
     assert naive.depth == 13
 
@@ -338,14 +339,14 @@ def test_summary_json_depth1_cli():
     doc = json.loads(p.stdout)
     assert (doc["params"], doc["params_inference"], doc["macs"]) == EXACT["googlenet"][:3]
     rows = {r["name"]: r for r in doc["layers"]}
-    assert round(rows["4e"]["macs"] / 1e6, 1) == 170.0 and rows["4e"]["out_shape"] == [832, 14, 14]
+    assert round(rows["inception_4e"]["macs"] / 1e6, 1) == 170.0 and rows["inception_4e"]["out_shape"] == [832, 14, 14]
     assert all(len(r["rf"]) == 2 for r in doc["layers"])
 
 
 def test_summary_markdown_and_csv():
     m = ir("googlenet")
     md = S.to_markdown(m, 1)
-    assert "| 4c | inception(128, 128, 256, 24, 64, 64) | 512x14x14 |" in md
+    assert "| inception_4c | inception(128, 128, 256, 24, 64, 64) | 512x14x14 |" in md
     assert "6,998,552" in md
     table = list(csv.DictReader(io.StringIO(S.to_csv(ir("vgg:B-shallow")))))
     assert sum(int(r["params"]) for r in table) == 134_503_528

@@ -77,10 +77,10 @@ def test_state_dict_keys_hierarchical_and_stable():
     assert keys == list(netc.compile("vgg:A", device="meta").state_dict())
     if "googlenet" in netc.bundled_names():
         g = list(netc.compile("googlenet", device="meta").state_dict())
-        assert any(k.startswith("4a.") and k.endswith(".weight") for k in g)
+        assert any(k.startswith("inception_4a.") and k.endswith(".weight") for k in g)
         assert any(k.startswith("loss1.") for k in g)
         assert g == sorted(g, key=g.index)   # deterministic order, main path before the side heads
-        assert g.index(next(k for k in g if k.startswith("loss1."))) > g.index(next(k for k in g if k.startswith("5b.")))
+        assert g.index(next(k for k in g if k.startswith("loss1."))) > g.index(next(k for k in g if k.startswith("inception_5b.")))
 
 
 INIT = "input 8x8 RGB\nconv3-128\nconv3-256\nmaxpool\nFC-1024\nFC-10\n"

@@ -65,13 +65,13 @@ def test_googlenet_depth1_is_a_column_of_nine_inception_boxes():
     dot = to_dot(ir, depth=1)
     blocks = [s for s in ir.scopes.values() if s.block == "inception"]
     assert len(blocks) == 9
-    assert "cluster_3a" not in dot
+    assert "cluster_inception_3a" not in dot
     for s in blocks:
         assert s.name in nodes(dot)
-        assert f"<b>inception ({s.name})</b>" in dot
+        assert f"<b>inception ({s.name.removeprefix('inception_')})</b>" in dot
     # aux heads: dashed side branches with their loss weight, attached where the spec says
     aux = [(u, v) for u, v in edges(dot) if v in ("loss1/head", "loss2/head")]
-    assert aux == [("4a", "loss1/head"), ("4d", "loss2/head")]
+    assert aux == [("inception_4a", "loss1/head"), ("inception_4d", "loss2/head")]
     assert dot.count('label="loss weight 0.3"') == 2 and dot.count('style="dashed"') == 2
 
 

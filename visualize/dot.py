@@ -253,8 +253,7 @@ def _cluster_attrs(ir: IR, name: str) -> list[str]:
 
 def _block_title(sc) -> str:
     args = _args_text(sc.args)
-    local = sc.name.rsplit("/", 1)[-1]
-    head = f"<b>{_esc(sc.block or sc.kind)} ({_esc(local)})</b>"
+    head = f"<b>{_esc(sc.title)}</b>"
     return head + (f'<br align="left"/><font color="{P.MUTED}">{_esc(args)}</font>' if args else "") + '<br align="left"/>'
 
 
@@ -310,7 +309,7 @@ def _label_lines(ir: IR, unit: Unit, shapes: bool, params: bool) -> list[str]:
         sc = ir.scopes[unit.block]
         args = _args_text(sc.args)
         owner = _aux_owner(ir, sc)
-        lines = [f"<b>{_esc(sc.block)} ({_esc(owner or sc.name.rsplit('/', 1)[-1])})</b>"]
+        lines = [f"<b>{_esc(f'{sc.block} ({owner})' if owner else sc.title)}</b>"]
         if args:
             lines.append(f"{muted}{_esc(args)}</font>")
         if owner:

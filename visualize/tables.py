@@ -216,7 +216,7 @@ def _row_cells(ir: IR, unit, params) -> list[str]:
 def _type_text(ir: IR, key: str, n: Node) -> str:
     if key:
         sc = ir.scopes[key]
-        return f"{sc.block or sc.kind} ({sc.name.rsplit('/', 1)[-1]})"
+        return sc.title
     if n.kind == "dropout":
         return f"dropout ({n.params.p * 100:g}%)"
     return TYPE_WORDS.get(n.kind, n.paper)

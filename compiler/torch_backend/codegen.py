@@ -1,8 +1,8 @@
 """IR -> torch.fx graphs (no tracing) and the submodule tree they call.
 
 Each layer node becomes one ``call_module`` whose target is the node's name with ``/`` replaced
-by ``.`` (so ``3a/3x3_reduce`` lives at ``model.3a.3x3_reduce`` and its weight is the state_dict
-key ``3a.3x3_reduce.weight``), followed by its activation as a function call
+by ``.`` (so ``inception_3a/3x3_reduce`` lives at ``model.inception_3a.3x3_reduce`` and its weight is
+the state_dict key ``inception_3a.3x3_reduce.weight``), followed by its activation as a function call
 (``torch.relu_`` in place after conv, FC and batch-norm, whose outputs are fresh tensors).
 Joins are ``torch.cat(..., 1)`` and ``operator.add``; an FC fed by a feature map flattens it first
 with ``torch.flatten(x, 1)``. The result is the straight-line ``forward`` a person would write.
