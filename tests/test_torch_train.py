@@ -97,6 +97,7 @@ DDP_SCRIPT = textwrap.dedent('''
         if rank == 0:
             with open(out, "w") as f:
                 f.write(f"{torch.equal(gathered[0], gathered[1])} {moved}")
+        dist.barrier()                             # neither rank tears down while the other still talks
         dist.destroy_process_group()
 
     if __name__ == "__main__":
