@@ -71,12 +71,16 @@ def load_all(ref: str | os.PathLike, **overrides: Any) -> list[IR]:
     prog = Program.load(path)
     prog.raise_errors()
     names = [cfg] if cfg else prog.own_configs()
+    if not names:
+        raise prog.no_network()
     return [build_config(prog, n, **overrides) for n in names]
 
 
 def check_program(prog: Program) -> list[NetcError]:
     """Every error in a loaded program, all configurations included, in source order."""
     errors = list(prog.errors)
+    if not prog.errors and not prog.own_configs() and not prog.blocks:
+        errors.append(prog.no_network())
     for name in prog.own_configs():
         try:
             resolved = resolve(prog, name)

@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from netc.dsl import ast
-from netc.dsl.errors import LimitError, NetcError, SpecError, Span, UsageError, did_you_mean, raise_all
+from netc.dsl.errors import LimitError, NetcError, Source, SpecError, Span, UsageError, did_you_mean, raise_all
 from netc.dsl.parser import LIMITS, parse
+from netc.layers import lookup_word
+
+SETTINGS = (ast.InputStmt, ast.OutputStmt, ast.NamingStmt, ast.DefaultsStmt)
 
 LIMITS.setdefault("max_include_depth", 16)
 LIMITS.setdefault("include_outside_tree", False)
@@ -29,6 +32,7 @@ class ConfigEntry:
     table: ast.Table | None = None
     column: int | None = None
     own: bool = True          # defined in the root file (not an included one)
+    settings: list = field(default_factory=list)   # input/output/naming/defaults of its file
 
 
 @dataclass
@@ -67,19 +71,24 @@ class Program:
 
     def _take(self, module: ast.Module, own: bool, here: Path, root: Path, seen: set, depth: int, outside: bool):
         top_stmts: list = []
+        settings = [i for i in module.items if isinstance(i, SETTINGS)]
         for item in module.items:
             if isinstance(item, ast.Include):
                 self._include(item, here, root, seen, depth, outside)
             elif isinstance(item, ast.VarDecl):
                 self._define(self.vars, item.name, item, "variable")
             elif isinstance(item, ast.BlockDef):
+                if lookup_word(item.name) is not None:
+                    self.errors.append(SpecError(
+                        f"block '{item.name}' has the name of a built-in layer", item.name_span or item.span,
+                        hint=f"rename the block: '{item.name}' already means the built-in layer"))
                 self._define(self.blocks, item.name, item, "block")
             elif isinstance(item, ast.Config):
                 self._add_config(ConfigEntry(item.name, item.name_span or item.span, item.body, item.base,
-                                             item.base_span, item.default, own=own))
+                                             item.base_span, item.default, own=own, settings=settings))
             elif isinstance(item, ast.Table):
-                self._add_table(item, own)
-            elif isinstance(item, (ast.InputStmt, ast.OutputStmt, ast.NamingStmt, ast.DefaultsStmt)):
+                self._add_table(item, own, settings)
+            elif isinstance(item, SETTINGS):
                 if own:
                     self.settings.append(item)
             else:
@@ -88,7 +97,7 @@ class Program:
             name = "main"
             span = top_stmts[0].span
             self._add_config(ConfigEntry(name, span, top_stmts, default=not any(c.default for c in self.configs.values()),
-                                         own=True))
+                                         own=True, settings=settings))
 
     def _include(self, inc: ast.Include, here: Path, root: Path, seen: set, depth: int, outside: bool):
         if depth + 1 > LIMITS["max_include_depth"]:
@@ -137,7 +146,7 @@ class Program:
             return
         self.configs[entry.name] = entry
 
-    def _add_table(self, table: ast.Table, own: bool):
+    def _add_table(self, table: ast.Table, own: bool, settings: list):
         n = len(table.columns)
         for row in table.rows:
             if not row.spanning and len(row.cells) != n:
@@ -145,7 +154,7 @@ class Program:
                     f"this row has {len(row.cells)} cells but the table has {n} columns", row.span,
                     hint="a row written without '|' spans every column; otherwise give one cell per column"))
         for i, (col, span) in enumerate(table.columns):
-            self._add_config(ConfigEntry(col, span, [], table=table, column=i, own=own))
+            self._add_config(ConfigEntry(col, span, [], table=table, column=i, own=own, settings=settings))
 
     def _default_config_check(self):
         defaults = [c for c in self.configs.values() if c.default and c.own]
@@ -167,6 +176,8 @@ class Program:
     def config(self, name: str | None) -> ConfigEntry:
         if name is None:
             name = self.default_config()
+            if name is None and not self.own_configs():
+                raise self.no_network()
             if name is None:
                 raise UsageError(f"{self.filename} has several configurations; name one: "
                                  + ", ".join(self.own_configs()))
@@ -175,6 +186,13 @@ class Program:
                              hint=did_you_mean(name, self.configs) or
                              ("configurations: " + ", ".join(self.own_configs()) if self.configs else None))
         return self.configs[name]
+
+    def no_network(self) -> SpecError:
+        """The error for a file that defines no configuration (empty, or only blocks and settings)."""
+        have = [f"{len(d)} block{'s' * (len(d) != 1)}" for d in (self.blocks,) if d]
+        what = f"it has {have[0]} but no layers outside them" if have else "it has no layers"
+        return SpecError(f"no network to build: {what}", Span(Source(self.filename, ""), 0, 0, 0, 0),
+                         hint="write the layers after the input line (conv3-64 ...), or a config NAME { ... }")
 
     def raise_errors(self):
         raise_all(self.errors)

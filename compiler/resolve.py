@@ -18,7 +18,7 @@ from . import layers as L
 from .items import (AuxItem, BlockItem, GroupItem, InputSpec, LayerItem, Resolved,  # noqa: F401 (re-exported)
                     copy_item, count_layers, expand_bn)
 from .naming import name_items
-from .program import ConfigEntry, Program
+from .program import SETTINGS, ConfigEntry, Program
 
 LIMITS.setdefault("max_layers", 20_000)
 LIMITS.setdefault("max_block_depth", 32)
@@ -59,10 +59,18 @@ class _Resolver:
         root = lineage[0]
         inp = InputSpec(224, 224, 3, None)
         out_mode, naming = "logits", "stage"
-        settings = list(self.prog.settings)
+        # settings in order, later ones winning: each configuration's file, then its body, from the
+        # first base down (a configuration extending one from an included file inherits that file's)
+        settings: list = []
+        files: list[list] = []            # each file's settings once, even if several configs share it
         for e in lineage:
-            settings += [s for s in self._body(e) if isinstance(s, (ast.InputStmt, ast.OutputStmt,
-                                                                       ast.NamingStmt, ast.DefaultsStmt))]
+            if e.settings and not any(f is e.settings for f in files):
+                files.append(e.settings)
+                self._single_input(e.settings)
+                settings += e.settings
+            body = [s for s in self._body(e) if isinstance(s, SETTINGS)]
+            self._single_input(body)
+            settings += body
         have_input = False
         for s in settings:
             if isinstance(s, ast.InputStmt):
@@ -88,11 +96,21 @@ class _Resolver:
         if not broken:
             for e in lineage[1:]:
                 items, aux = self._derive(e, items, aux, env, naming)
+        if not broken and not items and not self.errors:
+            self.err(f"configuration '{entry.name}' has no layers", entry.span,
+                     hint="write its layers one per line, e.g. conv3-64")
         name_items(items, naming)
         for a in aux:
             name_items(a.body, naming)
         return Resolved(entry.name, self.prog.filename, entry.span, inp, items, aux, env, out_mode, naming,
                         self.errors)
+
+    def _single_input(self, stmts: list) -> None:
+        """One ``input`` per place: the file's top level, or one configuration's body (a derived
+        configuration may still override its base's input)."""
+        inputs = [s for s in stmts if isinstance(s, ast.InputStmt)]
+        for extra in inputs[1:]:
+            self.err("input is declared twice", extra.span, hint=f"the first declaration is at {inputs[0].span}")
 
     def _lineage(self, entry: ConfigEntry) -> list[ConfigEntry]:
         chain, seen = [entry], {entry.name}
@@ -163,6 +181,9 @@ class _Resolver:
             if k not in env:
                 hint = did_you_mean(k, env) or (("variables: " + ", ".join(sorted(env))) if env else "this spec declares no variables")
                 raise UsageError(f"{self.prog.filename}: there is no variable '{k}' to override", hint=hint)
+            if _kind_of(env[k]) != _kind_of(v) and not (_kind_of(env[k]) == "number" and _kind_of(v) == "whole number"):
+                raise UsageError(f"cannot set {k}={_show(v)}: '{k}' is a {_kind_of(env[k])} in the spec "
+                                 f"({_show(env[k])})", hint=f"give a {_kind_of(env[k])}, e.g. {k}={_show(env[k])}")
             env[k] = v
         return env
 
@@ -173,9 +194,22 @@ class _Resolver:
         aux_by_name = {a.name: a for a in aux}
         items, aux = list(items), list(aux)
 
-        def find(name: str, span: Span):
+        replaced: dict[str, tuple[list, Span]] = {}   # base name -> what replaced it, and where
+
+        def find(name: str, span: Span, position: str | None = None):
             if name in by_name and by_name[name] in items:
                 return by_name[name]
+            if name in replaced:
+                new, where = replaced[name]
+                live = [i for i in new if i in items]
+                if position is not None and live:     # insert before/after a replaced layer: its replacement
+                    return live[-1] if position == "after" else live[0]
+                self.err(f"'{name}' was already replaced (at {where}); name the layers it was replaced with "
+                         "by 'as NAME' to edit them", span)
+                return None
+            if name in by_name:
+                self.err(f"'{name}' was already removed by an earlier edit", span)
+                return None
             if "/" in name:
                 self.err(f"cannot edit '{name}' inside a block instance; edit the block, or replace the whole "
                          f"instance '{name.split('/')[0]}'", span)
@@ -189,6 +223,8 @@ class _Resolver:
                 if any(t is None for t in targets):
                     continue
                 new = self._stmts([s.chain], env, (), allow_edits=False)
+                for n, _ in s.targets:
+                    replaced[n] = (new, s.span)
                 idx = sorted(items.index(t) for t in targets)
                 at = idx[0]
                 for i in reversed(idx):
@@ -203,7 +239,7 @@ class _Resolver:
                     if t is not None:
                         items.remove(t)
             elif isinstance(s, ast.Insert):
-                t = find(s.target, s.target_span)
+                t = find(s.target, s.target_span, s.position)
                 if t is None:
                     continue
                 new = self._stmts([s.chain], env, (), allow_edits=False)
@@ -469,8 +505,11 @@ class _Resolver:
         if not ok:
             return []
         inner = {**env, **bound}
+        before = len(self.errors)
         body = self._stmts(bdef.body, inner, (*scope_blocks, name), False)
         label = f"{name}({', '.join(_show(bound[p]) for p in params)})" if params else name
+        for e in self.errors[before:]:   # errors in the body: say which call they came through
+            e.note(f"in {label}, used here", layer.span)
         return [BlockItem(name, bound, label, body, layer.span, layer.name, layer.name_span)]
 
 
@@ -501,6 +540,18 @@ def pydantic_message(err: dict) -> str:
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     return msg[0].lower() + msg[1:] if msg else msg
+
+
+def _kind_of(v) -> str:
+    if isinstance(v, bool):
+        return "true/false value"
+    if isinstance(v, int):
+        return "whole number"
+    if isinstance(v, float):
+        return "number"
+    if isinstance(v, list):
+        return "list"
+    return "word"
 
 
 def _show(v) -> str:

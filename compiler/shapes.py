@@ -59,7 +59,12 @@ def _propagate(ir: IR, in_shape: tuple, attr: str) -> list[NetcError]:
         try:
             out = _infer_node(ir, n, preds, ins)
         except L.ShapeProblem as e:
-            errors.append(ShapeError(e.message, n.span, e.hint))
+            err = ShapeError(e.message, n.span, e.hint)
+            for sc in reversed(n.scope):          # the block instances it sits in, innermost first
+                scope = ir.scopes.get(sc)
+                if scope is not None and scope.kind == "block":
+                    err.note(f"in {scope.label}, used here", scope.span)
+            errors.append(err)
             out = None
         setattr(n, attr, out)
         if attr == "shape" or attr == "sym_shape":

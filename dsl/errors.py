@@ -69,6 +69,12 @@ class NetcError(Exception):
         self.message = message
         self.span = span or UNKNOWN_SPAN
         self.hint = hint
+        self.notes: list[tuple[str, Span]] = []   # where it was reached from: ("in unit(-4)", call span)
+
+    def note(self, message: str, span: Span) -> "NetcError":
+        """Add a ``note:`` pointing at another place, e.g. the block call an error came through."""
+        self.notes.append((message, span))
+        return self
 
     def __str__(self) -> str:
         return self.render(color=False)
@@ -120,6 +126,7 @@ class NetcErrors(NetcError):
         errors = sort_errors(errors)
         first = errors[0]
         super().__init__(first.message, first.span, first.hint)
+        self.notes = first.notes
         self.errors = list(errors)
 
     def render(self, color: bool = False) -> str:
@@ -135,7 +142,7 @@ def sort_errors(errors: Iterable[NetcError]) -> list[NetcError]:
         flat.extend(e.errors if isinstance(e, NetcErrors) else [e])
     seen, out = set(), []
     for e in flat:
-        key = (e.span.file, e.span.line, e.span.col, e.message)
+        key = (e.span.file, e.span.line, e.span.col, e.message, tuple(str(sp) for _, sp in e.notes))
         if key not in seen:
             seen.add(key)
             out.append(e)
@@ -166,22 +173,31 @@ def render_diagnostic(err: NetcError, color: bool = False) -> str:
     def c(code: str, text: str) -> str:
         return f"{code}{text}{_RESET}" if color else text
 
-    span = err.span
-    if span.source is None or span.line <= 0:
-        head = f"{span.file}: " if span.source else ""
-        out = [f"{head}{c(_RED + _BOLD, err.kind + ':')} {err.message}"]
-    else:
-        out = [f"{span.file}:{span.line}:{span.col}: {c(_RED + _BOLD, err.kind + ':')} {err.message}"]
-        text = span.source.line(span.line).expandtabs(4).rstrip("\n")
-        gutter = " " * (len(str(span.line)) + 1)
-        width = span.end_col - span.col if span.end_line == span.line else len(text) - span.col + 1
-        width = max(1, min(width, max(1, len(text) - span.col + 1)))
-        caret = "^" + "~" * (width - 1)
-        out.append(f" {span.line} | {text}")
-        out.append(f" {gutter}| {' ' * (span.col - 1)}{c(_RED, caret)}")
+    out = _located(err.span, c(_RED + _BOLD, err.kind + ":"), err.message, c(_RED, "^"), c(_RED, "~"))
     if err.hint:
         out.append(f"{c(_CYAN, 'hint:')} {err.hint}")
+    for message, span in err.notes:
+        out += _located(span, c(_BOLD, "note:"), message, "^", "~")
     return "\n".join(out)
+
+
+def _located(span: Span, label: str, message: str, caret_head: str, caret_tail: str) -> list[str]:
+    """``file:line:col: label message``, then the line quoted with a caret under the span."""
+    if span.source is None or span.line <= 0:
+        head = f"{span.file}: " if span.source else ""
+        out = [f"{head}{label} {message}"]
+    else:
+        out = [f"{span.file}:{span.line}:{span.col}: {label} {message}"]
+        raw = span.source.line(span.line)
+        text = raw.expandtabs(4)
+        gutter = " " * (len(str(span.line)) + 1)
+        # columns count characters; the quoted line shows tabs expanded, so the caret must too
+        start = len(raw[:span.col - 1].expandtabs(4))
+        end = len(raw[:span.end_col - 1].expandtabs(4)) if span.end_line == span.line else len(text)
+        width = max(1, min(end - start, len(text) - start))
+        out.append(f" {span.line} | {text}")
+        out.append(f" {gutter}| {' ' * start}{caret_head}{caret_tail * (width - 1)}")
+    return out
 
 
 def use_color(stream=None) -> bool:

@@ -27,6 +27,10 @@ def run(args) -> int:
             names = [cfg] if cfg else prog.own_configs()
             if cfg:
                 prog.config(cfg)
+            elif not names and prog.blocks:     # a library of blocks, for others to include
+                lines.append([_label(ref, path), f"no configurations; blocks: {', '.join(prog.blocks)}"])
+            elif not names:
+                errors.append(prog.no_network())
             for name in names:
                 try:
                     ir = netc.build_config(prog, name)
@@ -62,7 +66,8 @@ def _line(path: str, ir) -> list[str]:
 
 
 def _print_aligned(lines: list[list[str]]) -> None:
-    widths = [max(len(l[i]) for l in lines) for i in range(len(lines[0]))]
+    n = max(len(l) for l in lines)
+    widths = [max(len(l[i]) for l in lines if i < len(l)) for i in range(n)]
     for l in lines:
         cells = [c.rjust(widths[i]) if i == 4 else c.ljust(widths[i]) for i, c in enumerate(l)]
         print("  ".join(cells).rstrip())

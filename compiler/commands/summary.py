@@ -5,7 +5,7 @@ import netc
 from netc import summary as S
 from netc.dsl.errors import UsageError
 from netc.commands import add_overrides, overrides as spec_overrides
-from netc.ir import infer
+from netc.ir import check_budget, infer
 
 
 def add_parser(sub) -> None:
@@ -20,11 +20,18 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def parse_input(text: str) -> tuple[int, int]:
+def parse_input_chw(text: str) -> tuple[int | None, int, int]:
+    """``3x256x320`` -> (3, 256, 320); ``256x320`` -> (None, 256, 320)."""
     parts = text.lower().replace("\u00d7", "x").split("x")
     if len(parts) not in (2, 3) or not all(p.isdigit() and int(p) > 0 for p in parts):
         raise UsageError(f"--input takes CxHxW or HxW with positive numbers, not {text!r}")
-    return int(parts[-2]), int(parts[-1])
+    c = int(parts[0]) if len(parts) == 3 else None
+    return c, int(parts[-2]), int(parts[-1])
+
+
+def parse_input(text: str) -> tuple[int, int]:
+    """``3x256x320`` or ``256x320`` -> (256, 320)."""
+    return parse_input_chw(text)[1:]
 
 
 def _load(spec: str, overrides: dict) -> list:
@@ -41,11 +48,17 @@ def run(args) -> int:
     overrides = spec_overrides(args)
     irs = _load(args.spec, overrides)
     if args.input:
-        hw = parse_input(args.input)
+        c, h, w = parse_input_chw(args.input)
         for ir in irs:
+            if c is not None and c != ir.input_spec.channels:
+                raise UsageError(f"--input gives {c} channel{'s' * (c != 1)}, but {ir.config} takes "
+                                 f"{ir.input_spec.channels}; --input changes the size only",
+                                 hint=f"give HxW ({h}x{w}), or derive a configuration with another input line, "
+                                      f"e.g. config {ir.config}-gray extends {ir.config} {{ input {h}x{w} gray }}")
             for n in ir.nodes():
                 n.shape = None
-            infer(ir, hw)
+            infer(ir, (h, w))
+            check_budget(ir)
             netc.raise_all(ir.errors)
     if args.depth is not None and args.depth < 1:
         raise UsageError("--depth takes a number at least 1")

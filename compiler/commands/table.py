@@ -45,6 +45,8 @@ def _names(prog, cfg: str | None, configs: str | None) -> list[str]:
 
 
 def _default(prog, own: list[str]) -> str:
+    if not own:
+        raise prog.no_network()
     return next((n for n in own if prog.configs[n].default), own[0])
 
 
