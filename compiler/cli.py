@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load_plugin(name: str) -> None:
+    """Import a user's module of custom layers; like ``python -m``, the current directory counts."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         importlib.import_module(name)
     except ImportError as e:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from netc.dsl import ast
 from netc.dsl.errors import LimitError, NetcError, Source, SpecError, Span, UsageError, did_you_mean, raise_all
-from netc.dsl.parser import LIMITS, parse
+from netc.dsl.parser import LIMITS, decode, parse
 from netc.layers import lookup_word
 
 SETTINGS = (ast.InputStmt, ast.OutputStmt, ast.NamingStmt, ast.DefaultsStmt)
@@ -51,13 +51,7 @@ class Program:
         path = Path(path)
         if not path.is_file():
             raise UsageError(f"no such spec file: {path}")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise UsageError(f"{path} is not UTF-8 text") from None
-        except OSError as e:
-            raise UsageError(f"cannot read {path}: {e.strerror}") from None
-        return cls.from_text(text, str(path), allow_outside=allow_outside)
+        return cls.from_text(_read(path, str(path)), str(path), allow_outside=allow_outside)
 
     @classmethod
     def from_text(cls, text: str, filename: str = "<string>", allow_outside: bool | None = None) -> "Program":
@@ -109,7 +103,7 @@ class Program:
         target = (here / inc.path).resolve()
         if not outside and not _inside(target, root):
             self.errors.append(SpecError(f"include {inc.path!r} leaves the directory of the including file",
-                                         inc.span, hint="pass allow_outside=True (CLI: --allow-include-outside) to allow it"))
+                                         inc.span, hint="to allow it: --allow-include-outside, or netc.LIMITS['include_outside_tree'] = True in Python"))
             return
         key = _key(str(target))
         if key in seen:
@@ -120,12 +114,12 @@ class Program:
                                          hint="paths are relative to the including file"))
             return
         try:
-            sub = parse(target.read_text(encoding="utf-8"), str(target))
+            sub = parse(_read(target, str(target)), str(target))
+        except UsageError as e:
+            self.errors.append(SpecError(f"cannot read included file {inc.path!r}: {e.message}", inc.span))
+            return
         except NetcError as e:
             self.errors.append(e)
-            return
-        except (OSError, UnicodeDecodeError) as e:
-            self.errors.append(SpecError(f"cannot read included file {inc.path!r}: {e}", inc.span))
             return
         self._take(sub, own=False, here=target.parent, root=root, seen=seen | {key}, depth=depth + 1,
                    outside=outside)
@@ -196,6 +190,18 @@ class Program:
 
     def raise_errors(self):
         raise_all(self.errors)
+
+
+def _read(path: Path, name: str) -> str:
+    """A spec file's text: UTF-8 (byte-order mark and CRLF/CR line ends are the parser's business);
+    a file over ``LIMITS["max_file_bytes"]`` is refused after reading one byte more than the limit,
+    and a byte that is not UTF-8 is a :class:`SpecSyntaxError` at its line and column."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(LIMITS["max_file_bytes"] + 1)
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    return decode(data, name)
 
 
 def _key(path: str) -> str:

@@ -147,5 +147,7 @@ def test_cli_plugin(tmp_path):
     assert r.returncode == 1 and "unknown layer 'gate'" in r.stderr       # not loaded unless asked
     r = run_cli("--plugin", "my_layers", "compile", str(spec), "--print", env=env)
     assert r.returncode == 0 and "self.gate1_1(" in r.stdout, r.stderr
+    r = run_cli("--plugin", "my_layers", "check", "g.net", cwd=tmp_path)     # from the current directory
+    assert r.returncode == 0, r.stderr
     r = run_cli("--plugin", "no_such_module", "check", str(spec))
     assert r.returncode == 2 and "cannot import plugin" in r.stderr
