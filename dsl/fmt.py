@@ -16,7 +16,9 @@ the one the bundled specs are written in:
   ``}``, or at either end of the file.
 
 Words, names and numbers are kept as written (``soft-max`` stays ``soft-max``, ``1e-4`` stays
-``1e-4``); only whitespace and ``×``/``x`` spellings change. fmt(fmt(x)) == fmt(x).
+``1e-4``); only whitespace, the ``×``/``X``/``x`` spellings (``x 3`` becomes ``x3``, ``224X224``
+``224x224``), line ends (CRLF and CR become LF) and a leading byte-order mark (dropped) change.
+fmt(fmt(x)) == fmt(x).
 
 >>> print(format_text("input 32x32 RGB\\nconv3-16->maxpool   # stem\\nFC-10\\n"), end="")
 input 32x32 RGB
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 
 from . import ast
 from .errors import NetcError, Span
-from .parser import _comment_start, parse
+from .parser import _comment_start, normalize, parse
 
 INDENT = 4
 
@@ -51,7 +53,7 @@ def format_text(text: str, filename: str = "<string>") -> str:
     >>> format_text("config a {conv3-64\\n  maxpool }\\n")
     'config a {\\n    conv3-64\\n    maxpool\\n}\\n'
     """
-    text = text.replace("\r\n", "\n")
+    text = normalize(text)
     module = parse(text, filename)
     out = format_module(module, text)
     _verify(module, out, filename)

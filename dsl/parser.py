@@ -2,17 +2,28 @@
 
 Lark's raw errors (``Unexpected token Token('WORD', 'x')``) are wrapped into
 :class:`SpecSyntaxError` with a span, what was found and what was expected.
+
+Text as it comes from editors: :func:`decode` turns a file's bytes into text (UTF-8; anything else
+is an error at the first bad byte); :func:`parse` skips a leading byte-order mark and reads CRLF,
+CR and LF line ends alike, so columns are the ones an editor shows. Characters copied from PDFs
+that look like the language's own (en dash, minus sign, curly quotes, no-break space, zero-width
+space, arrow, fraction slash) are refused, each with the ASCII it stands for: ``conv3–64`` is not
+read as ``conv3-64`` (only ``×`` is read as ``x``, the papers' own notation). They are all listed
+in one run, since a pasted table has many.
 """
 from __future__ import annotations
 
+import difflib
 import functools
+import re
+import unicodedata
 from pathlib import Path
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ast
-from .errors import LimitError, NetcError, Source, Span, SpecSyntaxError
+from .errors import LimitError, NetcError, Source, Span, SpecSyntaxError, raise_all
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 
@@ -55,11 +66,10 @@ def parse(text: str, filename: str = "<string>") -> ast.Module:
     >>> [layer.word for chain in m.items[1:] for layer in chain.layers]
     ['conv3-64', 'maxpool', 'FC-10']
     """
-    source = Source(filename, text)
     if len(text.encode("utf-8", "surrogatepass")) > LIMITS["max_file_bytes"]:
-        raise LimitError(f"file is larger than {LIMITS['max_file_bytes']:,} bytes",
-                         Span(source, 1, 1, 1, 2),
-                         hint="raise netc.dsl.parser.LIMITS['max_file_bytes'] if this is intended")
+        raise _too_large(filename, text[:1000])
+    text = normalize(text)
+    source = Source(filename, text)
     _check_characters(source)
     _check_nesting(source)
     comments: list[tuple[int, str]] = []
@@ -76,6 +86,60 @@ def parse(text: str, filename: str = "<string>") -> ast.Module:
     module.filename = filename
     module.comments = comments
     return module
+
+
+def normalize(text: str) -> str:
+    """The text without a leading byte-order mark, with CRLF and CR line ends made LF.
+
+    >>> normalize("\\ufeffinput 8x8 RGB\\r\\nFC-2\\rFC-1")
+    'input 8x8 RGB\\nFC-2\\nFC-1'
+    """
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def decode(data: bytes, filename: str = "<string>") -> str:
+    """The text of a spec file's bytes, which must be UTF-8 (with or without a byte-order mark).
+
+    Raises :class:`LimitError` for a file over ``LIMITS["max_file_bytes"]`` and
+    :class:`SpecSyntaxError` at the first byte that is not UTF-8, quoting its line.
+    """
+    if len(data) > LIMITS["max_file_bytes"]:
+        raise _too_large(filename, data[:1000].decode("utf-8", "replace"))
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        source = Source(filename, normalize(data[:1000].decode("utf-16", "replace").split("\n")[0]))
+        raise SpecSyntaxError("this file is UTF-16 text, not UTF-8", Span(source, 1, 1, 1, 2),
+                              hint="save it as UTF-8 (in Notepad: Save as, Encoding: UTF-8)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _not_utf8(data, e, filename) from None
+
+
+def _too_large(filename: str, head: str) -> LimitError:
+    return LimitError(f"file is larger than {LIMITS['max_file_bytes']:,} bytes",
+                      Span(Source(filename, normalize(head)), 1, 1, 1, 2),
+                      hint="raise netc.LIMITS['max_file_bytes'] if this is intended")
+
+
+def _not_utf8(data: bytes, e: UnicodeDecodeError, filename: str) -> SpecSyntaxError:
+    before = normalize(data[:e.start].decode("utf-8"))
+    line = before.count("\n") + 1
+    col = len(before) - (before.rfind("\n") + 1) + 1
+    source = Source(filename, normalize(data.decode("utf-8", "replace")))
+    bad = data[e.start]
+    try:
+        guess = bytes([bad]).decode("cp1252")
+    except UnicodeDecodeError:
+        guess = bytes([bad]).decode("latin-1")
+    shown = repr(guess) if guess.isprintable() else f"U+{ord(guess):04X}"
+    return SpecSyntaxError(f"the file is not UTF-8 text: byte 0x{bad:02X} cannot be decoded",
+                           Span(source, line, col, line, col + 1),
+                           hint=f"save the file as UTF-8 (it looks like Latin-1 or Windows-1252, where this "
+                                f"byte is {shown})")
 
 
 def _parse_tree(text: str, comments: list):
@@ -99,12 +163,83 @@ def _comment_start(line: str) -> int | None:
     return None
 
 
+# Characters that PDFs and word processors put where the language has ASCII: what each stands
+# for, and what kind of look-alike it is (which decides the message).
+_LOOKALIKES: dict[str, tuple[str, str]] = {}
+for _ch in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d":
+    _LOOKALIKES[_ch] = ("-", "dash")
+for _ch in "\u201c\u201d\u201e\u201f\u2018\u2019\u201a\u201b\uff02":
+    _LOOKALIKES[_ch] = ('"', "quote")
+for _ch in "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000":
+    _LOOKALIKES[_ch] = (" ", "space")
+for _ch in "\u00ad\u200b\u200c\u200d\u2060\ufeff":
+    _LOOKALIKES[_ch] = ("", "invisible")
+for _ch in "\u2192\u27f6":
+    _LOOKALIKES[_ch] = ("->", "arrow")
+for _ch in "\u2044\u2215":
+    _LOOKALIKES[_ch] = ("/", "slash")
+del _ch
+_RUN_STOP = set(" \t\f(),[]{}|=#")   # what ends the word quoted in a look-alike's hint
+_MAX_CHAR_ERRORS = 20
+
+
 def _check_characters(source: Source) -> None:
+    """Refuse control characters and Unicode look-alikes (outside comments; look-alikes also
+    outside "strings"), every look-alike of the file in one :class:`NetcErrors`."""
+    errors: list[SpecSyntaxError] = []
+    more = 0
     for n, line in enumerate(source.text.split("\n"), 1):
-        code = line[: _comment_start(line) or len(line)] if "#" in line else line
-        for col, ch in enumerate(code, 1):
+        stop = _comment_start(line) if "#" in line else None
+        code = line[:stop] if stop is not None else line
+        quoted = False
+        i = 0
+        while i < len(code):
+            ch = code[i]
             if ch == "\x00" or (ord(ch) < 32 and ch not in "\t\r\f\n"):
-                raise SpecSyntaxError(f"unexpected control character {ch!r}", Span(source, n, col, n, col + 1))
+                raise SpecSyntaxError(f"unexpected control character {ch!r}", Span(source, n, i + 1, n, i + 2))
+            if ch == '"':
+                quoted = not quoted
+            elif ch in _LOOKALIKES and not quoted:
+                end = _run_end(code, i)
+                if len(errors) < _MAX_CHAR_ERRORS:
+                    errors.append(_lookalike_error(source, n, code, i, end))
+                else:
+                    more += 1
+                quoted = quoted ^ (code[i:end].count('"') % 2 == 1)
+                i = end
+                continue
+            i += 1
+    if more:
+        last = errors[-1]
+        last.hint = f"{last.hint}; {more} more such character{'s' if more != 1 else ''} follow"
+    raise_all(errors)
+
+
+def _run_end(code: str, i: int) -> int:
+    while i < len(code) and code[i] not in _RUN_STOP:
+        i += 1
+    return i
+
+
+def _lookalike_error(source: Source, n: int, code: str, i: int, end: int) -> SpecSyntaxError:
+    start = i
+    while start > 0 and code[start - 1] not in _RUN_STOP:
+        start -= 1
+    run = code[start:end]
+    fixed = "".join(_LOOKALIKES.get(c, (c,))[0] for c in run)
+    last = max(j for j in range(i, end) if code[j] in _LOOKALIKES)
+    ch = code[i]
+    repl, kind = _LOOKALIKES[ch]
+    name = f"U+{ord(ch):04X} {unicodedata.name(ch, '')}".rstrip()
+    if kind == "space":
+        msg, hint = f"{name} is not a plain space", f"retype it as a space: {fixed}"
+    elif kind == "invisible":
+        msg, hint = f"invisible character {name}", f"delete it: {fixed}" if fixed.strip() else "delete it"
+    elif kind == "quote":
+        msg, hint = f"'{ch}' ({name}) is not '\"'", f"use straight quotes: {fixed}"
+    else:
+        msg, hint = f"'{ch}' ({name}) is not '{repl}'", f"did you mean {fixed}?"
+    return SpecSyntaxError(msg, Span(source, n, i + 1, n, last + 2), hint=hint)
 
 
 def _check_nesting(source: Source) -> None:
@@ -116,7 +251,7 @@ def _check_nesting(source: Source) -> None:
                 depth += 1
                 if depth > limit:
                     raise LimitError(f"nesting deeper than {limit} levels", Span(source, n, col, n, col + 1),
-                                     hint="raise netc.dsl.parser.LIMITS['max_nesting'] if this is intended")
+                                     hint="raise netc.LIMITS['max_nesting'] if this is intended")
             elif ch in "})]":
                 depth = max(0, depth - 1)
 
@@ -185,7 +320,10 @@ def _syntax_error(e: UnexpectedInput, source: Source) -> SpecSyntaxError:
         exp = _expected(e.accepts or e.expected)
         if tok.type == "_NL":
             line, col = tok.line, tok.column
-        hint = _hint_for(tok, e.accepts or e.expected)
+        unknown = _unknown_keyword(source, tok, line, col)
+        if unknown is not None:
+            return unknown
+        hint = _hint_for(tok, e.accepts or e.expected) or _paren_hint(source, tok, line, col)
         return SpecSyntaxError(msg + (f"; {exp}" if exp else ""), Span(source, line, col, line, col + width), hint)
     if isinstance(e, UnexpectedCharacters):
         ch = source.text[e.pos_in_stream] if e.pos_in_stream < len(source.text) else "?"
@@ -193,6 +331,59 @@ def _syntax_error(e: UnexpectedInput, source: Source) -> SpecSyntaxError:
         return SpecSyntaxError(f"unexpected character {ch!r}" + (f"; {exp}" if exp else ""),
                                Span(source, line, col, line, col + 1))
     return SpecSyntaxError(str(e).splitlines()[0], Span(source, line, col, line, col + 1))
+
+
+# Words that start a statement, for "unknown keyword 'confg'; did you mean 'config'?"
+_KEYWORDS = ("include", "var", "block", "config", "default", "table", "input", "output", "naming", "defaults",
+             "aux", "replace", "remove", "insert", "concat", "add")
+_JOINS = ("concat", "add")
+_LEADING_WORD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(as\s+\S+\s*)?")
+
+
+def _close(word: str, candidates) -> str | None:
+    hits = difflib.get_close_matches(word.lower(), list(candidates), n=1, cutoff=0.75)
+    return hits[0] if hits else None
+
+
+def _unknown_keyword(source: Source, tok: Token, line: int, col: int) -> SpecSyntaxError | None:
+    """A line that starts with one bare word and then goes wrong: a misspelt keyword
+    (``confg A {``) or a join that does not exist (``sum {``)."""
+    if tok.type in ("_NL", "$END") or getattr(tok, "line", line) != line:
+        return None
+    m = _LEADING_WORD.fullmatch(source.line(line)[:col - 1])
+    if m is None or m.group(1) in _KEYWORDS:
+        return None
+    word = m.group(1)
+    wcol = m.start(1) + 1
+    span = Span(source, line, wcol, line, wcol + len(word))
+    if tok.type == "LBRACE":
+        join = _close(word, _JOINS)
+        if join is not None:
+            return SpecSyntaxError(f"unknown join '{word}'; did you mean '{join}'?", span,
+                                   hint="add { } sums its branches, concat { } stacks their channels")
+        kw = _close(word, ("config", "block", "table", "default"))
+        if kw is not None:
+            return SpecSyntaxError(f"unknown keyword '{word}'; did you mean '{kw}'?", span)
+        return SpecSyntaxError(f"unknown join '{word}'; use add {{ }} or concat {{ }}", span,
+                               hint=f"add {{ }} sums its branches, concat {{ }} stacks their channels; "
+                                    f"a configuration is written config {word} {{ }}")
+    if m.group(2):
+        return None
+    kw = _close(word, _KEYWORDS)
+    if kw is None:
+        return None
+    return SpecSyntaxError(f"unknown keyword '{word}'; did you mean '{kw}'?", span)
+
+
+def _paren_hint(source: Source, tok: Token, line: int, col: int) -> str | None:
+    """``dropout 0.5``: a layer word, then its argument without parentheses."""
+    text = source.line(line)
+    m = _LEADING_WORD.fullmatch(text[:col - 1])
+    stop = _comment_start(text)
+    rest = text[col - 1:stop].strip()
+    if m is None or m.group(2) or m.group(1) in _KEYWORDS or not re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", rest):
+        return None
+    return f"arguments go in parentheses: {m.group(1)}({rest})"
 
 
 def _hint_for(tok: Token, expected) -> str | None:
@@ -273,7 +464,7 @@ class _ToAst(Transformer):
         word, args, lst, rep, name = c
         return ast.Layer(
             word=str(word), word_span=self.t(word), span=self.s(meta), args=args, list_arg=lst,
-            repeat=int(str(rep)[1:]) if rep is not None else 1,
+            repeat=int(str(rep)[1:].strip(" \t")) if rep is not None else 1,
             repeat_span=self.t(rep) if rep is not None else None,
             name=str(name) if name is not None else None,
             name_span=self.t(name) if name is not None else None)
@@ -314,6 +505,9 @@ class _ToAst(Transformer):
 
     def input_stmt(self, meta, c):
         size, channels = c
+        parts = _SIZE_PARTS.split(str(size)) if _THREE.fullmatch(str(size)) else None
+        if parts is not None or (channels is not None and _THREE_TAIL.fullmatch(str(channels))):
+            raise _channels_in_size(self.source, size, channels, parts)
         h, w = _split_size(str(size))
         return ast.InputStmt(h, w, str(channels) if channels is not None else None, self.s(meta),
                              self.t(channels) if channels is not None else None)
@@ -365,11 +559,39 @@ class _ToAst(Transformer):
         return ast.Module([x for x in c if x is not None], self.s(meta))
 
 
+_SIZE_PARTS = re.compile("[xX\u00d7]")
+_THREE = re.compile(r"\d+[xX\u00d7]\d+[xX\u00d7]\d+")
+_THREE_TAIL = re.compile(r"[xX\u00d7]\d+")
+_NUMBER_SIZE = re.compile(r"(\d+)[xX\u00d7](\d+)")
+_NAME_SIZE = re.compile(r"(\d+|[A-Za-z_][A-Za-z0-9_]*?)[x\u00d7](\d+|[A-Za-z_][A-Za-z0-9_]*)")
+
+
 def _split_size(text: str) -> tuple[int | str, int | str]:
-    sep = "x" if "x" in text else "\u00d7"
-    # the first separator that splits into two valid halves
-    for i, ch in enumerate(text):
-        if ch == sep and 0 < i < len(text) - 1:
-            h, w = text[:i], text[i + 1:]
-            return (int(h) if h.isdigit() else h), (int(w) if w.isdigit() else w)
-    return text, text
+    """``224x224`` -> (224, 224), ``HxW`` -> ('H', 'W'): split as the SIZE terminal matched it."""
+    m = _NUMBER_SIZE.fullmatch(text) or _NAME_SIZE.fullmatch(text)
+    if m is None:
+        return text, text
+    h, w = m.groups()
+    return (int(h) if h.isdigit() else h), (int(w) if w.isdigit() else w)
+
+
+_CHANNEL_WORDS = {1: "gray", 3: "RGB"}
+
+
+def _channels_in_size(source: Source, size: Token, channels: Token | None, parts: list[str] | None) -> SpecSyntaxError:
+    """``input 3x224x224`` or ``input 224x224x3``: the channels written as a third dimension."""
+    if parts is None:                     # input 224x224 x3
+        h, w = _split_size(str(size))
+        n = int(str(channels)[1:])
+        end = channels
+    else:
+        a, b, c = (int(p) for p in parts)
+        # the smaller end is the channels: CxHxW (3x224x224) or HxWxC (224x224x3)
+        n, h, w = (a, b, c) if a < c else (c, a, b)
+        end = channels or size
+    word = _CHANNEL_WORDS.get(n, f"{n}ch")
+    also = f" (or {n}ch)" if n in _CHANNEL_WORDS else ""
+    span = Span(source, size.line, size.column, end.end_line, end.end_column)
+    text = f"{size} {channels}" if parts is None else str(size)
+    return SpecSyntaxError(f"'{text}' has three dimensions; input takes a size HxW and a channel word",
+                           span, hint=f"the size is HxW; give channels as a word: input {h}x{w} {word}{also}")
