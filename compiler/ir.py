@@ -294,22 +294,47 @@ class _Builder:
 
 
 def _resolve_activations(ir: IR) -> None:
-    """``act=auto``: ReLU on hidden layers, none on the output layer (no weight layer after it)."""
+    """``act=auto``: ReLU on hidden layers, none on the output layer (no weight layer after it).
+
+    Where the writer spells the activation out, auto steps aside: a layer followed only by an
+    activation layer (``conv3-64`` then ``relu``) gets none, and a layer followed only by a batch
+    norm (``conv3-64`` then ``bn``, as ResNet is written) hands its ReLU to the batch norm, as
+    ``conv(bn=true)`` does, unless an activation layer follows the batch norm too."""
     g = ir.graph
     below: dict[str, bool] = {}
     for name in reversed(list(nx.topological_sort(g)) if nx.is_directed_acyclic_graph(g) else list(g)):
         n = g.nodes[name]["node"]
         succ = [s for s in g.successors(name) if g.nodes[s]["node"].aux == n.aux]
         below[name] = any(below.get(s, False) or g.nodes[s]["node"].is_weight for s in succ)
+    acts: dict[str, str] = {}
     for name in g:
         n = g.nodes[name]["node"]
-        k = n.layer_kind
-        if k is None:
+        if n.layer_kind is not None:
+            acts[name] = n.layer_kind.activation(n.params)
+    for name, act in list(acts.items()):
+        if act != "auto":
             continue
-        act = k.activation(n.params)
-        if act == "auto":
-            act = "relu" if below[name] else "none"
-        n.act = act
+        acts[name] = act = "relu" if below[name] else "none"
+        nxt = _only_next(ir, name)
+        if act == "none" or nxt is None:
+            continue
+        if isinstance(nxt.layer_kind, L.Act):
+            acts[name] = "none"
+        elif nxt.kind == "bn" and "act" not in nxt.params.model_fields_set:
+            acts[name] = "none"
+            after = _only_next(ir, nxt.name)
+            if after is None or not isinstance(after.layer_kind, L.Act):
+                acts[nxt.name] = "relu"
+    for name, act in acts.items():
+        g.nodes[name]["node"].act = act
+
+
+def _only_next(ir: IR, name: str) -> Node | None:
+    """The one layer fed by ``name`` alone, if that is all it feeds."""
+    succ = list(ir.graph.successors(name))
+    if len(succ) != 1 or len(ir.preds(succ[0])) != 1:
+        return None
+    return ir.graph.nodes[succ[0]]["node"]
 
 
 def check_graph(ir: IR) -> None:

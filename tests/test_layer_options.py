@@ -24,3 +24,32 @@ def test_conv_padding_mode(mode):
 def test_unknown_padding_mode_is_a_spec_error():
     [e] = netc.check("input 8x8 RGB\nconv3-4(padding_mode=mirror)\n", "p.net")
     assert "padding_mode must be one of" in e.message and e.span.line == 2
+
+
+# act=auto steps aside where the writer spells the activation out (ResNet is written conv, BN, ReLU)
+SPELLED_OUT = {
+    "conv3-4\nrelu": lambda m, x: F.relu(m.conv1_1(x)),
+    "conv3-4\nbn\nrelu": lambda m, x: F.relu(m.bn1_1(m.conv1_1(x))),
+    "conv3-4\nbn": lambda m, x: F.relu(m.bn1_1(m.conv1_1(x))),          # as conv3-4(bn=true)
+    "conv3-4\nbn(act=none)": lambda m, x: m.bn1_1(F.relu(m.conv1_1(x))),  # an explicit act is kept
+    "conv3-4\nsigmoid": lambda m, x: torch.sigmoid(m.conv1_1(x)),
+    "conv3-4": lambda m, x: F.relu(m.conv1_1(x)),
+}
+
+
+@pytest.mark.parametrize("body", sorted(SPELLED_OUT), ids=lambda b: b.replace("\n", " / "))
+def test_auto_activation_where_the_spec_spells_it_out(body):
+    torch.manual_seed(0)
+    spec = f"input 8x8 RGB\n{body}\nconv3-2(act=none) as head\n"
+    m = netc.compile(netc.loads(spec)).eval()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        want = m.head(SPELLED_OUT[body](m, x))
+        assert torch.allclose(m(x), want, atol=1e-6)
+
+
+def test_no_double_relu():
+    """ReLU twice computes the same thing once, so check the IR: the conv hands the job over."""
+    ir = netc.loads("input 8x8 RGB\nconv3-4\nrelu\nconv3-4\nbn\nconv3-2\n")
+    assert [(n.kind, n.act) for n in ir.layers()] == [
+        ("conv", "none"), ("relu", "none"), ("conv", "none"), ("bn", "relu"), ("conv", "none")]
