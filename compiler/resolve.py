@@ -349,6 +349,7 @@ class _Resolver:
                 ok = False
             else:
                 raw[positional.pop(0)] = (self._value(layer.list_arg, env), layer.list_arg.span, "arg")
+        keyword_seen = False
         for a in layer.args or []:
             name = a.name
             if name is None:
@@ -357,20 +358,33 @@ class _Resolver:
                 if fname and fname in kind.Params.model_fields and _is_bool_field(kind.Params, fname) \
                         and flag not in env:
                     name, value = fname, True
-                elif flag is not None and flag not in env and not positional:
+                elif flag is not None and flag not in env:   # positional parameters are all numbers
                     flags = [f for f in kind.Params.model_fields if _is_bool_field(kind.Params, f)]
-                    self.err(f"{kind.kind} has no flag or parameter '{flag}'", a.span,
-                             did_you_mean(flag, flags + ["ceil_mode"]) or f"parameters: {_fields(kind)}")
+                    self.err(f"{kind.kind} has no flag '{flag}', and no variable '{flag}' is declared", a.span,
+                             did_you_mean(flag, flags + ["ceil_mode"] * ("ceil" in flags) + list(env)) or f"parameters: {_fields(kind)}")
+                    ok = False
+                    continue
+                elif keyword_seen:
+                    self.err("a positional argument after a keyword argument", a.span,
+                             hint=f"name it too: {kind.kind}(name=value); parameters: {_fields(kind)}")
                     ok = False
                     continue
                 elif not positional:
-                    self.err(f"too many positional arguments for {kind.kind}", a.span,
-                             hint=f"name it: {kind.kind}(name=value); parameters: {_fields(kind)}")
+                    args = layer.args or []
+                    if kind.kind == "spp":
+                        hint = "write the levels as a list: spp[" + ", ".join(
+                            str(self._value(x.value, env)) for x in args if x.name is None) + "]"
+                    else:
+                        taken = [p for p in kind.positional if p not in from_word]
+                        hint = (f"{kind.kind} takes {len(taken)} by position here ({', '.join(taken) or 'none'}); "
+                                f"name the rest: {kind.kind}(name=value); parameters: {_fields(kind)}")
+                    self.err(f"too many positional arguments for {kind.kind}", a.span, hint=hint)
                     ok = False
-                    continue
+                    break
                 else:
                     name, value = positional.pop(0), self._value(a.value, env)
             else:
+                keyword_seen = True
                 name = _alias(kind, name)
                 value = self._value(a.value, env)
                 if name in positional:
@@ -473,7 +487,14 @@ class _Resolver:
         if layer.list_arg is not None:
             self.err(f"block '{name}' takes (arguments), not [a list]", layer.list_arg.span)
             return []
+        keyword_seen = False
         for a in layer.args or []:
+            if a.name is None and keyword_seen:
+                self.err("a positional argument after a keyword argument", a.span,
+                         hint=f"name it too: {name}({', '.join(params)})")
+                ok = False
+                continue
+            keyword_seen = keyword_seen or a.name is not None
             if a.name is None:
                 if not pos:
                     self.err(f"block '{name}' takes {len(params)} argument{'s' * (len(params) != 1)}", a.span,
