@@ -314,7 +314,7 @@ def _syntax_error(e: UnexpectedInput, source: Source) -> SpecSyntaxError:
                                Span(source, line, col, line, col + 1),
                                hint="the file ends in the middle of a statement")
     if isinstance(e, UnexpectedToken):
-        tok = e.token
+        tok = _whole_number(e.token, source)
         width = max(1, len(str(tok.value).split("\n")[0])) if tok.type != "_NL" else 1
         msg = f"unexpected {_describe(tok)}"
         exp = _expected(e.accepts or e.expected)
@@ -373,6 +373,20 @@ def _unknown_keyword(source: Source, tok: Token, line: int, col: int) -> SpecSyn
     if kw is None:
         return None
     return SpecSyntaxError(f"unknown keyword '{word}'; did you mean '{kw}'?", span)
+
+
+_NUMBER_TEXT = re.compile(r"(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?")
+
+
+def _whole_number(tok: Token, source: Source) -> Token:
+    """The token Lark reports when no terminal fits there can be a name ``0`` where ``0.5`` is written:
+    report the whole number."""
+    if tok.type in ("_NL", "$END") or not str(tok.value)[:1].isdigit():
+        return tok
+    m = _NUMBER_TEXT.match(source.line(tok.line), tok.column - 1)
+    if m is None or len(m.group()) <= len(str(tok.value)):
+        return tok
+    return Token.new_borrow_pos("NUMBER", m.group(), tok)
 
 
 def _paren_hint(source: Source, tok: Token, line: int, col: int) -> str | None:

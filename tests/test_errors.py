@@ -9,6 +9,7 @@ import networkx as nx
 import pytest
 
 import netc
+from netc.dsl.parser import decode
 from netc.ir import Node, check_graph
 
 from conftest import ROOT, golden, run_cli
@@ -16,14 +17,22 @@ from conftest import ROOT, golden, run_cli
 CORPUS = sorted((ROOT / "tests" / "errors").glob("*.net"))
 
 
+def check_file(path) -> list:
+    """netc.check on a file's bytes, decoded as the CLI decodes them (syntax_latin1.net is not UTF-8)."""
+    try:
+        text = decode(path.read_bytes(), path.name)
+    except netc.NetcError as e:
+        return [e]
+    return netc.check(text, filename=path.name)
+
+
 def render_all(path) -> str:
-    errors = netc.check(path.read_text(), filename=path.name)
-    return "\n".join(e.render() for e in errors) + "\n"
+    return "\n".join(e.render() for e in check_file(path)) + "\n"
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
 def test_error_corpus(path):
-    errors = netc.check(path.read_text(), filename=path.name)
+    errors = check_file(path)
     assert errors, f"{path.name} should not be valid"
     for e in errors:
         assert isinstance(e, netc.NetcError)
@@ -55,6 +64,112 @@ def test_error_in_a_table_row_reported_once():
 def test_syntax_error_stops_at_first():
     errors = netc.check("input 32x32 RGB\nconv3-16 (\nconv3-16 (\n", filename="s.net")
     assert len(errors) == 1 and isinstance(errors[0], netc.SpecSyntaxError) and errors[0].line == 2
+
+
+# ------------------------------------------------------------------ text as editors and PDFs give it
+PLAIN = "input 32x32 RGB\nconv3-16 x2\nFC-10\n"
+
+
+def test_byte_order_mark_and_line_ends_are_read_alike(tmp_path):
+    want = netc.loads(PLAIN).params
+    for name, data in [("bom.net", b"\xef\xbb\xbf" + PLAIN.encode()),
+                       ("crlf.net", b"\xef\xbb\xbf" + PLAIN.replace("\n", "\r\n").encode()),
+                       ("cr.net", PLAIN.replace("\n", "\r").encode())]:
+        f = tmp_path / name
+        f.write_bytes(data)
+        assert netc.load(str(f)).params == want, name
+        assert netc.loads(data.decode("utf-8")).params == want, name
+    # columns count from the first character after the mark, as editors show them
+    (e,) = netc.check("\ufeffinput 32x32 RGB\r\nconv3-16 (\r\n", filename="b.net")
+    assert (e.line, e.col) == (2, 11)
+    (e,) = netc.check("\ufeffinput 32x32 RGBB\nFC-10\n", filename="b.net")
+    assert (e.line, e.col, e.span.end_col) == (1, 13, 17)
+
+
+# not in tests/errors/: the fuzzer reads that corpus as UTF-8 text
+LATIN1 = b"# VGG-A, after Simonyan & Zisserman\n# r\xe9sum\xe9: eight conv layers\ninput 32x32 RGB\nconv3-16\n"
+
+
+def test_not_utf8_is_a_located_spec_error(tmp_path):
+    f = tmp_path / "latin1.net"
+    f.write_bytes(LATIN1)
+    p = run_cli("check", str(f), cwd=tmp_path)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert p.stderr == (
+        f"{f}:2:4: error: the file is not UTF-8 text: byte 0xE9 cannot be decoded\n"
+        " 2 | # r\ufffdsum\ufffd: eight conv layers\n"
+        "   |    ^\n"
+        "hint: save the file as UTF-8 (it looks like Latin-1 or Windows-1252, where this byte is 'é')\n")
+    # in an included file: the error is in that file, at its line
+    (tmp_path / "blocks.net").write_bytes(b"block b(c) {\n    conv3-c  # na\xefve\n}\n")
+    (tmp_path / "main.net").write_text('include "blocks.net"\ninput 32x32 RGB\nb(16)\nFC-10\n')
+    (e,) = netc.program(str(tmp_path / "main.net")).errors
+    assert isinstance(e, netc.SpecSyntaxError) and e.file.endswith("blocks.net") and (e.line, e.col) == (2, 18)
+
+
+def test_utf16_is_named(tmp_path):
+    f = tmp_path / "u16.net"
+    f.write_bytes("input 32x32 RGB\nFC-10\n".encode("utf-16"))
+    with pytest.raises(netc.SpecSyntaxError) as e:
+        netc.Program.load(f)
+    assert e.value.render() == (f"{f}:1:1: error: this file is UTF-16 text, not UTF-8\n"
+                                " 1 | input 32x32 RGB\n"
+                                "   | ^\n"
+                                "hint: save it as UTF-8 (in Notepad: Save as, Encoding: UTF-8)")
+
+
+def test_lookalikes_are_named_every_one_in_one_run():
+    errors = check_file(ROOT / "tests" / "errors" / "syntax_lookalikes.net")
+    assert [(e.line, e.col) for e in errors] == [(2, 9), (4, 6), (4, 18), (5, 11), (6, 3), (6, 14)]
+    assert all(isinstance(e, netc.SpecSyntaxError) for e in errors)
+    p = run_cli("check", str(ROOT / "tests" / "errors" / "syntax_lookalikes.net"))
+    assert p.returncode == 1 and p.stderr.rstrip().endswith("6 errors")
+    # in comments and inside "strings" they are left alone
+    ok = "# conv3\u201364, \u201cquoted\u201d\ninput 32x32 RGB\nconv3-16  # \u2212 \u00a0\nFC-10\n"
+    assert netc.check(ok, "ok.net") == []
+    (e,) = netc.check('include "a\u2013b.net"\ninput 8x8 RGB\nFC-2\n', "s.net")
+    assert e.message == "included file not found: 'a\u2013b.net'"
+
+
+def test_repetition_and_size_spellings():
+    want = netc.loads(PLAIN).params
+    for text in ["input 32x32 RGB\nconv3-16 x 2\nFC-10\n", "input 32X32 RGB\nconv3-16 X2\nFC-10\n",
+                 "input 32\u00d732 RGB\nconv3-16 \u00d7 2\nFC-10\n"]:
+        assert netc.loads(text).params == want, text
+    assert netc.loads("input HxW RGB\nconv3-16\ngap\nFC-10\n").any_size
+
+
+@pytest.mark.parametrize("text, where, message, hint", [
+    ("input 3x224x224\n", (1, 7), "'3x224x224' has three dimensions", "input 224x224 RGB (or 3ch)"),
+    ("input 28x28x1\n", (1, 7), "'28x28x1' has three dimensions", "input 28x28 gray (or 1ch)"),
+    ("input 64x64 x4\n", (1, 7), "'64x64 x4' has three dimensions", "input 64x64 4ch"),
+    ("confg A {\n}\n", (1, 1), "unknown keyword 'confg'; did you mean 'config'?", None),
+    ("input 8x8 RGB\nouput probs\n", (2, 1), "unknown keyword 'ouput'; did you mean 'output'?", None),
+    ("input 8x8 RGB\nsum {\n  FC-2\n}\n", (2, 1), "unknown join 'sum'; use add { } or concat { }", "add { }"),
+    ("input 8x8 RGB\nconcta as c {\n  FC-2\n}\n", (2, 1), "unknown join 'concta'; did you mean 'concat'?", None),
+    ("input 8x8 RGB\ndropout 0.5\n", (2, 9), "unexpected '0.5'", "dropout(0.5)"),
+])
+def test_syntax_messages(text, where, message, hint):
+    (e,) = netc.check(text, "m.net")
+    assert isinstance(e, netc.SpecSyntaxError)
+    assert (e.line, e.col) == where and e.message.startswith(message)
+    assert hint is None or hint in e.hint
+
+
+def test_a_layer_word_is_not_taken_for_a_keyword():
+    (e,) = netc.check("input 8x8 RGB\nconv 64\n", "m.net")
+    assert e.message.startswith("unexpected '64'") and e.hint == "arguments go in parentheses: conv(64)"
+
+
+def test_limit_hints_name_netc_limits():
+    from netc.dsl.parser import LIMITS
+    old = LIMITS["max_nesting"]
+    try:
+        LIMITS["max_nesting"] = 2
+        (e,) = netc.check("input 8x8 RGB\nFC-2(a=[[[1]]])\n", "n.net")
+    finally:
+        LIMITS["max_nesting"] = old
+    assert isinstance(e, netc.LimitError) and "netc.LIMITS['max_nesting']" in e.hint
 
 
 def test_did_you_mean_for_configurations():

@@ -160,6 +160,18 @@ def test_aligned_trailing_comments_stay_aligned():
     assert out[4] == "    FC-10 # lone"
 
 
+def test_editor_spellings_become_canonical():
+    """A byte-order mark is dropped, CRLF and CR become LF, `x 2`, `X2`, `× 2` become x2 and 224X224 224x224."""
+    canonical = "input 224x224 RGB\nconv3-16 x2 as c   # two\nFC-10\n"
+    for src in ("\ufeffinput 224x224 RGB\r\nconv3-16 x 2 as c   # two\r\nFC-10\r\n",
+                "input 224X224 RGB\rconv3-16 X2 as c   # two\rFC-10\r",
+                "input 224\u00d7224 RGB\nconv3-16 \u00d7 2 as c   # two\nFC-10\n"):
+        out = format_text(src)
+        assert out == canonical, repr(src)
+        assert format_text(out) == out
+        assert irs_of(src, "e.net") == irs_of(out, "e.net")
+
+
 def test_a_syntax_error_is_reported_not_formatted():
     with pytest.raises(netc.SpecSyntaxError) as e:
         format_text("input 32x32 RGB\nconv3-16(\n")
