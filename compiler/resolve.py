@@ -264,7 +264,7 @@ class _Resolver:
                 if not branches:
                     self.err(f"{s.op} needs at least one branch", s.span)
                     continue
-                out.append(GroupItem(s.op, branches, s.span, s.name, s.name_span))
+                out.append(GroupItem(s.op, branches, s.span, self._own_name(s.name, s.name_span), s.name_span))
             elif isinstance(s, ast.Aux):
                 if scope_blocks:
                     self.err("side outputs (aux) belong in a configuration, not in a block", s.span)
@@ -407,7 +407,8 @@ class _Resolver:
         params = self._validate(kind, raw, layer)
         if params is None:
             return []
-        item = LayerItem(kind, params, layer.word, layer.word_span, layer.name, layer.name_span)
+        item = LayerItem(kind, params, layer.word, layer.word_span, self._own_name(layer.name, layer.name_span),
+                         layer.name_span)
         if getattr(params, "bn", False) and kind.kind == "conv":
             return expand_bn(item)
         return [item]
@@ -468,6 +469,14 @@ class _Resolver:
         if isinstance(v, ast.ListValue):
             return [self._value(x, env) for x in v.items]
         return None
+
+    def _own_name(self, name: str | None, span: Span | None) -> str | None:
+        """A name written with ``as``; '/' is kept for the path into a block instance."""
+        if name is not None and "/" in name:
+            self.err(f"a name cannot contain '/': '{name}'", span,
+                     hint=f"'/' separates a block instance from its layers; write {name.replace('/', '_')}")
+            return name.replace("/", "_")
+        return name
 
     # -------------------------------------------------------------- blocks
     def _block(self, layer: ast.Layer, env: dict, scope_blocks: tuple) -> list:
@@ -531,7 +540,8 @@ class _Resolver:
         label = f"{name}({', '.join(_show(bound[p]) for p in params)})" if params else name
         for e in self.errors[before:]:   # errors in the body: say which call they came through
             e.note(f"in {label}, used here", layer.span)
-        return [BlockItem(name, bound, label, body, layer.span, layer.name, layer.name_span)]
+        return [BlockItem(name, bound, label, body, layer.span, self._own_name(layer.name, layer.name_span),
+                          layer.name_span)]
 
 
 _BAD = object()   # a value that already produced an error
