@@ -62,9 +62,10 @@ def is_fixed(shape) -> bool:
 
 
 def fmt_shape(shape) -> str:
+    """``64x56x56``; with symbolic sizes spaced for reading: ``512 x H/16 x W/16``."""
     if shape is None:
         return "?"
-    return "x".join(fmt(d) for d in shape)
+    return ("x" if is_fixed(shape) else " x ").join(fmt(d) for d in shape)
 
 
 def at(x: Dim, size: int) -> int:

@@ -83,7 +83,7 @@ def _infer_node(ir: IR, n: Node, preds: list[str], ins: list[tuple]) -> tuple:
                              f"{ins[0][0]}", hint="put it before the fully-connected layers")
     if n.kind == "fc" and len(ins[0]) == 3 and not dims.is_fixed(ins[0]):
         raise L.ShapeProblem(f"{n.paper} needs a fixed-size input, but {preds[0]} gives "
-                             f"{' x '.join(str(d) for d in ins[0])}",
+                             f"{dims.fmt_shape(ins[0])}",
                              hint="put spp[4,2,1] or a global average pool (gap) before it")
     return kind.infer(n.params, ins)
 
