@@ -441,6 +441,7 @@ class _ToAst(Transformer):
     # values
     def number(self, meta, c):
         text = str(c[0])
+        _check_digits(c[0], self.source)
         is_float = any(ch in text for ch in ".eE")
         return ast.Number(float(text) if is_float else int(text), self.s(meta), text)
 
@@ -476,6 +477,9 @@ class _ToAst(Transformer):
     # statements
     def layer(self, meta, c):
         word, args, lst, rep, name = c
+        _check_digits(word, self.source)
+        if rep is not None:
+            _check_digits(rep, self.source)
         return ast.Layer(
             word=str(word), word_span=self.t(word), span=self.s(meta), args=args, list_arg=lst,
             repeat=int(str(rep)[1:].strip(" \t")) if rep is not None else 1,
@@ -519,6 +523,9 @@ class _ToAst(Transformer):
 
     def input_stmt(self, meta, c):
         size, channels = c
+        _check_digits(size, self.source)
+        if channels is not None:
+            _check_digits(channels, self.source)
         parts = _SIZE_PARTS.split(str(size)) if _THREE.fullmatch(str(size)) else None
         if parts is not None or (channels is not None and _THREE_TAIL.fullmatch(str(channels))):
             raise _channels_in_size(self.source, size, channels, parts)
@@ -571,6 +578,20 @@ class _ToAst(Transformer):
 
     def start(self, meta, c):
         return ast.Module([x for x in c if x is not None], self.s(meta))
+
+
+_MAX_DIGITS = 100
+_DIGITS = re.compile(r"\d+")
+
+
+def _check_digits(tok: Token, source: Source) -> None:
+    """No number in a spec needs 100 digits; Python refuses to convert more than 4,300."""
+    for m in _DIGITS.finditer(str(tok)):
+        if len(m.group()) > _MAX_DIGITS:
+            col = tok.column + m.start()
+            raise SpecSyntaxError(f"a number of {len(m.group()):,} digits", Span(source, tok.line, col, tok.line,
+                                                                              col + len(m.group())),
+                                  hint=f"numbers have at most {_MAX_DIGITS} digits")
 
 
 _SIZE_PARTS = re.compile("[xX\u00d7]")

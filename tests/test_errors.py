@@ -161,6 +161,13 @@ def test_a_layer_word_is_not_taken_for_a_keyword():
     assert e.message.startswith("unexpected '64'") and e.hint == "arguments go in parentheses: conv(64)"
 
 
+@pytest.mark.parametrize("text", ["dropout(9{big})", "FC-2 x9{big}", "FC-9{big}", "conv3-9{big}"])
+def test_numbers_too_long_to_convert_are_errors(text):
+    """Python converts at most 4,300 digits to an int; a spec never needs 100."""
+    (e,) = netc.check("input 8x8 RGB\n" + text.format(big="9" * 5000) + "\n", "d.net")
+    assert isinstance(e, netc.SpecSyntaxError) and e.message == "a number of 5,001 digits" and e.line == 2
+
+
 def test_limit_hints_name_netc_limits():
     from netc.dsl.parser import LIMITS
     old = LIMITS["max_nesting"]
