@@ -366,6 +366,22 @@ def test_cli_render_draws_new_with_ghosts(tmp_path, capsys):
     assert "conv5_4" in text and "wrote" in err
 
 
+def test_cli_render_colours_a_moved_layer_apart_from_an_added_one(tmp_path, capsys):
+    from netc.visualize import palette
+    spec = tmp_path / "mv.net"
+    spec.write_text("input 32x32 RGB\nconfig A {\n  conv3-8\n  dropout(0.3) as d\n  maxpool\n  conv3-32\n"
+                    "  gap\n  FC-10\n}\nconfig B {\n  conv3-8\n  maxpool\n  conv3-32\n  dropout(0.3) as d\n"
+                    "  conv1-16\n  gap\n  FC-10\n}\n")
+    out = tmp_path / "mv.dot"
+    code, _, err = cli(capsys, "diff", f"{spec}:A", f"{spec}:B", "--render", str(out))
+    assert code == 1, err
+    nodes = {line.split()[0].strip('"'): line for line in out.read_text().splitlines() if "fillcolor" in line}
+    moved, added = palette.HIGHLIGHT["moved"].fill, palette.HIGHLIGHT["added"].fill
+    assert moved != added
+    assert f'fillcolor="{moved}"' in nodes["d"]
+    assert f'fillcolor="{added}"' in next(v for k, v in nodes.items() if "conv1-16" in v)
+
+
 def test_diff_never_imports_torch():
     code = "import sys, netc; from netc.diff import diff; diff(netc.load('vgg:A'), netc.load('vgg:B')); " \
            "print('torch' in sys.modules)"

@@ -132,14 +132,14 @@ def _shape(s) -> str:
 
 # ------------------------------------------------------------------ picture
 def _render(d: Diff, old, new, path: str) -> str:
-    """NEW, with added layers green, changed amber, removed ones as ghost nodes."""
+    """NEW, with added layers green, changed amber, moved blue, removed ones as ghost nodes."""
     from netc.visualize import render
     highlight: dict[str, str] = {}
     ghosts, ghost_names = [], set()
     for e in d.edits:
         if e.new is not None and e.op in ("add", "change", "move"):
             for n in _under(new, e.new.name):
-                highlight[n.name] = "added" if e.op in ("add", "move") else "changed"
+                highlight[n.name] = {"add": "added", "move": "moved"}.get(e.op, "changed")
         elif e.op == "remove":
             for n in _under(old, e.old.name):
                 ghosts.append(n)
