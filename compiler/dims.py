@@ -37,6 +37,17 @@ class Sym:
 
 Dim = Union[int, Sym]
 
+#: the largest total stride a symbolic size may reach: beyond it no image could be large enough
+MAX_STRIDE = 2 ** 64
+
+
+class ShapeProblem(Exception):
+    """Raised by a shape rule; the compiler turns it into a ShapeError with the layer's span."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
 
 def window(x: Dim, k: int, s: int, p: int = 0, d: int = 1, ceil: bool = False) -> Dim:
     """Output size of a convolution or pooling window (PyTorch's formula, ceil mode included)."""
@@ -50,6 +61,9 @@ def window(x: Dim, k: int, s: int, p: int = 0, d: int = 1, ceil: bool = False) -
             return out
         return num // s + 1
     q = 2 * p - span + s + (s - 1 if ceil else 0)
+    if x.c * s > MAX_STRIDE or abs(x.b + q * x.c) > MAX_STRIDE ** 2:
+        raise ShapeProblem(f"the strides and windows up to here need an input of more than 2^64 pixels "
+                           f"(total stride {x.c * s:.3g})", hint="check the strides, kernel sizes and padding")
     return Sym(x.name, x.b + q * x.c, x.c * s)
 
 

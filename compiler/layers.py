@@ -17,19 +17,11 @@ import re
 from typing import ClassVar
 
 from . import dims
-from .dims import Dim, Sym
+from .dims import Dim, ShapeProblem, Sym  # noqa: F401 (ShapeProblem is re-exported)
 from .params import (ActParams, AdaptivePoolParams, BNParams, ConvParams, DropoutParams,  # noqa: F401
                      FCParams, IntOrPair, LRNParams, NoParams, Params, PoolParams, SPPParams, _pair)
 
 Shape = tuple  # (C, H, W) or (F,)
-
-
-class ShapeProblem(Exception):
-    """Raised by a shape rule; the compiler turns it into a ShapeError with the layer's span."""
-
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.message, self.hint = message, hint
 
 
 # ---------------------------------------------------------------- kinds

@@ -185,7 +185,8 @@ class Program:
         """The error for a file that defines no configuration (empty, or only blocks and settings)."""
         have = [f"{len(d)} block{'s' * (len(d) != 1)}" for d in (self.blocks,) if d]
         what = f"it has {have[0]} but no layers outside them" if have else "it has no layers"
-        return SpecError(f"no network to build: {what}", Span(Source(self.filename, ""), 0, 0, 0, 0),
+        src = self.module.span.source or Source(self.filename, "")
+        return SpecError(f"no network to build: {what}", Span(src, 1, 1, 1, 1),
                          hint="write the layers after the input line (conv3-64 ...), or a config NAME { ... }")
 
     def raise_errors(self):

@@ -307,7 +307,7 @@ class _Resolver:
             if not self.over:
                 self.over = True
                 self.err(f"more than {LIMITS['max_layers']:,} layers", layer.span, cls=LimitError,
-                         hint="raise netc.dsl.parser.LIMITS['max_layers'] if this is intended")
+                         hint="raise netc.LIMITS['max_layers'] if this is intended")
             return []
         out = []
         for i in range(layer.repeat):

@@ -24,7 +24,7 @@ def test_a_file_without_a_network_is_an_error(tmp_path, name, cmd):
     (tmp_path / name).write_text(NO_NETWORK[name])
     p = run_cli(*cmd[:1], name, *cmd[1:], cwd=tmp_path)
     assert p.returncode == 1, (p.stdout, p.stderr)
-    assert f"{name}: error: no network to build: it has no layers" in p.stderr
+    assert f"{name}:1:1: error: no network to build: it has no layers" in p.stderr
     assert "Traceback" not in p.stderr and "internal error" not in p.stderr
     assert netc.check(NO_NETWORK[name], filename=name)[0].message.startswith("no network to build")
 
@@ -88,3 +88,24 @@ def test_caret_under_the_culprit_on_a_tab_indented_line():
     quoted, caret = lines[1], lines[2]
     assert quoted == " 3 |     conv3-16(groups=5)"
     assert caret.index("^") == quoted.index("conv3-16") and caret.count("~") == len("conv3-16") - 1
+
+
+def test_check_reports_a_syntax_error_and_goes_on_to_the_next_file(tmp_path):
+    (tmp_path / "a.net").write_text("input 32x32 RGB\nconv3-8 (\n")
+    (tmp_path / "b.net").write_text("input 32x32 RGB\nconv3-8\ngap\nFC-10\n")
+    p = run_cli("check", "a.net", "b.net", cwd=tmp_path)
+    assert p.returncode == 1
+    assert "a.net:2:10: error: unexpected end of line" in p.stderr and p.stderr.rstrip().endswith("1 error")
+    assert "b.net  main  2 weight layers" in p.stdout
+
+
+def test_fmt_locates_a_byte_that_is_not_utf8(tmp_path):
+    (tmp_path / "l.net").write_bytes(b"input 32x32 RGB\n# caf\xe9\nconv3-8\n")
+    p = run_cli("fmt", "--check", "l.net", cwd=tmp_path)
+    assert p.returncode == 1 and "l.net:2:6: error: the file is not UTF-8 text" in p.stderr
+
+
+def test_strides_beyond_any_image_are_a_located_error():
+    huge = "9" * 50
+    [e] = netc.check(f"input HxW RGB\nconv3-8\nmaxpool2/{huge} x50\ngap\nFC-10\n", "h.net")
+    assert e.line == 3 and "more than 2^64 pixels" in e.message

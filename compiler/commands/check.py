@@ -6,7 +6,7 @@ import sys
 import netc
 from netc import dims
 from netc.cli import report
-from netc.dsl.errors import NetcError, NetcErrors
+from netc.dsl.errors import NetcError, NetcErrors, UsageError
 
 
 def add_parser(sub) -> None:
@@ -20,7 +20,16 @@ def run(args) -> int:
     total_errors = 0
     for ref in args.files:
         path, cfg = netc.split_ref(ref)
-        prog = netc.Program.load(path)
+        try:
+            prog = netc.Program.load(path)
+        except UsageError:
+            raise
+        except NetcError as e:             # a syntax error: report it, and go on to the next file
+            errs = e.errors if isinstance(e, NetcErrors) else [e]
+            for x in errs:
+                report(x)
+            total_errors += len(errs)
+            continue
         errors = list(prog.errors)
         lines = []
         if not prog.errors:

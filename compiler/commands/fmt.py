@@ -16,6 +16,7 @@ from pathlib import Path
 from netc.cli import report
 from netc.dsl.errors import NetcError, UsageError
 from netc.dsl.fmt import format_text
+from netc.dsl.parser import decode
 
 
 def add_parser(sub) -> None:
@@ -75,10 +76,7 @@ def _one(path: Path, args) -> bool:
     """Format one file; True when it changes (or would change)."""
     if not path.is_file():
         raise UsageError(f"no such spec file: {path}")
-    try:
-        src = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{path} is not UTF-8 text") from None
+    src = decode(path.read_bytes(), str(path))     # located errors for bytes that are not UTF-8
     out = format_text(src, str(path))
     if out == src:
         return False
