@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from netc.dsl import ast
-from netc.dsl.errors import LimitError, NetcError, Source, SpecError, Span, UsageError, did_you_mean, raise_all
+from netc.dsl.errors import (LimitError, NetcError, NetcErrors, Source, SpecError, Span, UsageError, did_you_mean,
+                             raise_all)
 from netc.dsl.parser import LIMITS, decode, parse
 from netc.layers import lookup_word
 
@@ -119,10 +120,14 @@ class Program:
             self.errors.append(SpecError(f"cannot read included file {inc.path!r}: {e.message}", inc.span))
             return
         except NetcError as e:
-            self.errors.append(e)
+            for x in (e.errors if isinstance(e, NetcErrors) else [e]):
+                self.errors.append(x.note("in the file included here", inc.span))
             return
+        before = len(self.errors)
         self._take(sub, own=False, here=target.parent, root=root, seen=seen | {key}, depth=depth + 1,
                    outside=outside)
+        for x in self.errors[before:]:
+            x.note("in the file included here", inc.span)
 
     def _define(self, table: dict, name: str, item, what: str):
         if name in table:

@@ -99,7 +99,8 @@ def test_not_utf8_is_a_located_spec_error(tmp_path):
         f"{f}:2:4: error: the file is not UTF-8 text: byte 0xE9 cannot be decoded\n"
         " 2 | # r\ufffdsum\ufffd: eight conv layers\n"
         "   |    ^\n"
-        "hint: save the file as UTF-8 (it looks like Latin-1 or Windows-1252, where this byte is 'é')\n")
+        "hint: save the file as UTF-8 (it looks like Latin-1 or Windows-1252, where this byte is 'é')\n"
+        "1 error\n")
     # in an included file: the error is in that file, at its line
     (tmp_path / "blocks.net").write_bytes(b"block b(c) {\n    conv3-c  # na\xefve\n}\n")
     (tmp_path / "main.net").write_text('include "blocks.net"\ninput 32x32 RGB\nb(16)\nFC-10\n')

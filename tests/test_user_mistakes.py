@@ -109,3 +109,13 @@ def test_strides_beyond_any_image_are_a_located_error():
     huge = "9" * 50
     [e] = netc.check(f"input HxW RGB\nconv3-8\nmaxpool2/{huge} x50\ngap\nFC-10\n", "h.net")
     assert e.line == 3 and "more than 2^64 pixels" in e.message
+
+
+def test_an_error_in_an_included_file_says_where_it_was_included(tmp_path):
+    (tmp_path / "bad.net").write_text("block b() {\n  conv3-8 (\n}\n")
+    (tmp_path / "main.net").write_text('input 32x32 RGB\ninclude "bad.net"\nconv3-8\ngap\nFC-10\n')
+    p = run_cli("check", "main.net", cwd=tmp_path)
+    assert p.returncode == 1
+    lines = p.stderr.splitlines()
+    assert lines[0].startswith(str(tmp_path / "bad.net") + ":2:12: error: unexpected end of line")
+    assert "main.net:2:1: note: in the file included here" in p.stderr
