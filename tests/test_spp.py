@@ -22,7 +22,7 @@ from torch import nn  # noqa: E402
 
 from conftest import run_cli  # noqa: E402
 from netc.torch_backend.guards import InputError  # noqa: E402
-from netc.torch_backend.spp import SPP, bins, out_features, sliding_bins  # noqa: E402
+from netc.torch_backend.spp import SPP, bin_masks, bins, masked_pooling, out_features, pool_by_masks, sliding_bins  # noqa: E402,E501
 
 LEVELS = (6, 3, 2, 1)
 NOMINAL = 224
@@ -117,6 +117,52 @@ def test_spp_avg_mode_and_level_order():
     assert got.shape == (1, 3 * 5)
     with pytest.raises(ValueError):
         SPP((2,), mode="median")
+
+
+# ---------------------------------------------------------------- the export form (ONNX)
+@pytest.mark.parametrize("a,n", [(1, 1), (1, 6), (5, 6), (10, 6), (13, 6), (13, 3), (18, 4), (31, 7), (64, 2)])
+def test_bin_masks_are_the_appendix_bins(a, n):
+    mask = bin_masks(a, n, torch.device("cpu"))
+    got = [(int(row.nonzero().min()), int(row.nonzero().max()) + 1) for row in mask]
+    assert got == [appendix_bin(i, a, n) for i in range(1, n + 1)]
+    assert all(bool(row[s:e].all()) for row, (s, e) in zip(mask, got))   # contiguous
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (1, 7), (2, 3), (5, 5), (10, 10), (13, 17), (29, 40), (53, 38)])
+def test_pool_by_masks_equals_the_appendix_bins(h, w):
+    torch.manual_seed(h * 100 + w)
+    x = torch.randn(2, 5, h, w)
+    spp = SPP(LEVELS)
+    spp.masked = True
+    assert torch.equal(spp(x), appendix_spp(x, LEVELS))                  # max: bit-exact
+    for oh, ow in ((6, 4), (3, 3), (1, 1), (2, 5)):
+        assert torch.equal(pool_by_masks(x, oh, ow), torch.nn.functional.adaptive_max_pool2d(x, (oh, ow)))
+        assert torch.allclose(pool_by_masks(x, oh, ow, "avg"), torch.nn.functional.adaptive_avg_pool2d(x, (oh, ow)),
+                              atol=1e-6)
+
+
+def test_masked_pooling_swaps_and_restores():
+    model = netc.compile(netc.loads("input HxW RGB\nconv3-4 as c\nadaptive-avgpool(3) as a\nconv3-4 as d\n"
+                                    "spp[2,1] as s\nFC-3 as fc\n")).eval()
+    pool = model.a
+    x = torch.randn(2, 3, 11, 14)
+    want = model(x)
+    with masked_pooling(model):
+        assert model.s.masked and type(model.a).__name__ == "MaskedAdaptivePool"
+        assert torch.allclose(model(x), want, atol=1e-6)
+    assert model.a is pool and not model.s.masked
+    with pytest.raises(RuntimeError), masked_pooling(model):
+        raise RuntimeError("export failed")
+    assert model.a is pool and not model.s.masked                          # restored on an error too
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_spp_scripts(mode):
+    spp = SPP(LEVELS, mode)
+    scripted = torch.jit.script(spp)
+    for h, w in ((1, 1), (13, 17)):
+        x = torch.randn(2, 4, h, w)
+        assert torch.equal(scripted(x), spp(x))
 
 
 # ---------------------------------------------------------------- whole networks

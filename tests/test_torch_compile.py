@@ -63,11 +63,12 @@ def test_generated_code_is_straight_line():
     m = netc.compile("vgg:A", device="meta")
     code = m.code
     assert "for " not in code and "while " not in code
-    assert "conv1_1 = self.conv1_1(x)" in code
+    assert "x_checked = self.input_guard(x)" in code              # the input check comes first
+    assert "conv1_1 = self.conv1_1(x_checked)" in code
     assert "torch.relu_(conv1_1)" in code
     assert "fc6_flat = torch.flatten(pool5, 1)" in code
-    # one call per weight layer, pooling and dropout
-    assert code.count("self.") == sum(1 for n in netc.load("vgg:A").layers() if n.kind not in ("softmax",))
+    # the guard, then one call per weight layer, pooling and dropout
+    assert code.count("self.") == 1 + sum(1 for n in netc.load("vgg:A").layers() if n.kind not in ("softmax",))
 
 
 def test_state_dict_keys_hierarchical_and_stable():

@@ -1,7 +1,8 @@
 """netc compile SPEC[:CONFIG] [-o model.onnx|model.pt2|model.pt] [--print]: compile to PyTorch.
 
     netc compile vgg:D --print                  # the generated forward
-    netc compile vgg:D -o vgg16.onnx            # ONNX (runs in onnxruntime)
+    netc compile vgg:D -o vgg16.onnx            # ONNX (runs in onnxruntime), input (N, 3, 224, 224)
+    netc compile sppnet:ZF-5 -o zf5.onnx        # any size: H and W stay dynamic (>= 31x31)
     netc compile vgg:D --dense --print          # FC layers as convolutions: any input >= 224x224
     netc compile googlenet -o googlenet.pt2     # torch.export program
     netc compile vgg:D --set num_classes=20 --weights tv_vgg16.pth -o vgg16_voc.pt
@@ -27,7 +28,9 @@ def add_parser(sub) -> None:
     p.add_argument("--train", action="store_true", help="with --print: the training forward (side outputs)")
     add_overrides(p)
     p.add_argument("--weights", metavar="FILE", help="load a state_dict (matched by structure) before exporting")
-    p.add_argument("--input", metavar="HxW", help="example input size for the export of a variable-size spec")
+    p.add_argument("--input", metavar="HxW",
+                   help="example input size for the export of a network that takes any size "
+                        "(its H and W stay dynamic in the file)")
     p.add_argument("--dense", action="store_true",
                    help="dense evaluation (VGG 3.2): FC layers as convolutions, class scores averaged; any size")
     p.add_argument("--dtype", choices=("float32", "float64", "bfloat16", "float16"), default=None)
@@ -59,9 +62,10 @@ def run(args) -> int:
     if args.show:
         print(model.code.strip("\n"))
     if args.output:
-        fmt = export(model, args.output, example_input(model, hw))
-        print(f"wrote {args.output} ({fmt}, {sum(p.numel() for p in model.parameters()):,} parameters)",
-              file=sys.stderr)
+        done = export(model, args.output, example_input(model, hw))
+        what = ", ".join(filter(None, [done.format, f"{sum(p.numel() for p in model.parameters()):,} parameters",
+                                       done.describe()]))
+        print(f"wrote {args.output} ({what})", file=sys.stderr)
     return 0
 
 

@@ -96,7 +96,7 @@ def to_module(ir: IR, device=None, dtype=None) -> NetcModule:
     root = build_modules(ir, device, dtype)
     train_graph = build_graph(ir, with_aux=True, output_mode=ir.output_mode)
     eval_graph = build_graph(ir, with_aux=False, output_mode=ir.output_mode) if ir.aux else train_graph
-    guards.install(root, ir, (train_graph, eval_graph))   # any-size nets: a clear error below the minimum
+    guards.install(root, ir, (train_graph, eval_graph))   # a clear error for an input the net cannot take
     model = NetcModule(root, train_graph, eval_graph, metadata(ir))
     model.netc["windows"] = window_plan(ir)                # SPP nets: feature_map / classify_windows
     return model
@@ -108,7 +108,8 @@ def metadata(ir: IR) -> dict:
     return {
         "spec": str(ir.filename), "config": ir.config, "output_mode": ir.output_mode,
         "input": (spec.channels, spec.height if fixed else None, spec.width if fixed else None),
-        "min_input": ir.min_input, "params": ir.params, "macs": ir.macs,
+        "any_size": bool(ir.any_size and ir.min_input), "min_input": ir.min_input, "params": ir.params,
+        "macs": ir.macs,
         "aux_weights": {a.name: a.weight for a in ir.aux},
         "layers": [{"name": n.name, "kind": n.kind, "paper": n.paper, "target": target(n.name), "aux": n.aux,
                     "file": n.span.file, "line": n.span.line,

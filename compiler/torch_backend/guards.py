@@ -1,6 +1,11 @@
-"""Input checks the compiled ``forward`` runs first: an image smaller than the smallest one the
-network accepts is a clear error naming the layer whose map would fall below 1 x 1, not a
-RuntimeError from deep inside a pooling kernel.
+"""Input checks the compiled ``forward`` runs first, so that a tensor the network cannot take is a
+clear :class:`InputError` naming what it expects, not a RuntimeError from deep inside a kernel:
+
+- every network checks the rank (a batch of images, ``(N, C, H, W)``) and the channels;
+- a network that needs the size its spec declares (``input 224x224 RGB`` followed by
+  fully-connected layers: VGG, AlexNet, BVLC GoogLeNet) checks the height and width;
+- a network that takes any size above a minimum (SPP, global pooling, dense evaluation) checks
+  the minimum, and names the layer whose map would fall below 1 x 1.
 
 The smallest input comes from the IR (``ir.min_input``, exact for the symbolic sizes of
 :mod:`netc.dims`), so a spec with ``spp[...]`` says in ``netc check`` what the compiled model
@@ -8,15 +13,23 @@ enforces:
 
 >>> import torch, netc
 >>> from netc.torch_backend.guards import InputGuard
->>> guard = InputGuard.from_ir(netc.loads("input HxW RGB\\nconv3-8\\nmaxpool4/4 as pool1\\nspp[2,1]\\nFC-10\\n"))
+>>> ir = netc.loads("input HxW RGB\\nconv3-8\\nmaxpool4/4 as pool1\\nspp[2,1]\\nFC-10\\n")
+>>> guard = InputGuard.from_ir(ir)
 >>> guard(torch.zeros(1, 3, 4, 9)).shape
 torch.Size([1, 3, 4, 9])
 >>> guard(torch.zeros(1, 3, 3, 9))  # doctest: +ELLIPSIS
 Traceback (most recent call last):
   ...
 netc.torch_backend.guards.InputError: ...the input is 3x9, smaller than this network's minimum of 4x4; below that 'pool1' ...
+
+The check is a few integer comparisons (microseconds against milliseconds of convolutions). It
+is part of a scripted module too (``torch.jit.script``; there it raises a ``ValueError`` with
+the same message), and is left out of the graphs that ``torch.jit.trace``, ``torch.export``,
+``torch.compile`` and ONNX export record, which hold tensor operations only.
 """
 from __future__ import annotations
+
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -35,37 +48,58 @@ class InputError(NetcError, ValueError):
 
 
 class InputGuard(nn.Module):
-    """Checks rank, channels and the minimum spatial size of the input; returns it unchanged.
+    """Checks rank, channels and the spatial size of the input (the exact size for a fixed-size
+    network, the minimum for one that takes any size); returns the input unchanged.
 
     It has no parameters or buffers, so it never shows in ``state_dict()``."""
 
-    def __init__(self, channels: int, min_hw: tuple[int, int] | None, layers: tuple[str, str] = ("", ""),
-                 spans: tuple[Span | None, Span | None] = (None, None), fixed_hw: tuple[int, int] | None = None):
+    def __init__(self, channels: int, min_hw: tuple[int, int] | None = None, layers: tuple[str, str] = ("", ""),
+                 spans: tuple[Span | None, Span | None] = (None, None), fixed_hw: tuple[int, int] | None = None,
+                 input_span: Span | None = None, size_hint: str = ""):
         super().__init__()
         self.channels, self.min_hw, self.layers, self.fixed_hw = channels, min_hw, layers, fixed_hw
-        self.spans = spans
+        self.spans, self.input_span, self.size_hint = spans, input_span, size_hint
 
     @classmethod
     def from_ir(cls, ir) -> "InputGuard":
         c = ir.input_spec.channels
+        input_span = ir.node("input").span if "input" in ir.graph else None
         if not (ir.any_size and ir.min_input):
-            fixed = tuple(ir.input_shape[1:]) if all(isinstance(d, int) for d in ir.input_shape[1:]) else None
-            return cls(c, None, fixed_hw=fixed)
+            hw = tuple(ir.input_shape[1:])
+            fixed = (int(hw[0]), int(hw[1])) if all(isinstance(d, int) for d in hw) else None
+            hint = ""
+            if fixed is not None:
+                hint = f"resize or crop the images to {fixed[0]}x{fixed[1]}"
+                if any(n.kind == "fc" for n in ir.layers()):
+                    hint += (f"; netc.compile(..., dense=True) (netc compile --dense) takes any size from "
+                             f"{fixed[0]}x{fixed[1]} up")
+            return cls(c, None, fixed_hw=fixed, input_span=input_span, size_hint=hint)
         layers = ir.min_input_layer or ("", "")
         spans = tuple(ir.node(n).span if n in ir.graph else None for n in layers)
-        return cls(c, tuple(ir.min_input), tuple(layers), spans)
+        return cls(c, tuple(ir.min_input), tuple(layers), spans, input_span=input_span)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting():   # TorchScript compiles this branch only (the rest is Python)
+            message, hint, axis = input_problem(x.shape, self.channels, self.min_hw, self.fixed_hw, self.layers,
+                                                self.size_hint)
+            if message != "":
+                raise ValueError(message + "\nhint: " + hint if hint != "" else message)
+            return x
         if _tracing():
             return x
-        check_input(x, self.channels, self.min_hw, self.layers, self.spans)
+        check_input(x, self.channels, self.min_hw, self.layers, self.spans, self.fixed_hw,
+                    self.input_span, self.size_hint)
         return x
 
     def extra_repr(self) -> str:
+        if self.fixed_hw is not None:
+            return f"channels={self.channels}, fixed_hw={self.fixed_hw}"
         return f"channels={self.channels}, min_hw={self.min_hw}"
 
 
+@torch.jit.unused
 def _tracing() -> bool:
+    """Whether a tracer (jit.trace, dynamo, torch.export, ONNX) is recording: the check is skipped."""
     try:
         if torch.jit.is_tracing() or torch.compiler.is_compiling() or getattr(torch.compiler, "is_exporting", bool)():
             return True
@@ -74,37 +108,64 @@ def _tracing() -> bool:
         return False
 
 
-def check_input(x, channels: int, min_hw, layers=("", ""), spans=(None, None)) -> None:
-    """Raise :class:`InputError` unless ``x`` is an (N, C, H, W) tensor with H x W >= ``min_hw``."""
+def _shape_str(shape: List[int]) -> str:
+    return "(" + ", ".join([str(d) for d in shape]) + ")"
+
+
+def input_problem(shape: List[int], channels: int, min_hw: Optional[Tuple[int, int]],
+                  fixed_hw: Optional[Tuple[int, int]], layers: Tuple[str, str] = ("", ""),
+                  size_hint: str = "") -> Tuple[str, str, int]:
+    """What is wrong with an input of ``shape``: ``(message, hint, axis)``, ``message`` empty when
+    nothing is; ``axis`` is 0 or 1 when the input is below the minimum on that axis, else -1.
+    Plain integer code, so that TorchScript compiles it too."""
+    if fixed_hw is not None:
+        want = "(N, " + str(channels) + ", " + str(fixed_hw[0]) + ", " + str(fixed_hw[1]) + ")"
+    else:
+        want = "(N, " + str(channels) + ", H, W)"
+    if len(shape) != 4:
+        hint = "add a batch dimension with x.unsqueeze(0)" if len(shape) == 3 else ""
+        return ("the network takes a batch of images " + want + ", not a tensor of shape " + _shape_str(shape),
+                hint, -1)
+    if shape[1] != channels:
+        got = str(shape[1]) + (" channel" if shape[1] == 1 else " channels")
+        return ("the network takes " + str(channels) + "-channel images " + want + ", not images of " + got
+                + " (input shape " + _shape_str(shape) + ")", "", -1)
+    h, w = shape[2], shape[3]
+    if fixed_hw is not None:
+        if h != fixed_hw[0] or w != fixed_hw[1]:
+            return ("the network takes " + str(fixed_hw[0]) + "x" + str(fixed_hw[1]) + " images " + want
+                    + ", not " + str(h) + "x" + str(w) + " (input shape " + _shape_str(shape) + ")", size_hint, -1)
+        return ("", "", -1)
+    if min_hw is None:
+        return ("", "", -1)
+    mh, mw = min_hw[0], min_hw[1]
+    if h >= mh and w >= mw:
+        return ("", "", -1)
+    axis = 0 if h < mh else 1
+    layer = layers[axis]
+    where = "; below that '" + layer + "' would give a map smaller than 1x1" if layer != "" and layer != "input" else ""
+    return ("the input is " + str(h) + "x" + str(w) + ", smaller than this network's minimum of " + str(mh) + "x"
+            + str(mw) + where, "resize or pad the images to at least " + str(mh) + "x" + str(mw), axis)
+
+
+def check_input(x, channels: int, min_hw=None, layers=("", ""), spans=(None, None), fixed_hw=None,
+                input_span: Span | None = None, size_hint: str = "") -> None:
+    """Raise :class:`InputError` unless ``x`` is an (N, C, H, W) tensor of ``channels`` channels
+    with H x W equal to ``fixed_hw`` (when given) or at least ``min_hw``."""
     if not isinstance(x, torch.Tensor):
         raise InputError(f"the network takes a tensor of images, not {type(x).__name__}")
-    if x.dim() != 4:
-        raise InputError(f"the network takes a batch of images (N, {channels}, H, W), not a tensor of "
-                         f"shape {tuple(x.shape)}", hint="add a batch dimension with x.unsqueeze(0)"
-                         if x.dim() == 3 else None)
-    if x.shape[1] != channels:
-        raise InputError(f"the network takes {channels}-channel images, not {x.shape[1]} channels "
-                         f"(input shape {tuple(x.shape)})")
-    if min_hw is None:
-        return
-    h, w = int(x.shape[2]), int(x.shape[3])
-    (mh, mw) = min_hw
-    if h >= mh and w >= mw:
-        return
-    axis = 0 if h < mh else 1
-    layer, span = layers[axis], spans[axis]
-    where = f"; below that '{layer}' would give a map smaller than 1x1" if layer and layer != "input" else ""
-    raise InputError(f"the input is {h}x{w}, smaller than this network's minimum of {mh}x{mw}{where}",
-                     span, hint=f"resize or pad the images to at least {mh}x{mw}")
+    message, hint, axis = input_problem(x.shape, channels, min_hw, fixed_hw, layers, size_hint)
+    if message:
+        raise InputError(message, spans[axis] if axis >= 0 else input_span, hint=hint or None)
 
 
 GUARD = "input_guard"   # submodule name; it holds no tensors, so state_dict() is unchanged
 
 
 def install(root: nn.Module, ir, graphs) -> bool:
-    """For a network that takes any size above a minimum, add the guard as the first call of
-    each forward graph (``x = self.input_guard(x)``). Returns whether it was installed."""
-    if not (ir.any_size and ir.min_input) or GUARD in root._modules:
+    """Add the guard as the first call of each forward graph (``x = self.input_guard(x)``).
+    Returns whether it was installed (not when the root already has one)."""
+    if GUARD in root._modules:
         return False
     root.add_module(GUARD, InputGuard.from_ir(ir))
     done: set[int] = set()
@@ -120,4 +181,4 @@ def install(root: nn.Module, ir, graphs) -> bool:
     return True
 
 
-__all__ = ["InputError", "InputGuard", "check_input", "install", "GUARD"]
+__all__ = ["InputError", "InputGuard", "input_problem", "check_input", "install", "GUARD"]

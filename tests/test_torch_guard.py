@@ -1,0 +1,141 @@
+"""The input guard of every compiled network: a tensor the network cannot take is netc's
+InputError naming the expected input (and the spec line that declares it), in eager mode and in
+TorchScript, never a RuntimeError from a matrix multiply deep inside the network.
+
+Oracles: the spec's declared input (``input 224x224 RGB``), the IR's smallest input, and for a
+correct input the output of the same graph without the guard."""
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import netc  # noqa: E402
+from netc.torch_backend.guards import GUARD, InputError, InputGuard  # noqa: E402
+
+ALL = [(name, ir.config) for name in netc.bundled_names() for ir in netc.load_all(name)]
+
+FIXED = "input 16x16 RGB\nconv3-4 as conv1\nmaxpool as pool1\nFC-5 as fc\n"
+
+
+def meta(*shape):
+    return torch.empty(*shape, device="meta")
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    return netc.compile("vgg:D", device="meta").eval()   # 138M parameters, nothing allocated
+
+
+@pytest.mark.parametrize("shape,words", [
+    ((2, 3, 256, 256), ["224x224 images (N, 3, 224, 224), not 256x256", "dense=True"]),
+    ((2, 3, 225, 224), ["not 225x224"]),
+    ((1, 1, 224, 224), ["3-channel images (N, 3, 224, 224), not images of 1 channel"]),
+    ((3, 224, 224), ["batch of images (N, 3, 224, 224), not a tensor of shape (3, 224, 224)", "unsqueeze(0)"]),
+    ((224, 224), ["batch of images (N, 3, 224, 224)"]),
+])
+def test_fixed_size_network_names_the_expected_input(vgg, shape, words):
+    with pytest.raises(InputError) as e:
+        vgg(meta(*shape))
+    err = e.value
+    assert isinstance(err, ValueError) and isinstance(err, netc.NetcError)
+    text = str(err)
+    assert all(w in text for w in words), text
+    assert err.span.file.endswith("vgg.net") and "input 224x224 RGB" in text   # the spec line is quoted
+
+
+def test_fixed_size_network_takes_its_size(vgg):
+    assert vgg(meta(2, 3, 224, 224)).shape == (2, 1000)
+
+
+def test_alexnet_wants_227():
+    m = netc.compile("alexnet", device="meta").eval()
+    with pytest.raises(InputError, match=r"227x227 images \(N, 3, 227, 227\), not 224x224"):
+        m(meta(1, 3, 224, 224))
+    assert m(meta(1, 3, 227, 227)).shape == (1, 1000)
+
+
+def test_without_the_guard_torch_fails_deep_inside():
+    """The oracle for "clear error": the same graph minus the guard gives torch's mat1/mat2 error,
+    the guarded one names the input; a correct input gives the same output either way."""
+    torch.manual_seed(0)
+    m = netc.compile(netc.loads(FIXED, filename="fixed.net")).eval()
+    bare = torch.fx.GraphModule(m, _without_guard(m.graph))
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.equal(m(x), bare(x))
+    with pytest.raises(RuntimeError, match="mat1 and mat2"):
+        bare(torch.randn(2, 3, 20, 20))
+    with pytest.raises(InputError, match="16x16 images") as e:
+        m(torch.randn(2, 3, 20, 20))
+    assert e.value.span.file == "fixed.net" and e.value.span.line == 1
+
+
+def _without_guard(graph):
+    import copy
+    g = copy.deepcopy(graph)
+    node = next(n for n in g.nodes if n.op == "call_module" and n.target == GUARD)
+    node.replace_all_uses_with(node.args[0])
+    g.erase_node(node)
+    return g
+
+
+@pytest.mark.parametrize("name,config", ALL, ids=[f"{n}:{c}" for n, c in ALL])
+def test_every_network_is_guarded(name, config):
+    ir = netc.load(name, config)
+    m = netc.compile(ir, device="meta")
+    guard = getattr(m, GUARD)
+    assert isinstance(guard, InputGuard) and f"self.{GUARD}(x)" in m.code
+    assert guard.channels == ir.input_spec.channels
+    if ir.any_size:
+        assert guard.min_hw == tuple(ir.min_input) and guard.fixed_hw is None
+    else:
+        assert guard.fixed_hw == tuple(ir.input_shape[1:]) and guard.min_hw is None
+    m.train()
+    assert f"self.{GUARD}(x)" in m.code   # the training graph too (side outputs)
+    assert not any(k.startswith(GUARD) for k in m.state_dict())
+
+
+def test_scripted_network_checks_its_input_too():
+    """TorchScript keeps the check: a ValueError with the eager error's message."""
+    torch.manual_seed(0)
+    m = netc.compile(netc.loads(FIXED)).eval()
+    s = torch.jit.script(m)
+    x = torch.randn(3, 3, 16, 16)
+    assert torch.equal(s(x), m(x))
+    for bad in (torch.randn(3, 3, 17, 16), torch.randn(3, 1, 16, 16), torch.randn(3, 16, 16)):
+        with pytest.raises(InputError) as eager:
+            m(bad)
+        with pytest.raises(Exception) as scripted:   # torch.jit.Error, from the ValueError raised in script
+            s(bad)
+        assert eager.value.message in str(scripted.value)
+
+
+def test_guard_is_left_out_of_traced_graphs():
+    """jit.trace and torch.export record tensor operations only: no trace of the check."""
+    m = netc.compile(netc.loads(FIXED)).eval()
+    x = torch.randn(2, 3, 16, 16)
+    traced = torch.jit.trace(m, x)
+    assert torch.equal(traced(x), m(x))
+    assert "aten::" not in traced.input_guard.graph.str()   # the guard's traced body is empty
+    ep = torch.export.export(m, (x,))
+    assert torch.equal(ep.module()(x), m(x))
+
+
+def test_guard_overhead_is_negligible():
+    """The check is a few integer comparisons: far below a millisecond."""
+    import time
+    guard = netc.compile(netc.loads(FIXED), device="meta").input_guard
+    x = torch.empty(8, 3, 16, 16)
+    guard(x)
+    t = time.perf_counter()
+    for _ in range(1000):
+        guard(x)
+    assert (time.perf_counter() - t) / 1000 < 1e-4
+
+
+@pytest.mark.parametrize("mod", ["netc.torch_backend.guards", "netc.torch_backend.spp"])
+def test_docstring_examples(mod):
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(mod), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
