@@ -100,7 +100,13 @@ class Conv(LayerKind):
         sh, sw = p.strides()
         k = f"{kh}" if kh == kw else f"{kh}x{kw}"
         s = "" if (sh, sw) == (1, 1) else f"/{sh}" if sh == sw else f"/{sh}x{sw}"
-        return f"conv{k}-{p.out}{s}"
+        # what changes the layer's weights or reach beyond the word: shown as the spec writes it
+        extra = [f"groups={p.groups}"] * (p.groups != 1) + [f"padding_mode={p.padding_mode}"] * (
+            p.padding_mode != "zeros")
+        dh, dw = p.dilations()
+        if (dh, dw) != (1, 1):
+            extra.insert(0, f"dilation={dh}" if dh == dw else f"dilation=[{dh}, {dw}]")
+        return f"conv{k}-{p.out}{s}" + (f"({', '.join(extra)})" if extra else "")
 
     def infer(self, p: ConvParams, ins):
         c, h, w = ins[0]

@@ -53,3 +53,15 @@ def test_no_double_relu():
     ir = netc.loads("input 8x8 RGB\nconv3-4\nrelu\nconv3-4\nbn\nconv3-2\n")
     assert [(n.kind, n.act) for n in ir.layers()] == [
         ("conv", "none"), ("relu", "none"), ("conv", "none"), ("bn", "relu"), ("conv", "none")]
+
+
+def test_summary_shows_what_the_word_does_not_say():
+    """groups, dilation and padding_mode change the weights or the reach: the layer's text shows
+    them as a spec writes them, and that text parses back to the same layer."""
+    for text in ("conv5-256(groups=2)", "conv3-64(dilation=2)", "conv3-8(padding_mode=reflect)",
+                 "conv3-64/2", "conv3-64(dilation=2, groups=4, padding_mode=circular)"):
+        ir = netc.loads(f"input 32x32 RGB\nconv3-64\n{text}\n")
+        shown = ir.layers()[-1].paper
+        again = netc.loads(f"input 32x32 RGB\nconv3-64\n{shown}\n").layers()[-1]
+        assert again.params == ir.layers()[-1].params, (text, shown)
+    assert netc.load("alexnet").node("conv2").paper == "conv5-256(groups=2)"
