@@ -165,20 +165,15 @@ def _comment_start(line: str) -> int | None:
 
 # Characters that PDFs and word processors put where the language has ASCII: what each stands
 # for, and what kind of look-alike it is (which decides the message).
-_LOOKALIKES: dict[str, tuple[str, str]] = {}
-for _ch in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d":
-    _LOOKALIKES[_ch] = ("-", "dash")
-for _ch in "\u201c\u201d\u201e\u201f\u2018\u2019\u201a\u201b\uff02":
-    _LOOKALIKES[_ch] = ('"', "quote")
-for _ch in "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000":
-    _LOOKALIKES[_ch] = (" ", "space")
-for _ch in "\u00ad\u200b\u200c\u200d\u2060\ufeff":
-    _LOOKALIKES[_ch] = ("", "invisible")
-for _ch in "\u2192\u27f6":
-    _LOOKALIKES[_ch] = ("->", "arrow")
-for _ch in "\u2044\u2215":
-    _LOOKALIKES[_ch] = ("/", "slash")
-del _ch
+_LOOKALIKES: dict[str, tuple[str, str]] = {ch: (ascii_, kind) for chars, ascii_, kind in (
+    ("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d", "-", "dash"),
+    ("\u201c\u201d\u201e\u201f\u2018\u2019\u201a\u201b\uff02", '"', "quote"),
+    ("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000",
+     " ", "space"),
+    ("\u00ad\u200b\u200c\u200d\u2060\ufeff", "", "invisible"),
+    ("\u2192\u27f6", "->", "arrow"),
+    ("\u2044\u2215", "/", "slash"),
+) for ch in chars}
 _RUN_STOP = set(" \t\f(),[]{}|=#")   # what ends the word quoted in a look-alike's hint
 _MAX_CHAR_ERRORS = 20
 
