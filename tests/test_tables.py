@@ -114,3 +114,11 @@ def test_cli_table_single_config_and_selection():
 def test_cli_table_unknown_config():
     r = run_cli("table", "vgg", "--configs", "A,Q")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_block_instances_are_titled_as_the_papers_print_them():
+    text = ("input 32x32 RGB\nblock res(c) {\n    conv3-c\n}\nblock inception(c) {\n    conv1-c\n}\n"
+            "res(8)\nres(8)\ninception(8) as inception_3a\ninception(8) as 3b\ninception(8) as stem\ngap\nFC-10\n")
+    ir = netc.loads(text)
+    assert [s.title for s in ir.scopes.values()] == [
+        "res (1)", "res (2)", "inception (3a)", "inception (3b)", "inception (stem)"]
