@@ -99,7 +99,7 @@ def spp(model, image, boxes, scale: int, repeat: int) -> dict:
     for _ in range(repeat):
         fmap, t_conv = timed(model.feature_map, big)
         _, b = check_boxes(sboxes, 1, (bh, bw))
-        wins = project(b, plan.stride, fmap.shape[2:])
+        wins = project(b, plan.stride, fmap.shape[2:], (bh, bw))
         _, t_pool = timed(pool_windows, fmap, torch.zeros(len(wins), dtype=torch.long, device=fmap.device), wins, plan.levels)
         out, t_all = timed(model.classify_windows, fmap, sboxes)
         run = {"conv": t_conv, "pool": t_pool, "windows": t_all, "total": t_conv + t_all}

@@ -191,8 +191,8 @@ def test_bad_box_tensors_and_maps(thin):
 
 
 def test_image_size_without_the_attribute(thin):
-    """A map that lost its remembered image size (e.g. after .clone()) is checked against the
-    largest image that gives a map of its size, or against the size passed."""
+    """A map that lost its remembered image size (e.g. after .clone()) needs the size passed: boxes
+    are never checked against a guess."""
     with torch.no_grad():
         fmap = thin.feature_map(torch.randn(1, 3, 64, 64))
         plain = fmap.clone()
@@ -200,8 +200,42 @@ def test_image_size_without_the_attribute(thin):
         a = thin.classify_windows(plain, torch.tensor([[0., 0, 63, 63]]), image_size=(64, 64))
         b = thin.classify_windows(fmap, torch.tensor([[0., 0, 63, 63]]))
         assert torch.equal(a, b)
+        with pytest.raises(WindowError, match="does not say which image size") as e:
+            thin.classify_windows(plain, torch.tensor([[0., 0, 20, 20]]))
+        assert "image_size=(H, W)" in e.value.hint
         with pytest.raises(WindowError, match="leaves"):
-            thin.classify_windows(plain, torch.tensor([[0., 0, 200, 63]]))
+            thin.classify_windows(plain, torch.tensor([[0., 0, 200, 63]]), image_size=(64, 64))
+
+
+SAME_PADDED = ["input HxW RGB\nconv3-8/2\nmaxpool\nspp[2,1]\nFC-5\n",
+               "input HxW RGB\nconv3-8\nmaxpool\nconv3-8\nmaxpool\nspp[4,2,1]\nFC-5\n"]
+
+
+@pytest.mark.parametrize("spec", SAME_PADDED, ids=["stride2", "vgg-like"])
+@pytest.mark.parametrize("h,w", [(48, 64), (63, 77), (16, 16)])
+def test_whole_image_window_equals_forward_when_convolutions_keep_the_borders(spec, h, w):
+    """'Same' padding keeps a map column for the image's last pixels; the appendix's formula alone
+    would leave it out of a whole-image window."""
+    torch.manual_seed(3)
+    m = netc.compile(netc.loads(spec)).eval()
+    x = torch.randn(2, 3, h, w)
+    with torch.no_grad():
+        fmap = m.feature_map(x)
+        boxes = torch.tensor([[0., 0, 0, w - 1, h - 1], [1., 0, 0, w - 1, h - 1]])
+        assert torch.allclose(m.classify_windows(fmap, boxes), m(x), atol=1e-6)
+
+
+def test_images_instead_of_the_feature_map():
+    m = netc.compile(netc.loads(SAME_PADDED[0])).eval()
+    with pytest.raises(WindowError, match="takes a feature map of 8 channels"):
+        m.classify_windows(torch.randn(1, 3, 64, 64), torch.tensor([[0., 0, 5, 5]]))
+
+
+def test_a_fractional_image_index_is_named(thin):
+    with torch.no_grad():
+        two = thin.feature_map(torch.randn(2, 3, 64, 64))
+    with pytest.raises(WindowError, match=r"box 0 \(0.5, 0, 0, 5, 5\) has an image index that is not a whole"):
+        thin.classify_windows(two, torch.tensor([[0.5, 0, 0, 5, 5]]))
 
 
 def test_network_without_spp_has_no_windows():

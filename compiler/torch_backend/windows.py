@@ -14,10 +14,11 @@ torch.Size([2, 5])
 
 Mapping (appendix, with the paper's 1-based coordinates turned into 0-based ones): for a total
 stride ``S``, the left/top edge ``x1`` goes to map column ``floor((x1 + 1) / S)`` and the
-right/bottom edge ``x2`` to ``ceil((x2 + 1) / S) - 2`` (inclusive). A whole-image box therefore
-covers the whole map, and pools exactly what ``forward`` pools. The projection of a box inside
-the image can still reach past the last map column, because the formula ignores the borders the
-convolutions lose; that part is cut at the map's edge, and a window is at least 1 x 1. Boxes
+right/bottom edge ``x2`` to ``ceil((x2 + 1) / S) - 2`` (inclusive). An edge on the image's border
+goes to the map's border, so a whole-image box covers the whole map and pools exactly what
+``forward`` pools, whether the convolutions keep the borders or lose them. The projection of a box
+inside the image can still reach past the last map column, because the formula ignores the borders
+the convolutions lose; that part is cut at the map's edge, and a window is at least 1 x 1. Boxes
 that leave the image, are empty, or are not finite are errors (:class:`WindowError`).
 
 Pooling is vectorised: one 2-D sparse table of range maxima over the map answers the maximum of
@@ -47,6 +48,7 @@ class WindowPlan:
     mode: str                     # "max" | "avg"
     stride: tuple[int, int]       # (S_h, S_w)
     offset: tuple[int, int]       # (b_h, b_w): map size = floor((H + b) / S)
+    channels: int = 0             # channels of the map it pools (0: unknown)
 
 
 # ---------------------------------------------------------------------- boxes
@@ -67,9 +69,9 @@ def check_boxes(boxes, n_images: int, image_size: tuple[int, int]) -> tuple[torc
                               "image index, x1, y1, x2, y2")
         idx, b = torch.zeros(len(b), dtype=torch.long), b
     else:
-        idx, b = b[:, 0], b[:, 1:]
-        bad = (idx != idx.round()) | (idx < 0) | (idx >= n_images)
-        _fail(bad, idx[:, None].expand(-1, 4), f"has an image index outside 0..{n_images - 1}")
+        rows, idx, b = b, b[:, 0], b[:, 1:]
+        _fail(idx != idx.round(), rows, "has an image index that is not a whole number")
+        _fail((idx < 0) | (idx >= n_images), rows, f"has an image index outside 0..{n_images - 1}")
         idx = idx.long()
     _fail(~torch.isfinite(b).all(1), b, "is not finite")
     _fail((b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1]), b, "is empty (x2 < x1 or y2 < y1)")
@@ -89,17 +91,26 @@ def _fail(bad: torch.Tensor, rows: torch.Tensor, what: str) -> None:
         raise WindowError(f"box {first} ({coords}) {what}{more}")
 
 
-def project(boxes: torch.Tensor, stride: tuple[int, int], map_size: tuple[int, int]) -> torch.Tensor:
-    """Checked pixel boxes (N, 4) -> map windows (N, 4) ``y0, y1, x0, x1`` (end exclusive, long)."""
-    (sh, sw), (mh, mw) = stride, map_size
+def project(boxes: torch.Tensor, stride: tuple[int, int], map_size: tuple[int, int],
+            image_size: tuple[int, int] | None = None) -> torch.Tensor:
+    """Checked pixel boxes (N, 4) -> map windows (N, 4) ``y0, y1, x0, x1`` (end exclusive, long).
 
-    def side(lo, hi, s, m):
+    With ``image_size``, an edge of a box on the image's border goes to the map's border: the
+    appendix's formula would leave out the last row and column of a network whose convolutions
+    keep the borders ("same" padding), and a whole-image box must pool what ``forward`` pools."""
+    (sh, sw), (mh, mw) = stride, map_size
+    ih, iw = image_size if image_size is not None else (None, None)
+
+    def side(lo, hi, s, m, size):
         start = torch.floor((lo + 1) / s).long().clamp(0, m - 1)
         end = (torch.ceil((hi + 1) / s).long() - 1).clamp(max=m)
+        if size is not None:
+            start = torch.where(lo <= 0, torch.zeros_like(start), start)
+            end = torch.where(hi >= size - 1, torch.full_like(end, m), end)
         return start, torch.maximum(end, start + 1)
 
-    y0, y1 = side(boxes[:, 1], boxes[:, 3], sh, mh)
-    x0, x1 = side(boxes[:, 0], boxes[:, 2], sw, mw)
+    y0, y1 = side(boxes[:, 1], boxes[:, 3], sh, mh, ih)
+    x0, x1 = side(boxes[:, 0], boxes[:, 2], sw, mw, iw)
     return torch.stack([y0, y1, x0, x1], 1)
 
 
@@ -234,7 +245,9 @@ def window_plan(ir) -> WindowPlan | None:
     _, h, w = src.sym_shape if src.sym_shape is not None else (None, None, None)
     if not (isinstance(h, Sym) and isinstance(w, Sym)):
         return None
-    return WindowPlan(target(n.name), tuple(n.params.levels), n.params.mode, (h.c, w.c), (h.b, w.b))
+    c = src.sym_shape[0]
+    return WindowPlan(target(n.name), tuple(n.params.levels), n.params.mode, (h.c, w.c), (h.b, w.b),
+                      c if isinstance(c, int) else 0)
 
 
 _HALVES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # model -> {id(graph): halves}
@@ -327,14 +340,23 @@ def classify_windows(model, fmap: torch.Tensor, boxes, image_size: tuple[int, in
     if not isinstance(fmap, torch.Tensor) or fmap.dim() != 4:
         raise WindowError("classify_windows takes the (B, C, h, w) tensor that model.feature_map(images) returns")
     mh, mw = fmap.shape[-2:]
-    size = image_size or getattr(fmap, "netc_image_size", None) or image_bound(plan, (mh, mw))
+    if plan.channels and fmap.shape[1] != plan.channels:
+        raise WindowError(f"classify_windows takes a feature map of {plan.channels} channels, the output of "
+                          f"model.feature_map(images), not a tensor of shape {tuple(fmap.shape)}",
+                          hint="fmap = model.feature_map(images); model.classify_windows(fmap, boxes)")
+    size = image_size or getattr(fmap, "netc_image_size", None)
+    if size is None:
+        raise WindowError("this feature map does not say which image size it was computed at (slicing, "
+                          ".detach() or .to() make a new tensor without it), so the boxes cannot be checked",
+                          hint=f"pass image_size=(H, W); a {mh}x{mw} map comes from images of at most "
+                               "{}x{}".format(*image_bound(plan, (mh, mw))))
     size = (int(size[0]), int(size[1]))
     want = tuple((s + b) // st for s, b, st in zip(size, plan.offset, plan.stride))
     if want != (mh, mw):
         raise WindowError(f"a {size[0]}x{size[1]} image gives a {want[0]}x{want[1]} feature map, but this "
                           f"one is {mh}x{mw}", hint="pass the image_size the feature map was computed at")
     img, b = check_boxes(boxes, fmap.shape[0], size)
-    wins = torch.cat([img[:, None], project(b, plan.stride, (mh, mw))], 1)
+    wins = torch.cat([img[:, None], project(b, plan.stride, (mh, mw), size)], 1)
     uniq, inverse = torch.unique(wins, dim=0, return_inverse=True)
     pooled = pool_windows(fmap, uniq[:, 0], uniq[:, 1:], plan.levels, plan.mode)
     return head(pooled)[inverse.to(fmap.device)]
