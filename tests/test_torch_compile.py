@@ -144,6 +144,16 @@ def test_output_probs():
     assert torch.allclose(probs_m(x), torch.softmax(logits_m(x), 1))
 
 
+def test_output_probs_without_a_softmax_layer():
+    spec = "input 16x16 RGB\nconv3-4\nmaxpool\nFC-8\nFC-5\n{}"
+    torch.manual_seed(0)
+    logits_m = netc.compile(netc.loads(spec.format(""))).eval()
+    probs_m = netc.compile(netc.loads(spec.format("output probs\n"))).eval()
+    netc.load_weights(probs_m, logits_m.state_dict())
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.allclose(probs_m(x), torch.softmax(logits_m(x), 1))
+
+
 def test_within_channel_lrn_matches_caffe_formula():
     size, alpha, beta, k = 3, 5e-5, 0.75, 1.0
     x = torch.randn(2, 4, 6, 7, dtype=torch.float64) * 30

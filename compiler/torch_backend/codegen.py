@@ -74,6 +74,8 @@ def build_graph(ir: IR, with_aux: bool, output_mode: str) -> fx.Graph:
         ins = [env[p] for p in ir.preds(n.name)]
         env[n.name] = emit(g, ir, n, ins, trailing=n.name in outputs and output_mode != "probs")
     result = env[ir.output]
+    if output_mode == "probs" and ir.node(ir.output).kind != "softmax":   # `output probs` with no soft-max layer
+        result = _fn(g, torch.softmax, (result, 1), "probs")
     if with_aux and ir.aux:
         result = (result, *(env[a.output] for a in ir.aux))
     g.output(result)
