@@ -129,6 +129,7 @@ def diff(old: IR, new: IR, old_ref: str | None = None, new_ref: str | None = Non
     w.input()
     w.seq(a_main, b_main)
     w.seq(a_aux, b_aux)
+    w.output()
     edits = w.finish()
     return Diff(old_ref or f"{old.filename}:{old.config}", new_ref or f"{new.filename}:{new.config}",
                 edits, w.downstream(edits), w.matched)
@@ -149,6 +150,14 @@ class _Walk:
             ch = tuple((k, pa[k], pb[k]) for k in pa if pa[k] != pb[k])
             self.events.append(Edit("change", _side_node(na, _input_label(a)), _side_node(nb, _input_label(b)),
                                     0, 0, ch))
+
+    def output(self):
+        """``output probs`` against logits: the same layers, another forward."""
+        a, b = self.old.output_mode, self.new.output_mode
+        if a != b:
+            na, nb = self.old.node(self.old.output), self.new.node(self.new.output)
+            self.events.append(Edit("change", _side_node(na, f"output {a}"), _side_node(nb, f"output {b}"),
+                                    0, 0, (("output", a, b),)))
 
     def seq(self, a: list[Unit], b: list[Unit]):
         for x, y in align(a, b, self.cost):

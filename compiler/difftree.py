@@ -20,6 +20,7 @@ import networkx as nx
 
 from .align import INDEL
 from .ir import IR, Node
+from .params import ConvParams
 
 
 # ------------------------------------------------------------------ the tree of units
@@ -77,6 +78,17 @@ def layer_unit(n: Node) -> Unit:
 def layer_params(n: Node) -> dict:
     """A layer's parameters as compared by the diff (``act`` resolved: auto -> relu/none)."""
     d = dict(n.params.model_dump()) if n.params is not None else {}
+    # compare what the layer does, not how it was written: maxpool == maxpool2/2, and a conv's
+    # padding of d*(k-1)/2 is "same" however it is written (conv1 -> conv3 keeps "same")
+    p = n.params
+    same = isinstance(p, ConvParams) and p.padding() == tuple(dl * (k - 1) // 2
+                                                               for dl, k in zip(p.dilations(), p.kernel()))
+    for key, method in (("k", "kernel"), ("stride", "strides"), ("pad", "padding"), ("dilation", "dilations")):
+        if key in d and hasattr(p, method):
+            h, w = getattr(p, method)()
+            d[key] = h if h == w else [h, w]
+    if same:
+        d["pad"] = "same"
     if d.get("bn") is False:          # conv(bn=true) was expanded into conv + bn: the bn_* are moot
         for k in ("bn", "bn_eps", "bn_momentum"):
             d.pop(k, None)

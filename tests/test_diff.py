@@ -464,3 +464,23 @@ def test_two_versions_of_one_file(tmp_path, capsys):
     assert code == 1 and [(e["op"], e["new"]["name"], e["new"]["layer"]) for e in js["edits"]] == [
         ("change", "conv1_2", "conv3-64")]
     assert js["downstream"] and js["downstream"][0]["first"] == "pool1"
+
+
+def test_the_same_layer_written_two_ways_is_no_change():
+    """Compared as the layer acts, not as it is written: maxpool is maxpool2/2, a conv3's pad=1 is
+    'same', and conv1 -> conv3 keeps 'same' padding (only k changes)."""
+    a = netc.loads("input 32x32 RGB\nconv3-8\nmaxpool\nconv1-8\ngap\nFC-10\n")
+    b = netc.loads("input 32x32 RGB\nconv3-8(pad=1)\nmaxpool2/2(pad=0)\nconv3-8\ngap\nFC-10\n")
+    d = diff_mod.diff(a, b)
+    assert [(e.op, e.changes) for e in d.edits] == [("change", (("k", 1, 3),))]
+    c = netc.loads("input 32x32 RGB\nconv3-8(pad=0)\nmaxpool\nconv1-8\ngap\nFC-10\n")
+    [e] = [e for e in diff_mod.diff(a, c).edits if e.op == "change"]
+    assert e.changes == (("pad", "same", 0),)
+
+
+def test_output_probs_is_a_difference():
+    a = netc.loads("input 32x32 RGB\nconv3-8\ngap\nFC-10\n")
+    b = netc.loads("input 32x32 RGB\nconv3-8\ngap\nFC-10\noutput probs\n")
+    [e] = diff_mod.diff(a, b).edits
+    assert (e.op, e.new.name, e.changes) == ("change", "fc2", (("output", "logits", "probs"),))
+    assert diff_mod.diff(a, a).edits == []
