@@ -122,3 +122,12 @@ def test_block_instances_are_titled_as_the_papers_print_them():
     ir = netc.loads(text)
     assert [s.title for s in ir.scopes.values()] == [
         "res (1)", "res (2)", "inception (3a)", "inception (3b)", "inception (stem)"]
+
+
+def test_a_file_of_several_configurations_is_a_family_table_with_readable_totals():
+    text = ("input 32x32 RGB\nconfig small_net {\n  conv3-8\n  gap\n  FC-10\n}\n"
+            "config big_net {\n  conv3-16\n  conv3-16\n  gap\n  FC-10\n}\n")
+    irs = [netc.loads(text, config=c) for c in ("small_net", "big_net")]
+    assert [ir.params for ir in irs] == [314, 2938]
+    t = family_table(irs, netc.Program.from_text(text, "us.net"))
+    assert [c.text for c in t.footer[0].cells] == ["314 params", "2.9K params"]

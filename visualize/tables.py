@@ -83,7 +83,7 @@ def _family_to_table(irs: list[IR], al: Alignment, all_layers: bool) -> Table:
         rows.append(Row([Cell(t or "", bold=bool(t) and j > 0 and t != texts[j - 1])
                          for j, t in enumerate(texts)]))
     header = [[ir.config for ir in irs], [f"{ir.depth} weight layers" for ir in irs]]
-    footer = [Row([Cell(f"{_millions(ir.params_inference)}M params") for ir in irs])]
+    footer = [Row([Cell(f"{_millions(ir.params_inference)} params") for ir in irs])]
     file = os.path.basename(irs[0].filename) if irs else ""
     return Table(header, rows, footer, caption=f"Configurations ({file})",
                  note="added or changed over the column to the left", grouped=True)
@@ -104,7 +104,8 @@ def _input_words(n: Node) -> str:
 
 
 def _millions(p: int) -> str:
-    return f"{p / 1e6:.0f}" if p >= 10e6 else f"{p / 1e6:.1f}"
+    """VGG's Table 2 style: 133M, 7.0M; a small network in K or exactly (62K, 618)."""
+    return f"{p / 1e6:.0f}M" if p >= 10e6 else f"{p / 1e6:.1f}M" if p >= 1e6 else _compact(p) or "0"
 
 
 # ------------------------------------------------------------------ one configuration (GoogLeNet Table 1)

@@ -39,8 +39,10 @@ def _names(prog, cfg: str | None, configs: str | None) -> list[str]:
         prog.config(cfg)
         return [cfg]
     own = prog.own_configs()
-    if any(prog.configs[n].table is not None for n in own):
-        return own
+    if any(prog.configs[n].table is not None for n in own) or not any(prog.configs[n].default for n in own):
+        if not own:
+            raise prog.no_network()
+        return own                  # a paper's table, or several configurations: side by side
     return [_default(prog, own)]
 
 
