@@ -84,6 +84,7 @@ class Diff:
     edits: list[Edit]
     downstream: list[Downstream]
     matched: dict[str, str] = field(default_factory=dict)   # old node name -> new node name (paired)
+    side_outputs: bool = False      # either network has aux heads: macs_delta counts their training cost
 
     @property
     def identical(self) -> bool:
@@ -107,6 +108,7 @@ class Diff:
     def to_json(self) -> dict:
         return {"old": self.old, "new": self.new, "edits": [e.to_json() for e in self.edits],
                 "params_delta": self.params_delta, "macs_delta": self.macs_delta,
+                "macs_include_side_outputs": self.side_outputs,
                 "downstream": [d.to_json() for d in self.downstream], "counts": self.counts()}
 
 
@@ -132,7 +134,7 @@ def diff(old: IR, new: IR, old_ref: str | None = None, new_ref: str | None = Non
     w.output()
     edits = w.finish()
     return Diff(old_ref or f"{old.filename}:{old.config}", new_ref or f"{new.filename}:{new.config}",
-                edits, w.downstream(edits), w.matched)
+                edits, w.downstream(edits), w.matched, bool(old.aux or new.aux))
 
 
 class _Walk:

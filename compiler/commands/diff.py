@@ -69,7 +69,8 @@ def to_text(d: Diff, color: bool = False) -> str:
                          f"{_macs(s.macs_delta)} mult-adds")
     counts = d.counts()
     parts = [f"{counts[op]} {WORD[op]}" for op in WORD if op in counts]
-    lines.append(" · ".join(parts + [f"{_signed(d.params_delta)} params", f"{_macs(d.macs_delta)} mult-adds"]))
+    total = f"{_macs(d.macs_delta)} mult-adds" + (" (a training pass: side outputs included)" if d.side_outputs else "")
+    lines.append(" · ".join(parts + [f"{_signed(d.params_delta)} params", total]))
     return "\n".join(lines)
 
 
