@@ -58,7 +58,7 @@ def to_dot(ir: IR, *, depth: int | None = None, shapes: bool = False, params: bo
         edges with the tensor shape that flows along them.
     rankdir: "TB" (top to bottom) or "LR"; repeats: draw a run of identical layers as one node
         (``conv3-512 ×3``); title: a graph label naming the configuration and its size.
-    highlight: IR node name -> "added" | "changed" | "moved" | "removed", drawn green / amber / blue /
+    highlight: IR node name -> "added" | "changed" | "moved" | "removed", drawn green / amber / violet /
         grey (for diff).
     ghosts: nodes that are not in ``ir`` (e.g. removed ones, from an older IR), drawn dashed and
         grey in the cluster of their scope; ghost_edges: (u, v) pairs to draw dashed, where u and v
