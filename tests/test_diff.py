@@ -379,6 +379,7 @@ def test_cli_render_colours_a_moved_layer_apart_from_an_added_one(tmp_path, caps
     moved, added = palette.HIGHLIGHT["moved"].fill, palette.HIGHLIGHT["added"].fill
     assert moved != added
     assert f'fillcolor="{moved}"' in nodes["d"]
+    assert "moved</font>" in out.read_text() and "added</font>" in out.read_text()   # the legend
     assert f'fillcolor="{added}"' in next(v for k, v in nodes.items() if "conv1-16" in v)
 
 

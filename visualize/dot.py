@@ -58,7 +58,7 @@ def to_dot(ir: IR, *, depth: int | None = None, shapes: bool = False, params: bo
         edges with the tensor shape that flows along them.
     rankdir: "TB" (top to bottom) or "LR"; repeats: draw a run of identical layers as one node
         (``conv3-512 ×3``); title: a graph label naming the configuration and its size.
-    highlight: IR node name -> "added" | "changed" | "moved" | "removed", drawn green / amber / violet /
+    highlight: IR node name -> "added" | "changed" | "moved" | "removed", drawn green / amber / magenta outline /
         grey (for diff).
     ghosts: nodes that are not in ``ir`` (e.g. removed ones, from an older IR), drawn dashed and
         grey in the cluster of their scope; ghost_edges: (u, v) pairs to draw dashed, where u and v
@@ -74,7 +74,8 @@ def to_dot(ir: IR, *, depth: int | None = None, shapes: bool = False, params: bo
     _edges(ir, g, list(ghost_edges))
     hl = highlight or {}
     lines = [f'digraph {_q(ir.config)} {{']
-    lines += _graph_attrs(ir, rankdir, title)
+    marks = sorted(set(hl.values()) | ({"removed"} if ghosts else set()), key=list(P.HIGHLIGHT).index)
+    lines += _graph_attrs(ir, rankdir, title, marks)
     lines += _emit_tree(ir, g, shapes, params, hl)
     for u, v, attrs in g.edges:
         lines.append(f"    {_q(u)} -> {_q(v)}{_attrs(_edge_attrs(attrs, edge_shapes))};")
@@ -188,7 +189,7 @@ def _edges(ir: IR, g: _Graph, ghost_edges: list[tuple[str, str]]) -> None:
 
 
 # ------------------------------------------------------------------ emitting
-def _graph_attrs(ir: IR, rankdir: str, title: bool) -> list[str]:
+def _graph_attrs(ir: IR, rankdir: str, title: bool, marks: list[str] = ()) -> list[str]:
     out = [f'    graph [rankdir={rankdir}, fontname="{P.FONT}", fontsize=12, nodesep=0.25, ranksep=0.3,'
            f' newrank=true, outputorder=edgesfirst];',
            f'    node [shape=box, style="filled,rounded", fontname="{P.FONT}", fontsize=11, height=0.3,'
@@ -196,8 +197,18 @@ def _graph_attrs(ir: IR, rankdir: str, title: bool) -> list[str]:
            f'    edge [color="{P.EDGE}", arrowsize=0.6, fontname="{P.FONT}", fontsize=9,'
            f' fontcolor="{P.MUTED}"];']
     if title:
-        out.append(f'    labelloc=t; label={_html(_title(ir))};')
+        out.append(f'    labelloc=t; label={_html(_title(ir) + _legend(marks))};')
     return out
+
+
+def _legend(marks: list[str]) -> str:
+    """For a diff picture: what its colours mean (only those it uses)."""
+    if not marks:
+        return ""
+    sym = {"added": "■", "changed": "■", "moved": "□", "removed": "□"}
+    words = {"removed": "removed (dashed)"}
+    keys = [f'<font color="{P.HIGHLIGHT[m].border}">{sym[m]} {words.get(m, m)}</font>' for m in marks]
+    return '<font point-size="10">' + "&nbsp;&nbsp;&nbsp;".join(keys) + "</font><br/> "
 
 
 def _title(ir: IR) -> str:
