@@ -34,9 +34,17 @@ def parse(text: str, filename: str = "<string>") -> ast.Module:
     return _parse(text, filename)
 
 
+def _ref(ref) -> str:
+    """A spec reference as text; an IR or anything else passed by mistake is a usage error."""
+    if isinstance(ref, (str, os.PathLike)):
+        return os.fspath(ref)
+    what = "an IR (compile it with netc.compile(ir))" if isinstance(ref, IR) else type(ref).__name__
+    raise UsageError(f"expected a spec reference such as 'vgg:D' or a path, not {what}")
+
+
 def program(ref: str | os.PathLike) -> Program:
     """Load a spec file (a path or a bundled name such as ``"vgg"``) with its includes."""
-    path, _ = split_ref(str(ref))
+    path, _ = split_ref(_ref(ref))
     return Program.load(path)
 
 
@@ -45,7 +53,9 @@ def load(ref: str | os.PathLike, config: str | None = None, **overrides: Any) ->
 
     Raises :class:`NetcError` (with every error found) when the spec is invalid.
     """
-    path, cfg = split_ref(str(ref))
+    path, cfg = split_ref(_ref(ref))
+    if config is not None and cfg is not None and config != cfg:
+        raise UsageError(f"two configurations asked for: '{cfg}' in {str(ref)!r} and config={config!r}")
     prog = Program.load(path)
     prog.raise_errors()
     return build_config(prog, config or cfg, **overrides)
@@ -53,6 +63,9 @@ def load(ref: str | os.PathLike, config: str | None = None, **overrides: Any) ->
 
 def loads(text: str, config: str | None = None, filename: str = "<string>", **overrides: Any) -> IR:
     """Like :func:`load`, from text."""
+    if not isinstance(text, str):
+        raise UsageError(f"loads takes the text of a spec (str), not {type(text).__name__}"
+                         + (": decode it first, or use netc.load(path)" if isinstance(text, bytes) else ""))
     prog = Program.from_text(text, filename)
     prog.raise_errors()
     return build_config(prog, config, **overrides)
@@ -67,7 +80,7 @@ def build_config(prog: Program, config: str | None = None, **overrides: Any) -> 
 
 def load_all(ref: str | os.PathLike, **overrides: Any) -> list[IR]:
     """The IR of every configuration a spec file defines, in file order."""
-    path, cfg = split_ref(str(ref))
+    path, cfg = split_ref(_ref(ref))
     prog = Program.load(path)
     prog.raise_errors()
     names = [cfg] if cfg else prog.own_configs()
@@ -96,6 +109,9 @@ def check(text: str, filename: str = "<string>") -> list[NetcError]:
     >>> [e.message for e in check("input 32x32 RGB\\nconv3-16\\nmaxpol\\n")]
     ["unknown layer 'maxpol'"]
     """
+    if not isinstance(text, str):
+        raise UsageError(f"check takes the text of a spec (str), not {type(text).__name__}",
+                         hint="for a file or a bundled name: netc.check(pathlib.Path(p).read_text()) or netc.load(ref)")
     try:
         prog = Program.from_text(text, filename)
     except NetcError as e:

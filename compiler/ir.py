@@ -7,12 +7,13 @@ Node insertion order is program order, so ``ir.nodes()`` is a deterministic topo
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import networkx as nx
 
-from netc.dsl.errors import GraphError, LimitError, NetcError, Span, SpecError, did_you_mean
+from netc.dsl.errors import GraphError, LimitError, NetcError, NetcErrors, Span, SpecError, did_you_mean
 from netc.dsl.parser import LIMITS
 
 from . import layers as L
@@ -216,6 +217,23 @@ def build(resolved: Resolved) -> IR:
     infer(ir)
     check_budget(ir)
     return ir
+
+
+@contextmanager
+def params_budget(budget: int | None):
+    """Load specs under a caller's parameter budget (``netc.compile(..., budget=N)``, ``netc compile
+    --budget N``) instead of ``LIMITS["max_params"]``; an error then says how to move that budget."""
+    old = LIMITS.get("max_params")
+    LIMITS["max_params"] = budget
+    try:
+        yield
+    except NetcError as e:
+        for x in (e.errors if isinstance(e, NetcErrors) else [e]):
+            if isinstance(x, LimitError) and x.hint and "LIMITS['max_params']" in x.hint:
+                x.hint = x.hint.split(";")[0] + "; pass a larger budget=N (netc compile --budget N) to allow it"
+        raise
+    finally:
+        LIMITS["max_params"] = old
 
 
 def check_budget(ir: IR) -> None:

@@ -119,3 +119,24 @@ def test_an_error_in_an_included_file_says_where_it_was_included(tmp_path):
     lines = p.stderr.splitlines()
     assert lines[0].startswith(str(tmp_path / "bad.net") + ":2:12: error: unexpected end of line")
     assert "main.net:2:1: note: in the file included here" in p.stderr
+
+
+def test_python_api_misuse_is_a_usage_error():
+    ir = netc.load("vgg:A")
+    with pytest.raises(netc.UsageError, match="not an IR"):
+        netc.load(ir)
+    with pytest.raises(netc.UsageError, match="two configurations asked for"):
+        netc.load("vgg:D", config="A")
+    assert netc.load("vgg:D", config="D").config == "D"
+    with pytest.raises(netc.UsageError, match="not bytes: decode it first"):
+        netc.loads(b"input 32x32 RGB\nFC-10\n")
+    with pytest.raises(netc.UsageError, match="not NoneType"):
+        netc.check(None)
+
+
+def test_a_budget_error_says_how_to_move_the_budget():
+    pytest.importorskip("torch")
+    with pytest.raises(netc.NetcError) as e:
+        netc.compile("vgg:E", budget=1000)
+    assert "pass a larger budget=N" in e.value.hint
+    assert netc.LIMITS["max_params"] == 2_000_000_000        # restored

@@ -74,12 +74,9 @@ def _budget(args):
 
 
 def _load(args):
-    old = netc.LIMITS.get("max_params")
-    netc.LIMITS["max_params"] = _budget(args)
-    try:
+    from netc.ir import params_budget
+    with params_budget(_budget(args)):
         return netc.load(args.spec, **spec_overrides(args))
-    finally:
-        netc.LIMITS["max_params"] = old
 
 
 def _read_weights(path: str):

@@ -16,13 +16,12 @@ outputs returns ``(main, aux_1, ...)`` (loss weights in ``model.aux_weights``); 
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from typing import Any
 
 import torch
 
 from netc.dsl.errors import LimitError, UsageError
-from netc.ir import IR
+from netc.ir import IR, params_budget
 
 from . import guards
 from .codegen import build_graph, build_modules, shape_of, target
@@ -54,24 +53,12 @@ def compile_spec(ref: str | os.PathLike | IR, config: str | None = None, *, devi
         ir = ref
     else:
         import netc
-        with _front_end_limit(budget):
+        with params_budget(budget):
             ir = netc.load(ref, config, **overrides)
     if dense:
         ir = _densify(ir)
     check_budget(ir, budget)
     return to_module(ir, device=device, dtype=dtype)
-
-
-@contextmanager
-def _front_end_limit(budget: int | None):
-    """The front end refuses specs above ``LIMITS["max_params"]``: let an explicit budget move it."""
-    from netc.dsl.parser import LIMITS
-    old = LIMITS.get("max_params")
-    LIMITS["max_params"] = budget
-    try:
-        yield
-    finally:
-        LIMITS["max_params"] = old
 
 
 def _densify(ir: IR) -> IR:
