@@ -65,3 +65,18 @@ def test_summary_shows_what_the_word_does_not_say():
         again = netc.loads(f"input 32x32 RGB\nconv3-64\n{shown}\n").layers()[-1]
         assert again.params == ir.layers()[-1].params, (text, shown)
     assert netc.load("alexnet").node("conv2").paper == "conv5-256(groups=2)"
+
+
+@pytest.mark.parametrize("region", ["across", "within"])
+def test_lrn_runs_in_bfloat16_on_cpu(region):
+    """PyTorch's LRN has no CPU kernel for bfloat16; netc's computes it in float32 and casts back."""
+    spec = f"input 16x16 RGB\nconv3-8\nLRN(size=3, region={region})\ngap\nFC-4\n"
+    torch.manual_seed(0)
+    m32 = netc.compile(netc.loads(spec)).eval()
+    m16 = netc.compile(netc.loads(spec), dtype=torch.bfloat16).eval()
+    netc.load_weights(m16, m32.state_dict())
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        out = m16(x.bfloat16())
+    assert out.dtype == torch.bfloat16
+    assert torch.allclose(out.float(), m32(x), atol=5e-2, rtol=5e-2)

@@ -35,3 +35,13 @@ class WithinChannelLRN(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class LocalResponseNorm(nn.LocalResponseNorm):
+    """``nn.LocalResponseNorm`` (across channels), computed in float32 for half-precision inputs
+    on the CPU, where PyTorch has no half-precision kernel for it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and (x.dtype == torch.bfloat16 or x.dtype == torch.float16):
+            return F.local_response_norm(x.float(), self.size, self.alpha, self.beta, self.k).to(x.dtype)
+        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)

@@ -18,7 +18,7 @@ from torch import nn
 from netc.dsl.errors import SpecError
 from netc.ir import Node
 
-from .lrn import WithinChannelLRN
+from .lrn import LocalResponseNorm, WithinChannelLRN
 from .spp import SPP
 
 Shape = tuple
@@ -72,7 +72,7 @@ def emit_spp(n: Node, ins: list[Shape]) -> nn.Module:
 def emit_lrn(n: Node, ins: list[Shape]) -> nn.Module:
     p = n.params
     if p.region == "across":
-        return nn.LocalResponseNorm(p.size, alpha=p.torch_alpha(), beta=p.beta, k=p.k)
+        return LocalResponseNorm(p.size, alpha=p.torch_alpha(), beta=p.beta, k=p.k)
     if p.size % 2 == 0:
         raise SpecError(f"LRN within a channel needs an odd size (got {p.size})", n.span,
                         hint="Caffe rejects even sizes too; use size=3 or 5")
