@@ -167,3 +167,26 @@ def test_fc_weights_onto_conv():
     x = torch.randn(3, 3, 6, 6)
     with torch.no_grad():
         assert torch.allclose(conv(x), fc(x), atol=1e-6)
+
+
+def test_strict_false_loads_a_backbone_under_a_new_head():
+    """Fine-tuning: ImageNet weights into a 20-class VGG-16 load up to fc8, with a warning."""
+    torch.manual_seed(0)
+    src = netc.compile("vgg:D", device="meta").to_empty(device="cpu")
+    with torch.no_grad():
+        for p in src.parameters():
+            p.normal_()
+    dst = netc.compile("vgg:D", num_classes=20)
+    head = dst.fc8.weight.detach().clone()
+    with pytest.warns(UserWarning, match="loaded the first 30 of 32 tensors; fc8.weight"):
+        netc.load_weights(dst, src.state_dict(), strict=False)
+    assert torch.equal(dst.fc7.weight, src.fc7.weight) and torch.equal(dst.conv1_1.bias, src.conv1_1.bias)
+    assert torch.equal(dst.fc8.weight, head)
+    with pytest.raises(netc.NetcError, match="tensor 31: fc8.weight") as e:
+        netc.load_weights(dst, src.state_dict())
+    assert "strict=False loads everything before" in e.value.hint
+
+
+def test_meta_tensors_hold_no_weights():
+    with pytest.raises(netc.NetcError, match="model is on the meta device"):
+        netc.load_weights(netc.compile("vgg:A", device="meta"), netc.compile("vgg:A", device="meta").state_dict())

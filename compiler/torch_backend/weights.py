@@ -8,6 +8,8 @@ checks every shape, and names the first pair that disagrees. Batch-norm's
 """
 from __future__ import annotations
 
+import warnings
+
 from collections import OrderedDict
 from typing import Mapping
 
@@ -49,8 +51,9 @@ def _shape(t: torch.Tensor) -> str:
 def load_weights(model: nn.Module, state_dict, strict: bool = True) -> nn.Module:
     """Copy ``state_dict`` (or a module's weights) into ``model`` by structure; returns ``model``.
 
-    strict=False loads the common prefix when one side has more tensors (a different head).
-    Raises :class:`WeightsError` naming the first layer whose shapes disagree.
+    strict=False loads the common prefix: every tensor up to the first one whose shape disagrees
+    or that one side lacks (a new head for fine-tuning), and warns what it left out. strict=True
+    raises :class:`WeightsError` naming the first layer whose shapes disagree.
 
     >>> import netc, torch
     >>> a, b = netc.compile("vgg:A"), netc.compile("vgg:A")
@@ -65,15 +68,27 @@ def load_weights(model: nn.Module, state_dict, strict: bool = True) -> nn.Module
     dst, src = _tensors(model.state_dict()), _tensors(state_dict)
     for i, ((dk, dv), (sk, sv)) in enumerate(zip(dst, src)):
         if not _fits(dv, sv):
+            if not strict:
+                warnings.warn(f"load_weights(strict=False): loaded the first {i} of {len(dst)} tensors; "
+                              f"{dk} of {_where(model, dk)} is {_shape(dv)} but the source's {sk} is "
+                              f"{_shape(sv)}, so it and the rest keep their initial values", stacklevel=3)
+                dst, src = dst[:i], src[:i]
+                break
             raise WeightsError(f"the weights do not fit at tensor {i + 1}: {dk} of {_where(model, dk)} is "
                                f"{_shape(dv)}, but the source's {sk} is {_shape(sv)}",
-                               hint="the source is a different architecture or configuration, "
-                                    "or lists its layers in another order")
+                               hint="the source is a different architecture or configuration, or lists its "
+                                    "layers in another order; strict=False loads everything before this "
+                                    "tensor (e.g. a backbone under a new head)")
     if strict and len(dst) != len(src):
         more, extra = ("source", src[len(dst)][0]) if len(src) > len(dst) else ("model", dst[len(src)][0])
         where = f" ({_where(model, extra)})" if more == "model" else ""
         raise WeightsError(f"the model has {len(dst)} tensors and the source {len(src)}: the first unmatched "
                            f"one is the {more}'s {extra}{where}", hint="pass strict=False to load the common prefix")
+    if any(v.is_meta for _, v in dst):   # the shapes fit (checked above), but there is nowhere to put values
+        raise WeightsError("the model is on the meta device and holds no weights to load into",
+                           hint="compile it on a real device: netc.compile(..., device='cpu')")
+    if any(v.is_meta for _, v in src):
+        raise WeightsError("the source's tensors are on the meta device: they hold no values")
     new = OrderedDict((dk, sv.detach().reshape(dv.shape)) for (dk, dv), (_, sv) in zip(dst, src))
     with torch.no_grad():
         current = model.state_dict(keep_vars=True)
