@@ -140,3 +140,11 @@ def test_a_budget_error_says_how_to_move_the_budget():
         netc.compile("vgg:E", budget=1000)
     assert "pass a larger budget=N" in e.value.hint
     assert netc.LIMITS["max_params"] == 2_000_000_000        # restored
+
+
+@pytest.mark.parametrize("kw,words", [({"dtype": "float65"}, "unknown dtype"), ({"dtype": "int64"}, "not a floating"),
+                                      ({"device": "gpu"}, "unknown device 'gpu'")])
+def test_compile_options_of_the_wrong_kind(kw, words):
+    pytest.importorskip("torch")
+    with pytest.raises(netc.UsageError, match=words):
+        netc.compile(netc.loads("input 8x8 RGB\nconv3-4\ngap\nFC-2\n"), **kw)

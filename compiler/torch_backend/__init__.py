@@ -77,9 +77,19 @@ def check_budget(ir: IR, budget: int | None) -> None:
 
 def to_module(ir: IR, device=None, dtype=None) -> NetcModule:
     """Build the module for an IR (see :func:`compile_spec`)."""
-    device = torch.device(device) if device is not None else torch.get_default_device()
+    try:
+        device = torch.device(device) if device is not None else torch.get_default_device()
+    except (RuntimeError, TypeError) as e:
+        raise UsageError(f"unknown device {device!r}: {e}", hint="e.g. device='cpu', 'cuda', 'cuda:0' or 'meta'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {str(device)!r} asked for, but torch sees no CUDA device here",
+                         hint="use device='cpu' (or 'meta' to build without memory)")
     if isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
+        dtype = getattr(torch, dtype, None) if not dtype.startswith("_") else None
+        if not isinstance(dtype, torch.dtype):
+            raise UsageError("unknown dtype; use a torch floating type such as torch.float32, 'float64' or 'bfloat16'")
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise UsageError(f"dtype {dtype} is not a floating type; weights need one such as torch.float32")
     root = build_modules(ir, device, dtype)
     train_graph = build_graph(ir, with_aux=True, output_mode=ir.output_mode)
     eval_graph = build_graph(ir, with_aux=False, output_mode=ir.output_mode) if ir.aux else train_graph
