@@ -131,3 +131,9 @@ def test_a_file_of_several_configurations_is_a_family_table_with_readable_totals
     assert [ir.params for ir in irs] == [314, 2938]
     t = family_table(irs, netc.Program.from_text(text, "us.net"))
     assert [c.text for c in t.footer[0].cells] == ["314 params", "2.9K params"]
+
+
+def test_side_output_rows_name_their_output():
+    t = row_table(netc.load("googlenet"), aux=True)
+    names = [r.cells[0].text for r in t.rows]
+    assert "aux_classifier (loss1)" in names and "aux_classifier (loss2)" in names

@@ -217,6 +217,9 @@ def _row_cells(ir: IR, unit, params) -> list[str]:
 def _type_text(ir: IR, key: str, n: Node) -> str:
     if key:
         sc = ir.scopes[key]
+        parent = sc.name.rsplit("/", 1)[0] if "/" in sc.name else None
+        if parent is not None and parent in {a.name for a in ir.aux}:   # a side output's head: name the output
+            return f"{sc.block or sc.kind} ({parent})"
         return sc.title
     if n.kind == "dropout":
         return f"dropout ({n.params.p * 100:g}%)"
