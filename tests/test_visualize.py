@@ -162,6 +162,13 @@ def test_cli_dot_output(tmp_path):
     assert out.read_text() == to_dot(netc.load("googlenet"), depth=1)
 
 
+def test_cli_dot_to_stdout():
+    r = run_cli("render", "googlenet", "--depth", "1", "-o", "-")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == to_dot(netc.load("googlenet"), depth=1)
+    assert run_cli("render", "vgg:A", "-o", "-", "--format", "png").returncode == 2
+
+
 def test_visualize_does_not_import_torch():
     code = ("import sys, netc; from netc.visualize import to_dot, family_table; "
             "to_dot(netc.load('googlenet')); print('torch' in sys.modules)")

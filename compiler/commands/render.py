@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
                        description="Draw one configuration as a diagram: layers as the paper writes them, "
                                    "blocks as boxes, side outputs as dashed branches.")
     p.add_argument("spec", metavar="SPEC[:CONFIG]", help="e.g. vgg:D, googlenet, path/to/net.net:B")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file: .svg, .png, .pdf or .dot")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file: .svg, .png, .pdf or .dot; - prints DOT text")
     p.add_argument("--format", choices=("svg", "png", "pdf", "dot"), help="output format (default: from OUT's suffix)")
     p.add_argument("--depth", type=int, metavar="N",
                    help="collapse blocks nested N deep or deeper into one node (1: each inception module is a box)")
@@ -37,6 +37,15 @@ def run(args) -> int:
     from netc.visualize import GraphvizMissing, render
     if args.depth is not None and args.depth < 1:
         raise UsageError("--depth takes a number at least 1")
+    if args.output == "-":                 # DOT text to standard output, for piping into dot
+        if args.format not in (None, "dot"):
+            raise UsageError("-o - writes DOT text; pictures go to a file (-o out.svg)")
+        from netc.visualize import to_dot
+        ir = netc.load(args.spec, **spec_overrides(args))
+        sys.stdout.write(to_dot(ir, depth=args.depth, shapes=args.shapes, params=args.params,
+                                edge_shapes=args.edge_shapes, rankdir=args.rankdir, repeats=args.collapse_repeats,
+                                title=not args.no_title))
+        return 0
     out = Path(args.output)
     fmt = args.format or out.suffix.lstrip(".").lower()
     if fmt not in ("svg", "png", "pdf", "dot"):
