@@ -137,3 +137,10 @@ def test_side_output_rows_name_their_output():
     t = row_table(netc.load("googlenet"), aux=True)
     names = [r.cells[0].text for r in t.rows]
     assert "aux_classifier (loss1)" in names and "aux_classifier (loss2)" in names
+
+
+def test_a_block_argument_column_is_headed_by_the_parameter_unless_a_layer_is_named():
+    text = ("input 32x32 RGB\nblock residual(c) {\n  add {\n    { conv3-c\n      conv3-c(act=none) }\n"
+            "    identity\n  }\n}\nconv3-16\nresidual(16)\ngap\nFC-10\n")
+    assert row_table(netc.loads(text)).header[0][4] == "c"           # not 'conv1 1', a generated name
+    assert row_table(netc.load("googlenet")).header[0][4] == "#1x1"   # conv1-n1 as 1x1

@@ -184,7 +184,7 @@ def _block_columns(ir: IR, units) -> list[tuple[str, str]]:
 def _param_header(pname: str, members: list[Node]) -> str:
     """The local name of the layer written with the parameter: n1 in `conv1-n1 as 1x1` -> '#1x1'."""
     for m in members:
-        if pname in _tokens(m.word):
+        if pname in _tokens(m.word) and m.explicit:    # a generated name (conv1_1) says less than pname
             local = m.local.replace("_", " ")
             return f"#{local}" if local[:1].isdigit() else local
     return pname
