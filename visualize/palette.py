@@ -58,7 +58,7 @@ KIND_STYLES: dict[str, Style] = {
 HIGHLIGHT: dict[str, Style] = {
     "added": Style("#b6e3b0", "#2e7d32"),
     "changed": Style("#ffd699", "#c77700"),
-    "moved": Style("#e4c1f9", "#7b2cbf"),   # violet: apart from the blue of convolutions
+    "moved": Style("#ffffff", "#d81b60"),   # white with a magenta border: unlike any layer kind
     "removed": Style("#ffffff", "#9e9e9e"),
 }
 

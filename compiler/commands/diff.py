@@ -133,7 +133,7 @@ def _shape(s) -> str:
 
 # ------------------------------------------------------------------ picture
 def _render(d: Diff, old, new, path: str) -> str:
-    """NEW, with added layers green, changed amber, moved violet, removed ones as ghost nodes."""
+    """NEW, with added layers green, changed amber, moved outlined in magenta, removed ones as ghost nodes."""
     from netc.visualize import render
     highlight: dict[str, str] = {}
     ghosts, ghost_names = [], set()
