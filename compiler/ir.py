@@ -8,12 +8,13 @@ Node insertion order is program order, so ``ir.nodes()`` is a deterministic topo
 from __future__ import annotations
 
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import networkx as nx
 
-from netc.dsl.errors import GraphError, LimitError, NetcError, NetcErrors, Span, SpecError, did_you_mean
+from netc.dsl.errors import GraphError, LimitError, NetcError, Span, SpecError, did_you_mean
 from netc.dsl.parser import LIMITS
 
 from . import layers as L
@@ -219,21 +220,22 @@ def build(resolved: Resolved) -> IR:
     return ir
 
 
+#: how the error of :func:`check_budget` says to move the limit (a caller's budget says otherwise)
+_BUDGET_HINT: ContextVar[str] = ContextVar("budget_hint", default="raise netc.LIMITS['max_params'] if this is intended")
+
+
 @contextmanager
 def params_budget(budget: int | None):
     """Load specs under a caller's parameter budget (``netc.compile(..., budget=N)``, ``netc compile
     --budget N``) instead of ``LIMITS["max_params"]``; an error then says how to move that budget."""
     old = LIMITS.get("max_params")
     LIMITS["max_params"] = budget
+    token = _BUDGET_HINT.set("pass a larger budget=N (netc compile --budget N) to allow it")
     try:
         yield
-    except NetcError as e:
-        for x in (e.errors if isinstance(e, NetcErrors) else [e]):
-            if isinstance(x, LimitError) and x.hint and "LIMITS['max_params']" in x.hint:
-                x.hint = x.hint.split(";")[0] + "; pass a larger budget=N (netc compile --budget N) to allow it"
-        raise
     finally:
         LIMITS["max_params"] = old
+        _BUDGET_HINT.reset(token)
 
 
 def check_budget(ir: IR) -> None:
@@ -244,7 +246,7 @@ def check_budget(ir: IR) -> None:
     big = max(ir.layers(), key=lambda n: n.n_params)
     ir.errors.append(LimitError(
         f"'{ir.config}' has {ir.params:,} parameters, more than the limit of {int(limit):,}", big.span,
-        hint=f"the largest layer is {big.name} ({big.n_params:,}); raise netc.LIMITS['max_params'] if this is intended"))
+        hint=f"the largest layer is {big.name} ({big.n_params:,}); {_BUDGET_HINT.get()}"))
 
 
 class _Builder:

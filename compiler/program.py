@@ -42,7 +42,6 @@ class Program:
     module: ast.Module
     blocks: dict[str, ast.BlockDef] = field(default_factory=dict)
     vars: dict[str, ast.VarDecl] = field(default_factory=dict)
-    settings: list = field(default_factory=list)
     configs: dict[str, ConfigEntry] = field(default_factory=dict)
     errors: list[NetcError] = field(default_factory=list)
 
@@ -84,8 +83,7 @@ class Program:
             elif isinstance(item, ast.Table):
                 self._add_table(item, own, settings)
             elif isinstance(item, SETTINGS):
-                if own:
-                    self.settings.append(item)
+                pass                            # carried by each configuration of this file (settings)
             else:
                 top_stmts.append(item)
         if top_stmts and own:
@@ -104,7 +102,8 @@ class Program:
         target = (here / inc.path).resolve()
         if not outside and not _inside(target, root):
             self.errors.append(SpecError(f"include {inc.path!r} leaves the directory of the including file",
-                                         inc.span, hint="to allow it: --allow-include-outside, or netc.LIMITS['include_outside_tree'] = True in Python"))
+                                         inc.span, hint="to allow it: --allow-include-outside, or "
+                                                        "netc.LIMITS['include_outside_tree'] = True in Python"))
             return
         key = _key(str(target))
         if key in seen:
@@ -188,8 +187,8 @@ class Program:
 
     def no_network(self) -> SpecError:
         """The error for a file that defines no configuration (empty, or only blocks and settings)."""
-        have = [f"{len(d)} block{'s' * (len(d) != 1)}" for d in (self.blocks,) if d]
-        what = f"it has {have[0]} but no layers outside them" if have else "it has no layers"
+        n = len(self.blocks)
+        what = f"it has {n} block{'s' * (n != 1)} but no layers outside them" if n else "it has no layers"
         src = self.module.span.source or Source(self.filename, "")
         return SpecError(f"no network to build: {what}", Span(src, 1, 1, 1, 1),
                          hint="write the layers after the input line (conv3-64 ...), or a config NAME { ... }")

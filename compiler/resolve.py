@@ -181,9 +181,10 @@ class _Resolver:
             if k not in env:
                 hint = did_you_mean(k, env) or (("variables: " + ", ".join(sorted(env))) if env else "this spec declares no variables")
                 raise UsageError(f"{self.prog.filename}: there is no variable '{k}' to override", hint=hint)
-            if _kind_of(env[k]) != _kind_of(v) and not (_kind_of(env[k]) == "number" and _kind_of(v) == "whole number"):
-                raise UsageError(f"cannot set {k}={_show(v)}: '{k}' is a {_kind_of(env[k])} in the spec "
-                                 f"({_show(env[k])})", hint=f"give a {_kind_of(env[k])}, e.g. {k}={_show(env[k])}")
+            want, got = _kind_of(env[k]), _kind_of(v)
+            if want != got and (want, got) != ("number", "whole number"):
+                raise UsageError(f"cannot set {k}={_show(v)}: '{k}' is a {want} in the spec ({_show(env[k])})",
+                                 hint=f"give a {want}, e.g. {k}={_show(env[k])}")
             env[k] = v
         return env
 
@@ -361,7 +362,8 @@ class _Resolver:
                 elif flag is not None and flag not in env:   # positional parameters are all numbers
                     flags = [f for f in kind.Params.model_fields if _is_bool_field(kind.Params, f)]
                     self.err(f"{kind.kind} has no flag '{flag}', and no variable '{flag}' is declared", a.span,
-                             did_you_mean(flag, flags + ["ceil_mode"] * ("ceil" in flags) + list(env)) or f"parameters: {_fields(kind)}")
+                             did_you_mean(flag, flags + ["ceil_mode"] * ("ceil" in flags) + list(env))
+                             or f"parameters: {_fields(kind)}")
                     ok = False
                     continue
                 elif keyword_seen:
