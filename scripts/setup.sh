@@ -31,7 +31,7 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
         || "${PIP[@]}" "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu
 fi
 
-if ! .venv/bin/python -c "import netc, lark, pydantic, networkx, graphviz, pytest, hypothesis, onnxruntime, sklearn" >/dev/null 2>&1 \
+if ! .venv/bin/python -c "import netc, lark, pydantic, networkx, graphviz, pytest, hypothesis, onnxruntime, sklearn, pygls, pytest_lsp, pygments" >/dev/null 2>&1 \
         || [ pyproject.toml -nt .venv/.netc-installed ]; then
     echo "setup: installing netc with its extras (pip install -e .[torch,test])"
     "${PIP[@]}" -e ".[torch,test]" 2>&1 | grep -v "^WARNING: Location" || true

@@ -1,0 +1,78 @@
+"""The few facts the language server reads from the compiler, in one place.
+
+Everything the server knows about layer kinds, IR nodes and costs goes through these functions,
+so that a change of the compiler's internals (the layer-kind registry) is re-pointed here only.
+Nothing here imports torch.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from netc import dims
+from netc import layers as L
+from netc.dsl.fmt import format_text
+from netc.ir import build
+from netc.resolve import resolve
+
+__all__ = ["build_config", "format_text", "kind_of_word", "kind_fields", "layer_facts", "layer_words",
+           "shape_text"]
+
+
+def build_config(prog, name: str):
+    """The IR of one configuration (with its ``.errors``), or raises NetcError."""
+    return build(resolve(prog, name))
+
+
+def layer_words() -> list[tuple[str, str, str]]:
+    """Every layer spelling: (word, kind name, one-line doc); the paper examples included."""
+    out, seen = [], set()
+    for w in L.vocabulary():
+        hit = L.lookup_word(w)
+        kind = hit[0].kind if hit else ""
+        out.append((w, kind, getattr(hit[0], "doc", "") if hit else ""))
+        seen.add(w.lower())
+    for name in L.KINDS:                      # kind names that are not also spellings (custom kinds)
+        if name.lower() not in seen:
+            out.append((name, name, getattr(L.KINDS[name], "doc", "")))
+    return out
+
+
+def kind_of_word(word: str):
+    """The layer kind a layer word names (``conv3-64`` -> conv), or None (a block, a typo)."""
+    hit = L.lookup_word(word)
+    return hit[0] if hit else None
+
+
+def kind_fields(kind) -> list[tuple[str, Any, str, tuple]]:
+    """A kind's keyword parameters: (name, default or None when required, description, choices)."""
+    out = []
+    for name, f in kind.Params.model_fields.items():
+        default = None if f.is_required() else f.default
+        out.append((name, default, f.description or "", _choices(f.annotation)))
+    return out
+
+
+def _choices(annotation) -> tuple:
+    """The values of a Literal[...] parameter (``act``: relu, none...), found inside unions."""
+    import typing
+    if typing.get_origin(annotation) is typing.Literal:
+        return tuple(typing.get_args(annotation))
+    out: tuple = ()
+    for a in typing.get_args(annotation):
+        out += _choices(a)
+    return out
+
+
+def shape_text(shape) -> str:
+    return dims.fmt_shape(shape) if shape is not None else "?"
+
+
+def layer_facts(node) -> dict:
+    """What hover shows of one IR node."""
+    shape = node.shape if node.shape is not None else node.sym_shape
+    params = node.params.model_dump() if hasattr(node.params, "model_dump") else {}
+    return {
+        "name": node.name, "kind": node.kind, "paper": node.paper, "shape": shape_text(shape),
+        "n_params": node.n_params, "macs": node.macs, "rf": node.rf, "act": getattr(node, "act", "none"),
+        "params": params, "span": node.span, "scope": node.scope, "aux": node.aux,
+    }

@@ -1,0 +1,201 @@
+"""One version of one open document, analysed once: its program, every error, every
+configuration's IR. The features (diagnostics, hover, definition...) read an :class:`Analysis`.
+
+Positions: the compiler's spans are 1-based lines and columns in characters; LSP positions are
+0-based lines and UTF-16 code units. :func:`to_lsp` and :func:`from_lsp` convert.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from lsprotocol import types as T
+
+import netc
+from netc.dsl import ast
+from netc.dsl.errors import NetcError, NetcErrors, Span, sort_errors
+
+from .adapter import build_config
+
+_QUOTED = re.compile(r"'([^']+)'")
+_FIX = re.compile(r"did you mean '([^']+)'\?")
+
+
+def uri_to_path(uri: str) -> str:
+    u = urlparse(uri)
+    return unquote(u.path) if u.scheme == "file" else "<string>"
+
+
+def path_to_uri(path: str) -> str:
+    return Path(path).resolve().as_uri()
+
+
+# ---------------------------------------------------------------- positions
+def _units(line: str, chars: int) -> int:
+    """UTF-16 code units in the first ``chars`` characters of a line."""
+    head = line[:chars]
+    return len(head) if head.isascii() else len(head.encode("utf-16-le")) // 2
+
+
+def _chars(line: str, units: int) -> int:
+    if line.isascii():
+        return min(units, len(line))
+    n = 0
+    for i, ch in enumerate(line):
+        if n >= units:
+            return i
+        n += 2 if ord(ch) > 0xFFFF else 1
+    return len(line)
+
+
+def to_lsp(span: Span) -> T.Range:
+    """The LSP range of a span (in the span's own file)."""
+    if span.source is None or span.line <= 0:
+        return T.Range(T.Position(0, 0), T.Position(0, 0))
+    a, b = span.source.line(span.line), span.source.line(span.end_line)
+    return T.Range(T.Position(span.line - 1, _units(a, span.col - 1)),
+                   T.Position(max(span.end_line - 1, 0), _units(b, max(span.end_col - 1, 0))))
+
+
+@dataclass
+class Pos:
+    """A cursor: 1-based line and column in characters (the compiler's convention)."""
+    line: int
+    col: int
+
+    def within(self, span: Span | None) -> bool:
+        """Inside the span, both ends included (a cursor just after a word is on it)."""
+        if span is None or span.line <= 0:
+            return False
+        return (span.line, span.col) <= (self.line, self.col) <= (span.end_line, span.end_col)
+
+
+def from_lsp(lines: list[str], p: T.Position) -> Pos:
+    line = lines[p.line] if p.line < len(lines) else ""
+    return Pos(p.line + 1, _chars(line, p.character) + 1)
+
+
+def location(span: Span) -> T.Location:
+    return T.Location(path_to_uri(span.file) if span.file.startswith("/") else span.file, to_lsp(span))
+
+
+# ---------------------------------------------------------------- the analysis
+@dataclass
+class Fix:
+    """A did-you-mean: replace ``range`` by ``text``."""
+    range: T.Range
+    text: str
+    title: str
+
+
+@dataclass
+class Analysis:
+    uri: str
+    version: int | None
+    text: str
+    path: str
+    lines: list[str]
+    program: netc.Program | None = None
+    errors: list[NetcError] = field(default_factory=list)
+    irs: dict = field(default_factory=dict)          # configuration name -> IR (in file order)
+    diagnostics: list[T.Diagnostic] = field(default_factory=list)
+    fixes: list[Fix] = field(default_factory=list)
+
+    @property
+    def module(self) -> ast.Module | None:
+        return self.program.module if self.program else None
+
+    def pos(self, p: T.Position) -> Pos:
+        return from_lsp(self.lines, p)
+
+    def mine(self, span: Span | None) -> bool:
+        """The span is in this document (not in an included file)."""
+        return span is not None and span.source is not None and span.file == self.path
+
+
+def analyse(uri: str, text: str, version: int | None = None) -> Analysis:
+    """Parse and check a document: every error, and the IR of every configuration."""
+    path = uri_to_path(uri)
+    a = Analysis(uri, version, text, path, text.split("\n"))
+    try:
+        a.program = netc.Program.from_text(text, path)
+    except NetcError as e:
+        a.errors = sort_errors(e.errors if isinstance(e, NetcErrors) else [e])
+    else:
+        a.errors, a.irs = _check(a.program)
+    for e in a.errors:
+        d, fix = diagnostic(a, e)
+        a.diagnostics.append(d)
+        if fix:
+            a.fixes.append(fix)
+    return a
+
+
+def _check(prog) -> tuple[list[NetcError], dict]:
+    """What :func:`netc.check_program` does, keeping the IRs for hover and navigation."""
+    errors = list(prog.errors)
+    if not prog.errors and not prog.own_configs() and not prog.blocks:
+        errors.append(prog.no_network())
+    irs = {}
+    for name in prog.own_configs():
+        try:
+            ir = build_config(prog, name)
+        except NetcError as e:
+            errors.append(e)
+            continue
+        irs[name] = ir
+        errors += ir.errors
+    return sort_errors(errors), irs
+
+
+# ---------------------------------------------------------------- diagnostics
+_SEVERITY = {"error": T.DiagnosticSeverity.Error, "warning": T.DiagnosticSeverity.Warning,
+             "note": T.DiagnosticSeverity.Information}
+
+
+def diagnostic(a: Analysis, e: NetcError) -> tuple[T.Diagnostic, Fix | None]:
+    """An LSP diagnostic for an error; one in an included file is shown on the include line."""
+    span, message = e.span, e.message
+    related = [T.DiagnosticRelatedInformation(location(sp), msg) for msg, sp in e.notes if sp.source]
+    if not a.mine(span):
+        here = next((sp for _, sp in e.notes if a.mine(sp)), None)
+        if span.source is not None and span.line > 0:
+            related.insert(0, T.DiagnosticRelatedInformation(location(span), message))
+            message = f"{span.file}:{span.line}:{span.col}: {message}"
+        span = here or span
+    full = message + (f"\nhint: {e.hint}" if e.hint else "")
+    suggestion = _suggestion(e)
+    rng = to_lsp(span) if a.mine(span) else T.Range(T.Position(0, 0), T.Position(0, 0))
+    d = T.Diagnostic(range=rng, message=full, severity=_SEVERITY.get(e.kind, T.DiagnosticSeverity.Error),
+                     source="netc", code=type(e).__name__, related_information=related or None,
+                     data={"fix": suggestion} if suggestion else None)
+    fix = _fix(a, e, span, suggestion) if suggestion and a.mine(span) else None
+    return d, fix
+
+
+def _suggestion(e: NetcError) -> str | None:
+    m = _FIX.search(e.hint or "") or _FIX.search(e.message)
+    return m.group(1) if m else None
+
+
+def _fix(a: Analysis, e: NetcError, span: Span, word: str) -> Fix | None:
+    """Replace the misspelt word inside the span: the quoted word of the message closest to the
+    suggestion (``unknown variable 'num_clases' in 'FC-num_clases'``), or the whole span."""
+    if span.line != span.end_line:
+        return None
+    line = span.source.line(span.line)
+    start, end = span.col - 1, span.end_col - 1
+    inside = line[start:end]
+    found = {q: re.search(rf"(?<!\w){re.escape(q)}(?!\w)", inside) for q in set(_QUOTED.findall(e.message)) - {word}}
+    found = {q: m for q, m in found.items() if m}
+    if found:
+        bad = max(found, key=lambda q: (difflib.SequenceMatcher(None, q.lower(), word.lower()).ratio(), -len(q)))
+        start, end = start + found[bad].start(), start + found[bad].end()
+    elif not re.fullmatch(r"[\w\-/]+", inside):
+        return None
+    sub = dataclasses.replace(span, col=start + 1, end_col=end + 1)
+    return Fix(to_lsp(sub), word, f"Change to '{word}'")

@@ -1,0 +1,189 @@
+"""Hover: a layer's notation, name, output shape, parameters, multiply-adds and receptive field in
+the configuration being edited; a block call's signature and totals; a variable's value."""
+from __future__ import annotations
+
+from lsprotocol import types as T
+
+from netc.dsl import ast
+
+from .adapter import layer_facts, shape_text
+from .analysis import Analysis, Pos, to_lsp
+from .navigate import Word, enclosing, variable, word_at
+
+
+def hover(a: Analysis, pos: Pos) -> T.Hover | None:
+    if a.program is None:
+        return None
+    w = word_at(a, pos)
+    if w is None:
+        return None
+    parts, rng = [], None
+    var = variable(a, w)
+    if var is not None:
+        parts.append(_variable(a, w, var))
+        rng = w.span
+    layer = w.node if isinstance(w.node, ast.Layer) else None
+    if layer is not None and pos.within(layer.word_span):
+        text = _block_call(a, pos, layer) if layer.word in a.program.blocks else _layer(a, pos, layer)
+        if text:
+            parts.insert(0, text)
+            rng = rng or layer.word_span
+    elif isinstance(w.node, ast.BlockDef) and pos.within(w.node.name_span):
+        parts.append(_block_def(a, w.node))
+        rng = w.node.name_span
+    if not parts:
+        return None
+    return T.Hover(T.MarkupContent(T.MarkupKind.Markdown, "\n\n---\n\n".join(parts)),
+                   to_lsp(rng) if rng is not None else None)
+
+
+# ---------------------------------------------------------------- which configuration
+def config_order(a: Analysis, pos: Pos) -> list[str]:
+    """Configurations to look in: the one under the cursor first, then all in file order."""
+    names = list(a.irs)
+    here = None
+    for item in a.module.items:
+        if isinstance(item, ast.Config) and pos.within(item.span):
+            here = item.name
+        elif isinstance(item, ast.Table) and pos.within(item.span):
+            here = _column(item, pos)
+        elif not isinstance(item, (ast.Config, ast.Table, ast.BlockDef, ast.VarDecl, ast.Include)) \
+                and pos.within(item.span):
+            here = "main"
+    return ([here] if here in a.irs else []) + [n for n in names if n != here]
+
+
+def _column(table: ast.Table, pos: Pos) -> str:
+    for row in table.rows:
+        if row.spanning or not pos.within(row.span):
+            continue
+        for i, cell in enumerate(row.cells):
+            if cell is not None and pos.within(cell.span):
+                return table.columns[i][0]
+    return table.columns[0][0]
+
+
+def nodes_at(a: Analysis, pos: Pos, span) -> tuple[str, list] | None:
+    """The configuration and its IR nodes made from the layer written at ``span``."""
+    for name in config_order(a, pos):
+        hits = [n for n in a.irs[name].nodes() if n.span is span or _same(n.span, span)]
+        if hits:
+            return name, hits
+    return None
+
+
+def _same(s, t) -> bool:
+    return (s.file, s.line, s.col, s.end_line, s.end_col) == (t.file, t.line, t.col, t.end_line, t.end_col)
+
+
+# ---------------------------------------------------------------- texts
+def _num(v) -> str:
+    return "n/a (variable input)" if v is None else f"{v:,}"
+
+
+def _layer(a: Analysis, pos: Pos, layer: ast.Layer) -> str | None:
+    found = nodes_at(a, pos, layer.word_span)
+    if found is None:
+        return f"**{layer.word}** (not in any configuration that builds)"
+    config, nodes = found
+    f = layer_facts(nodes[0])
+    args = ", ".join(f"{k}={_val(v)}" for k, v in f["params"].items())
+    rf = f"{f['rf'][0]} (stride {f['rf'][1]})" if f["rf"] else "n/a"
+    lines = [f"**{f['paper']}** `{f['name']}` ({f['kind']}{', ' + f['act'] if f['act'] not in ('none', '') else ''})"
+             f" in configuration `{config}`", "",
+             "| | |", "|---|---|",
+             f"| output | {f['shape']} |",
+             f"| params | {_num(f['n_params'])} |",
+             f"| mult-adds | {_num(f['macs'])} |",
+             f"| receptive field | {rf} |"]
+    if args:
+        lines += ["", f"`{f['kind']}({args})`"]
+    if len(nodes) > 1:
+        total = sum(n.n_params for n in nodes)
+        names = ", ".join(n.name for n in nodes[:6]) + (", ..." if len(nodes) > 6 else "")
+        lines += ["", f"{len(nodes)} layers from this line ({names}): {total:,} params in all"]
+    return "\n".join(lines)
+
+
+def _val(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_val(x) for x in v) + "]"
+    return str(v)
+
+
+def _signature(b: ast.BlockDef) -> str:
+    ps = [p.name + (f"={_value_text(p.default)}" if p.default is not None else "") for p in b.params]
+    return f"block {b.name}({', '.join(ps)})"
+
+
+def _block_call(a: Analysis, pos: Pos, layer: ast.Layer) -> str:
+    b = a.program.blocks[layer.word]
+    lines = [f"```netc\n{_signature(b)}\n```"]
+    for name in config_order(a, pos):
+        ir = a.irs[name]
+        scopes = [s for s in ir.scopes.values() if s.block == layer.word and _same(s.span, layer.span)
+                  or (s.block == layer.word and s.span.line == layer.word_span.line
+                      and s.span.col == layer.word_span.col)]
+        if not scopes:
+            continue
+        s = scopes[0]
+        nodes = ir.scope_nodes(s.name)
+        params = sum(n.n_params for n in nodes)
+        macs = [n.macs for n in nodes]
+        out = ir.node(s.output) if s.output in ir.graph else None
+        args = ", ".join(f"{k}={_val(v)}" for k, v in s.args.items())
+        lines += [f"`{s.name}` = `{s.label}` in configuration `{name}`", "",
+                  "| | |", "|---|---|",
+                  f"| arguments | {args or '-'} |",
+                  f"| output | {shape_text(out.shape if out is not None and out.shape is not None else (out.sym_shape if out is not None else None))} |",
+                  f"| layers | {len(nodes)} |",
+                  f"| params | {params:,} |",
+                  f"| mult-adds | {_num(None if any(m is None for m in macs) else sum(macs))} |"]
+        if len(scopes) > 1:
+            lines += ["", f"{len(scopes)} instances from this line"]
+        break
+    return "\n".join(lines)
+
+
+def _block_def(a: Analysis, b: ast.BlockDef) -> str:
+    calls = sum(1 for ir in a.irs.values() for s in ir.scopes.values() if s.block == b.name)
+    used = [name for name, ir in a.irs.items() if any(s.block == b.name for s in ir.scopes.values())]
+    tail = f"{calls} instance{'s' * (calls != 1)}" + (f" in {', '.join(used)}" if used else "")
+    return f"```netc\n{_signature(b)}\n```\n{tail}"
+
+
+def _value_text(v) -> str:
+    if isinstance(v, ast.Number):
+        return v.text or str(v.value)
+    if isinstance(v, ast.Bool):
+        return "true" if v.value else "false"
+    if isinstance(v, ast.Ident):
+        return v.name
+    if isinstance(v, ast.String):
+        return f'"{v.value}"'
+    if isinstance(v, ast.ListValue):
+        return "[" + ", ".join(_value_text(x) for x in v.items) + "]"
+    return str(v)
+
+
+def _variable(a: Analysis, w: Word, var) -> str:
+    if isinstance(var, ast.Param):
+        block = enclosing(tuple(w.parents) + (w.node,), ast.BlockDef)
+        lines = [f"**{var.name}**: parameter of `{_signature(block)}`"
+                 + (f", default {_value_text(var.default)}" if var.default is not None else "")]
+        seen = []
+        for name, ir in a.irs.items():
+            for s in ir.scopes.values():
+                if s.block == block.name and var.name in s.args and len(seen) < 8:
+                    seen.append(f"`{s.name}`: {_val(s.args[var.name])}")
+        if seen:
+            lines += ["", ", ".join(seen)]
+        return "\n".join(lines)
+    lines = [f"```netc\nvar {var.name} = {_value_text(var.value)}\n```"]
+    over = [f"`{n}`: {_val(ir.vars[var.name])}" for n, ir in a.irs.items()
+            if var.name in ir.vars and _val(ir.vars[var.name]) != _value_text(var.value)]
+    if over:
+        lines.append("overridden in " + ", ".join(over))
+    return "\n".join(lines)

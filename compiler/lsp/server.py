@@ -1,0 +1,182 @@
+"""``netc lsp``: the language server (pygls), over stdio.
+
+Each document version is analysed once (:func:`netc.lsp.analysis.analyse`) and every feature
+reads that analysis. Diagnostics are published from a task scheduled on each change; a burst of
+changes is coalesced (a task whose version is no longer the newest does nothing), and a request
+that arrives first (hover, definition) analyses the newest version itself.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from lsprotocol import types as T
+from pygls.lsp.server import LanguageServer
+
+from netc import __version__
+from netc.dsl.errors import NetcError
+
+from .adapter import format_text
+from .analysis import Analysis, analyse
+from .complete import complete
+from .hover import hover
+from .navigate import definition, folding, references, symbols
+
+
+class NetcServer(LanguageServer):
+    def __init__(self):
+        super().__init__("netc", __version__)
+        self.analyses: dict[str, Analysis] = {}
+        self.good: dict[str, Analysis] = {}           # the last analysis that parsed, per document
+        self.published: dict[str, int | None] = {}
+
+    def analysis(self, uri: str) -> Analysis:
+        doc = self.workspace.get_text_document(uri)
+        a = self.analyses.get(uri)
+        if a is None or a.version != doc.version or a.text != doc.source:
+            a = analyse(uri, doc.source, doc.version)
+            self.analyses[uri] = a
+            if a.program is not None:
+                self.good[uri] = a
+        return a
+
+    async def publish_later(self, uri: str, version: int | None) -> None:
+        await asyncio.sleep(0)
+        doc = self.workspace.get_text_document(uri)
+        if doc.version != version or uri not in self.analyses_open:
+            return                                    # a newer change will publish
+        a = self.analysis(uri)
+        if self.published.get(uri, -1) == a.version and a.version is not None:
+            return
+        self.published[uri] = a.version
+        self.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri, a.diagnostics, version=a.version))
+
+    @property
+    def analyses_open(self) -> set:
+        return set(self.workspace.text_documents)
+
+
+server = NetcServer()
+
+
+def _schedule(ls: NetcServer, uri: str) -> None:
+    doc = ls.workspace.get_text_document(uri)
+    ls.published.pop(uri, None) if doc.version is None else None
+    asyncio.get_running_loop().create_task(ls.publish_later(uri, doc.version))
+
+
+@server.feature(T.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: NetcServer, params: T.DidOpenTextDocumentParams):
+    _schedule(ls, params.text_document.uri)
+
+
+@server.feature(T.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: NetcServer, params: T.DidChangeTextDocumentParams):
+    _schedule(ls, params.text_document.uri)
+
+
+@server.feature(T.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: NetcServer, params: T.DidSaveTextDocumentParams):
+    # files that include this one may change meaning; re-check every open document
+    for uri in list(ls.workspace.text_documents):
+        ls.analyses.pop(uri, None)
+        ls.published.pop(uri, None)
+        _schedule(ls, uri)
+
+
+@server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: NetcServer, params: T.DidCloseTextDocumentParams):
+    uri = params.text_document.uri
+    for d in (ls.analyses, ls.good, ls.published):
+        d.pop(uri, None)
+    ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri, []))
+
+
+@server.feature(T.TEXT_DOCUMENT_HOVER)
+def on_hover(ls: NetcServer, params: T.HoverParams):
+    a = ls.analysis(params.text_document.uri)
+    return hover(a, a.pos(params.position))
+
+
+@server.feature(T.TEXT_DOCUMENT_DEFINITION)
+def on_definition(ls: NetcServer, params: T.DefinitionParams):
+    a = ls.analysis(params.text_document.uri)
+    return definition(a, a.pos(params.position)) or None
+
+
+@server.feature(T.TEXT_DOCUMENT_REFERENCES)
+def on_references(ls: NetcServer, params: T.ReferenceParams):
+    a = ls.analysis(params.text_document.uri)
+    return references(a, a.pos(params.position), params.context.include_declaration) or None
+
+
+@server.feature(T.TEXT_DOCUMENT_COMPLETION,
+                T.CompletionOptions(trigger_characters=["(", ",", "-", "=", " "]))
+def on_completion(ls: NetcServer, params: T.CompletionParams):
+    uri = params.text_document.uri
+    a = ls.analysis(uri)
+    p = a.pos(params.position)
+    return T.CompletionList(is_incomplete=False, items=complete(a, ls.good.get(uri), p.line, p.col - 1))
+
+
+@server.feature(T.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+def on_symbols(ls: NetcServer, params: T.DocumentSymbolParams):
+    a = ls.analysis(params.text_document.uri)
+    if a.program is None and params.text_document.uri in ls.good:
+        a = ls.good[params.text_document.uri]
+    return symbols(a)
+
+
+@server.feature(T.TEXT_DOCUMENT_FOLDING_RANGE)
+def on_folding(ls: NetcServer, params: T.FoldingRangeParams):
+    return folding(ls.workspace.get_text_document(params.text_document.uri).source)
+
+
+@server.feature(T.TEXT_DOCUMENT_FORMATTING)
+def on_formatting(ls: NetcServer, params: T.DocumentFormattingParams):
+    doc = ls.workspace.get_text_document(params.text_document.uri)
+    a = ls.analysis(params.text_document.uri)
+    try:
+        out = format_text(doc.source, a.path)
+    except NetcError:
+        return None                       # does not parse: the diagnostics say why
+    if out == doc.source:
+        return []
+    end = T.Position(len(doc.lines), 0)
+    return [T.TextEdit(T.Range(T.Position(0, 0), end), out)]
+
+
+@server.feature(T.TEXT_DOCUMENT_CODE_ACTION,
+                T.CodeActionOptions(code_action_kinds=[T.CodeActionKind.QuickFix]))
+def on_code_action(ls: NetcServer, params: T.CodeActionParams):
+    uri = params.text_document.uri
+    a = ls.analysis(uri)
+    want = params.range
+    out = []
+    for fix, d in ((f, d) for f in a.fixes for d in a.diagnostics if _overlaps(d.range, f.range)):
+        if not _overlaps(fix.range, want):
+            continue
+        edit = T.WorkspaceEdit(changes={uri: [T.TextEdit(fix.range, fix.text)]})
+        out.append(T.CodeAction(fix.title, kind=T.CodeActionKind.QuickFix, diagnostics=[d], edit=edit,
+                                is_preferred=True))
+    return _unique(out)
+
+
+def _overlaps(r: T.Range, s: T.Range) -> bool:
+    def key(p):
+        return (p.line, p.character)
+    return key(r.start) <= key(s.end) and key(s.start) <= key(r.end)
+
+
+def _unique(actions: list[T.CodeAction]) -> list[T.CodeAction]:
+    seen, out = set(), []
+    for x in actions:
+        k = (x.title, x.edit.changes and str(list(x.edit.changes.values())))
+        if k not in seen:
+            seen.add(k)
+            out.append(x)
+    return out
+
+
+def serve() -> None:
+    """Speak LSP over stdin/stdout until the client says exit."""
+    server.start_io()
