@@ -21,6 +21,7 @@ KEYWORDS = ("input", "output", "naming", "defaults", "var", "block", "config", "
             "include", "concat", "add", "aux", "replace", "remove", "insert", "after", "before", "with", "as",
             "on", "weight")
 _WORDS: list[T.CompletionItem] | None = None
+_DEFS = re.compile(r"^[ \t]*(?:default[ \t]+)?(config|var|table)[ \t]+([\w\-/]+(?:[ \t]*\|[ \t]*[\w\-/]+)*)", re.M)
 
 
 def _layer_items() -> list[T.CompletionItem]:
@@ -38,8 +39,14 @@ def complete(a: Analysis, good: Analysis | None, lineno: int, col: int) -> list[
     before = line[:col]
     prog = (a.program or (good.program if good else None))
     blocks = prog.blocks if prog else {}
-    vars_ = prog.vars if prog else {}
+    vars_ = dict.fromkeys(prog.vars) if prog else {}
     configs = list(prog.configs) if prog else []
+    for kind, names in _DEFS.findall(a.text):           # names typed since the last version that parsed
+        for name in (n.strip() for n in names.split("|")):
+            if kind == "var":
+                vars_.setdefault(name, None)
+            elif name not in configs:
+                configs.append(name)
     if before.lstrip().startswith("#"):
         return []
     m = re.search(r"\bextends\s+[\w\-]*$", before)

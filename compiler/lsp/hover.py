@@ -101,7 +101,8 @@ def _layer(a: Analysis, pos: Pos, layer: ast.Layer) -> str | None:
     if len(nodes) > 1:
         total = sum(n.n_params for n in nodes)
         names = ", ".join(n.name for n in nodes[:6]) + (", ..." if len(nodes) > 6 else "")
-        lines += ["", f"{len(nodes)} layers from this line ({names}): {total:,} params in all"]
+        what = "instances of this layer" if len({n.scope for n in nodes}) > 1 else "layers from this line"
+        lines += ["", f"{len(nodes)} {what} in `{config}` ({names}): {total:,} params in all"]
     return "\n".join(lines)
 
 
