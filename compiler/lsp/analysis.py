@@ -123,10 +123,16 @@ def analyse(uri: str, text: str, version: int | None = None) -> Analysis:
     a = Analysis(uri, version, text, path, text.split("\n"))
     try:
         a.program = netc.Program.from_text(text, path)
+    except RecursionError:
+        a.errors = [NetcError("internal error in netc: the spec nests too deeply to analyse")]
     except NetcError as e:
         a.errors = sort_errors(e.errors if isinstance(e, NetcErrors) else [e])
     else:
-        a.errors, a.irs = _check(a.program)
+        try:
+            a.errors, a.irs = _check(a.program)
+        except Exception as e:      # a bug in netc, not in the spec: say so, keep the server alive
+            a.errors = [NetcError(f"internal error in netc: {type(e).__name__}: {e}",
+                                  hint="this is a bug in netc, not in your spec")]
     for e in a.errors:
         d, fix = diagnostic(a, e)
         a.diagnostics.append(d)

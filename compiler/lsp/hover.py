@@ -8,7 +8,7 @@ from netc.dsl import ast
 
 from .adapter import layer_facts, shape_text
 from .analysis import Analysis, Pos, to_lsp
-from .navigate import Word, enclosing, variable, word_at
+from .navigate import Word, edit_target, enclosing, variable, word_at
 
 
 def hover(a: Analysis, pos: Pos) -> T.Hover | None:
@@ -31,6 +31,14 @@ def hover(a: Analysis, pos: Pos) -> T.Hover | None:
     elif isinstance(w.node, ast.BlockDef) and pos.within(w.node.name_span):
         parts.append(_block_def(a, w.node))
         rng = w.node.name_span
+    elif (target := edit_target(a, pos, w.node, w.parents)) is not None:
+        config, node = target
+        parts.append(_facts(config, [node]) if hasattr(node, "kind") and hasattr(node, "n_params")
+                     else f"`{node.name}` = `{node.label}` in configuration `{config}`")
+        rng = w.span
+    elif (config := _config_named(a, pos)) is not None:
+        parts.append(_config(a, config))
+        rng = w.span
     if not parts:
         return None
     return T.Hover(T.MarkupContent(T.MarkupKind.Markdown, "\n\n---\n\n".join(parts)),
@@ -85,7 +93,10 @@ def _layer(a: Analysis, pos: Pos, layer: ast.Layer) -> str | None:
     found = nodes_at(a, pos, layer.word_span)
     if found is None:
         return f"**{layer.word}** (not in any configuration that builds)"
-    config, nodes = found
+    return _facts(*found)
+
+
+def _facts(config: str, nodes: list) -> str:
     f = layer_facts(nodes[0])
     args = ", ".join(f"{k}={_val(v)}" for k, v in f["params"].items())
     rf = f"{f['rf'][0]} (stride {f['rf'][1]})" if f["rf"] else "n/a"
@@ -103,6 +114,37 @@ def _layer(a: Analysis, pos: Pos, layer: ast.Layer) -> str | None:
         names = ", ".join(n.name for n in nodes[:6]) + (", ..." if len(nodes) > 6 else "")
         what = "instances of this layer" if len({n.scope for n in nodes}) > 1 else "layers from this line"
         lines += ["", f"{len(nodes)} {what} in `{config}` ({names}): {total:,} params in all"]
+    return "\n".join(lines)
+
+
+def _config_named(a: Analysis, pos: Pos) -> str | None:
+    """The configuration whose name (``config D``, a table column, ``extends D``) is under the cursor."""
+    for item in a.module.items:
+        if isinstance(item, ast.Config):
+            if pos.within(item.name_span):
+                return item.name
+            if pos.within(item.base_span):
+                return item.base
+        elif isinstance(item, ast.Table):
+            for name, span in item.columns:
+                if pos.within(span):
+                    return name
+    return None
+
+
+def _config(a: Analysis, name: str) -> str:
+    ir = a.irs.get(name)
+    if ir is None:
+        return f"configuration `{name}` (does not build; see the diagnostics)"
+    out = ir.node(ir.output)
+    inp = ir.node("input")
+    lines = [f"configuration **{name}**: {ir.depth} weight layers", "", "| | |", "|---|---|",
+             f"| input | {shape_text(inp.shape if inp.shape is not None else inp.sym_shape)} |",
+             f"| output | {shape_text(out.shape if out.shape is not None else out.sym_shape)} |",
+             f"| params | {ir.params:,} |",
+             f"| mult-adds | {_num(ir.macs)} |"]
+    if ir.params_inference != ir.params:
+        lines.append(f"| params at inference | {ir.params_inference:,} |")
     return "\n".join(lines)
 
 

@@ -101,9 +101,9 @@ def definition(a: Analysis, pos: Pos) -> list[T.Location]:
             return [T.Location(target.as_uri(), T.Range(T.Position(0, 0), T.Position(0, 0)))] if target.is_file() else []
     if isinstance(node, ast.Config) and pos.within(node.base_span) and node.base in prog.configs:
         return [location(prog.configs[node.base].span)]
-    target = _edit_target(a, pos, node, w.parents)
+    target = edit_target(a, pos, node, w.parents)
     if target is not None:
-        return [location(target)]
+        return [location(target[1].span)]
     if isinstance(node, ast.Layer) and pos.within(node.word_span) and node.word in prog.blocks \
             and w.text == node.word:
         b = prog.blocks[node.word]
@@ -127,9 +127,9 @@ def variable(a: Analysis, w: Word):
     return a.program.vars.get(w.text)
 
 
-def _edit_target(a: Analysis, pos: Pos, node, parents: tuple) -> Span | None:
-    """``replace conv1_1 with ...``, ``remove drop6``, ``insert ... after X``, ``aux ... on X``:
-    the layer so named, in the base configuration (or in this one, for aux)."""
+def edit_target(a: Analysis, pos: Pos, node, parents: tuple) -> tuple[str, object] | None:
+    """``replace conv1_1 with ...``, ``remove drop6``, ``insert ... after X``, ``aux ... on X``: the
+    configuration (the base; this one for aux) and the node or block instance so named."""
     names = []
     if isinstance(node, (ast.Replace, ast.Remove)):
         names = [n for n, sp in node.targets if pos.within(sp)]
@@ -142,13 +142,14 @@ def _edit_target(a: Analysis, pos: Pos, node, parents: tuple) -> Span | None:
     cfg = enclosing(parents + (node,), ast.Config)
     if cfg is None:
         return None
-    ir = a.irs.get(cfg.base if not isinstance(node, ast.Aux) else cfg.name) or a.irs.get(cfg.name)
+    name = cfg.name if isinstance(node, ast.Aux) or not cfg.base else cfg.base
+    ir = a.irs.get(name)
     if ir is None:
         return None
     if names[0] in ir.graph:
-        return ir.node(names[0]).span
+        return name, ir.node(names[0])
     scope = ir.scopes.get(names[0])
-    return scope.span if scope else None
+    return (name, scope) if scope else None
 
 
 def references(a: Analysis, pos: Pos, include_declaration: bool = True) -> list[T.Location]:
