@@ -1,0 +1,73 @@
+"""The language server's features as plain functions (no server process): every feature at every
+token of every bundled spec and every broken spec answers without raising, the diagnostics are
+exactly netc.check's errors, and each did-you-mean becomes a fix replacing the misspelt word."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("lsprotocol")
+
+import netc  # noqa: E402
+from netc.lsp.analysis import analyse  # noqa: E402
+from netc.lsp.complete import complete  # noqa: E402
+from netc.lsp.hover import hover  # noqa: E402
+from netc.lsp.navigate import definition, folding, references, symbols  # noqa: E402
+
+ERRORS = Path(__file__).resolve().parent / "errors"
+FILES = sorted(netc.bundled_dir().glob("*.net")) + sorted(ERRORS.glob("*.net"))
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_feature_at_every_token_answers(path):
+    text = path.read_text(encoding="utf-8", errors="replace")
+    a = analyse(path.resolve().as_uri(), text, 1)
+    symbols(a)
+    folding(text)
+    for i, line in enumerate(a.lines, 1):
+        for k, m in enumerate(re.finditer(r"\S+", line)):
+            col = m.start() + 1 if k % 2 == 0 else m.end()     # the start of a token, or just after it
+            p = a.pos(_lsp(i, col))
+            hover(a, p)
+            definition(a, p)
+            references(a, p)
+            complete(a, None, i, col - 1)
+
+
+def _lsp(line: int, col: int):
+    from lsprotocol import types as T
+    return T.Position(line - 1, col - 1)
+
+
+@pytest.mark.parametrize("path", sorted(ERRORS.glob("*.net")), ids=lambda p: p.stem)
+def test_diagnostics_are_the_errors_of_netc_check(path):
+    text = path.read_text(encoding="utf-8", errors="replace")
+    a = analyse(path.resolve().as_uri(), text, 1)
+    expected = netc.check(text, str(path.resolve()))
+    assert [d.message.split("\nhint:")[0] for d in a.diagnostics] == [_shown(e, a) for e in expected]
+    for e, d in zip(expected, a.diagnostics):
+        if e.hint:
+            assert d.message.endswith("hint: " + e.hint)
+
+
+def _shown(e, a) -> str:
+    if a.mine(e.span) or e.span.source is None or e.span.line <= 0:
+        return e.message
+    return f"{e.span.file}:{e.span.line}:{e.span.col}: {e.message}"
+
+
+def test_every_did_you_mean_in_the_error_corpus_is_a_fix_on_the_misspelt_word():
+    checked = 0
+    for path in sorted(ERRORS.glob("*.net")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        a = analyse(path.resolve().as_uri(), text, 1)
+        for fix in a.fixes:
+            r = fix.range
+            assert r.start.line == r.end.line
+            line = a.lines[r.start.line].lstrip("\ufeff")
+            old = line[r.start.character:r.end.character]
+            assert old and old != fix.text and re.fullmatch(r"[\w\-/]+", old), (path.name, old, fix.text)
+            checked += 1
+    assert checked >= 10
