@@ -179,4 +179,8 @@ def _unique(actions: list[T.CodeAction]) -> list[T.CodeAction]:
 
 def serve() -> None:
     """Speak LSP over stdin/stdout until the client says exit."""
+    import gc
+    analyse("file:///warm-up.net", "input 8x8 RGB\nconv3-4 -> maxpool\nFC-2\n")     # lazy imports, caches
+    gc.collect()
+    gc.freeze()      # what is loaded now is never garbage: full collections stay short (max 250 -> 70 ms)
     server.start_io()
