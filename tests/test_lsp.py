@@ -4,6 +4,7 @@ costs, definitions and references land on the right lines, completion, symbols, 
 """
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -45,6 +46,10 @@ async def client(lsp_client: LanguageClient):
 _version = [0]
 
 
+async def notified(client: LanguageClient) -> None:
+    await asyncio.wait_for(client.wait_for_notification(T.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), 60)
+
+
 async def put(client: LanguageClient, uri: str, text: str) -> list[T.Diagnostic]:
     """Open (or replace) a document and wait for its diagnostics."""
     _version[0] += 1
@@ -56,7 +61,7 @@ async def put(client: LanguageClient, uri: str, text: str) -> list[T.Diagnostic]
         client.text_document_did_change(T.DidChangeTextDocumentParams(
             T.VersionedTextDocumentIdentifier(_version[0], uri), [T.TextDocumentContentChangeWholeDocument(text)]))
     while True:
-        await client.wait_for_notification(T.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        await notified(client)
         if uri in client.diagnostics:
             return list(client.diagnostics[uri])
 
@@ -244,3 +249,25 @@ async def test_error_in_an_included_file_is_shown_where_this_file_reaches_it(cli
     (tmp_path / "bad2.net").write_text("block b(c) {\n    conv3-c ->\n}\n")        # a syntax error
     diags = await put(client, uri_of(tmp_path, "inc2.net"), 'include "bad2.net"\ninput 8x8 RGB\nFC-2\n')
     assert len(diags) == 1 and diags[0].range.start.line == 0            # the include line
+
+
+async def test_an_untitled_document(client):
+    uri = "untitled:Untitled-1"
+    diags = await put(client, uri, SPEC)
+    assert len(diags) == 1
+    r = await client.text_document_definition_async(T.DefinitionParams(T.TextDocumentIdentifier(uri), at(7, 1)))
+    assert [(loc.uri, loc.range.start.line) for loc in r] == [(uri, 2)]
+
+
+async def test_a_burst_of_changes_ends_with_the_diagnostics_of_the_last(client, tmp_path):
+    uri = uri_of(tmp_path, "burst.net")
+    await put(client, uri, FIXED)
+    client.diagnostics.pop(uri, None)
+    texts = [FIXED.replace("conv3-16", f"conv3-{n}") for n in (17, 18, 19)] + [SPEC]
+    for text in texts:
+        _version[0] += 1
+        client.text_document_did_change(T.DidChangeTextDocumentParams(
+            T.VersionedTextDocumentIdentifier(_version[0], uri), [T.TextDocumentContentChangeWholeDocument(text)]))
+    while not client.diagnostics.get(uri):
+        await notified(client)
+    assert [d.range.start.line for d in client.diagnostics[uri]] == [8]

@@ -79,8 +79,12 @@ def from_lsp(lines: list[str], p: T.Position) -> Pos:
     return Pos(p.line + 1, _chars(line, p.character) + 1)
 
 
-def location(span: Span) -> T.Location:
-    return T.Location(path_to_uri(span.file) if span.file.startswith("/") else span.file, to_lsp(span))
+def location(span: Span, here: "Analysis | None" = None) -> T.Location:
+    """Where a span is: the document's own URI for a span in it, a file URI for another file."""
+    if here is not None and here.mine(span):
+        return T.Location(here.uri, to_lsp(span))
+    return T.Location(path_to_uri(span.file) if span.source is not None and span.file.startswith("/")
+                      else span.file, to_lsp(span))
 
 
 # ---------------------------------------------------------------- the analysis
@@ -166,11 +170,11 @@ _SEVERITY = {"error": T.DiagnosticSeverity.Error, "warning": T.DiagnosticSeverit
 def diagnostic(a: Analysis, e: NetcError) -> tuple[T.Diagnostic, Fix | None]:
     """An LSP diagnostic for an error; one in an included file is shown on the include line."""
     span, message = e.span, e.message
-    related = [T.DiagnosticRelatedInformation(location(sp), msg) for msg, sp in e.notes if sp.source]
+    related = [T.DiagnosticRelatedInformation(location(sp, a), msg) for msg, sp in e.notes if sp.source]
     if not a.mine(span):
         here = next((sp for _, sp in e.notes if a.mine(sp)), None)
         if span.source is not None and span.line > 0:
-            related.insert(0, T.DiagnosticRelatedInformation(location(span), message))
+            related.insert(0, T.DiagnosticRelatedInformation(location(span, a), message))
             message = f"{span.file}:{span.line}:{span.col}: {message}"
         span = here or span
     full = message + (f"\nhint: {e.hint}" if e.hint else "")

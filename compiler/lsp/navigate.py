@@ -100,17 +100,17 @@ def definition(a: Analysis, pos: Pos) -> list[T.Location]:
             target = (Path(a.path).parent / n.path).resolve()
             return [T.Location(target.as_uri(), T.Range(T.Position(0, 0), T.Position(0, 0)))] if target.is_file() else []
     if isinstance(node, ast.Config) and pos.within(node.base_span) and node.base in prog.configs:
-        return [location(prog.configs[node.base].span)]
+        return [location(prog.configs[node.base].span, a)]
     target = edit_target(a, pos, node, w.parents)
     if target is not None:
-        return [location(target[1].span)]
+        return [location(target[1].span, a)]
     if isinstance(node, ast.Layer) and pos.within(node.word_span) and node.word in prog.blocks \
             and w.text == node.word:
         b = prog.blocks[node.word]
-        return [location(b.name_span or b.span)]
+        return [location(b.name_span or b.span, a)]
     var = variable(a, w)
     if var is not None:
-        return [location(var.span)]
+        return [location(var.span, a)]
     return []
 
 
@@ -166,10 +166,10 @@ def references(a: Analysis, pos: Pos, include_declaration: bool = True) -> list[
         name = w.node.word
     if name is None:
         return []
-    out = [location(la.word_span) for la, _ in layers(a.module) if la.word == name]
+    out = [location(la.word_span, a) for la, _ in layers(a.module) if la.word == name]
     b = a.program.blocks[name]
     if include_declaration:
-        out.insert(0, location(b.name_span or b.span))
+        out.insert(0, location(b.name_span or b.span, a))
     return out
 
 

@@ -60,7 +60,8 @@ server = NetcServer()
 
 def _schedule(ls: NetcServer, uri: str) -> None:
     doc = ls.workspace.get_text_document(uri)
-    ls.published.pop(uri, None) if doc.version is None else None
+    if doc.version is None:             # no versions to tell changes apart: always publish
+        ls.published.pop(uri, None)
     asyncio.get_running_loop().create_task(ls.publish_later(uri, doc.version))
 
 
