@@ -71,3 +71,27 @@ def test_every_did_you_mean_in_the_error_corpus_is_a_fix_on_the_misspelt_word():
             assert old and old != fix.text and re.fullmatch(r"[\w\-/]+", old), (path.name, old, fix.text)
             checked += 1
     assert checked >= 10
+
+
+def test_docstring_examples():
+    import doctest
+    import importlib
+    for mod in ("netc.lsp.analysis", "netc.pygments_lexer"):
+        result = doctest.testmod(importlib.import_module(mod))
+        assert result.attempted and not result.failed, mod
+
+
+def test_the_server_never_imports_torch():
+    import subprocess
+    import sys
+    code = ("import sys, netc.cli, netc.lsp.server as s; netc.cli.make_parser(); "
+            "s.analyse('file:///x.net', open(sys.argv[1]).read()); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(netc.bundled_dir() / "googlenet.net")],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_completion_of_setting_values():
+    a = analyse("file:///x.net", "input 32x32 \noutput \nconv3-8\n", 1)
+    assert "gray" in {i.label for i in complete(a, None, 1, 12)}
+    assert {i.label for i in complete(a, None, 2, 7)} == {"logits", "probs"}

@@ -20,6 +20,8 @@ K = T.CompletionItemKind
 KEYWORDS = ("input", "output", "naming", "defaults", "var", "block", "config", "default", "table", "extends",
             "include", "concat", "add", "aux", "replace", "remove", "insert", "after", "before", "with", "as",
             "on", "weight")
+SETTING_VALUES = {"input": ("RGB", "BGR", "gray", "grayscale", "RGBA", "1ch"), "output": ("logits", "probs"),
+                  "naming": ("stage", "sequential")}
 _WORDS: list[T.CompletionItem] | None = None
 _DEFS = re.compile(r"^[ \t]*(?:default[ \t]+)?(config|var|table)[ \t]+([\w\-/]+(?:[ \t]*\|[ \t]*[\w\-/]+)*)", re.M)
 
@@ -49,6 +51,9 @@ def complete(a: Analysis, good: Analysis | None, lineno: int, col: int) -> list[
                 configs.append(name)
     if before.lstrip().startswith("#"):
         return []
+    m = re.match(r"\s*(input\s+\S+|output|naming)\s+\w*$", before)
+    if m:
+        return [T.CompletionItem(v, kind=K.EnumMember) for v in SETTING_VALUES[m.group(1).split()[0]]]
     m = re.search(r"\bextends\s+[\w\-]*$", before)
     if m:
         return [T.CompletionItem(c, kind=K.Module, detail="configuration") for c in configs]
