@@ -95,3 +95,18 @@ def test_completion_of_setting_values():
     a = analyse("file:///x.net", "input 32x32 \noutput \nconv3-8\n", 1)
     assert "gray" in {i.label for i in complete(a, None, 1, 12)}
     assert {i.label for i in complete(a, None, 2, 7)} == {"logits", "probs"}
+
+
+def test_positions_count_in_the_negotiated_encoding():
+    from netc.lsp import analysis
+    line = "# \U0001d400 x"
+    text = "input 32x32 RGB\nconv3-16 \u00d72 -> maxpol\n"         # the paper's x is two bytes in UTF-8
+    try:
+        for unit, col, start in (("utf-16", 5, 15), ("utf-8", 7, 16), ("utf-32", 4, 15)):
+            analysis.ENCODING["unit"] = unit
+            assert analysis._units(line, 4) == col
+            assert analysis._chars(line, col) == 4
+            r = analyse("file:///x.net", text, 1).diagnostics[0].range
+            assert (r.start.character, r.end.character) == (start, start + 6)
+    finally:
+        analysis.ENCODING["unit"] = "utf-16"

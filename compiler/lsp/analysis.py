@@ -35,20 +35,29 @@ def path_to_uri(path: str) -> str:
 
 
 # ---------------------------------------------------------------- positions
+#: how LSP positions count characters, as negotiated with the client (the server sets it)
+ENCODING = {"unit": "utf-16"}
+_WIDTH = {"utf-16": lambda ch: 2 if ord(ch) > 0xFFFF else 1, "utf-8": lambda ch: len(ch.encode("utf-8")),
+          "utf-32": lambda ch: 1}
+
+
 def _units(line: str, chars: int) -> int:
-    """UTF-16 code units in the first ``chars`` characters of a line."""
+    """Code units (of the negotiated encoding) in the first ``chars`` characters of a line."""
     head = line[:chars]
-    return len(head) if head.isascii() else len(head.encode("utf-16-le")) // 2
+    if head.isascii():
+        return len(head)
+    width = _WIDTH.get(ENCODING["unit"], _WIDTH["utf-16"])
+    return sum(width(ch) for ch in head)
 
 
 def _chars(line: str, units: int) -> int:
     if line.isascii():
         return min(units, len(line))
-    n = 0
+    width, n = _WIDTH.get(ENCODING["unit"], _WIDTH["utf-16"]), 0
     for i, ch in enumerate(line):
         if n >= units:
             return i
-        n += 2 if ord(ch) > 0xFFFF else 1
+        n += width(ch)
     return len(line)
 
 

@@ -16,7 +16,7 @@ from netc import __version__
 from netc.dsl.errors import NetcError
 
 from .adapter import format_text
-from .analysis import Analysis, analyse
+from .analysis import ENCODING, Analysis, analyse
 from .complete import complete
 from .hover import hover
 from .navigate import definition, folding, references, symbols
@@ -63,6 +63,12 @@ def _schedule(ls: NetcServer, uri: str) -> None:
     if doc.version is None:             # no versions to tell changes apart: always publish
         ls.published.pop(uri, None)
     asyncio.get_running_loop().create_task(ls.publish_later(uri, doc.version))
+
+
+@server.feature(T.INITIALIZED)
+def initialized(ls: NetcServer, params: T.InitializedParams):
+    enc = ls.server_capabilities.position_encoding
+    ENCODING["unit"] = str(getattr(enc, "value", enc) or "utf-16")
 
 
 @server.feature(T.TEXT_DOCUMENT_DID_OPEN)
