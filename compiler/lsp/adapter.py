@@ -14,8 +14,8 @@ from netc.dsl.fmt import format_text
 from netc.ir import build
 from netc.resolve import resolve
 
-__all__ = ["build_config", "format_text", "kind_of_word", "kind_fields", "layer_facts", "layer_words",
-           "shape_text"]
+__all__ = ["build_config", "config_facts", "format_text", "kind_of_word", "kind_fields", "layer_facts",
+           "layer_words", "scope_facts", "shape_text"]
 
 
 def build_config(prog, name: str):
@@ -67,12 +67,36 @@ def shape_text(shape) -> str:
     return dims.fmt_shape(shape) if shape is not None else "?"
 
 
+def _shape(node) -> str:
+    if node is None:
+        return "?"
+    return shape_text(node.shape if node.shape is not None else node.sym_shape)
+
+
+def _total(values) -> int | None:
+    values = list(values)
+    return None if any(v is None for v in values) else sum(values)
+
+
+def config_facts(ir) -> dict:
+    """What hover shows of one configuration."""
+    return {"depth": ir.depth, "input": _shape(ir.node("input")), "output": _shape(ir.node(ir.output)),
+            "params": ir.params, "params_inference": ir.params_inference, "macs": ir.macs}
+
+
+def scope_facts(ir, scope) -> dict:
+    """What hover shows of one block instance."""
+    nodes = ir.scope_nodes(scope.name)
+    out = ir.node(scope.output) if scope.output in ir.graph else None
+    return {"name": scope.name, "label": scope.label, "args": dict(scope.args), "output": _shape(out),
+            "layers": len(nodes), "params": sum(n.n_params for n in nodes), "macs": _total(n.macs for n in nodes)}
+
+
 def layer_facts(node) -> dict:
     """What hover shows of one IR node."""
-    shape = node.shape if node.shape is not None else node.sym_shape
     params = node.params.model_dump() if hasattr(node.params, "model_dump") else {}
     return {
-        "name": node.name, "kind": node.kind, "paper": node.paper, "shape": shape_text(shape),
+        "name": node.name, "kind": node.kind, "paper": node.paper, "shape": _shape(node),
         "n_params": node.n_params, "macs": node.macs, "rf": node.rf, "act": getattr(node, "act", "none"),
         "params": params, "span": node.span, "scope": node.scope, "aux": node.aux,
     }

@@ -6,7 +6,7 @@ from lsprotocol import types as T
 
 from netc.dsl import ast
 
-from .adapter import layer_facts, shape_text
+from .adapter import config_facts, layer_facts, scope_facts
 from .analysis import Analysis, Pos, to_lsp
 from .navigate import Word, edit_target, enclosing, variable, word_at
 
@@ -33,8 +33,8 @@ def hover(a: Analysis, pos: Pos) -> T.Hover | None:
         rng = w.node.name_span
     elif (target := edit_target(a, pos, w.node, w.parents)) is not None:
         config, node = target
-        parts.append(_facts(config, [node]) if hasattr(node, "kind") and hasattr(node, "n_params")
-                     else f"`{node.name}` = `{node.label}` in configuration `{config}`")
+        is_scope = node.name in a.irs[config].scopes
+        parts.append(_scope(config, scope_facts(a.irs[config], node)) if is_scope else _facts(config, [node]))
         rng = w.span
     elif (config := _config_named(a, pos)) is not None:
         parts.append(_config(a, config))
@@ -136,15 +136,12 @@ def _config(a: Analysis, name: str) -> str:
     ir = a.irs.get(name)
     if ir is None:
         return f"configuration `{name}` (does not build; see the diagnostics)"
-    out = ir.node(ir.output)
-    inp = ir.node("input")
-    lines = [f"configuration **{name}**: {ir.depth} weight layers", "", "| | |", "|---|---|",
-             f"| input | {shape_text(inp.shape if inp.shape is not None else inp.sym_shape)} |",
-             f"| output | {shape_text(out.shape if out.shape is not None else out.sym_shape)} |",
-             f"| params | {ir.params:,} |",
-             f"| mult-adds | {_num(ir.macs)} |"]
-    if ir.params_inference != ir.params:
-        lines.append(f"| params at inference | {ir.params_inference:,} |")
+    f = config_facts(ir)
+    lines = [f"configuration **{name}**: {f['depth']} weight layers", "", "| | |", "|---|---|",
+             f"| input | {f['input']} |", f"| output | {f['output']} |", f"| params | {f['params']:,} |",
+             f"| mult-adds | {_num(f['macs'])} |"]
+    if f["params_inference"] != f["params"]:
+        lines.append(f"| params at inference | {f['params_inference']:,} |")
     return "\n".join(lines)
 
 
@@ -166,28 +163,27 @@ def _block_call(a: Analysis, pos: Pos, layer: ast.Layer) -> str:
     lines = [f"```netc\n{_signature(b)}\n```"]
     for name in config_order(a, pos):
         ir = a.irs[name]
-        scopes = [s for s in ir.scopes.values() if s.block == layer.word and _same(s.span, layer.span)
-                  or (s.block == layer.word and s.span.line == layer.word_span.line
-                      and s.span.col == layer.word_span.col)]
+        start = (layer.word_span.file, layer.word_span.line, layer.word_span.col)
+        scopes = [s for s in ir.scopes.values()
+                  if s.block == layer.word and (s.span.file, s.span.line, s.span.col) == start]
         if not scopes:
             continue
-        s = scopes[0]
-        nodes = ir.scope_nodes(s.name)
-        params = sum(n.n_params for n in nodes)
-        macs = [n.macs for n in nodes]
-        out = ir.node(s.output) if s.output in ir.graph else None
-        args = ", ".join(f"{k}={_val(v)}" for k, v in s.args.items())
-        lines += [f"`{s.name}` = `{s.label}` in configuration `{name}`", "",
-                  "| | |", "|---|---|",
-                  f"| arguments | {args or '-'} |",
-                  f"| output | {shape_text(out.shape if out is not None and out.shape is not None else (out.sym_shape if out is not None else None))} |",
-                  f"| layers | {len(nodes)} |",
-                  f"| params | {params:,} |",
-                  f"| mult-adds | {_num(None if any(m is None for m in macs) else sum(macs))} |"]
+        lines.append(_scope(name, scope_facts(ir, scopes[0])))
         if len(scopes) > 1:
             lines += ["", f"{len(scopes)} instances from this line"]
         break
     return "\n".join(lines)
+
+
+def _scope(config: str, f: dict) -> str:
+    args = ", ".join(f"{k}={_val(v)}" for k, v in f["args"].items())
+    return "\n".join([f"`{f['name']}` = `{f['label']}` in configuration `{config}`", "",
+                      "| | |", "|---|---|",
+                      f"| arguments | {args or '-'} |",
+                      f"| output | {f['output']} |",
+                      f"| layers | {f['layers']} |",
+                      f"| params | {f['params']:,} |",
+                      f"| mult-adds | {_num(f['macs'])} |"])
 
 
 def _block_def(a: Analysis, b: ast.BlockDef) -> str:
