@@ -271,3 +271,12 @@ async def test_a_burst_of_changes_ends_with_the_diagnostics_of_the_last(client, 
     while not client.diagnostics.get(uri):
         await notified(client)
     assert [d.range.start.line for d in client.diagnostics[uri]] == [8]
+
+
+async def test_hover_above_a_line_being_typed_uses_the_last_version_that_parsed(client, tmp_path):
+    uri = uri_of(tmp_path, "typing.net")
+    await put(client, uri, FIXED)
+    diags = await put(client, uri, FIXED + "conv3-8 ->\n")          # the last line does not parse yet
+    assert len(diags) == 1 and diags[0].range.start.line == 10
+    h = await client.text_document_hover_async(T.HoverParams(T.TextDocumentIdentifier(uri), at(6, 3)))
+    assert h is not None and "16x32x32" in h.contents.value

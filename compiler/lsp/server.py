@@ -39,6 +39,15 @@ class NetcServer(LanguageServer):
                 self.good[uri] = a
         return a
 
+    def analysis_at(self, uri: str, position: T.Position) -> Analysis:
+        """The analysis to answer about a position: the current one, or while the document does not
+        parse, the last one that did if nothing changed up to the cursor's line (same positions)."""
+        a = self.analysis(uri)
+        good = self.good.get(uri)
+        if a.program is None and good is not None and good.lines[:position.line + 1] == a.lines[:position.line + 1]:
+            return good
+        return a
+
     async def publish_later(self, uri: str, version: int | None) -> None:
         await asyncio.sleep(0)
         doc = self.workspace.get_text_document(uri)
@@ -100,19 +109,19 @@ def did_close(ls: NetcServer, params: T.DidCloseTextDocumentParams):
 
 @server.feature(T.TEXT_DOCUMENT_HOVER)
 def on_hover(ls: NetcServer, params: T.HoverParams):
-    a = ls.analysis(params.text_document.uri)
+    a = ls.analysis_at(params.text_document.uri, params.position)
     return hover(a, a.pos(params.position))
 
 
 @server.feature(T.TEXT_DOCUMENT_DEFINITION)
 def on_definition(ls: NetcServer, params: T.DefinitionParams):
-    a = ls.analysis(params.text_document.uri)
+    a = ls.analysis_at(params.text_document.uri, params.position)
     return definition(a, a.pos(params.position)) or None
 
 
 @server.feature(T.TEXT_DOCUMENT_REFERENCES)
 def on_references(ls: NetcServer, params: T.ReferenceParams):
-    a = ls.analysis(params.text_document.uri)
+    a = ls.analysis(params.text_document.uri)          # references below the cursor must be current
     return references(a, a.pos(params.position), params.context.include_declaration) or None
 
 
