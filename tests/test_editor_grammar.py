@@ -222,3 +222,19 @@ def test_pygments_lexes_every_spec_without_errors(spec):
             assert Name.Class in kinds[node.name], node.name
     assert any(t in Comment for t, _ in tokens) and any(t in Keyword for t, _ in tokens)
     assert any(t in Number for t, _ in tokens)
+
+
+def test_the_python_scanner_agrees_with_vscode_textmate():
+    """Where `npm install` has been run in editors/vscode (and node is there), VS Code's own engine
+    (vscode-textmate with Oniguruma) must give the same tokens as the scanner above."""
+    import shutil
+    import subprocess
+    here = ROOT / "editors/vscode"
+    if not shutil.which("node") or not (here / "node_modules/vscode-textmate").exists():
+        pytest.skip("node and editors/vscode/node_modules (npm install) are not there")
+    r = subprocess.run(["node", "scripts/tokenize.js", "syntaxes/netc.tmLanguage.json", *map(str, SPECS)],
+                       cwd=here, capture_output=True, text=True, timeout=120, check=True)
+    theirs = [tuple(t) for t in json.loads(r.stdout)]
+    ours = [(spec.name, line[a:b].strip(), scope) for spec in SPECS for line in spec.read_text().split("\n")
+            for a, b, scope in sorted(tokenize(line)) if line[a:b].strip()]
+    assert ours == theirs
