@@ -10,17 +10,35 @@ from typing import Any
 
 from netc import dims
 from netc import layers as L
+from netc.dsl.errors import NetcError, sort_errors
 from netc.dsl.fmt import format_text
 from netc.ir import build
 from netc.resolve import resolve
 
-__all__ = ["build_config", "config_facts", "format_text", "kind_of_word", "kind_fields", "layer_facts",
-           "layer_words", "scope_facts", "shape_text"]
+__all__ = ["build_config", "check_program", "config_facts", "format_text", "kind_of_word", "kind_fields",
+           "layer_facts", "layer_words", "scope_facts", "shape_text"]
 
 
 def build_config(prog, name: str):
     """The IR of one configuration (with its ``.errors``), or raises NetcError."""
     return build(resolve(prog, name))
+
+
+def check_program(prog) -> tuple[list[NetcError], dict]:
+    """What :func:`netc.check_program` does, keeping the IRs for hover and navigation."""
+    errors = list(prog.errors)
+    if not prog.errors and not prog.own_configs() and not prog.blocks:
+        errors.append(prog.no_network())
+    irs = {}
+    for name in prog.own_configs():
+        try:
+            ir = build_config(prog, name)
+        except NetcError as e:
+            errors.append(e)
+            continue
+        irs[name] = ir
+        errors += ir.errors
+    return sort_errors(errors), irs
 
 
 def layer_words() -> list[tuple[str, str, str]]:

@@ -19,7 +19,7 @@ import netc
 from netc.dsl import ast
 from netc.dsl.errors import NetcError, NetcErrors, Span, sort_errors
 
-from .adapter import build_config
+from .adapter import check_program
 
 _QUOTED = re.compile(r"'([^']+)'")
 _FIX = re.compile(r"did you mean '([^']+)'\?")
@@ -149,7 +149,7 @@ def analyse(uri: str, text: str, version: int | None = None) -> Analysis:
         a.errors = sort_errors(e.errors if isinstance(e, NetcErrors) else [e])
     else:
         try:
-            a.errors, a.irs = _check(a.program)
+            a.errors, a.irs = check_program(a.program)
         except Exception as e:      # a bug in netc, not in the spec: say so, keep the server alive
             a.errors = [NetcError(f"internal error in netc: {type(e).__name__}: {e}",
                                   hint="this is a bug in netc, not in your spec")]
@@ -159,23 +159,6 @@ def analyse(uri: str, text: str, version: int | None = None) -> Analysis:
         if fix:
             a.fixes.append(fix)
     return a
-
-
-def _check(prog) -> tuple[list[NetcError], dict]:
-    """What :func:`netc.check_program` does, keeping the IRs for hover and navigation."""
-    errors = list(prog.errors)
-    if not prog.errors and not prog.own_configs() and not prog.blocks:
-        errors.append(prog.no_network())
-    irs = {}
-    for name in prog.own_configs():
-        try:
-            ir = build_config(prog, name)
-        except NetcError as e:
-            errors.append(e)
-            continue
-        irs[name] = ir
-        errors += ir.errors
-    return sort_errors(errors), irs
 
 
 # ---------------------------------------------------------------- diagnostics

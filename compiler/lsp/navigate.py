@@ -13,7 +13,7 @@ from lsprotocol import types as T
 from netc.dsl import ast
 from netc.dsl.errors import Span
 
-from .analysis import Analysis, Pos, location, path_to_uri, to_lsp
+from .analysis import Analysis, Pos, location, to_lsp
 
 _WORD = re.compile(r"[A-Za-z0-9_]+(?:[-/\[][A-Za-z0-9_,\]]+)*")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -217,7 +217,3 @@ def folding(text: str) -> list[T.FoldingRange]:
                 if i > start:
                     out.append(T.FoldingRange(start, max(start, i - 1) if i - 1 > start else i))
     return sorted(out, key=lambda r: r.start_line)
-
-
-def uri_of(path: str) -> str:
-    return path_to_uri(path)
