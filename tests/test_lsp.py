@@ -280,3 +280,13 @@ async def test_hover_above_a_line_being_typed_uses_the_last_version_that_parsed(
     assert len(diags) == 1 and diags[0].range.start.line == 10
     h = await client.text_document_hover_async(T.HoverParams(T.TextDocumentIdentifier(uri), at(6, 3)))
     assert h is not None and "16x32x32" in h.contents.value
+
+
+async def test_inlay_hints_give_each_layer_its_output_shape(client, tmp_path):
+    uri = uri_of(tmp_path, "inlay.net")
+    await put(client, uri, FIXED.replace("conv3-16\n", "conv3-16 x2 -> maxpool\n"))
+    hints = await client.text_document_inlay_hint_async(T.InlayHintParams(
+        T.TextDocumentIdentifier(uri), T.Range(at(0, 0), at(20, 0))))
+    got = [(h.position.line, h.position.character, h.label) for h in hints]
+    assert got == [(6, 11, "\u25b8 16x32x32"), (6, 22, "\u25b8 16x16x16"), (7, 8, "\u25b8 32x16x16"),
+                   (8, 7, "\u25b8 32x8x8"), (9, 14, "\u25b8 10")]

@@ -14,6 +14,7 @@ import netc  # noqa: E402
 from netc.lsp.analysis import analyse  # noqa: E402
 from netc.lsp.complete import complete  # noqa: E402
 from netc.lsp.hover import hover  # noqa: E402
+from netc.lsp.inlay import inlay_hints  # noqa: E402
 from netc.lsp.navigate import definition, folding, references, symbols  # noqa: E402
 
 ERRORS = Path(__file__).resolve().parent / "errors"
@@ -26,6 +27,7 @@ def test_every_feature_at_every_token_answers(path):
     a = analyse(path.resolve().as_uri(), text, 1)
     symbols(a)
     folding(text)
+    inlay_hints(a, _range(len(a.lines)))
     for i, line in enumerate(a.lines, 1):
         for k, m in enumerate(re.finditer(r"\S+", line)):
             col = m.start() + 1 if k % 2 == 0 else m.end()     # the start of a token, or just after it
@@ -34,6 +36,11 @@ def test_every_feature_at_every_token_answers(path):
             definition(a, p)
             references(a, p)
             complete(a, None, i, col - 1)
+
+
+def _range(lines: int):
+    from lsprotocol import types as T
+    return T.Range(T.Position(0, 0), T.Position(lines, 0))
 
 
 def _lsp(line: int, col: int):
@@ -124,6 +131,7 @@ def test_mutated_specs_never_break_a_feature():
         a = analyse("file:///tmp/fuzz/x.net", text, i)
         symbols(a)
         folding(text)
+        inlay_hints(a, _range(len(a.lines)))
         for _ in range(10):
             line = rng.randrange(len(a.lines))
             p = a.pos(T.Position(line, rng.randrange(len(a.lines[line]) + 1)))

@@ -16,7 +16,7 @@ from netc.ir import build
 from netc.resolve import resolve
 
 __all__ = ["build_config", "check_program", "config_facts", "format_text", "kind_of_word", "kind_fields",
-           "layer_facts", "layer_words", "scope_facts", "shape_text"]
+           "layer_facts", "layer_words", "node_shape", "scope_facts", "shape_text"]
 
 
 def build_config(prog, name: str):
@@ -85,7 +85,7 @@ def shape_text(shape) -> str:
     return dims.fmt_shape(shape) if shape is not None else "?"
 
 
-def _shape(node) -> str:
+def node_shape(node) -> str:
     if node is None:
         return "?"
     return shape_text(node.shape if node.shape is not None else node.sym_shape)
@@ -98,7 +98,7 @@ def _total(values) -> int | None:
 
 def config_facts(ir) -> dict:
     """What hover shows of one configuration."""
-    return {"depth": ir.depth, "input": _shape(ir.node("input")), "output": _shape(ir.node(ir.output)),
+    return {"depth": ir.depth, "input": node_shape(ir.node("input")), "output": node_shape(ir.node(ir.output)),
             "params": ir.params, "params_inference": ir.params_inference, "macs": ir.macs}
 
 
@@ -106,7 +106,7 @@ def scope_facts(ir, scope) -> dict:
     """What hover shows of one block instance."""
     nodes = ir.scope_nodes(scope.name)
     out = ir.node(scope.output) if scope.output in ir.graph else None
-    return {"name": scope.name, "label": scope.label, "args": dict(scope.args), "output": _shape(out),
+    return {"name": scope.name, "label": scope.label, "args": dict(scope.args), "output": node_shape(out),
             "layers": len(nodes), "params": sum(n.n_params for n in nodes), "macs": _total(n.macs for n in nodes)}
 
 
@@ -114,7 +114,7 @@ def layer_facts(node) -> dict:
     """What hover shows of one IR node."""
     params = node.params.model_dump() if hasattr(node.params, "model_dump") else {}
     return {
-        "name": node.name, "kind": node.kind, "paper": node.paper, "shape": _shape(node),
+        "name": node.name, "kind": node.kind, "paper": node.paper, "shape": node_shape(node),
         "n_params": node.n_params, "macs": node.macs, "rf": node.rf, "act": getattr(node, "act", "none"),
         "params": params, "span": node.span, "scope": node.scope, "aux": node.aux,
     }

@@ -19,6 +19,7 @@ from .adapter import format_text
 from .analysis import ENCODING, Analysis, analyse
 from .complete import complete
 from .hover import hover
+from .inlay import inlay_hints
 from .navigate import definition, folding, references, symbols
 
 
@@ -145,6 +146,11 @@ def on_symbols(ls: NetcServer, params: T.DocumentSymbolParams):
 @server.feature(T.TEXT_DOCUMENT_FOLDING_RANGE)
 def on_folding(ls: NetcServer, params: T.FoldingRangeParams):
     return folding(ls.workspace.get_text_document(params.text_document.uri).source)
+
+
+@server.feature(T.TEXT_DOCUMENT_INLAY_HINT)
+def on_inlay_hint(ls: NetcServer, params: T.InlayHintParams):
+    return inlay_hints(ls.analysis(params.text_document.uri), params.range)
 
 
 @server.feature(T.TEXT_DOCUMENT_FORMATTING)
