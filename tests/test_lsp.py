@@ -290,3 +290,19 @@ async def test_inlay_hints_give_each_layer_its_output_shape(client, tmp_path):
     got = [(h.position.line, h.position.character, h.label) for h in hints]
     assert got == [(6, 11, "\u25b8 16x32x32"), (6, 22, "\u25b8 16x16x16"), (7, 8, "\u25b8 32x16x16"),
                    (8, 7, "\u25b8 32x8x8"), (9, 14, "\u25b8 10")]
+
+
+async def test_signature_help_inside_a_call(client, tmp_path):
+    uri = uri_of(tmp_path, "sig.net")
+    await put(client, uri, FIXED)
+    await put(client, uri, FIXED + "unit(\nconv(64, 3, pad=\n")
+
+    async def active(line, char):
+        h = await client.text_document_signature_help_async(T.SignatureHelpParams(T.TextDocumentIdentifier(uri), at(line, char)))
+        sig = h.signatures[h.active_parameter and 0]
+        a, b = sig.parameters[h.active_parameter].label
+        return sig.label, sig.label[a:b]
+
+    assert await active(10, 5) == ("unit(c)", "c")
+    label, param = await active(11, 16)
+    assert label.startswith("conv(out, k, stride, pad=same") and param == "pad=same"

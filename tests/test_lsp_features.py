@@ -12,7 +12,7 @@ pytest.importorskip("lsprotocol")
 
 import netc  # noqa: E402
 from netc.lsp.analysis import analyse  # noqa: E402
-from netc.lsp.complete import complete  # noqa: E402
+from netc.lsp.complete import complete, signature_help  # noqa: E402
 from netc.lsp.hover import hover  # noqa: E402
 from netc.lsp.inlay import inlay_hints  # noqa: E402
 from netc.lsp.navigate import definition, folding, references, symbols  # noqa: E402
@@ -36,6 +36,7 @@ def test_every_feature_at_every_token_answers(path):
             definition(a, p)
             references(a, p)
             complete(a, None, i, col - 1)
+            signature_help(a, None, i, col - 1)
 
 
 def _range(lines: int):
@@ -139,3 +140,4 @@ def test_mutated_specs_never_break_a_feature():
             definition(a, p)
             references(a, p)
             complete(a, a, p.line, p.col - 1)
+            signature_help(a, a, p.line, p.col - 1)

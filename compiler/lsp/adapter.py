@@ -15,7 +15,7 @@ from netc.dsl.fmt import format_text
 from netc.ir import build
 from netc.resolve import resolve
 
-__all__ = ["build_config", "check_program", "config_facts", "format_text", "kind_of_word", "kind_fields",
+__all__ = ["build_config", "check_program", "config_facts", "format_text", "kind_of_word", "kind_fields", "kind_positional",
            "layer_facts", "layer_words", "node_shape", "scope_facts", "shape_text"]
 
 
@@ -68,6 +68,11 @@ def kind_fields(kind) -> list[tuple[str, Any, str, tuple]]:
         default = None if f.is_required() else f.default
         out.append((name, default, f.description or "", _choices(f.annotation)))
     return out
+
+
+def kind_positional(kind) -> tuple[str, ...]:
+    """The parameters a kind takes by position, in order (conv: out, k, stride)."""
+    return tuple(getattr(kind, "positional", ()))
 
 
 def _choices(annotation) -> tuple:

@@ -13,8 +13,9 @@ from lsprotocol import types as T
 
 from netc.dsl import ast
 
-from .adapter import kind_fields, kind_of_word, layer_words
+from .adapter import kind_fields, kind_of_word, kind_positional, layer_words
 from .analysis import Analysis
+from .hover import show, value_text
 
 K = T.CompletionItemKind
 KEYWORDS = ("input", "output", "naming", "defaults", "var", "block", "config", "default", "table", "extends",
@@ -94,10 +95,60 @@ def _open_call(before: str) -> tuple[str, bool] | None:
                 m = re.search(r"([A-Za-z_][\w\-/]*)\s*$", before[:i])
                 if not m:
                     return None
-                tail = before[i + 1:].rsplit(",", 1)[-1]
-                return m.group(1), "=" in tail
+                return m.group(1), "=" in _args(before[i + 1:])[-1]
             depth -= 1
     return None
+
+
+def _args(text: str) -> list[str]:
+    """The arguments typed so far, split at the commas outside brackets (the last one is open)."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        if ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+            continue
+        depth += ch in "([" and 1 or (-1 if ch in ")]" else 0)
+        cur += ch
+    return out + [cur]
+
+
+def signature_help(a: Analysis, good: Analysis | None, lineno: int, col: int) -> T.SignatureHelp | None:
+    """Inside a block call or a layer's parentheses: its parameters, the one being typed active."""
+    line = a.lines[lineno - 1] if 0 < lineno <= len(a.lines) else ""
+    before = line[:col]
+    call = _open_call(before)
+    if call is None:
+        return None
+    word = call[0]
+    args = _args(before[before.rindex(word) + len(word):].lstrip()[1:])
+    prog = a.program or (good.program if good else None)
+    if prog is not None and word in prog.blocks:
+        b = prog.blocks[word]
+        params = [p.name + (f"={value_text(p.default)}" if p.default is not None else "") for p in b.params]
+        head, doc = f"{word}(", f"block {word}"
+    else:
+        kind = kind_of_word(word)
+        if kind is None:
+            return None
+        fields = kind_fields(kind)
+        positional = [n for n in kind_positional(kind)]
+        params = positional + [f"{n}={show(d)}" if d is not None else n for n, d, _, _ in fields if n not in positional]
+        head, doc = f"{word}(", getattr(kind, "doc", "") or None
+    label, offsets = head, []
+    for i, p in enumerate(params):
+        offsets.append((len(label), len(label) + len(p)))
+        label += p + (", " if i < len(params) - 1 else "")
+    label += ")"
+    current = args[-1].strip()
+    names = [p.split("=")[0] for p in params]
+    if "=" in current and current.split("=")[0].strip() in names:
+        active = names.index(current.split("=")[0].strip())
+    else:
+        active = min(len(args) - 1, max(len(params) - 1, 0))
+    sig = T.SignatureInformation(label, documentation=doc,
+                                 parameters=[T.ParameterInformation(label=o) for o in offsets])
+    return T.SignatureHelp([sig], active_signature=0, active_parameter=active)
 
 
 def _arguments(word: str, after_eq: bool, blocks: dict, vars_: dict, block) -> list[T.CompletionItem]:

@@ -98,7 +98,7 @@ def _layer(a: Analysis, pos: Pos, layer: ast.Layer) -> str | None:
 
 def _facts(config: str, nodes: list) -> str:
     f = layer_facts(nodes[0])
-    args = ", ".join(f"{k}={_val(v)}" for k, v in f["params"].items())
+    args = ", ".join(f"{k}={show(v)}" for k, v in f["params"].items())
     rf = f"{f['rf'][0]} (stride {f['rf'][1]})" if f["rf"] else "n/a"
     lines = [f"**{f['paper']}** `{f['name']}` ({f['kind']}{', ' + f['act'] if f['act'] not in ('none', '') else ''})"
              f" in configuration `{config}`", "",
@@ -145,16 +145,16 @@ def _config(a: Analysis, name: str) -> str:
     return "\n".join(lines)
 
 
-def _val(v) -> str:
+def show(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_val(x) for x in v) + "]"
+        return "[" + ", ".join(show(x) for x in v) + "]"
     return str(v)
 
 
 def _signature(b: ast.BlockDef) -> str:
-    ps = [p.name + (f"={_value_text(p.default)}" if p.default is not None else "") for p in b.params]
+    ps = [p.name + (f"={value_text(p.default)}" if p.default is not None else "") for p in b.params]
     return f"block {b.name}({', '.join(ps)})"
 
 
@@ -176,7 +176,7 @@ def _block_call(a: Analysis, pos: Pos, layer: ast.Layer) -> str:
 
 
 def _scope(config: str, f: dict) -> str:
-    args = ", ".join(f"{k}={_val(v)}" for k, v in f["args"].items())
+    args = ", ".join(f"{k}={show(v)}" for k, v in f["args"].items())
     return "\n".join([f"`{f['name']}` = `{f['label']}` in configuration `{config}`", "",
                       "| | |", "|---|---|",
                       f"| arguments | {args or '-'} |",
@@ -193,7 +193,7 @@ def _block_def(a: Analysis, b: ast.BlockDef) -> str:
     return f"```netc\n{_signature(b)}\n```\n{tail}"
 
 
-def _value_text(v) -> str:
+def value_text(v) -> str:
     if isinstance(v, ast.Number):
         return v.text or str(v.value)
     if isinstance(v, ast.Bool):
@@ -203,7 +203,7 @@ def _value_text(v) -> str:
     if isinstance(v, ast.String):
         return f'"{v.value}"'
     if isinstance(v, ast.ListValue):
-        return "[" + ", ".join(_value_text(x) for x in v.items) + "]"
+        return "[" + ", ".join(value_text(x) for x in v.items) + "]"
     return str(v)
 
 
@@ -211,18 +211,18 @@ def _variable(a: Analysis, w: Word, var) -> str:
     if isinstance(var, ast.Param):
         block = enclosing(tuple(w.parents) + (w.node,), ast.BlockDef)
         lines = [f"**{var.name}**: parameter of `{_signature(block)}`"
-                 + (f", default {_value_text(var.default)}" if var.default is not None else "")]
+                 + (f", default {value_text(var.default)}" if var.default is not None else "")]
         seen = []
         for name, ir in a.irs.items():
             for s in ir.scopes.values():
                 if s.block == block.name and var.name in s.args and len(seen) < 8:
-                    seen.append(f"`{s.name}`: {_val(s.args[var.name])}")
+                    seen.append(f"`{s.name}`: {show(s.args[var.name])}")
         if seen:
             lines += ["", ", ".join(seen)]
         return "\n".join(lines)
-    lines = [f"```netc\nvar {var.name} = {_value_text(var.value)}\n```"]
-    over = [f"`{n}`: {_val(ir.vars[var.name])}" for n, ir in a.irs.items()
-            if var.name in ir.vars and _val(ir.vars[var.name]) != _value_text(var.value)]
+    lines = [f"```netc\nvar {var.name} = {value_text(var.value)}\n```"]
+    over = [f"`{n}`: {show(ir.vars[var.name])}" for n, ir in a.irs.items()
+            if var.name in ir.vars and show(ir.vars[var.name]) != value_text(var.value)]
     if over:
         lines.append("overridden in " + ", ".join(over))
     return "\n".join(lines)

@@ -17,7 +17,7 @@ from netc.dsl.errors import NetcError
 
 from .adapter import format_text
 from .analysis import ENCODING, Analysis, analyse
-from .complete import complete
+from .complete import complete, signature_help
 from .hover import hover
 from .inlay import inlay_hints
 from .navigate import definition, folding, references, symbols
@@ -133,6 +133,14 @@ def on_completion(ls: NetcServer, params: T.CompletionParams):
     a = ls.analysis(uri)
     p = a.pos(params.position)
     return T.CompletionList(is_incomplete=False, items=complete(a, ls.good.get(uri), p.line, p.col - 1))
+
+
+@server.feature(T.TEXT_DOCUMENT_SIGNATURE_HELP, T.SignatureHelpOptions(trigger_characters=["(", ","]))
+def on_signature_help(ls: NetcServer, params: T.SignatureHelpParams):
+    uri = params.text_document.uri
+    a = ls.analysis(uri)
+    p = a.pos(params.position)
+    return signature_help(a, ls.good.get(uri), p.line, p.col - 1)
 
 
 @server.feature(T.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
