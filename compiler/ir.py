@@ -18,7 +18,7 @@ from netc.dsl.errors import GraphError, LimitError, NetcError, Span, SpecError, 
 from netc.dsl.parser import LIMITS
 
 from . import layers as L
-from .items import AuxItem, BlockItem, GroupItem, InputSpec, LayerItem, Resolved
+from .items import AuxItem, BlockItem, GroupItem, InputSpec, LayerItem, RefItem, Resolved
 
 LIMITS.setdefault("max_params", 2_000_000_000)
 
@@ -39,6 +39,8 @@ class Node:
     macs: int | None = 0
     rf: tuple[int, int] | None = None
     explicit: bool = False         # the name was written by the user (`as NAME`), not generated
+    spec: Any = None               # the Kind (netc.kinds) this node is an instance of
+    meta: dict = field(default_factory=dict)   # what passes record beyond the fields above
 
     @property
     def local(self) -> str:
@@ -46,15 +48,16 @@ class Node:
 
     @property
     def layer_kind(self) -> L.LayerKind | None:
-        return L.KINDS.get(self.kind)
+        return self.spec if self.spec is not None else L.KINDS.get(self.kind)
+
+    @property
+    def type(self):
+        """The output's TensorType (at the nominal input, or symbolic)."""
+        return self.shape if self.shape is not None else self.sym_shape
 
     @property
     def paper(self) -> str:
         """The layer as the paper writes it: conv3-64, maxpool, FC-4096."""
-        if self.kind in ("concat", "add"):
-            return self.kind
-        if self.kind == "input":
-            return "input"
         k = self.layer_kind
         return k.paper(self.params) if k else self.kind
 
@@ -101,6 +104,7 @@ class IR:
     """One configuration, built, shape-checked and costed."""
 
     def __init__(self, resolved: Resolved):
+        self.registry = resolved.registry or L.DEFAULT
         self.config = resolved.name
         self.filename = resolved.filename
         self.span = resolved.span
@@ -208,7 +212,8 @@ def build(resolved: Resolved) -> IR:
     ir = IR(resolved)
     b = _Builder(ir)
     inp = resolved.input
-    ir.graph.add_node("input", node=Node("input", "input", None, inp.span or resolved.span))
+    ir.graph.add_node("input", node=Node("input", "input", L.NoParams(), inp.span or resolved.span,
+                                         spec=ir.registry["input"]))
     tail = b.seq(resolved.items, "input", ())
     ir.output = tail
     for a in resolved.aux:
@@ -278,13 +283,17 @@ class _Builder:
         prefix = "/".join(scope)
         full = f"{prefix}/{it.local}" if prefix else it.local
         if isinstance(it, LayerItem):
-            node = Node(full, it.kind.kind, it.params, it.span, scope, aux, it.word, explicit=it.name is not None)
+            node = Node(full, it.kind.kind, it.params, it.span, scope, aux, it.word, explicit=it.name is not None,
+                        spec=it.kind)
             return self.add(full, node, [tail])
+        if isinstance(it, RefItem):
+            return self.ref(it, scope)
         if isinstance(it, BlockItem):
             out = self.seq(it.body, tail, (*scope, it.local), aux)
             if out == tail:   # an empty block passes its input through
+                ident = self.ir.registry["identity"]
                 out = self.add(f"{full}/identity", Node(f"{full}/identity", "identity", L.NoParams(), it.span,
-                                                        (*scope, it.local), aux, "identity"), [tail])
+                                                        (*scope, it.local), aux, "identity", spec=ident), [tail])
             self.ir.scopes[full] = Scope(full, "block", it.label, it.span, it.block, it.args, out, tail,
                                          explicit=it.name is not None)
             self.names.setdefault(it.local, out)
@@ -292,9 +301,26 @@ class _Builder:
             return out
         if isinstance(it, GroupItem):
             ends = [self.seq(br, tail, scope, aux) for br in it.branches]
-            node = Node(full, it.op, None, it.span, scope, aux, it.op, explicit=it.name is not None)
+            if it.kind.sequential_body:     # residual: the body, then the group's input as the shortcut
+                ends = [ends[-1] if ends else tail, tail]
+            node = Node(full, it.kind.kind, it.params, it.span, scope, aux, it.op, explicit=it.name is not None,
+                        spec=it.kind)
             return self.add(full, node, ends)
         raise TypeError(f"unknown item {it!r}")
+
+    def ref(self, it: "RefItem", scope: tuple) -> str:
+        """``from NAME``: continue from an earlier layer (a skip that does not nest)."""
+        g = self.ir.graph
+        prefix = "/".join(scope)
+        for cand in ([f"{prefix}/{it.target}"] if prefix else []) + [it.target]:
+            hit = self.names.get(cand, cand if cand in g else None)
+            if hit is not None:
+                return hit
+        cands = [n for n in g if n != "input"] + list(self.names)
+        self.ir.errors.append(SpecError(f"'from {it.target}': no earlier layer is named '{it.target}'", it.span,
+                                        did_you_mean(it.target, cands) or
+                                        "name the layer with 'as NAME' before referring to it"))
+        return "input"
 
     def aux(self, a: AuxItem):
         g = self.ir.graph

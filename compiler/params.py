@@ -9,7 +9,9 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Activation = Literal["auto", "relu", "none", "tanh", "sigmoid", "gelu", "silu", "leaky_relu", "elu"]
+#: what ``act=`` accepts: ``auto``, ``none`` and every activation kind (netc.kinds.act)
+Activation = Literal["auto", "none", "relu", "relu6", "hardswish", "hardsigmoid", "gelu", "silu", "sigmoid",
+                     "tanh", "leaky_relu", "elu"]
 
 
 class Params(BaseModel):
