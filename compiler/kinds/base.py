@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from .. import dims
 from ..dims import ShapeProblem
-from ..params import NoParams, Params
+from ..params import NoParams
 from ..tensortype import MAP, TOKENS, VECTOR, TensorType, layout_of
 
 Shape = TensorType
