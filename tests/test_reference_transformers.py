@@ -296,3 +296,11 @@ def test_vit_macs_formula():
     L, D, M, layers, P = 197, 768, 3072, 12, 16
     expected = layers * (4 * L * D * D + 2 * L * D * M + 2 * L * L * D) + 196 * 3 * P * P * D + D * 1000
     assert count_macs(meta("vit_b_16")).total == expected
+
+
+def test_counting_runs_a_cpu_model_in_place(swin, vit):
+    before = swin.head.weight.clone()
+    assert count_macs(swin, (3, 64, 64)).total == count_macs_dispatch(swin, (3, 64, 64))
+    assert count_macs(vit, (3, 64, 64)).total == count_macs_dispatch(vit, (3, 64, 64))
+    assert swin.head.weight.device.type == "cpu" and torch.equal(swin.head.weight, before)
+    assert not swin.training

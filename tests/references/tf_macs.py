@@ -69,13 +69,18 @@ def _window_macs(mod: ShiftedWindowAttention, x: torch.Tensor) -> tuple[int, int
     return tokens * c * 3 * c + tokens * c * c, windows * t * t * c * 2
 
 
-def count_macs(model: nn.Module, input_size=(3, 224, 224), device="meta", attention_matmuls=True) -> Macs:
-    """Multiply-adds of one forward pass for one image (batch 1), by category."""
+def _device(model: nn.Module):
+    return next(iter(model.parameters())).device
+
+
+def count_macs(model: nn.Module, input_size=(3, 224, 224), attention_matmuls=True) -> Macs:
+    """Multiply-adds of one forward pass for one image (batch 1), by category; the model is run
+    where it is (build it under ``torch.device("meta")`` to count without computing)."""
     out = Macs()
     handles = []
 
     def hook(name):
-        def f(mod, args, result):
+        def f(mod, args, kwargs, result):
             if isinstance(mod, nn.Conv2d):
                 n = result.numel() // result.shape[0] * (mod.in_channels // mod.groups) \
                     * mod.kernel_size[0] * mod.kernel_size[1]
@@ -84,12 +89,14 @@ def count_macs(model: nn.Module, input_size=(3, 224, 224), device="meta", attent
                 n = result.numel() * mod.in_features
                 out.linear += n
             elif isinstance(mod, nn.MultiheadAttention):
-                proj, mm = _mha_macs(mod, args[0], args[1])
+                q = args[0] if args else kwargs["query"]
+                k = args[1] if len(args) > 1 else kwargs["key"]
+                proj, mm = _mha_macs(mod, q, k)
                 out.attn_proj += proj
                 out.attn_matmul += mm if attention_matmuls else 0
                 n = proj + mm
             else:
-                proj, mm = _window_macs(mod, args[0])
+                proj, mm = _window_macs(mod, args[0] if args else kwargs["x"])
                 out.attn_proj += proj
                 out.attn_matmul += mm if attention_matmuls else 0
                 n = proj + mm
@@ -98,12 +105,12 @@ def count_macs(model: nn.Module, input_size=(3, 224, 224), device="meta", attent
 
     for name, mod in model.named_modules():
         if isinstance(mod, (nn.Conv2d, nn.Linear, nn.MultiheadAttention, ShiftedWindowAttention)):
-            handles.append(mod.register_forward_hook(hook(name)))
+            handles.append(mod.register_forward_hook(hook(name), with_kwargs=True))
     was_training = model.training
     try:
         model.eval()
         with torch.no_grad():
-            model.to(device)(torch.zeros(1, *input_size, device=device))
+            model(torch.zeros(1, *input_size, device=_device(model)))
     finally:
         model.train(was_training)
         for h in handles:
@@ -111,17 +118,23 @@ def count_macs(model: nn.Module, input_size=(3, 224, 224), device="meta", attent
     return out
 
 
-def count_macs_dispatch(model: nn.Module, input_size=(3, 224, 224), device="meta") -> int:
+def count_macs_dispatch(model: nn.Module, input_size=(3, 224, 224)) -> int:
     """Independent count: torch.utils.flop_counter (aten-level mm/addmm/bmm/convolution/attention
     FLOPs, 2 per multiply-add) halved. Grad mode stays on so nn.MultiheadAttention takes its
-    decomposed path rather than the fused inference kernel."""
+    decomposed path rather than the fused inference kernel, and scaled_dot_product_attention is held
+    to its math backend (bmm, counted): the CPU flash kernel is missing from the counter's table and
+    would silently drop QK^T and AV."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
-    model.eval().to(device)
-    x = torch.zeros(1, *input_size, device=device)
+    was_training = model.training
     counter = FlopCounterMode(display=False)
-    with counter:
-        model(x)
+    try:
+        model.eval()
+        with sdpa_kernel(SDPBackend.MATH), counter:
+            model(torch.zeros(1, *input_size, device=_device(model)))
+    finally:
+        model.train(was_training)
     flops = counter.get_total_flops()
     assert flops % 2 == 0
     return flops // 2
