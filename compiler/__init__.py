@@ -20,8 +20,11 @@ from netc.dsl.errors import (GraphError, LimitError, NetcError, NetcErrors, Shap
 from netc.dsl.parser import LIMITS
 from netc.dsl.parser import parse as _parse
 
+from . import kinds as _kinds
 from .custom import register_layer
-from .ir import IR, Node, build
+from .kinds import Registry
+from .ir import IR, Node
+from .passes import build
 from .program import Program
 from .resolve import resolve
 from .specref import bundled_dir, bundled_names, split_ref
@@ -48,7 +51,15 @@ def program(ref: str | os.PathLike) -> Program:
     return Program.load(path)
 
 
-def load(ref: str | os.PathLike, config: str | None = None, **overrides: Any) -> IR:
+def registry() -> Registry:
+    """A registry of the built-in kinds (and those registered so far) of the caller's own: pass it to
+    :func:`register_layer`, :func:`load` and :func:`compile` (``registry=``) so that custom kinds
+    stay with that caller."""
+    return _kinds.DEFAULT.copy()
+
+
+def load(ref: str | os.PathLike, config: str | None = None, *, registry: Registry | None = None,
+         **overrides: Any) -> IR:
     """The IR of one configuration: ``load("vgg:D")``, ``load("my.net", config="B", num_classes=20)``.
 
     Raises :class:`NetcError` (with every error found) when the spec is invalid.
@@ -58,21 +69,23 @@ def load(ref: str | os.PathLike, config: str | None = None, **overrides: Any) ->
         raise UsageError(f"two configurations asked for: '{cfg}' in {str(ref)!r} and config={config!r}")
     prog = Program.load(path)
     prog.raise_errors()
-    return build_config(prog, config or cfg, **overrides)
+    return build_config(prog, config or cfg, registry=registry, **overrides)
 
 
-def loads(text: str, config: str | None = None, filename: str = "<string>", **overrides: Any) -> IR:
+def loads(text: str, config: str | None = None, filename: str = "<string>", *, registry: Registry | None = None,
+          **overrides: Any) -> IR:
     """Like :func:`load`, from text."""
     if not isinstance(text, str):
         raise UsageError(f"loads takes the text of a spec (str), not {type(text).__name__}"
                          + (": decode it first, or use netc.load(path)" if isinstance(text, bytes) else ""))
     prog = Program.from_text(text, filename)
     prog.raise_errors()
-    return build_config(prog, config, **overrides)
+    return build_config(prog, config, registry=registry, **overrides)
 
 
-def build_config(prog: Program, config: str | None = None, **overrides: Any) -> IR:
-    resolved = resolve(prog, config, overrides)
+def build_config(prog: Program, config: str | None = None, *, registry: Registry | None = None,
+                 **overrides: Any) -> IR:
+    resolved = resolve(prog, config, overrides, registry=registry)
     ir = build(resolved)
     raise_all(ir.errors)
     return ir
@@ -139,5 +152,5 @@ __all__ = [
     "parse", "program", "load", "loads", "load_all", "check", "check_program", "compile", "load_weights",
     "build_config", "IR", "Node", "Program", "NetcError", "NetcErrors", "SpecError", "SpecSyntaxError",
     "ShapeError", "GraphError", "LimitError", "UsageError", "Span", "Source", "LIMITS", "bundled_dir",
-    "bundled_names", "split_ref", "register_layer",
+    "bundled_names", "split_ref", "register_layer", "registry", "Registry",
 ]

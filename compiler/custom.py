@@ -40,7 +40,8 @@ class CustomKind(L.LayerKind):
                  n_params=None, macs=None, words: tuple[str, ...] = (), weight: bool = False, doc: str = ""):
         self.kind, self.words, self.Params = name, (name, *words), params_model
         self.positional = tuple(params_model.model_fields)
-        self.prefix, self.weight, self.doc = name, weight, doc or (factory.__doc__ or "").strip().split("\n")[0]
+        self.prefix, self.weight, self.doc = name, weight, doc or (factory.__doc__ or "").strip().split("\n")[0] \
+            or f"custom layer '{name}', registered from Python"
         self.factory, self.shape_fn, self.params_fn, self.macs_fn = factory, shape, n_params, macs
         self._probes: dict = {}
 
@@ -81,6 +82,17 @@ class CustomKind(L.LayerKind):
         if self.macs_fn is not None:
             return int(self.macs_fn(ins[0], out, **p.model_dump()))
         return self.probe(p, ins[0])[2]
+
+    def rf(self, p, rf_in, ins):
+        """Unchanged where the layer keeps H x W; unknown (None) where it changes them, since its
+        window is not known (a stride of 2 could be any kernel)."""
+        if rf_in is None or getattr(ins[0], "layout", "map") != "map":
+            return rf_in
+        try:
+            out = self.infer(p, ins)
+        except L.ShapeProblem:
+            return None
+        return rf_in if len(out) == 3 and tuple(out[1:]) == tuple(ins[0][1:]) else None
 
     def _fixed(self, shape: Shape) -> Shape:
         return (shape[0], *_PROBE_SIZES[0]) if len(shape) == 3 else shape
@@ -138,13 +150,14 @@ def params_model(name: str, params) -> type[L.Params]:
 
 def register_layer(name: str, factory: Callable | None = None, *, params=None, shape=None, n_params=None,
                    macs=None, words: tuple[str, ...] = (), weight: bool = False, doc: str = "",
-                   replace: bool = False):
+                   replace: bool = False, registry=None):
     """Make ``name(...)`` a layer that specs can use; returns the factory (usable as a decorator).
 
     params: ``{name: default or type}`` (order = positional order) or a ``netc.layers.Params``
     pydantic model; shape: ``fn(in_shape, **params) -> out_shape``; n_params / macs:
     ``fn(in_shape, out_shape, **params) -> int``; weight: counts as a weight layer (depth, and
-    ReLU-by-default on the layers before it); replace: allow re-registering the name.
+    ReLU-by-default on the layers before it); replace: allow re-registering the name; registry: the
+    registry to add it to (:func:`netc.registry`; default: the process's own, ``netc.kinds.DEFAULT``).
 
     >>> import netc
     >>> from torch import nn
@@ -155,18 +168,19 @@ def register_layer(name: str, factory: Callable | None = None, *, params=None, s
     """
     if factory is None:
         return lambda f: register_layer(name, f, params=params, shape=shape, n_params=n_params, macs=macs,
-                                        words=words, weight=weight, doc=doc, replace=replace)
+                                        words=words, weight=weight, doc=doc, replace=replace, registry=registry)
     if not name or not name.replace("_", "").replace("-", "").isalnum() or name[0].isdigit():
         raise ValueError(f"a layer name is a word such as 'se' or 'cbam_block', not {name!r}")
-    if name in L.KINDS and not isinstance(L.KINDS[name], CustomKind):
+    reg = registry if registry is not None else L.DEFAULT
+    if name in reg and not isinstance(reg[name], CustomKind):
         raise ValueError(f"'{name}' is a built-in layer kind; pick another name")
-    if name in L.KINDS and not replace:
+    if name in reg and not replace:
         raise ValueError(f"layer '{name}' is already registered; pass replace=True to redefine it")
     if replace:
-        L.unregister(name)
+        reg.unregister(name)
     kind = CustomKind(name, factory, params_model(name, params), shape=shape, n_params=n_params, macs=macs,
                       words=tuple(words), weight=weight, doc=doc)
-    L.register(kind, replace=False)
+    reg.register(kind, replace=False)
     return factory
 
 

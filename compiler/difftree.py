@@ -20,7 +20,6 @@ import networkx as nx
 
 from .align import INDEL
 from .ir import IR, Node
-from .params import ConvParams
 
 
 # ------------------------------------------------------------------ the tree of units
@@ -76,22 +75,10 @@ def layer_unit(n: Node) -> Unit:
 
 
 def layer_params(n: Node) -> dict:
-    """A layer's parameters as compared by the diff (``act`` resolved: auto -> relu/none)."""
-    d = dict(n.params.model_dump()) if n.params is not None else {}
-    # compare what the layer does, not how it was written: maxpool == maxpool2/2, and a conv's
-    # padding of d*(k-1)/2 is "same" however it is written (conv1 -> conv3 keeps "same")
-    p = n.params
-    same = isinstance(p, ConvParams) and p.padding() == tuple(dl * (k - 1) // 2
-                                                               for dl, k in zip(p.dilations(), p.kernel()))
-    for key, method in (("k", "kernel"), ("stride", "strides"), ("pad", "padding"), ("dilation", "dilations")):
-        if key in d and hasattr(p, method):
-            h, w = getattr(p, method)()
-            d[key] = h if h == w else [h, w]
-    if same:
-        d["pad"] = "same"
-    if d.get("bn") is False:          # conv(bn=true) was expanded into conv + bn: the bn_* are moot
-        for k in ("bn", "bn_eps", "bn_momentum"):
-            d.pop(k, None)
+    """A layer's parameters as compared by the diff: its kind's canonical form (what the layer does,
+    not how it was written: maxpool == maxpool2/2), with ``act`` resolved (auto -> relu/none)."""
+    k = n.layer_kind
+    d = k.canonical(n.params) if k is not None and n.params is not None else {}
     if "act" in d:
         d["act"] = n.act
     return d
@@ -104,7 +91,7 @@ def _chain(ir: IR, end: str, stop: str, idom: dict) -> list[Unit]:
     while n != stop and n != "input":
         node = ir.node(n)
         preds = ir.preds(n)
-        if node.kind in ("concat", "add") and node.params is None:
+        if node.layer_kind is not None and node.layer_kind.join:
             fork = idom[n]
             branches = [Unit("branch", ("branch",), "", False, "branch", None, node.scope,
                              children=_chain(ir, p, fork, idom)) for p in preds]

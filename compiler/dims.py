@@ -1,44 +1,88 @@
 """Spatial sizes: exact integers for a fixed input, symbolic for a variable one.
 
-Every convolution and pooling layer maps a size ``x`` to ``floor((x + q) / s)`` for integers
-``q`` and ``s`` (ceil mode included), and nested floor divisions compose exactly:
-``floor((floor((H + b) / c) + q) / s) == floor((H + b + q*c) / (c*s))``. So a symbolic size is
-always ``Sym(name, b, c)`` meaning ``floor((name + b) / c)``, equality is exact, and the
-smallest valid input follows from ``floor((H + b) / c) >= 1  <=>  H >= c - b``.
+Convolution and pooling map a size ``x`` to ``floor((x + q) / s)`` (ceil mode included);
+upsampling multiplies it; a crop subtracts. A symbolic size is a :class:`Sym`, meaning
+``m * floor((X + b) / c) + a`` where ``X`` is the input's height or width (``name``) or, after
+an upsampling that a later stride does not divide, an inner :class:`Sym`. Nested floor
+divisions compose exactly (``floor((floor((H + b) / c) + q) / s) == floor((H + b + q*c) / (c*s))``)
+and so does a stride dividing a multiplier, so the common forms stay one stage: ``H/16``,
+``ceil(H/2)``, ``(H-4)/2``, ``2*(H/16)``.
+
+Every such size is ``slope * X + p(X)`` with ``p`` periodic, its period the product of the
+stages' divisors, and non-decreasing in ``X``. Two sizes are equal for every input exactly when
+their slopes agree and their values agree over one period (:func:`same`), and the smallest valid
+input is found by bisection (:attr:`Sym.min_input`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from fractions import Fraction
+from typing import Optional, Union
+
+#: the largest total stride a symbolic size may reach: beyond it no image could be large enough
+MAX_STRIDE = 2 ** 64
+_PERIOD_CAP = 1 << 14      # periods longer than this are compared structurally only
 
 
 @dataclass(frozen=True)
 class Sym:
-    """``floor((name + b) / c)``: a size that depends on the input's height or width."""
+    """``m * floor((X + b) / c) + a``, X being the input size ``name`` or the ``inner`` size."""
 
     name: str
     b: int = 0
     c: int = 1
+    m: int = 1
+    a: int = 0
+    inner: Optional["Sym"] = None
 
     def __str__(self) -> str:
+        x = self.name if self.inner is None else f"({self.inner})"
         if self.c == 1:
-            return self.name if self.b == 0 else f"{self.name}{self.b:+d}"
-        if self.b == 0:
-            return f"{self.name}/{self.c}"
-        if self.b == self.c - 1:
-            return f"ceil({self.name}/{self.c})"
-        return f"({self.name}{self.b:+d})/{self.c}"
+            core = x if self.b == 0 else f"{x}{self.b:+d}"
+        elif self.b == 0:
+            core = f"{x}/{self.c}"
+        elif self.b == self.c - 1:
+            core = f"ceil({x}/{self.c})"
+        else:
+            core = f"({x}{self.b:+d})/{self.c}"
+        if self.m != 1:
+            core = f"{self.m}*{core}" if core.isidentifier() else f"{self.m}*({core})"
+        return core if self.a == 0 else f"{core}{self.a:+d}"
+
+    # ------------------------------------------------------------ values
+    def at(self, x: int) -> int:
+        v = x if self.inner is None else self.inner.at(x)
+        return self.m * ((v + self.b) // self.c) + self.a
+
+    @property
+    def slope(self) -> Fraction:
+        inner = Fraction(1) if self.inner is None else self.inner.slope
+        return inner * self.m / self.c
+
+    @property
+    def period(self) -> int:
+        return self.c * (1 if self.inner is None else self.inner.period)
 
     @property
     def min_input(self) -> int:
         """The smallest input size for which this size is at least 1."""
-        return self.c - self.b
+        if self.inner is None and self.m == 1 and self.a == 0:
+            return self.c - self.b
+        lo, hi = 1, 1
+        while self.at(hi) < 1:
+            hi *= 2
+            if hi > MAX_STRIDE * 4:
+                return hi
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.at(mid) >= 1:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
 
 
 Dim = Union[int, Sym]
-
-#: the largest total stride a symbolic size may reach: beyond it no image could be large enough
-MAX_STRIDE = 2 ** 64
 
 
 class ShapeProblem(Exception):
@@ -47,6 +91,15 @@ class ShapeProblem(Exception):
     def __init__(self, message: str, hint: str | None = None):
         super().__init__(message)
         self.message, self.hint = message, hint
+
+
+def _floordiv(x: Sym, q: int, s: int) -> Sym:
+    """``floor((x + q) / s)`` for a symbolic ``x``, kept in as few stages as possible."""
+    if x.m == 1:
+        return Sym(x.name, x.b + (x.a + q) * x.c, x.c * s, 1, 0, x.inner)
+    if x.m % s == 0:
+        return Sym(x.name, x.b, x.c, x.m // s, (x.a + q) // s, x.inner)
+    return Sym(x.name, q, s, 1, 0, x)
 
 
 def window(x: Dim, k: int, s: int, p: int = 0, d: int = 1, ceil: bool = False) -> Dim:
@@ -61,10 +114,55 @@ def window(x: Dim, k: int, s: int, p: int = 0, d: int = 1, ceil: bool = False) -
             return out
         return num // s + 1
     q = 2 * p - span + s + (s - 1 if ceil else 0)
-    if x.c * s > MAX_STRIDE or abs(x.b + q * x.c) > MAX_STRIDE ** 2:
+    if x.period * s > MAX_STRIDE or abs(x.b + q * x.c) > MAX_STRIDE ** 2:
         raise ShapeProblem(f"the strides and windows up to here need an input of more than 2^64 pixels "
-                           f"(total stride {x.c * s:.3g})", hint="check the strides, kernel sizes and padding")
-    return Sym(x.name, x.b + q * x.c, x.c * s)
+                           f"(total stride {x.period * s:.3g})", hint="check the strides, kernel sizes and padding")
+    return _floordiv(x, q, s)
+
+
+def scale(x: Dim, f: int) -> Dim:
+    """``f * x``: nearest or bilinear upsampling by an integer factor, a stride-f transposed conv."""
+    if isinstance(x, int):
+        return x * f
+    return Sym(x.name, x.b, x.c, x.m * f, x.a * f, x.inner)
+
+
+def shift(x: Dim, k: int) -> Dim:
+    """``x + k`` (a crop by ``-k``, a transposed convolution's ``+ k``)."""
+    if isinstance(x, int):
+        return x + k
+    return Sym(x.name, x.b, x.c, x.m, x.a + k, x.inner)
+
+
+def same(x: Dim, y: Dim) -> bool:
+    """Whether two sizes are equal for every input size (exact; see the module's note)."""
+    if x == y:
+        return True
+    if isinstance(x, int) or isinstance(y, int) or x.name != y.name or x.slope != y.slope:
+        return False
+    n = max(x.period, y.period)
+    if n > _PERIOD_CAP:
+        return False
+    start = max(x.min_input, y.min_input)
+    return all(x.at(v) == y.at(v) for v in range(start, start + n))
+
+
+def at_most(x: Dim, y: Dim) -> bool | None:
+    """Whether ``x <= y`` for every input size: True, False, or None when it depends on the input."""
+    if isinstance(x, int) and isinstance(y, int):
+        return x <= y
+    if isinstance(x, int) or isinstance(y, int) or x.name != y.name:
+        return None
+    if x.slope != y.slope:
+        return None
+    n = max(x.period, y.period)
+    if n > _PERIOD_CAP:
+        return None
+    start = max(x.min_input, y.min_input)
+    diffs = {y.at(v) - x.at(v) for v in range(start, start + n)}
+    if min(diffs) >= 0:
+        return True
+    return False if max(diffs) < 0 else None
 
 
 def fmt(x: Dim) -> str:
@@ -86,4 +184,4 @@ def at(x: Dim, size: int) -> int:
     """Evaluate a size at a concrete input size."""
     if isinstance(x, int):
         return x
-    return (size + x.b) // x.c
+    return x.at(size)

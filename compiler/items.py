@@ -35,12 +35,27 @@ class LayerItem(_Named):
 
 @dataclass(eq=False)
 class GroupItem(_Named):
-    op: str
+    op: str                          # as written: concat, add, mul, residual
     branches: list[list["Item"]]
     span: Span
     name: str | None = None
     name_span: Span | None = None
     auto: str = ""
+    kind: Any = None                 # the join Kind
+    params: Any = None
+
+
+@dataclass(eq=False)
+class RefItem:
+    """``from NAME``: what follows reads the output of the earlier layer NAME."""
+    target: str
+    span: Span
+    name: str | None = None
+    auto: str = ""
+
+    @property
+    def local(self) -> str:
+        return self.target
 
 
 @dataclass(eq=False)
@@ -93,13 +108,14 @@ class Resolved:
     output: str = "logits"
     naming: str = "stage"
     errors: list[NetcError] = field(default_factory=list)
+    registry: Any = None
 
 
 def expand_bn(conv: LayerItem) -> list[LayerItem]:
     """conv(bn=true) -> a conv without activation, then a bn that carries it (named <conv>_bn)."""
     p = conv.params
     c = dc_replace(conv, params=p.model_copy(update={"bn": False, "act": "none"}))
-    bn_kind = L.KINDS["bn"]
+    bn_kind = L.DEFAULT["bn"]
     bn = LayerItem(bn_kind, L.BNParams(eps=p.bn_eps, momentum=p.bn_momentum, act=p.act), "bn", conv.span, attach=c)
     if conv.name is not None:
         bn.name = f"{conv.name}_bn"
@@ -114,6 +130,7 @@ def count_layers(items: list) -> int:
             n += 1
         elif isinstance(x, GroupItem):
             n += 1 + sum(count_layers(b) for b in x.branches)
+
         elif isinstance(x, BlockItem):
             n += count_layers(x.body)
     return n

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .items import BlockItem, GroupItem, LayerItem
+from .items import BlockItem, GroupItem, RefItem, LayerItem
 
 
 @dataclass
@@ -66,6 +66,8 @@ def _name_seq(items, st: _NameState, in_group: bool):
             if not it.name:
                 it.auto = _unique(f"{it.block}_{st.blocks[it.block]}", st.used)
             name_items(it.body, st.scheme)
+        elif isinstance(it, RefItem):
+            continue
         elif isinstance(it, GroupItem):
             for b in it.branches:
                 _name_seq(b, st, in_group=True)
@@ -81,14 +83,14 @@ def _name_layer(it: LayerItem, st: _NameState, in_group: bool):
         it.auto = _unique(f"{it.attach.local}_{k.prefix}", st.used)
         return
     seq = st.scheme == "sequential"
-    if k.kind == "conv" or (k.weight and k.kind != "fc"):
+    if k.role == "conv" or (k.weight and k.role != "fc"):
         if seq:
             st.weight += 1
             base, st.last = f"{k.prefix}{st.weight}", str(st.weight)
         else:
             st.conv += 1
             base, st.last = f"{k.prefix}{st.stage}_{st.conv}", f"{st.stage}_{st.conv}"
-    elif k.kind == "fc":
+    elif k.role == "fc":
         if seq:
             st.weight += 1
             base, st.last = f"fc{st.weight}", str(st.weight)
@@ -100,11 +102,11 @@ def _name_layer(it: LayerItem, st: _NameState, in_group: bool):
         base = f"{k.prefix}{num}"
         if not seq and not in_group:
             st.stage, st.conv = st.stage + 1, 0
-    elif k.kind == "softmax":
+    elif k.role == "prob":
         base = "prob"
     else:
         tag = st.last if st.last is not None else ""
-        base = f"{k.prefix}{tag.split('_')[0] if k.kind == 'lrn' and not seq else tag}"
+        base = f"{k.prefix}{tag.split('_')[0] if k.role == 'norm' and not seq else tag}"
     if it.name:
         return
     it.auto = _unique(base, st.used)

@@ -9,7 +9,9 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Activation = Literal["auto", "relu", "none", "tanh", "sigmoid", "gelu", "silu", "leaky_relu", "elu"]
+#: what ``act=`` accepts: ``auto``, ``none`` and every activation kind (netc.kinds.act)
+Activation = Literal["auto", "none", "relu", "relu6", "hardswish", "hardsigmoid", "gelu", "silu", "sigmoid",
+                     "tanh", "leaky_relu", "elu"]
 
 
 class Params(BaseModel):
@@ -81,6 +83,19 @@ class ConvParams(Params):
         if self.out % self.groups:
             raise ValueError(f"out ({self.out}) must be divisible by groups ({self.groups})")
         return self
+
+    @model_validator(mode="after")
+    def _even_kernel(self):
+        """An even kernel has no centred "same" padding: a k x k stride-k patch convolution pads 0
+        (ViT's and ConvNeXt's stems), anything else must say its padding."""
+        if self.pad != "same" or all(k % 2 for k in self.kernel()):
+            return self
+        if self.kernel() == self.strides() and self.dilations() == (1, 1):
+            object.__setattr__(self, "pad", 0)
+            return self
+        kh, kw = self.kernel()
+        raise ValueError(f"a {kh}x{kw} kernel has no centred 'same' padding; write the padding, e.g. "
+                         f"pad={(kh - 1) // 2} or pad=0 (a {kh}x{kw} patch convolution is conv{kh}-C/{kh})")
 
     def kernel(self) -> tuple[int, int]:
         return _pair(self.k)

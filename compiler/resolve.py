@@ -15,8 +15,9 @@ from netc.dsl.errors import LimitError, NetcError, SpecError, Span, UsageError, 
 from netc.dsl.parser import LIMITS
 
 from . import layers as L
-from .items import (AuxItem, BlockItem, GroupItem, InputSpec, LayerItem, Resolved,  # noqa: F401 (re-exported)
+from .items import (AuxItem, BlockItem, GroupItem, InputSpec, LayerItem, RefItem, Resolved,  # noqa: F401
                     copy_item, count_layers, expand_bn)
+from . import expr
 from .naming import name_items
 from .program import SETTINGS, ConfigEntry, Program
 
@@ -37,14 +38,16 @@ ARG_ALIASES = {
 
 
 # ---------------------------------------------------------------- entry point
-def resolve(prog: Program, config: str | None, overrides: dict[str, Any] | None = None) -> Resolved:
+def resolve(prog: Program, config: str | None, overrides: dict[str, Any] | None = None,
+            registry=None) -> Resolved:
     entry = prog.config(config)
-    return _Resolver(prog).run(entry, overrides or {})
+    return _Resolver(prog, registry).run(entry, overrides or {})
 
 
 class _Resolver:
-    def __init__(self, prog: Program):
+    def __init__(self, prog: Program, registry=None):
         self.prog = prog
+        self.registry = registry or L.DEFAULT
         self.errors: list[NetcError] = []
         self.count = 0
         self.over = False
@@ -80,9 +83,10 @@ class _Resolver:
             elif isinstance(s, ast.NamingStmt):
                 naming = self._choice(s.scheme, ("stage", "sequential"), "naming", s.span) or naming
             elif isinstance(s, ast.DefaultsStmt):
-                kind = L.lookup_word(s.kind)
+                kind = self.registry.lookup_word(s.kind)
                 if kind is None:
-                    self.err(f"unknown layer '{s.kind}' in defaults", s.span, did_you_mean(s.kind, L.vocabulary()))
+                    self.err(f"unknown layer '{s.kind}' in defaults", s.span,
+                             did_you_mean(s.kind, self.registry.vocabulary()))
                 else:
                     self.defaults.setdefault(kind[0].kind, []).extend(s.args)
         if not have_input:
@@ -103,7 +107,7 @@ class _Resolver:
         for a in aux:
             name_items(a.body, naming)
         return Resolved(entry.name, self.prog.filename, entry.span, inp, items, aux, env, out_mode, naming,
-                        self.errors)
+                        self.errors, self.registry)
 
     def _single_input(self, stmts: list) -> None:
         """One ``input`` per place: the file's top level, or one configuration's body (a derived
@@ -259,13 +263,28 @@ class _Resolver:
         for s in stmts:
             if isinstance(s, ast.Chain):
                 for layer in s.layers:
-                    out.extend(self._layer(layer, env, scope_blocks))
+                    if isinstance(layer, ast.Ref):
+                        out.append(RefItem(layer.target, layer.target_span or layer.span))
+                    else:
+                        out.extend(self._layer(layer, env, scope_blocks))
             elif isinstance(s, ast.Group):
-                branches = [self._stmts(b, env, scope_blocks, False) for b in s.branches]
-                if not branches:
-                    self.err(f"{s.op} needs at least one branch", s.span)
+                group = self._group(s, env, scope_blocks)
+                if group is not None:
+                    out.append(group)
+            elif isinstance(s, ast.If):
+                cond = self._value(s.cond, env)
+                if not isinstance(cond, bool):
+                    self.err(f"the condition of if must be true or false (got {_show(cond)})", s.cond.span,
+                             hint="compare values: if s == 1 and cin == c { ... }")
                     continue
-                out.append(GroupItem(s.op, branches, s.span, self._own_name(s.name, s.name_span), s.name_span))
+                chosen = s.then if cond else (s.orelse or [])
+                out.extend(self._stmts(chosen, env, scope_blocks, allow_edits))
+            elif isinstance(s, ast.Let):
+                if s.name in env and scope_blocks == () and s.name in self.prog.vars:
+                    self.err(f"'{s.name}' is a variable of the file; set it with {s.name} = ... in a configuration",
+                             s.span)
+                    continue
+                env = {**env, s.name: self._value(s.value, env)}
             elif isinstance(s, ast.Aux):
                 if scope_blocks:
                     self.err("side outputs (aux) belong in a configuration, not in a block", s.span)
@@ -276,10 +295,38 @@ class _Resolver:
                          "extends another", s.span, hint="config NEW extends OLD { replace ... }")
             elif isinstance(s, ast.Assign):
                 if scope_blocks:
-                    self.err("variables are set in configurations, not in blocks", s.span)
+                    self.err("variables are set in configurations, not in blocks", s.span,
+                             hint=f"name a value inside a block with let: let {s.name} = ...")
             elif isinstance(s, ast.InputStmt) and scope_blocks:
                 self.err("input belongs in a configuration or at the top of the file", s.span)
+            elif isinstance(s, ast.DefaultsStmt) and scope_blocks:
+                self.err("defaults belong at the top of a file or in a configuration, not in a block", s.span,
+                         hint="write the parameters on the layers of the block instead")
         return out
+
+    def _group(self, s: ast.Group, env: dict, scope_blocks: tuple) -> GroupItem | None:
+        kind = self.registry.join(s.op)
+        if kind is None:
+            joins = self.registry.joins()
+            near = did_you_mean(s.op, joins)
+            what = near.removeprefix("did you mean ").rstrip("?") if near else None
+            self.err(f"unknown join '{s.op}'; " + (f"did you mean {what}?" if what else "use add { } or concat { }"),
+                     s.op_span or s.span, "add { } sums its branches, concat { } stacks their channels, mul { } "
+                     "multiplies them, residual { } adds its input" + ("" if what else
+                                                                        f"; a configuration is written config {s.op} {{ }}"))
+            return None
+        params = self._bind(kind, ast.Layer(s.op, s.op_span or s.span, s.span, args=s.args), {}, env)
+        if params is None:
+            return None
+        if kind.sequential_body:      # residual { ... }: the lines are one branch
+            branches = [self._stmts([x for br in s.branches for x in br], env, scope_blocks, False)]
+        else:
+            branches = [self._stmts(b, env, scope_blocks, False) for b in s.branches]
+        if not any(branches):
+            self.err(f"{s.op} needs at least one branch", s.span)
+            return None
+        return GroupItem(s.op, branches, s.span, self._own_name(s.name, s.name_span), s.name_span, kind=kind,
+                         params=params)
 
     def _aux(self, s: ast.Aux, env: dict) -> AuxItem:
         weight = 1.0
@@ -294,16 +341,30 @@ class _Resolver:
             self.err(f"side output '{s.name}' has no layers", s.span)
         return AuxItem(s.name, s.target, s.target_span or s.span, weight, body, s.span)
 
-    def _layer(self, layer: ast.Layer, env: dict, scope_blocks: tuple) -> list:
-        if layer.repeat < 1 or layer.repeat > LIMITS["max_repeat"]:
-            self.err(f"repetition must be between 1 and {LIMITS['max_repeat']:,} (got {layer.repeat:,})",
+    def _repeat(self, layer: ast.Layer, env: dict) -> int | None:
+        if layer.repeat_value is None:
+            lo, n = 1, layer.repeat
+        else:   # x n, x(n-1): zero repetitions are allowed (a stage of one block: first + x(n-1))
+            lo, n = 0, self._value(layer.repeat_value, env)
+            if isinstance(n, bool) or not isinstance(n, int):
+                self.err(f"a repetition count must be a whole number (got {_show(n)})",
+                         layer.repeat_span or layer.span)
+                return None
+        if n < lo or n > LIMITS["max_repeat"]:
+            self.err(f"repetition must be between {lo} and {LIMITS['max_repeat']:,} (got {n:,})",
                      layer.repeat_span or layer.span, cls=LimitError)
+            return None
+        return n
+
+    def _layer(self, layer: ast.Layer, env: dict, scope_blocks: tuple) -> list:
+        repeat = self._repeat(layer, env)
+        if not repeat:
             return []
         one = self._block(layer, env, scope_blocks) if layer.word in self.prog.blocks else self._builtin(layer, env)
         if not one:
             return []
         size = count_layers(one)   # a block's own layers were counted while it was elaborated
-        self.count += size * layer.repeat - (size if layer.word in self.prog.blocks else 0)
+        self.count += size * repeat - (size if layer.word in self.prog.blocks else 0)
         if self.count > LIMITS["max_layers"]:
             if not self.over:
                 self.over = True
@@ -311,22 +372,37 @@ class _Resolver:
                          hint="raise netc.LIMITS['max_layers'] if this is intended")
             return []
         out = []
-        for i in range(layer.repeat):
+        for i in range(repeat):
             copies = one if i == 0 else [copy_item(x) for x in one]
-            if layer.repeat > 1 and layer.name is not None:
+            if repeat > 1 and layer.name is not None:
                 head = copies[0]
                 head.name = f"{layer.name}_{i + 1}"
             out.extend(copies)
         return out
 
     def _builtin(self, layer: ast.Layer, env: dict) -> list:
-        hit = L.lookup_word(layer.word)
+        hit = self.registry.lookup_word(layer.word)
         if hit is None:
-            cands = list(L.vocabulary()) + list(self.prog.blocks)
-            self.err(f"unknown layer '{layer.word}'", layer.word_span,
-                     did_you_mean(layer.word, cands) or did_you_mean(_head(layer.word), cands))
+            cands = list(self.registry.vocabulary()) + list(self.prog.blocks)
+            hint = did_you_mean(layer.word, cands) or did_you_mean(_head(layer.word), cands)
+            if self.registry.join(layer.word) is not None:
+                hint = f"{layer.word} joins branches: {layer.word} {{ ... }} with one branch per line"
+            self.err(f"unknown layer '{layer.word}'", layer.word_span, hint)
             return []
         kind, from_word = hit
+        params = self._bind(kind, layer, from_word, env)
+        if params is None:
+            return []
+        item = LayerItem(kind, params, layer.word, layer.word_span, self._own_name(layer.name, layer.name_span),
+                         layer.name_span)
+        if getattr(params, "bn", False) and kind.kind == "conv":
+            return expand_bn(item)
+        return [item]
+
+    def _bind(self, kind: L.LayerKind, layer: ast.Layer, from_word: dict, env: dict):
+        """Bind the arguments of one layer (or join) to its kind's parameters and validate them:
+        defaults, then the paper word's values, then the list argument, positional and keyword
+        arguments. Every problem is reported at its argument; None when any was found."""
         raw: dict[str, tuple[Any, Span, str]] = {}   # name -> (value, span, where it came from)
         ok = True
         for a in self.defaults.get(kind.kind, []):
@@ -341,7 +417,7 @@ class _Resolver:
         for k, v in from_word.items():
             value = self._word_part(v, env, layer)
             if value is _BAD:
-                return []
+                return None
             raw[k] = (value, layer.word_span, "word")
         positional = [p for p in kind.positional if p not in from_word]
         if layer.list_arg is not None:
@@ -349,71 +425,84 @@ class _Resolver:
                 self.err(f"{kind.kind} takes no list argument", layer.list_arg.span)
                 ok = False
             else:
-                raw[positional.pop(0)] = (self._value(layer.list_arg, env), layer.list_arg.span, "arg")
-        keyword_seen = False
-        for a in layer.args or []:
+                first = positional[0]
+                raw[first] = (self._value(layer.list_arg, env), layer.list_arg.span, "word")
+                from_word = {**from_word, first: None}
+        sig = _Signature(kind.kind, kind.kind, [p for p in kind.positional if p not in from_word],
+                         list(kind.Params.model_fields), flags=[f for f in kind.Params.model_fields
+                                                                if _is_bool_field(kind.Params, f)],
+                         alias=lambda n: _alias(kind, n), known=lambda n, a: self._known(kind, n, a))
+        got = self._bind_args(sig, layer.args or [], env, preset={k for k, v in raw.items() if v[2] == "word"},
+                              word=layer.word)
+        if got is None:
+            ok = False
+        else:
+            raw.update(got)
+        if not ok:
+            return None
+        return self._validate(kind, raw, layer)
+
+    def _bind_args(self, sig: "_Signature", args: list[ast.Arg], env: dict, preset: set = frozenset(),
+                   word: str = "") -> dict | None:
+        """Bind call arguments to a signature, for layers and blocks alike: positional ones in order,
+        keywords by name (or alias), bare words as true flags. Returns {name: (value, span, "arg")},
+        or None when any argument was wrong (each reported at its place)."""
+        out: dict[str, tuple[Any, Span, str]] = {}
+        positional, ok, keyword_seen = list(sig.positional), True, False
+        for a in args:
             name = a.name
             if name is None:
                 flag = a.value.name if isinstance(a.value, ast.Ident) else None
-                fname = _alias(kind, flag) if flag else None
-                if fname and fname in kind.Params.model_fields and _is_bool_field(kind.Params, fname) \
-                        and flag not in env:
+                fname = sig.alias(flag) if flag else None
+                if fname in (sig.flags or ()) and flag not in env:
                     name, value = fname, True
-                elif flag is not None and flag not in env:   # positional parameters are all numbers
-                    flags = [f for f in kind.Params.model_fields if _is_bool_field(kind.Params, f)]
-                    self.err(f"{kind.kind} has no flag '{flag}', and no variable '{flag}' is declared", a.span,
-                             did_you_mean(flag, flags + ["ceil_mode"] * ("ceil" in flags) + list(env))
-                             or f"parameters: {_fields(kind)}")
+                elif flag is not None and flag not in env and sig.flags is not None and not \
+                        isinstance(self._value(a.value, env), (int, float)):   # positional values are numbers
+                    self.err(f"{sig.callee} has no flag '{flag}', and no variable '{flag}' is declared", a.span,
+                             did_you_mean(flag, sig.flags + ["ceil_mode"] * ("ceil" in sig.flags) + list(env))
+                             or f"parameters: {', '.join(sig.names) or 'none'}")
                     ok = False
                     continue
                 elif keyword_seen:
                     self.err("a positional argument after a keyword argument", a.span,
-                             hint=f"name it too: {kind.kind}(name=value); parameters: {_fields(kind)}")
+                             hint=f"name it too: {sig.usage}")
                     ok = False
                     continue
                 elif not positional:
-                    args = layer.args or []
-                    if kind.kind == "spp":
-                        hint = "write the levels as a list: spp[" + ", ".join(
-                            str(self._value(x.value, env)) for x in args if x.name is None) + "]"
-                    else:
-                        taken = [p for p in kind.positional if p not in from_word]
-                        hint = (f"{kind.kind} takes {len(taken)} by position here ({', '.join(taken) or 'none'}); "
-                                f"name the rest: {kind.kind}(name=value); parameters: {_fields(kind)}")
-                    self.err(f"too many positional arguments for {kind.kind}", a.span, hint=hint)
+                    self.err(f"too many positional arguments for {sig.callee}", a.span,
+                             hint=self._too_many_hint(sig, args, env))
                     ok = False
                     break
                 else:
                     name, value = positional.pop(0), self._value(a.value, env)
             else:
                 keyword_seen = True
-                name = _alias(kind, name)
+                name = sig.alias(name)
                 value = self._value(a.value, env)
                 if name in positional:
                     positional.remove(name)
-            if not self._known(kind, name, a):
+            if not sig.known(name, a):
                 ok = False
                 continue
-            if name in raw and raw[name][2] == "word":
-                self.err(f"'{layer.word}' already sets {name}", a.span,
-                         hint=f"write the keyword form instead: {kind.kind}({name}=...)")
+            if name in preset:
+                self.err(f"'{word}' already sets {name}", a.span,
+                         hint=f"write the keyword form instead: {sig.word}({name}=...)")
                 ok = False
                 continue
-            if name in raw and raw[name][2] == "arg":
+            if name in out:
                 self.err(f"{name} is given twice", a.span)
                 ok = False
                 continue
-            raw[name] = (value, a.span, "arg")
-        if not ok:
-            return []
-        params = self._validate(kind, raw, layer)
-        if params is None:
-            return []
-        item = LayerItem(kind, params, layer.word, layer.word_span, self._own_name(layer.name, layer.name_span),
-                         layer.name_span)
-        if getattr(params, "bn", False) and kind.kind == "conv":
-            return expand_bn(item)
-        return [item]
+            out[name] = (value, a.span, "arg")
+        return out if ok else None
+
+    def _too_many_hint(self, sig: "_Signature", args: list[ast.Arg], env: dict) -> str:
+        if sig.word == "spp":
+            return "write the levels as a list: spp[" + ", ".join(
+                str(self._value(x.value, env)) for x in args if x.name is None) + "]"
+        taken = sig.positional
+        return (f"{sig.word} takes {len(taken)} by position here ({', '.join(taken) or 'none'}); "
+                f"name the rest: {sig.usage}")
 
     def _known(self, kind: L.LayerKind, name: str, a: ast.Arg) -> bool:
         fields = kind.Params.model_fields
@@ -453,6 +542,10 @@ class _Resolver:
         return list(self.prog.vars)
 
     def _word_part(self, v, env: dict, layer: ast.Layer):
+        """A number or variable inside a paper word (conv3-c/s, convk-c, FC-num_classes)."""
+        if isinstance(v, list):
+            parts = [self._word_part(x, env, layer) for x in v]
+            return _BAD if any(x is _BAD for x in parts) else parts
         if isinstance(v, str):
             if v.isdigit():
                 return int(v)
@@ -464,12 +557,26 @@ class _Resolver:
         return v
 
     def _value(self, v: ast.Value, env: dict):
+        """A value with variables, block parameters and arithmetic evaluated (never Python's eval:
+        only the operators and helpers of :mod:`netc.expr`)."""
         if isinstance(v, (ast.Number, ast.Bool, ast.String)):
             return v.value
-        if isinstance(v, ast.Ident):
-            return env.get(v.name, v.name)
         if isinstance(v, ast.ListValue):
             return [self._value(x, env) for x in v.items]
+        if isinstance(v, ast.Paren):
+            return self._value(v.value, env)
+        try:
+            if isinstance(v, ast.Ident):
+                return env[v.name] if v.name in env else expr.word_arithmetic(v.name, env)  # c/4 lexes as a word
+            if isinstance(v, ast.BinOp):
+                return expr.binary(v.op, self._value(v.left, env), self._value(v.right, env))
+            if isinstance(v, ast.Not):
+                return expr.negate(self._value(v.value, env))
+            if isinstance(v, ast.Call):
+                return expr.call(v.name, [self._value(x, env) for x in v.args])
+        except expr.ExprError as e:
+            self.err(str(e), v.span, e.hint)
+            return _BadValue()
         return None
 
     def _own_name(self, name: str | None, span: Span | None) -> str | None:
@@ -491,42 +598,23 @@ class _Resolver:
         if len(scope_blocks) >= LIMITS["max_block_depth"]:
             self.err(f"blocks nest deeper than {LIMITS['max_block_depth']}", layer.word_span, cls=LimitError)
             return []
-        bound: dict[str, Any] = {}
         params = [p.name for p in bdef.params]
-        pos = list(params)
-        ok = True
         if layer.list_arg is not None:
             self.err(f"block '{name}' takes (arguments), not [a list]", layer.list_arg.span)
             return []
-        keyword_seen = False
-        for a in layer.args or []:
-            if a.name is None and keyword_seen:
-                self.err("a positional argument after a keyword argument", a.span,
-                         hint=f"name it too: {name}({', '.join(params)})")
-                ok = False
-                continue
-            keyword_seen = keyword_seen or a.name is not None
-            if a.name is None:
-                if not pos:
-                    self.err(f"block '{name}' takes {len(params)} argument{'s' * (len(params) != 1)}", a.span,
-                             hint=f"{name}({', '.join(params)})")
-                    ok = False
-                    continue
-                bound[pos.pop(0)] = self._value(a.value, env)
-            else:
-                if a.name not in params:
-                    self.err(f"block '{name}' has no parameter '{a.name}'", a.span,
-                             did_you_mean(a.name, params) or f"{name}({', '.join(params)})")
-                    ok = False
-                    continue
-                if a.name in bound:
-                    self.err(f"parameter '{a.name}' given twice", a.span)
-                    ok = False
-                    continue
-                if a.name in pos:
-                    pos.remove(a.name)
-                bound[a.name] = self._value(a.value, env)
-        for p in bdef.params:
+
+        def known(n: str, a: ast.Arg) -> bool:
+            if n in params:
+                return True
+            self.err(f"block '{name}' has no parameter '{n}'", a.span,
+                     did_you_mean(n, params) or f"{name}({', '.join(params)})")
+            return False
+
+        sig = _Signature(f"block '{name}'", name, params, params, flags=None, alias=lambda n: n, known=known)
+        got = self._bind_args(sig, layer.args or [], env)
+        ok = got is not None
+        bound: dict[str, Any] = {k: v[0] for k, v in (got or {}).items()}
+        for p in bdef.params if ok else ():
             if p.name not in bound:
                 if p.default is None:
                     self.err(f"block '{name}' needs a value for '{p.name}'", layer.span,
@@ -547,6 +635,26 @@ class _Resolver:
 
 
 _BAD = object()   # a value that already produced an error
+
+
+class _Signature:
+    """What a call binds to: a layer kind's parameters or a block's."""
+
+    def __init__(self, callee: str, word: str, positional: list[str], names: list[str], flags, alias, known):
+        self.callee, self.word, self.positional, self.names = callee, word, positional, names
+        self.flags, self.alias, self.known = flags, alias, known
+
+    @property
+    def usage(self) -> str:
+        return f"{self.word}({', '.join(self.names)})" if self.callee.startswith("block") else \
+            f"{self.word}(name=value); parameters: {', '.join(self.names) or 'none'}"
+
+
+class _BadValue:
+    """An expression that already produced an error: later checks of it stay quiet."""
+
+    def __repr__(self) -> str:
+        return "?"
 
 
 _PYDANTIC = {

@@ -11,35 +11,34 @@ import networkx as nx
 
 from netc.dsl.errors import NetcError, ShapeError
 
-from . import dims, layers as L
+from . import layers as L
 from .dims import Sym
+from .tensortype import MAP, fmap, layout_of, typed
 
 if TYPE_CHECKING:
     from .ir import IR, Node
 
 
-def infer(ir: IR, input_hw: tuple[int, int] | None = None) -> IR:
-    """Infer shapes (nominal and symbolic), receptive fields, params and MACs; record errors.
+def infer_types(ir: IR) -> IR:
+    """The pass that infers every value's type, nominal and symbolic; records shape errors.
 
-    ``input_hw`` overrides the nominal input size (``netc summary --input``)."""
+    ``ir.input_hw`` overrides the nominal input size (``netc summary --input``)."""
     if not nx.is_directed_acyclic_graph(ir.graph):
         return ir
     spec = ir.input_spec
     c = spec.channels
-    fixed = input_hw or ((spec.height, spec.width) if spec.fixed else None)
+    fixed = ir.input_hw or ((spec.height, spec.width) if spec.fixed else None)
     h_name = spec.height if isinstance(spec.height, str) else "H"
     w_name = spec.width if isinstance(spec.width, str) else "W"
-    sym_errors = _propagate(ir, (c, Sym(h_name), Sym(w_name)), "sym_shape")
+    sym_errors = _propagate(ir, fmap(c, Sym(h_name), Sym(w_name)), "sym_shape")
     ir.any_size = not sym_errors
     if fixed is not None:
-        errors = _propagate(ir, (c, *fixed), "shape")
+        errors = _propagate(ir, fmap(c, *fixed), "shape")
     else:
         errors = sym_errors
         for n in ir.nodes():
             n.shape = None
     ir.errors.extend(errors)
-    _min_input(ir)
-    _costs(ir)
     return ir
 
 
@@ -75,45 +74,23 @@ def _propagate(ir: IR, in_shape: tuple, attr: str) -> list[NetcError]:
 
 
 def _infer_node(ir: IR, n: Node, preds: list[str], ins: list[tuple]) -> tuple:
-    if n.kind in ("concat", "add"):
-        return _join(ir, n, preds, ins)
     kind = n.layer_kind
-    if kind.spatial_in and len(ins[0]) != 3:
-        raise L.ShapeProblem(f"{n.paper} needs a feature map (C x H x W), but '{preds[0]}' gives a vector of "
-                             f"{ins[0][0]}", hint="put it before the fully-connected layers")
-    if n.kind == "fc" and len(ins[0]) == 3 and not dims.is_fixed(ins[0]):
-        raise L.ShapeProblem(f"{n.paper} needs a fixed-size input, but {preds[0]} gives "
-                             f"{dims.fmt_shape(ins[0])}",
-                             hint="put spp[4,2,1] or a global average pool (gap) before it")
-    return kind.infer(n.params, ins)
+    ins = [typed(s) for s in ins]
+    if kind.join:
+        return typed(kind.check(n, preds, ins))
+    kind.check_input(n.params, ins, preds)
+    return typed(kind.infer(n.params, ins))
 
 
-def _join(ir: IR, n: Node, preds: list[str], ins: list[tuple]) -> tuple:
-    ranks = {len(s) for s in ins}
-    desc = ", ".join(f"{p} gives {dims.fmt_shape(s)}" for p, s in zip(preds, ins))
-    if len(ranks) > 1:
-        raise L.ShapeProblem(f"{n.kind} inputs mix feature maps and vectors: {desc}")
-    if n.kind == "add":
-        if any(s != ins[0] for s in ins):
-            what = "channels" if all(s[1:] == ins[0][1:] for s in ins) else "shapes"
-            raise L.ShapeProblem(f"add inputs disagree in {what}: {desc}",
-                                 hint="every branch of add must give the same shape; project the shortcut with conv1-C")
-        return ins[0]
-    if any(s[1:] != ins[0][1:] for s in ins):
-        raise L.ShapeProblem(f"concat inputs disagree in spatial size: {desc}",
-                             hint="concatenated branches must keep the same H x W (check padding and strides)")
-    return (sum(s[0] for s in ins), *ins[0][1:])
-
-
-def _min_input(ir: IR) -> None:
-    """The smallest H and W for which every layer's output is at least 1x1."""
-    if not ir.any_size:
+def find_min_input(ir: IR) -> None:
+    """The pass that finds the smallest H and W for which every layer's output is at least 1x1."""
+    if not ir.any_size or not nx.is_directed_acyclic_graph(ir.graph):
         ir.min_input = None
         return
     best = [(1, "input"), (1, "input")]
     for n in ir.nodes():
         s = n.sym_shape
-        if s is None or len(s) != 3:
+        if s is None or layout_of(s) != MAP:
             continue
         for i, d in enumerate(s[1:]):
             if isinstance(d, Sym) and d.min_input > best[i][0]:
@@ -122,7 +99,10 @@ def _min_input(ir: IR) -> None:
     ir.min_input_layer = (best[0][1], best[1][1])
 
 
-def _costs(ir: IR) -> None:
+def count_costs(ir: IR) -> None:
+    """The pass that counts each layer's parameters, multiply-adds and receptive field."""
+    if not nx.is_directed_acyclic_graph(ir.graph):
+        return
     g = ir.graph
     for name in g:
         n: Node = g.nodes[name]["node"]
@@ -136,11 +116,11 @@ def _costs(ir: IR) -> None:
         if out is None or any(s is None for s in ins):
             n.n_params, n.macs, n.rf = 0, None, None
             continue
-        if n.kind in ("concat", "add"):
-            n.n_params, n.macs = 0, 0
-            n.rf = None if any(r is None for r in rf_ins) else (max(r[0] for r in rf_ins), max(r[1] for r in rf_ins))
-            continue
         kind = n.layer_kind
+        if kind.join:
+            n.n_params, n.macs = 0, 0
+            n.rf = kind.rf_join(rf_ins)
+            continue
         n.n_params = kind.count_params(n.params, ins, out)
         n.macs = kind.count_macs(n.params, ins, out) if n.shape is not None else None
         n.rf = kind.rf(n.params, rf_ins[0], ins)

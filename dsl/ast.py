@@ -44,7 +44,38 @@ class ListValue:
     span: Span
 
 
-Value = Union[Number, Bool, Ident, String, ListValue]
+@dataclass
+class BinOp:
+    """Arithmetic, comparison or logic on two values: ``c * 4``, ``c / 4`` (integer division when
+    both are whole numbers), ``s == 1``, ``a and b``."""
+    op: str
+    left: "Value"
+    right: "Value"
+    span: Span
+
+
+@dataclass
+class Not:
+    value: "Value"
+    span: Span
+
+
+@dataclass
+class Call:
+    """A helper applied to values: ``make_divisible(c * t, 8)``, ``min(a, b)``."""
+    name: str
+    args: list["Value"]
+    span: Span
+
+
+@dataclass
+class Paren:
+    """``(expr)``, kept so that the formatter writes the parentheses back."""
+    value: "Value"
+    span: Span
+
+
+Value = Union[Number, Bool, Ident, String, ListValue, BinOp, Not, Call, Paren]
 
 
 @dataclass
@@ -67,23 +98,52 @@ class Layer:
     repeat_span: Span | None = None
     name: str | None = None
     name_span: Span | None = None
+    repeat_value: "Value | None" = None   # x n, x(n-1): counted by a variable or an expression
+
+
+@dataclass
+class Ref:
+    """``from NAME``: what follows on the line reads the output of the earlier layer NAME."""
+    target: str
+    span: Span
+    target_span: Span | None = None
 
 
 @dataclass
 class Chain:
-    """Layers joined by ``->`` (or a single layer): a sequence written on one line."""
-    layers: list[Layer]
+    """Layers joined by ``->`` (or a single layer): a sequence written on one line; it may start
+    with ``from NAME``."""
+    layers: list[Layer | Ref]
     span: Span
 
 
 @dataclass
 class Group:
-    """``concat { ... }`` or ``add { ... }``: each line is a branch fed by the group's input."""
+    """``concat { ... }``, ``add { ... }``, any join: each line is a branch fed by the group's input."""
     op: str
     branches: list[list["Stmt"]]
     span: Span
     name: str | None = None
     name_span: Span | None = None
+    args: list["Arg"] | None = None     # concat(crop)
+    op_span: Span | None = None
+
+
+@dataclass
+class If:
+    """``if COND { ... } else { ... }``: layers chosen by block parameters and variables."""
+    cond: "Value"
+    then: list["Stmt"]
+    orelse: list["Stmt"] | None
+    span: Span
+
+
+@dataclass
+class Let:
+    """``let NAME = VALUE``: a name for a value inside a block or configuration."""
+    name: str
+    value: "Value"
+    span: Span
 
 
 @dataclass
@@ -157,7 +217,7 @@ class DefaultsStmt:
 
 Setting = Union[InputStmt, OutputStmt, NamingStmt, DefaultsStmt]
 Stmt = Union[Chain, Group, Aux, Assign, Replace, Remove, Insert, InputStmt, OutputStmt,
-             NamingStmt, DefaultsStmt]
+             NamingStmt, DefaultsStmt, If, Let]
 
 
 # ---------------------------------------------------------------- top level

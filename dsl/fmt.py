@@ -81,6 +81,16 @@ def value(v: ast.Value) -> str:
         return f'"{v.value}"'
     if isinstance(v, ast.ListValue):
         return "[" + ", ".join(value(x) for x in v.items) + "]"
+    if isinstance(v, ast.BinOp):
+        if v.op == "-" and isinstance(v.left, ast.Number) and v.left.text == "0" and v.left.span == v.span:
+            return f"-{value(v.right)}"
+        return f"{value(v.left)} {v.op} {value(v.right)}"
+    if isinstance(v, ast.Not):
+        return f"not {value(v.value)}"
+    if isinstance(v, ast.Call):
+        return f"{v.name}(" + ", ".join(value(x) for x in v.args) + ")"
+    if isinstance(v, ast.Paren):
+        return f"({value(v.value)})"
     raise TypeError(f"not a value: {v!r}")
 
 
@@ -94,7 +104,9 @@ def layer(l: ast.Layer) -> str:
         out += args(l.args)
     if l.list_arg is not None:   # paper notation: spp[4,2,1]
         out += "[" + ",".join(value(x) for x in l.list_arg.items) + "]"
-    if l.repeat_span is not None:
+    if l.repeat_value is not None:
+        out += f" x{value(l.repeat_value)}" if isinstance(l.repeat_value, ast.Paren) else f" x {value(l.repeat_value)}"
+    elif l.repeat_span is not None:
         out += f" x{l.repeat}"
     if l.name is not None:
         out += f" as {l.name}"
@@ -102,7 +114,7 @@ def layer(l: ast.Layer) -> str:
 
 
 def chain(c: ast.Chain) -> str:
-    return " -> ".join(layer(l) for l in c.layers)
+    return " -> ".join(f"from {l.target}" if isinstance(l, ast.Ref) else layer(l) for l in c.layers)
 
 
 def simple(s) -> str | None:
@@ -129,6 +141,8 @@ def simple(s) -> str | None:
         return f'include "{s.path}"'
     if isinstance(s, ast.VarDecl):
         return f"var {s.name} = {value(s.value)}"
+    if isinstance(s, ast.Let):
+        return f"let {s.name} = {value(s.value)}"
     return None
 
 
@@ -156,6 +170,8 @@ class _Writer:
             self.body(f"aux {it.name} on {it.target}{weight}", it.body, it.span, indent)
         elif isinstance(it, ast.Group):
             self.group(it, indent)
+        elif isinstance(it, ast.If):
+            self.if_(it, indent)
         elif isinstance(it, ast.Table):
             self.table(it)
         else:
@@ -172,8 +188,24 @@ class _Writer:
             self.item(s, indent + INDENT)
         self.put(indent, "}", close, inner=indent + INDENT, closes=True)
 
+    def if_(self, s: ast.If, indent: int, head: str = "if") -> None:
+        self.put(indent, f"{head} {value(s.cond)} {{", s.span.line, opens=True)
+        for x in s.then:
+            self.item(x, indent + INDENT)
+        if s.orelse is None:
+            self.put(indent, "}", _close_line(self.src, s.span), inner=indent + INDENT, closes=True)
+            return
+        if len(s.orelse) == 1 and isinstance(s.orelse[0], ast.If):
+            self.if_(s.orelse[0], indent, head="} else if")
+            return
+        at = s.orelse[0].span.line - 1 if s.orelse else _close_line(self.src, s.span)
+        self.put(indent, "} else {", at, inner=indent + INDENT, opens=True)
+        for x in s.orelse:
+            self.item(x, indent + INDENT)
+        self.put(indent, "}", _close_line(self.src, s.span), inner=indent + INDENT, closes=True)
+
     def group(self, g: ast.Group, indent: int) -> None:
-        head = g.op + (f" as {g.name}" if g.name else "")
+        head = g.op + (args(g.args) if g.args is not None else "") + (f" as {g.name}" if g.name else "")
         self.put(indent, head + " {", g.span.line, opens=True)
         for br in g.branches:
             self.branch(br, indent + INDENT, g.span.line)

@@ -259,7 +259,7 @@ def _describe(tok: Token | None) -> str:
     return f"'{tok.value}'"
 
 
-_VALUE_START = {"NUMBER", "WORD", "STRING", "MINUS", "LSQB", "TRUE", "FALSE"}
+_VALUE_START = {"NUMBER", "WORD", "STRING", "MINUS", "LSQB", "TRUE", "FALSE", "LPAR", "NOT"}
 
 
 def _expected(names) -> str:
@@ -440,10 +440,26 @@ class _ToAst(Transformer):
         is_float = any(ch in text for ch in ".eE")
         return ast.Number(float(text) if is_float else int(text), self.s(meta), text)
 
-    def neg_number(self, meta, c):
-        n = self.number(meta, c)
-        n.value, n.text = -n.value, "-" + n.text
-        return n
+    def neg(self, meta, c):
+        x = c[0]
+        if isinstance(x, ast.Number):     # -1 is a number, as before
+            x.value, x.text, x.span = -x.value, "-" + x.text, self.s(meta)
+            return x
+        return ast.BinOp("-", ast.Number(0, x.span, "0"), x, self.s(meta))
+
+    def _bin(op):  # noqa: N805 (a method factory)
+        def rule(self, meta, c):
+            return ast.BinOp(op if op != "cmp" else str(c[1]), c[0], c[-1], self.s(meta))
+        return rule
+
+    add_op, sub_op, mul_op, div_op, mod_op = _bin("+"), _bin("-"), _bin("*"), _bin("/"), _bin("%")
+    and_op, or_op, compare = _bin("and"), _bin("or"), _bin("cmp")
+
+    def not_op(self, meta, c):
+        return ast.Not(c[0], self.s(meta))
+
+    def call(self, meta, c):
+        return ast.Call(str(c[0]), [v for v in c[1:] if v is not None], self.s(meta))
 
     def true(self, meta, c):
         return ast.Bool(True, self.s(meta))
@@ -473,17 +489,44 @@ class _ToAst(Transformer):
     def layer(self, meta, c):
         word, args, lst, rep, name = c
         _check_digits(word, self.source)
+        count, rep_span, rep_value = 1, None, None
         if rep is not None:
-            _check_digits(rep, self.source)
+            kind, tok, rep_value = rep
+            rep_span = self.t(tok) if rep_value is None else Span(self.source, tok.line, tok.column,
+                                                                  rep_value.span.end_line, rep_value.span.end_col)
+            if rep_value is None:
+                _check_digits(tok, self.source)
+                count = int(str(tok)[1:].strip(" \t"))
         return ast.Layer(
             word=str(word), word_span=self.t(word), span=self.s(meta), args=args, list_arg=lst,
-            repeat=int(str(rep)[1:].strip(" \t")) if rep is not None else 1,
-            repeat_span=self.t(rep) if rep is not None else None,
+            repeat=count, repeat_span=rep_span, repeat_value=rep_value,
             name=str(name) if name is not None else None,
             name_span=self.t(name) if name is not None else None)
 
+    def repeat_n(self, meta, c):
+        return ("n", c[0], None)
+
+    def repeat_var(self, meta, c):
+        return ("var", c[0], ast.Ident(str(c[1]), self.t(c[1])))
+
+    def repeat_expr(self, meta, c):
+        return ("expr", c[0], ast.Paren(c[1], self.s(meta)))
+
+    def ref(self, meta, c):
+        return ast.Ref(str(c[0]), self.s(meta), self.t(c[0]))
+
     def chain(self, meta, c):
         return ast.Chain(list(c), self.s(meta))
+
+    def if_stmt(self, meta, c):
+        cond, then, *rest = c
+        orelse = rest[0] if rest else None
+        if isinstance(orelse, ast.If):
+            orelse = [orelse]
+        return ast.If(cond, then, orelse, self.s(meta))
+
+    def let_stmt(self, meta, c):
+        return ast.Let(str(c[0]), c[1], self.s(meta))
 
     def body(self, meta, c):
         return [x for x in c if x is not None]
@@ -493,10 +536,10 @@ class _ToAst(Transformer):
         return x if isinstance(x, list) else [x]
 
     def group(self, meta, c):
-        op, name, *branches = c
+        op, args, name, *branches = c
         return ast.Group(str(op), [b for b in branches if b is not None], self.s(meta),
                          str(name) if name is not None else None,
-                         self.t(name) if name is not None else None)
+                         self.t(name) if name is not None else None, args=args, op_span=self.t(op))
 
     def aux(self, meta, c):
         name, target, weight, body = c

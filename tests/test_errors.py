@@ -146,13 +146,23 @@ def test_repetition_and_size_spellings():
     ("input 64x64 x4\n", (1, 7), "'64x64 x4' has three dimensions", "input 64x64 4ch"),
     ("confg A {\n}\n", (1, 1), "unknown keyword 'confg'; did you mean 'config'?", None),
     ("input 8x8 RGB\nouput probs\n", (2, 1), "unknown keyword 'ouput'; did you mean 'output'?", None),
-    ("input 8x8 RGB\nsum {\n  FC-2\n}\n", (2, 1), "unknown join 'sum'; use add { } or concat { }", "add { }"),
-    ("input 8x8 RGB\nconcta as c {\n  FC-2\n}\n", (2, 1), "unknown join 'concta'; did you mean 'concat'?", None),
     ("input 8x8 RGB\ndropout 0.5\n", (2, 9), "unexpected '0.5'", "dropout(0.5)"),
 ])
 def test_syntax_messages(text, where, message, hint):
     (e,) = netc.check(text, "m.net")
     assert isinstance(e, netc.SpecSyntaxError)
+    assert (e.line, e.col) == where and e.message.startswith(message)
+    assert hint is None or hint in e.hint
+
+
+@pytest.mark.parametrize("text, where, message, hint", [
+    ("input 8x8 RGB\nsum {\n  FC-2\n}\n", (2, 1), "unknown join 'sum'; use add { } or concat { }", "add { }"),
+    ("input 8x8 RGB\nconcta as c {\n  FC-2\n}\n", (2, 1), "unknown join 'concta'; did you mean 'concat'?", None),
+])
+def test_unknown_joins(text, where, message, hint):
+    """Joins are layer kinds (netc.kinds.joins), so an unknown one is a semantic error, like a layer."""
+    (e,) = netc.check(text, "m.net")
+    assert isinstance(e, netc.SpecError)
     assert (e.line, e.col) == where and e.message.startswith(message)
     assert hint is None or hint in e.hint
 

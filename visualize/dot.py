@@ -312,7 +312,7 @@ def _unit_style(unit: Unit, hl: dict) -> P.Style:
     if marks:
         return P.HIGHLIGHT["added" if set(marks) == {"added"} else "changed" if "changed" in marks or
                            len(set(marks)) > 1 else marks[0]]
-    return P.style_for("block" if unit.block else unit.first.kind)
+    return P.style_for("block" if unit.block else unit.first.layer_kind or unit.first.kind)
 
 
 def _label_lines(ir: IR, unit: Unit, shapes: bool, params: bool) -> list[str]:

@@ -41,18 +41,17 @@ INPUT = Style("#ffffff", "#333333", shape="box", rounded=False)
 BLOCK = Style("#d0e0e3", "#2f5f66")
 NEUTRAL = Style("#ffffff", "#555555")
 
-KIND_STYLES: dict[str, Style] = {
-    "conv": CONV,
-    "fc": FC,
-    "maxpool": POOL, "avgpool": POOL, "gap": POOL, "gmp": POOL, "adaptive_avgpool": POOL,
-    "spp": SPP,
-    "lrn": NORM, "bn": NORM,
-    "dropout": DROP, "flatten": DROP, "identity": DROP,
-    "relu": ACT, "sigmoid": ACT, "tanh": ACT, "softmax": ACT,
-    "concat": JOIN, "add": JOIN,
-    "input": INPUT,
-    "block": BLOCK,
+RESIZE = Style("#e6f4ea", "#2f7d5b")
+ATTENTION = Style("#fde2ef", "#a1306b")
+EMBED = Style("#e8eaf6", "#3949ab")
+CUSTOM = Style("#ffffff", "#555555")
+
+#: diagram family (a kind's ``family``, netc.kinds) -> style; a test checks every kind's family is here
+FAMILY_STYLES: dict[str, Style] = {
+    "conv": CONV, "fc": FC, "pool": POOL, "spp": SPP, "norm": NORM, "drop": DROP, "act": ACT, "join": JOIN,
+    "resize": RESIZE, "attention": ATTENTION, "embed": EMBED, "input": INPUT, "custom": CUSTOM, "block": BLOCK,
 }
+
 
 #: diff highlights (``to_dot(..., highlight=...)``): status -> (fill, border)
 HIGHLIGHT: dict[str, Style] = {
@@ -63,6 +62,11 @@ HIGHLIGHT: dict[str, Style] = {
 }
 
 
-def style_for(kind: str) -> Style:
-    """The style of a layer kind (``"block"`` for a collapsed block)."""
-    return KIND_STYLES.get(kind, NEUTRAL)
+def style_for(kind) -> Style:
+    """The style of a layer kind (a Kind or its name; ``"block"`` for a collapsed block)."""
+    if kind == "block":
+        return BLOCK
+    if isinstance(kind, str):
+        from netc.kinds import DEFAULT
+        kind = DEFAULT.get(kind)
+    return FAMILY_STYLES.get(getattr(kind, "family", None), NEUTRAL)

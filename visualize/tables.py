@@ -19,7 +19,10 @@ from netc.ir import IR, Node
 from .align import Alignment, place_aligned, place_table
 from .table_format import Cell, Row, Table
 
-HIDDEN = ("dropout",)   # layers the papers' tables leave out
+def _hidden(n) -> bool:
+    """Layers the papers' tables leave out (dropout): the kind says so."""
+    k = n.layer_kind
+    return bool(k is not None and k.hidden_in_tables)
 
 
 # ------------------------------------------------------------------ family (VGG Table 1)
@@ -73,7 +76,7 @@ def _items(ir: IR, depth: int | None) -> list:
 def _family_to_table(irs: list[IR], al: Alignment, all_layers: bool) -> Table:
     rows = []
     for slot in al.slots:
-        cells = [None if (n is not None and n.kind in HIDDEN and not all_layers) else n for n in slot.cells]
+        cells = [None if (n is not None and _hidden(n) and not all_layers) else n for n in slot.cells]
         if all(c is None for c in cells):
             continue
         texts = [_family_text(c) for c in cells]
@@ -109,10 +112,6 @@ def _millions(p: int) -> str:
 
 
 # ------------------------------------------------------------------ one configuration (GoogLeNet Table 1)
-TYPE_WORDS = {"conv": "convolution", "maxpool": "max pool", "avgpool": "avg pool", "gap": "global avg pool",
-              "gmp": "global max pool", "adaptive_avgpool": "adaptive avg pool", "spp": "spatial pyramid pool",
-              "lrn": "LRN", "bn": "batch norm", "fc": "linear", "softmax": "softmax"}
-
 
 def row_table(ir: IR, depth: int = 1, aux: bool = False) -> Table:
     """One row per layer, blocks nested ``depth`` deep collapsed into one row with their
@@ -223,7 +222,8 @@ def _type_text(ir: IR, key: str, n: Node) -> str:
         return sc.title
     if n.kind == "dropout":
         return f"dropout ({n.params.p * 100:g}%)"
-    return TYPE_WORDS.get(n.kind, n.paper)
+    k = n.layer_kind
+    return (k.table_word if k is not None else None) or n.paper
 
 
 def _patch(n: Node) -> str:

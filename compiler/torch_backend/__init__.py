@@ -35,7 +35,7 @@ _DEFAULT: Any = object()
 
 
 def compile_spec(ref: str | os.PathLike | IR, config: str | None = None, *, device=None, dtype=None,
-                 dense: bool = False, budget: int | None = _DEFAULT, **overrides: Any) -> NetcModule:
+                 dense: bool = False, budget: int | None = _DEFAULT, registry=None, **overrides: Any) -> NetcModule:
     """Compile one configuration of a spec (``"vgg:D"``, a path, or an IR) to a :class:`NetcModule`.
 
     ``overrides`` set spec variables (``num_classes=20``); ``device="meta"`` builds the module
@@ -54,7 +54,7 @@ def compile_spec(ref: str | os.PathLike | IR, config: str | None = None, *, devi
     else:
         import netc
         with params_budget(budget):
-            ir = netc.load(ref, config, **overrides)
+            ir = netc.load(ref, config, registry=registry, **overrides)
     if dense:
         ir = _densify(ir)
     check_budget(ir, budget)

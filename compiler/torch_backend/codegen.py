@@ -9,7 +9,6 @@ with ``torch.flatten(x, 1)``. The result is the straight-line ``forward`` a pers
 """
 from __future__ import annotations
 
-import operator
 import re
 
 import torch
@@ -20,12 +19,6 @@ from netc.dsl.errors import SpecError
 from netc.ir import IR, Node
 
 from .modules import build_module
-
-#: activation name -> function; the in-place form is used where the input is a fresh tensor
-ACTS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "gelu": F.gelu, "silu": F.silu,
-        "leaky_relu": F.leaky_relu, "elu": F.elu}
-INPLACE_AFTER = ("conv", "fc", "bn")
-
 
 def target(name: str) -> str:
     """IR name -> submodule path: ``4a/3x3_reduce`` -> ``4a.3x3_reduce``."""
@@ -83,44 +76,56 @@ def build_graph(ir: IR, with_aux: bool, output_mode: str) -> fx.Graph:
     return g
 
 
+class Lowering:
+    """What a kind's ``lower`` gets: the graph, the node, its input types, and helpers to emit."""
+
+    def __init__(self, g: fx.Graph, ir: IR, n: Node, trailing: bool):
+        self.g, self.ir, self.node, self.trailing = g, ir, n, trailing
+        self.name = var(n.name)
+        self.ins = [shape_of(ir.node(p)) for p in ir.preds(n.name)]
+
+    def call_module(self, x: fx.Node) -> fx.Node:
+        return self.g.create_node("call_module", target(self.node.name), (x,), name=self.name)
+
+    def call(self, fn, *args, name: str | None = None, **kwargs) -> fx.Node:
+        return self.g.create_node("call_function", fn, args, kwargs, name=name)
+
+    def activate(self, x: fx.Node) -> fx.Node:
+        """The layer's resolved activation (``act``) after its output; in place on a fresh tensor."""
+        return activation(self, x)
+
+
 def emit(g: fx.Graph, ir: IR, n: Node, ins: list[fx.Node], trailing: bool) -> fx.Node:
-    """The fx node(s) for one layer; returns the node holding its output."""
-    name = var(n.name)
-    k = n.kind
-    if k == "identity" or (k == "softmax" and trailing):
-        return ins[0]   # a trailing soft-max is left to the loss (output logits)
-    if k == "concat":
-        return _fn(g, torch.cat, (list(ins), 1), name)
-    if k == "add":
-        out = ins[0]
-        for i, other in enumerate(ins[1:]):
-            out = _fn(g, operator.add, (out, other), name if i == len(ins) - 2 else None)
-        return out
-    if k == "softmax":
-        return _fn(g, torch.softmax, (ins[0], 1), name)
-    if k == "flatten":
-        return _fn(g, torch.flatten, (ins[0], 1), name)
-    if k in ("relu", "sigmoid", "tanh"):
-        return _fn(g, ACTS[k], (ins[0],), name)
-    x = ins[0]
-    pred_shape = shape_of(ir.node(ir.preds(n.name)[0]))
-    if k == "fc" and len(pred_shape) == 3:
-        x = _fn(g, torch.flatten, (x, 1), f"{name}_flat")
-    out = g.create_node("call_module", target(n.name), (x,), name=name)
-    return activation(g, n, out)
+    """The fx node(s) for one layer, as its kind lowers it; returns the node holding its output."""
+    kind = n.layer_kind
+    if kind is None:
+        raise SpecError(f"the torch backend has no rule for layer kind '{n.kind}'", n.span)
+    lo = Lowering(g, ir, n, trailing)
+    if getattr(kind, "torch_module", None) is not None:   # custom layers: a module, then act
+        return lo.activate(lo.call_module(ins[0]))
+    return kind.lower(lo, list(ins))
 
 
 def _fn(g: fx.Graph, fn, args: tuple, name: str | None) -> fx.Node:
     return g.create_node("call_function", fn, args, name=name)
 
 
-def activation(g: fx.Graph, n: Node, x: fx.Node) -> fx.Node:
+#: activations with an in-place form, used after layers whose output is a fresh tensor
+_INPLACE = {"relu": (torch.relu_, {}), "relu6": (F.relu6, {"inplace": True}),
+            "hardswish": (F.hardswish, {"inplace": True}), "silu": (F.silu, {"inplace": True})}
+
+
+def activation(lo: Lowering, x: fx.Node) -> fx.Node:
+    n = lo.node
     act = n.act or "none"
     if act == "none":
         return x
-    if act == "relu" and n.kind in INPLACE_AFTER:
-        return _fn(g, torch.relu_, (x,), f"{var(n.name)}_relu")
-    fn = ACTS.get(act)
-    if fn is None:
+    fresh = n.layer_kind is not None and (n.layer_kind.weight or n.layer_kind.family == "norm")
+    if fresh and act in _INPLACE:
+        fn, kw = _INPLACE[act]
+        return lo.call(fn, x, name=f"{var(n.name)}_{act}", **kw)
+    kind = lo.ir.registry.get(act) if getattr(lo.ir, "registry", None) is not None else None
+    if kind is None or not kind.activation_fn:
         raise SpecError(f"the torch backend has no activation '{act}'", n.span)
-    return _fn(g, fn, (x,), f"{var(n.name)}_{act}")
+    fn, kw = kind.act_fn(None)
+    return lo.call(fn, x, name=f"{var(n.name)}_{act}", **kw)

@@ -1,4 +1,5 @@
-"""Counting multiply-adds from a module itself, with forward hooks on ``nn.Conv2d`` and ``nn.Linear``.
+"""Counting multiply-adds from a module itself, with forward hooks on convolutions (transposed ones
+too) and ``nn.Linear``.
 
 This is the oracle the analytic counts (``netc summary``) are tested against, and the default
 cost rule of a custom layer: a conv costs ``out.numel() * C_in/groups * kh * kw`` per sample, a
@@ -15,8 +16,14 @@ import torch
 from torch import nn
 
 
-def _hook_macs(m: nn.Module, out: torch.Tensor) -> int:
+_COUNTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+
+
+def _hook_macs(m: nn.Module, out: torch.Tensor, inp: torch.Tensor | None = None) -> int:
     per_sample = out.numel() // out.shape[0]
+    if isinstance(m, nn.ConvTranspose2d):   # every input pixel scatters a kernel into each output channel
+        kh, kw = m.kernel_size
+        return inp.numel() // inp.shape[0] * (m.out_channels // m.groups) * kh * kw
     if isinstance(m, nn.Conv2d):
         kh, kw = m.kernel_size
         return per_sample * (m.in_channels // m.groups) * kh * kw
@@ -31,9 +38,9 @@ def count_macs(model: nn.Module, x: torch.Tensor, per_layer: bool = False):
     counts: dict[str, int] = {}
     handles = []
     for name, m in model.named_modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
+        if isinstance(m, _COUNTED):
             def hook(mod, inp, out, name=name):
-                counts[name] = counts.get(name, 0) + _hook_macs(mod, out)
+                counts[name] = counts.get(name, 0) + _hook_macs(mod, out, inp[0])
             handles.append(m.register_forward_hook(hook))
     try:
         with torch.no_grad():

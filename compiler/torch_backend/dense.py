@@ -23,8 +23,10 @@ from netc import layers as L
 from netc.dsl.errors import UsageError, raise_all
 from netc.ir import IR, Node, infer
 
-# layers between FCs that work on a map exactly as on a vector (elementwise or per channel)
-PASS_THROUGH = ("dropout", "relu", "sigmoid", "tanh", "identity", "bn")
+def _passes(n: Node) -> bool:
+    """A layer between FCs that works on a map exactly as on a vector (the kind's ``pointwise``)."""
+    k = n.layer_kind
+    return bool(k is not None and k.pointwise and not k.join)
 
 
 def densify(ir: IR) -> IR:
@@ -61,13 +63,13 @@ def densify(ir: IR) -> IR:
 def _to_conv(n: Node, k) -> None:
     p = n.params
     n.params = L.ConvParams(out=p.out, k=k, stride=1, pad=0, bias=p.bias, act=p.act)
-    n.kind, n.word = "conv", f"dense({n.word})"
+    n.kind, n.word, n.spec = "conv", f"dense({n.word})", L.DEFAULT["conv"]
 
 
 def _fed_by_dense(ir: IR, name: str) -> bool:
     """Whether an FC fed by a vector gets it from another FC (through dropout, ReLU...)."""
     p = ir.preds(name)[0]
-    while ir.node(p).kind in PASS_THROUGH:
+    while _passes(ir.node(p)):
         p = ir.preds(p)[0]
     return ir.node(p).kind == "fc"
 
@@ -79,7 +81,7 @@ def _last_fc(ir: IR, name: str) -> bool:
         s = ir.node(todo.pop())
         if s.kind == "fc":
             return False
-        if s.kind in PASS_THROUGH:
+        if _passes(s):
             todo += list(ir.graph.successors(s.name))
     return True
 
@@ -106,7 +108,7 @@ def _insert_averages(ir: IR, ends: list[str]) -> nx.DiGraph:
 
 
 def _extra(n: Node, suffix: str, kind: str, params) -> Node:
-    return Node(n.name + suffix, kind, params, n.span, n.scope, n.aux, kind)
+    return Node(n.name + suffix, kind, params, n.span, n.scope, n.aux, kind, spec=L.DEFAULT[kind])
 
 
 def _retarget(ir: IR, renamed: dict[str, str]) -> None:
@@ -147,4 +149,4 @@ def convert_state_dict(state_dict: dict, target: dict) -> dict:
     return out
 
 
-__all__ = ["densify", "fc_to_conv", "convert_state_dict", "PASS_THROUGH"]
+__all__ = ["densify", "fc_to_conv", "convert_state_dict"]

@@ -1,0 +1,160 @@
+"""A layer kind: ONE definition of everything netc knows about it.
+
+A :class:`Kind` holds, in one place, what every stage asks of a kind: its paper notation and
+aliases, its parameters (a pydantic model), type inference, parameter / multiply-add /
+receptive-field counts, the torch module or function it lowers to and how that is initialised,
+its diagram family, table word, diff canonical form, whether it acts pointwise (dense evaluation
+passes it through), and its naming role. Consumers ask the kind; none compares kind strings.
+
+The torch facets import torch lazily (inside the methods), so the front end never imports it.
+"""
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from typing import Any, ClassVar
+
+from .. import dims
+from ..dims import ShapeProblem
+from ..params import NoParams
+from ..tensortype import MAP, TOKENS, VECTOR, TensorType, layout_of
+
+Shape = TensorType
+RF = tuple  # (size, stride): stride may be a Fraction after upsampling
+
+#: naming roles (netc.naming): how an unnamed instance is named
+ROLES = ("conv", "fc", "pool", "prob", "norm", "join", "other")
+#: diagram families (netc.visualize.palette): one colour each
+FAMILIES = ("conv", "fc", "pool", "spp", "norm", "drop", "act", "join", "resize", "attention", "embed",
+            "input", "custom")
+
+
+class Kind:
+    """One kind of layer. Subclasses fill in the class attributes and override the rules."""
+
+    kind: ClassVar[str]
+    words: ClassVar[tuple[str, ...]] = ()        # spellings, compared lower-case
+    Params: ClassVar[type[Params]] = NoParams
+    positional: ClassVar[tuple[str, ...]] = ()   # names of positional arguments, in order
+    paper_re: ClassVar[re.Pattern | None] = None
+    doc: ClassVar[str] = ""
+    # naming
+    prefix: ClassVar[str] = "layer"              # default-name prefix
+    role: ClassVar[str] = "other"                # see ROLES
+    weight: ClassVar[bool] = False               # counts as a weight layer (depth, naming, act=auto)
+    ends_stage: ClassVar[bool] = False           # a pooling layer closes a VGG stage
+    # types
+    accepts: ClassVar[tuple[str, ...]] = (MAP, TOKENS, VECTOR)   # input layouts
+    # pictures, tables, dense evaluation
+    family: ClassVar[str] = "custom"
+    table_word: ClassVar[str | None] = None      # GoogLeNet Table 1's "type" column; None: the notation
+    pointwise: ClassVar[bool] = False            # acts per position: dense evaluation passes it through
+    # joins (concat, add, mul, residual): several inputs, written `WORD { branch ... }`
+    join: ClassVar[bool] = False
+    sequential_body: ClassVar[bool] = False      # a join whose lines form ONE branch (residual)
+    activation_fn: ClassVar[bool] = False        # usable as act=NAME on a layer with weights
+    functional: ClassVar[bool] = False           # lowers to a function call, not a submodule
+    hidden_in_tables: ClassVar[bool] = False
+
+    def __deepcopy__(self, memo):   # a definition, shared by every IR that uses it
+        return self
+
+    # ------------------------------------------------------------ notation
+    def from_paper(self, m: re.Match) -> dict:
+        return {}
+
+    def paper(self, p) -> str:
+        return self.words[0] if self.words else self.kind
+
+    def canonical(self, p) -> dict:
+        """The parameters as the diff compares them: what the layer does, not how it was written."""
+        return dict(p.model_dump()) if p is not None else {}
+
+    # ------------------------------------------------------------ types and counts
+    def check_input(self, p, ins: list[Shape], preds: list[str]) -> None:
+        """Refuse an input of a layout this kind does not take (the message names the producer)."""
+        need_layout(self.paper(p), ins[0], self.accepts, preds[0] if preds else None)
+
+    def infer(self, p, ins: list[Shape]) -> Shape:
+        return ins[0]
+
+    def count_params(self, p, ins: list[Shape], out: Shape) -> int:
+        return 0
+
+    def count_macs(self, p, ins: list[Shape], out: Shape) -> int | None:
+        return 0
+
+    def rf(self, p, rf_in: RF | None, ins: list[Shape]) -> RF | None:
+        return rf_in
+
+    def activation(self, p) -> str:
+        return "none"
+
+    # ------------------------------------------------------------ torch (lazy)
+    def module(self, node, ins: list[Shape]):
+        """The ``nn.Module`` for one instance, built on the meta device; None for a functional kind."""
+        return None
+
+    def lower(self, lo, args: list):
+        """Emit this layer into a torch.fx graph through ``lo`` (netc.torch_backend.codegen.Lowering):
+        ``lo.call_module(x)``, ``lo.call(fn, *args)``. Returns the fx node of the output."""
+        return lo.activate(lo.call_module(args[0]))
+
+    def init(self, m) -> None:
+        """Initialise a freshly materialised module (torchvision's VGG init by default)."""
+        from netc.torch_backend.modules import init_module
+        init_module(m)
+
+    # ------------------------------------------------------------ activations (act=NAME)
+    def act_fn(self, p=None):
+        """For activation kinds: ``(torch function, kwargs)``."""
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------- shared rules
+def need_layout(kind: str, shape: Shape, layouts: tuple[str, ...], pred: str | None = None) -> None:
+    lay = layout_of(shape)
+    if lay in layouts:
+        return
+    want = " or ".join({MAP: "a feature map (C x H x W)", TOKENS: "a token sequence (L x D)",
+                        VECTOR: "a vector"}[x] for x in layouts)
+    got = {MAP: "a feature map", TOKENS: "a token sequence", VECTOR: "a vector"}[lay]
+    src = f"'{pred}' gives" if pred else "gets"
+    hint = "put it before the fully-connected layers" if lay == VECTOR and MAP in layouts else None
+    raise ShapeProblem(f"{kind} needs {want}, but {src} {got} of {dims.fmt_shape(shape)}", hint=hint)
+
+
+def check_positive(dims_: tuple, what: str, before: Shape) -> None:
+    for d in dims_:
+        if isinstance(d, int) and d < 1:
+            raise ShapeProblem(f"{what} makes the spatial size fall below 1 ({dims.fmt_shape(before)} -> "
+                               f"{'x'.join(str(x) for x in dims_)})",
+                               hint="use a larger input, less pooling, or padding")
+
+
+def window_rf(rf_in: RF | None, k: int, s: int, d: int = 1) -> RF | None:
+    if rf_in is None:
+        return None
+    size, stride = rf_in
+    return _int(size + d * (k - 1) * stride), _int(stride * s)
+
+
+def scaled_rf(rf_in: RF | None, factor) -> RF | None:
+    """Upsampling by ``factor``: the reach is unchanged, the stride shrinks (a fraction)."""
+    if rf_in is None:
+        return None
+    return rf_in[0], _int(Fraction(rf_in[1]) / factor)
+
+
+def _int(x):
+    return int(x) if isinstance(x, Fraction) and x.denominator == 1 else x
+
+
+def pair(v: Any) -> tuple[int, int]:
+    if isinstance(v, (list, tuple)):
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+def same_map(ins: list[Shape]) -> Shape:
+    return TensorType(ins[0], layout_of(ins[0]))

@@ -1,0 +1,183 @@
+"""Joins: layers with several inputs, written ``WORD { branch ... }``: ``concat`` (U-Net's
+copy-and-crop as ``concat(crop)``), ``add`` and ``mul`` (broadcasting a C x 1 x 1 gate over a
+C x H x W map), and ``residual``, whose lines form one branch added to the group's input only
+where the shapes agree (MobileNetV2's "residual when stride is 1 and channels agree")."""
+from __future__ import annotations
+
+import operator
+
+from pydantic import Field
+
+from .. import dims
+from ..dims import ShapeProblem
+from ..params import NoParams, Params
+from ..tensortype import MAP, TOKENS, TensorType, layout_of
+from .base import Kind
+
+
+def _desc(preds, ins) -> str:
+    return ", ".join(f"{p} gives {dims.fmt_shape(s)}" for p, s in zip(preds, ins))
+
+
+def _one_layout(kind: str, preds, ins) -> str:
+    lays = {layout_of(s) for s in ins}
+    if len(lays) > 1 or len({len(s) for s in ins}) > 1:
+        raise ShapeProblem(f"{kind} inputs mix feature maps and vectors: {_desc(preds, ins)}")
+    return lays.pop()
+
+
+def _rf_max(rf_ins):
+    if any(r is None for r in rf_ins):
+        return None
+    return max(r[0] for r in rf_ins), max(r[1] for r in rf_ins)
+
+
+class Join(Kind):
+    join, family, role, functional = True, "join", "join", True
+    hidden_in_tables = False
+
+    def paper(self, p):
+        return self.kind
+
+    def check(self, node, preds: list[str], ins: list) -> TensorType:
+        """Shape rule with the names of the inputs, for messages (called instead of infer)."""
+        return self.infer(node.params, ins)
+
+    def rf_join(self, rf_ins):
+        return _rf_max(rf_ins)
+
+
+class ConcatParams(Params):
+    crop: bool = Field(False, description="center-crop every branch to the smallest H x W (U-Net's copy and crop)")
+
+
+class Concat(Join):
+    kind, words, Params, prefix = "concat", ("concat",), ConcatParams, "concat"
+    doc = ("concatenates its branches along the channels; concat(crop) first center-crops each to the smallest "
+           "H x W (U-Net's copy and crop)")
+
+    def paper(self, p):
+        return "concat(crop)" if p is not None and p.crop else "concat"
+
+    def check(self, node, preds, ins):
+        lay = _one_layout("concat", preds, ins)
+        if lay == TOKENS:
+            if any(not dims.same(s[0], ins[0][0]) for s in ins):
+                raise ShapeProblem(f"concat inputs disagree in length: {_desc(preds, ins)}")
+            return TensorType((ins[0][0], sum(s[1] for s in ins)), TOKENS)
+        rest = ins[0][1:]
+        if node.params.crop and lay == MAP:
+            node.meta["crop_ref"] = rest = self._smallest(preds, ins)
+        elif any(not all(dims.same(a, b) for a, b in zip(s[1:], rest)) for s in ins):
+            raise ShapeProblem(f"concat inputs disagree in spatial size: {_desc(preds, ins)}",
+                               hint="concatenated branches must keep the same H x W (check padding and strides), "
+                                    "or crop them: concat(crop)")
+        return TensorType((sum(s[0] for s in ins), *rest), lay)
+
+    def infer(self, p, ins):
+        class _N:  # a node stand-in for callers without one
+            params, meta = p, {}
+        return self.check(_N, [f"input {i + 1}" for i in range(len(ins))], ins)
+
+    @staticmethod
+    def _smallest(preds, ins):
+        best = ins[0][1:]
+        for s in ins[1:]:
+            for i in (0, 1):
+                le = dims.at_most(s[1 + i], best[i])
+                if le is None:
+                    raise ShapeProblem(f"concat(crop) cannot tell which input is smaller for every input size: "
+                                       f"{_desc(preds, ins)}", hint="declare a fixed input size")
+            hw = tuple(s[1 + i] if dims.at_most(s[1 + i], best[i]) else best[i] for i in (0, 1))
+            best = hw
+        return best
+
+    def lower(self, lo, args):
+        import torch
+        xs = list(args)
+        ref = lo.node.meta.get("crop_ref")
+        if ref is not None:
+            from netc.torch_backend.layers import center_crop
+            small = next(i for i, s in enumerate(lo.ins) if tuple(s[1:]) == tuple(ref))
+            xs = [x if tuple(s[1:]) == tuple(ref) else lo.call(center_crop, x, xs[small], name=f"{lo.name}_crop{i}")
+                  for i, (x, s) in enumerate(zip(args, lo.ins))]
+        return lo.call(torch.cat, xs, -1 if lo.ins[0].layout == TOKENS else 1, name=lo.name)
+
+
+def broadcast(kind: str, preds, ins, hint: str | None = None) -> TensorType:
+    """Elementwise shape rule with broadcasting: equal sizes, or 1 against anything."""
+    lay = _one_layout(kind, preds, ins)
+    out = list(ins[0])
+    for s in ins[1:]:
+        for i, (a, b) in enumerate(zip(out, s)):
+            if dims.same(a, b) or b == 1:
+                continue
+            if a == 1:
+                out[i] = b
+                continue
+            what = "channels" if i == 0 and all(dims.same(x, y) for x, y in zip(s[1:], ins[0][1:])) else "shapes"
+            raise ShapeProblem(f"{kind} inputs disagree in {what}: {_desc(preds, ins)}", hint=hint)
+    return TensorType(tuple(out), lay)
+
+
+class Add(Join):
+    kind, words, Params, prefix = "add", ("add",), NoParams, "add"
+    doc = "adds its branches elementwise (broadcasting sizes of 1): add { conv3-64 ; identity }"
+
+    def check(self, node, preds, ins):
+        return broadcast("add", preds, ins, hint="every branch of add must give the same shape; project the "
+                                                 "shortcut with conv1-C")
+
+    def infer(self, p, ins):
+        return broadcast("add", [f"input {i + 1}" for i in range(len(ins))], ins)
+
+    def lower(self, lo, args):
+        out = args[0]
+        for i, other in enumerate(args[1:]):
+            out = lo.call(operator.add, out, other, name=lo.name if i == len(args) - 2 else None)
+        return out
+
+
+class Mul(Join):
+    kind, words, Params, prefix = "mul", ("mul", "multiply"), NoParams, "mul"
+    doc = ("multiplies its branches elementwise, broadcasting sizes of 1 (a C x 1 x 1 gate times a C x H x W map): "
+           "squeeze-excitation is mul { identity ; { gap -> conv1-16 -> conv1-64(act=sigmoid) } }")
+
+    def check(self, node, preds, ins):
+        return broadcast("mul", preds, ins, hint="the branches must agree, or be 1 where they differ "
+                                                 "(C x 1 x 1 scales C x H x W)")
+
+    def infer(self, p, ins):
+        return broadcast("mul", [f"input {i + 1}" for i in range(len(ins))], ins)
+
+    def lower(self, lo, args):
+        out = args[0]
+        for i, other in enumerate(args[1:]):
+            out = lo.call(operator.mul, out, other, name=lo.name if i == len(args) - 2 else None)
+        return out
+
+
+class Residual(Join):
+    kind, words, Params, prefix, sequential_body = "residual", ("residual",), NoParams, "residual", True
+    doc = ("its lines form one branch; the group's input is added to it where the two shapes agree, and left out "
+           "where they do not (MobileNetV2: a shortcut only when the stride is 1 and the channels agree)")
+
+    def check(self, node, preds, ins):
+        body, short = ins
+        active = len(body) == len(short) and all(dims.same(a, b) for a, b in zip(body, short))
+        node.meta["shortcut"] = active
+        return body
+
+    def infer(self, p, ins):
+        return ins[0]
+
+    def paper(self, p):
+        return "residual"
+
+    def lower(self, lo, args):
+        if lo.node.meta.get("shortcut"):
+            return lo.call(operator.add, args[0], args[1], name=lo.name)
+        return args[0]
+
+
+KINDS = [Concat(), Add(), Mul(), Residual()]

@@ -1,0 +1,193 @@
+"""Layers that move or gate values: dropout and stochastic depth, flatten, identity, channel
+shuffle, layer scale, upsampling, and the network's input."""
+from __future__ import annotations
+
+import math
+from typing import Literal, Optional
+
+from pydantic import Field, field_validator, model_validator
+
+from .. import dims
+from ..dims import ShapeProblem
+from ..params import DropoutParams, IntOrPair, NoParams, Params, _pair, _positive_pair
+from ..tensortype import MAP, TOKENS, fmap, vector
+from .base import Kind, scaled_rf
+
+
+class Dropout(Kind):
+    kind, words, Params, prefix, family, pointwise = "dropout", ("dropout",), DropoutParams, "drop", "drop", True
+    positional = ("p",)
+    hidden_in_tables = True
+    doc = "dropout with drop probability p (default 0.5): dropout(0.5)"
+
+    def paper(self, p: DropoutParams):
+        return f"dropout({p.p:g})"
+
+    def module(self, node, ins):
+        from torch import nn
+        return nn.Dropout(node.params.p)
+
+
+class DropPathParams(Params):
+    p: float = Field(0.0, ge=0, lt=1, description="the probability of dropping the whole branch")
+
+
+class DropPath(Kind):
+    kind, words, Params, prefix, family, pointwise = "droppath", ("drop-path", "droppath", "drop_path",
+                                                                  "stochastic-depth"), DropPathParams, "droppath", \
+        "drop", True
+    positional = ("p",)
+    hidden_in_tables = True
+    doc = ("stochastic depth: in training, drops a residual branch for a whole sample with probability p "
+           "(scaling the kept ones by 1/(1-p)); the identity at inference: drop-path(0.1)")
+
+    def paper(self, p):
+        return f"drop-path({p.p:g})"
+
+    def module(self, node, ins):
+        from netc.torch_backend.layers import DropPath as DropPathModule
+        return DropPathModule(node.params.p)
+
+
+class Flatten(Kind):
+    kind, words, prefix, family, functional = "flatten", ("flatten",), "flatten", "drop", True
+    doc = "flatten a feature map into a vector (implicit before FC)"
+
+    def infer(self, p, ins):
+        if not dims.is_fixed(ins[0]):
+            raise ShapeProblem(f"flatten needs a fixed-size input, but gets {dims.fmt_shape(ins[0])}",
+                               hint="put spp[...] or a global average pool before it")
+        return vector(math.prod(ins[0]))
+
+    def lower(self, lo, args):
+        import torch
+        return lo.call(torch.flatten, args[0], 1, name=lo.name)
+
+
+class Identity(Kind):
+    kind, words, prefix, family, pointwise, functional = "identity", ("identity", "id", "skip"), "identity", \
+        "drop", True, True
+    doc = "passes its input through (a residual shortcut in add { ... })"
+
+    def lower(self, lo, args):
+        return args[0]
+
+
+class ShuffleParams(Params):
+    groups: int = Field(ge=1)
+
+
+class ChannelShuffle(Kind):
+    kind, words, Params, prefix, family, pointwise = "shuffle", ("shuffle", "channel-shuffle", "channel_shuffle"), \
+        ShuffleParams, "shuffle", "drop", True
+    accepts, functional = (MAP,), True
+    positional = ("groups",)
+    doc = "ShuffleNet's channel shuffle between groups: shuffle(3)"
+
+    def paper(self, p):
+        return f"shuffle({p.groups})"
+
+    def infer(self, p, ins):
+        if ins[0][0] % p.groups:
+            raise ShapeProblem(f"shuffle({p.groups}): channels ({ins[0][0]}) are not divisible by the groups")
+        return ins[0]
+
+    def lower(self, lo, args):
+        import torch.nn.functional as F
+        return lo.call(F.channel_shuffle, args[0], lo.node.params.groups, name=lo.name)
+
+
+class LayerScaleParams(Params):
+    init: float = Field(1e-6, description="the initial value of every scale")
+
+
+class LayerScale(Kind):
+    kind, words, Params, prefix, family, pointwise = "layerscale", ("layer-scale", "layerscale", "layer_scale"), \
+        LayerScaleParams, "layer_scale", "norm", True
+    positional = ("init",)
+    doc = "a learned scale per channel (ConvNeXt, CaiT), initialised to a small value: layer-scale(1e-6)"
+
+    def paper(self, p):
+        return f"layer-scale({p.init:g})"
+
+    def count_params(self, p, ins, out):
+        return ins[0].channels
+
+    def module(self, node, ins):
+        from netc.torch_backend.layers import LayerScale as LayerScaleModule
+        return LayerScaleModule(ins[0].channels, node.params.init, spatial=ins[0].layout == MAP)
+
+    def init(self, m) -> None:
+        m.reset_parameters()
+
+
+class UpsampleParams(Params):
+    factor: Optional[IntOrPair] = None
+    size: Optional[IntOrPair] = None
+    mode: Literal["nearest", "bilinear"] = "nearest"
+    align_corners: bool = False
+
+    @field_validator("factor", "size", mode="before")
+    @classmethod
+    def _pos(cls, v, info):
+        return None if v is None else _positive_pair(v, info.field_name)
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.factor is None) == (self.size is None):
+            raise ValueError("give a factor (upsample(2)) or a size (upsample(size=[32, 32])), not both")
+        return self
+
+
+class Upsample(Kind):
+    kind, words, Params, prefix, family = "upsample", ("upsample", "up", "upsampling", "resize"), UpsampleParams, \
+        "up", "resize"
+    accepts, table_word = (MAP,), "upsample"
+    positional = ("factor",)
+    doc = "upsampling by an integer factor or to a size, nearest or bilinear: upsample(2), upsample(2, mode=bilinear)"
+
+    def paper(self, p):
+        mode = "" if p.mode == "nearest" else f", mode={p.mode}"
+        if p.factor is not None:
+            f = p.factor if isinstance(p.factor, int) else list(p.factor)
+            return f"upsample({f}{mode})"
+        s = p.size if isinstance(p.size, int) else list(p.size)
+        return f"upsample(size={s}{mode})"
+
+    def infer(self, p, ins):
+        c, h, w = ins[0]
+        if p.factor is not None:
+            fh, fw = _pair(p.factor)
+            return fmap(c, dims.scale(h, fh), dims.scale(w, fw))
+        sh, sw = _pair(p.size)
+        return fmap(c, sh, sw)
+
+    def rf(self, p, rf_in, ins):
+        if p.factor is not None:
+            return scaled_rf(rf_in, _pair(p.factor)[0])
+        h = ins[0][1]
+        if rf_in is None or not isinstance(h, int):
+            return None
+        from fractions import Fraction
+        return scaled_rf(rf_in, Fraction(_pair(p.size)[0], h))
+
+    def module(self, node, ins):
+        from torch import nn
+        p = node.params
+        ac = p.align_corners if p.mode == "bilinear" else None
+        if p.factor is not None:
+            f = _pair(p.factor)
+            return nn.Upsample(scale_factor=(float(f[0]), float(f[1])), mode=p.mode, align_corners=ac)
+        return nn.Upsample(size=_pair(p.size), mode=p.mode, align_corners=ac)
+
+
+class Input(Kind):
+    kind, words, family = "input", (), "input"
+    doc = "the network's input (the `input` statement)"
+
+    def paper(self, p):
+        return "input"
+
+
+KINDS = [Dropout(), DropPath(), Flatten(), Identity(), ChannelShuffle(), LayerScale(), Upsample(), Input()]
+__all__ = ["NoParams", "TOKENS"]

@@ -1,0 +1,59 @@
+"""Torch modules and functions for kinds that PyTorch has no class for, in torchvision's layout
+(so its state_dicts load): LayerNorm2d (ConvNeXt), stochastic depth, layer scale, center crop."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """Layer norm over the channels of an (N, C, H, W) map at each position (torchvision's)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth, "row" mode: each sample's branch dropped with probability p in training."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = torch.empty([x.shape[0]] + [1] * (x.dim() - 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
+        return x * mask.div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class LayerScale(nn.Module):
+    """A learned scale per channel: (C, 1, 1) on a map, (D,) on tokens."""
+
+    def __init__(self, channels: int, init: float, spatial: bool = True):
+        super().__init__()
+        self.init_value = init
+        shape = (channels, 1, 1) if spatial else (channels,)
+        self.scale = nn.Parameter(torch.empty(shape, device="meta"))
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.scale.fill_(self.init_value)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.scale
+
+
+def center_crop(x: Tensor, ref: Tensor) -> Tensor:
+    """Crop ``x`` around its center to the height and width of ``ref`` (U-Net's copy and crop)."""
+    h, w = ref.shape[-2], ref.shape[-1]
+    top = (x.shape[-2] - h) // 2
+    left = (x.shape[-1] - w) // 2
+    return x[..., top:top + h, left:left + w]
