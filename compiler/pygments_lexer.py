@@ -5,22 +5,27 @@ so that Sphinx, MkDocs and Jupyter highlight ```netc`` code blocks once netc is 
 >>> [t for t, v in get_lexer_by_name("netc").get_tokens("conv3-64 x2") if v.strip()][:1]
 [Token.Name.Builtin]
 
-The layer-word pattern is shared with the VS Code grammar (tests/test_editor_grammar.py checks it).
+The layer words come from netc's registry of kinds (a kind registered from Python before the lexer
+is imported is highlighted too); editors/vscode/scripts/make_grammar.py writes the same patterns into
+the VS Code grammar, and tests/test_editor_grammar.py checks that it is up to date.
 """
 from __future__ import annotations
+
+import re
 
 from pygments.lexer import RegexLexer, bygroups, include
 from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation, String, Whitespace
 
-#: the built-in layer words and the papers' notation (conv3-64, maxpool3/2, FC-4096, soft-max)
-LAYER = (r"conv(?:olution)?(?:\d+(?:x\d+)?-\w+(?:/\d+)?)?|(?:max|avg|ave|average)[-_]?pool(?:\d+(?:/\d+)?)?"
-         r"|mpool|adaptive[-_]?avg[-_]?pool|global[-_]?(?:avg|max)[-_]?pool|gap|gmp|fc(?:-\w+)?|linear"
-         r"|fully-connected|innerproduct|ip|lrn|local-response-norm|norm|batch[-_]?norm|bn|dropout|soft-?max"
-         r"|spp|flatten|identity|id|skip|relu|sigmoid|tanh")
+from netc.lsp.adapter import join_words, layer_pattern
+
+#: every layer word of the registry and the papers' notation (conv3-64, maxpool3/2, FC-4096, soft-max)
+LAYER = layer_pattern()
+#: the words that open a join group: concat, add, mul, residual
+JOINS = "|".join(re.escape(w) for w in join_words())
 NAME = r"[A-Za-z0-9_][A-Za-z0-9_\-]*(?:/[A-Za-z0-9_][A-Za-z0-9_\-]*)*"
-KEYWORDS = ("include", "defaults", "concat", "add", "insert", "with", "extends", "default", "config", "block",
-            "var", "input", "output", "naming", "table", "aux", "on", "weight", "replace", "remove", "after",
-            "before", "as")
+KEYWORDS = ("include", "defaults", "insert", "with", "extends", "default", "config", "block", "var", "let",
+            "input", "output", "naming", "table", "aux", "on", "weight", "replace", "remove", "after", "before",
+            "as", "from", "if", "else", "and", "or", "not")
 _S = r"([ \t]+)"
 
 
@@ -42,23 +47,25 @@ class NetcLexer(RegexLexer):
             (r"\b(table)\b", Keyword, "table"),
             (r"\b(block)" + _S + r"([A-Za-z_]\w*)([ \t]*)(\()",
              bygroups(Keyword, Whitespace, Name.Function, Whitespace, Punctuation), "params"),
-            (r"\b(var)" + _S + r"([A-Za-z_][\w\-]*)", bygroups(Keyword, Whitespace, Name.Variable)),
+            (r"\b(var|let)" + _S + r"([A-Za-z_][\w\-]*)", bygroups(Keyword, Whitespace, Name.Variable)),
             (r"\b(input)" + _S + r"([0-9A-Za-z_]+(?:[xX\u00d7][0-9A-Za-z_]+){1,2})(?:" + _S + r"([A-Za-z0-9_]+))?",
              bygroups(Keyword, Whitespace, Number, Whitespace, Name.Constant)),
             (r"\b(aux)" + _S + "(" + NAME + ")" + _S + "(on)" + _S + "(" + NAME + ")",
              bygroups(Keyword, Whitespace, Name.Label, Whitespace, Keyword, Whitespace, Name.Label)),
             (r"\b(replace|remove)\b", Keyword, "targets"),
-            (r"\b(after|before|as)" + _S + "(" + NAME + ")", bygroups(Keyword, Whitespace, Name.Label)),
+            (r"\b(after|before|as|from)" + _S + "(" + NAME + ")", bygroups(Keyword, Whitespace, Name.Label)),
             (r"\b(output|naming)" + _S + r"([A-Za-z_]\w*)", bygroups(Keyword, Whitespace, Name.Constant)),
             (r"\b(?:true|false)\b", Keyword.Constant),
+            (r"\b(" + JOINS + r")\b(?=[ \t]*[({]|[ \t]+as\b)", Keyword.Reserved),
             (r"\b(?:" + "|".join(KEYWORDS) + r")\b(?![\-/])", Keyword),
-            (r"([A-Za-z_]\w*)([ \t]*)(?==)", bygroups(Name.Attribute, Whitespace)),
+            (r"([A-Za-z_]\w*)([ \t]*)(?==(?!=))", bygroups(Name.Attribute, Whitespace)),
             (r"\b\d+[xX\u00d7]\d+(?:[xX\u00d7]\d+)?\b", Number),
             (r"(?<![\w\-])[xX\u00d7][ \t]*\d+(?!\w)", Operator),
+            (r"(?<=[\w)\]][ \t])[x\u00d7](?=[ \t]*[A-Za-z_(])(?![ \t]*(?:as|on|and|or)\b)", Operator),
             (r"(?<![\w\-/])(?i:" + LAYER + r")(?![\w\-/])", Name.Builtin),
             (r"([A-Za-z_]\w*)(?=[ \t]*\()", Name.Function),
             include("value"),
-            (r"->|\||=", Operator),
+            (r"->|==|!=|<=|>=|[|=<>*/%+-]", Operator),
             (r"[{}()\[\],]", Punctuation),
             (r"[A-Za-z_]\w*(?:-\w+)*(?:/\w+)?", Name),
         ],

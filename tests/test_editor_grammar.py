@@ -110,6 +110,10 @@ def expectations(text: str):
         elif isinstance(node, (ast.Replace, ast.Remove)):
             for name, span in node.targets:
                 at(span, "entity.name.tag", f"edit target {name}")
+        elif isinstance(node, getattr(ast, "Group", ())) and getattr(node, "op_span", None) is not None:
+            at(node.op_span, "keyword.other.join", f"join {node.op}")
+        elif isinstance(node, getattr(ast, "Ref", ())):
+            at(node.target_span, "entity.name.tag", f"from {node.target}")
     lines = text.split("\n")
     for i, line in enumerate(lines, 1):
         for m in re.finditer(r"#.*$", line):
@@ -117,7 +121,7 @@ def expectations(text: str):
                 out.append((i, m.start(), m.end(), "comment.line", "comment"))
                 break
         code = line.split("#")[0]
-        for m in re.finditer(r"^\s*(config|block|table|var|input|include|default|aux|replace|remove|insert)\b", code):
+        for m in re.finditer(r"^\s*(config|block|table|var|let|input|include|default|aux|replace|remove|insert|if|from)\b", code):
             out.append((i, m.start(1), m.end(1), "keyword.control", m.group(1)))
         for m in re.finditer(r"\b(extends|as|on|with|after|before|weight)\b(?!-)", code):
             out.append((i, m.start(1), m.end(1), "keyword.control", m.group(1)))
@@ -137,6 +141,43 @@ def test_textmate_grammar_classes_every_token(spec):
         if not any(s.startswith(scope) for s in got):
             wrong.append(f"{spec.name}:{line}:{a + 1}: {what!r} is {sorted(got) or 'unclassified'}, not {scope}")
     assert not wrong, "\n".join(wrong[:20])
+
+
+NEW_SYNTAX = """\
+input 32x32 RGB
+var depth = 2
+block unit(c, n=2, down=false) {
+    let m = c * 4
+    if down and not n == 1 {
+        conv3-m(stride=2) as reduce
+    } else {
+        conv1-m
+    }
+    residual {
+        conv3-c x n
+    }
+}
+conv3-16 as stem
+unit(16, depth) as u1
+conv1-32 x(depth - 1)
+concat {
+    conv1-8
+    from stem -> maxpool3/1(pad=1)
+}
+gap
+FC-10
+"""
+
+
+def test_textmate_grammar_on_let_if_joins_expressions_and_from():
+    lines = NEW_SYNTAX.split("\n")
+    wrong = [f"{line}:{a + 1}: {what!r} is {sorted(scopes_at(tokenize(lines[line - 1]), a, b))}, not {scope}"
+             for line, a, b, scope, what in expectations(NEW_SYNTAX)
+             if not any(s.startswith(scope) for s in scopes_at(tokenize(lines[line - 1]), a, b))]
+    assert not wrong, "\n".join(wrong)
+    named = {NEW_SYNTAX.split("\n")[10][a:b]: s for a, b, s in tokenize(lines[10])}
+    assert named["x"] == "keyword.operator.repeat.netc" and named["n"] == "variable.other.netc"
+    assert {lines[4][a:b] for a, b, s in tokenize(lines[4]) if s == "keyword.control.netc"} == {"if", "and", "not"}
 
 
 def test_every_token_class_appears_in_the_library():
@@ -169,11 +210,16 @@ def test_grammar_tokens_in_a_small_spec():
     assert [line[a:b] for a, b, s in tokenize(line) if s.startswith("entity.name.type")] == ["A", "A-LRN"]
 
 
-def test_grammar_and_lexer_share_the_layer_words():
-    from netc.pygments_lexer import LAYER
-    assert "(?i:" + LAYER + ")" in GRAMMAR["repository"]["layer"]["match"]
-    layer = re.compile(r"(?i:" + LAYER + r")\Z")
+def test_grammar_is_written_from_the_registry():
+    """syntaxes/netc.tmLanguage.json is what scripts/make_grammar.py writes (rerun it after adding a
+    kind or a keyword), and its layer pattern takes every layer word netc knows."""
+    import runpy
+    make = runpy.run_path(str(ROOT / "editors/vscode/scripts/make_grammar.py"))
+    assert make["text"]() == (ROOT / "editors/vscode/syntaxes/netc.tmLanguage.json").read_text(), \
+        "the VS Code grammar is out of date: run editors/vscode/scripts/make_grammar.py"
     from netc.lsp.adapter import layer_words
+    from netc.pygments_lexer import LAYER
+    layer = re.compile(r"(?i:" + LAYER + r")\Z")
     missing = [w for w, _, _ in layer_words() if not layer.match(w.replace("[6,3,2,1]", ""))]
     assert not missing, missing
 
@@ -200,12 +246,12 @@ def test_pygments_finds_the_lexer_by_name_and_file_name():
     assert lexers.get_lexer_for_filename("vgg.net").name == "netc"
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("spec", SPECS + ["new syntax"], ids=lambda p: getattr(p, "stem", p))
 def test_pygments_lexes_every_spec_without_errors(spec):
     pytest.importorskip("pygments")
     from pygments.token import Comment, Error, Keyword, Name, Number
     from netc.pygments_lexer import NetcLexer
-    text = spec.read_text()
+    text = spec.read_text() if isinstance(spec, Path) else NEW_SYNTAX + "# a comment\n"
     tokens = list(NetcLexer().get_tokens(text))
     assert "".join(v for _, v in tokens).rstrip("\n") == text.rstrip("\n")
     assert [v for t, v in tokens if t in Error] == []

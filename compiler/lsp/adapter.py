@@ -6,6 +6,7 @@ Nothing here imports torch.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from netc import dims
@@ -15,8 +16,8 @@ from netc.dsl.fmt import format_text
 from netc.ir import build
 from netc.resolve import resolve
 
-__all__ = ["build_config", "check_program", "config_facts", "format_text", "kind_of_word", "kind_fields", "kind_positional",
-           "layer_facts", "layer_words", "node_shape", "scope_facts", "shape_text"]
+__all__ = ["build_config", "check_program", "config_facts", "format_text", "join_words", "kind_of_word", "kind_fields", "kind_positional",
+           "layer_facts", "layer_pattern", "layer_words", "node_shape", "scope_facts", "shape_text"]
 
 
 def build_config(prog, name: str):
@@ -50,9 +51,22 @@ def layer_words() -> list[tuple[str, str, str]]:
         out.append((w, kind, getattr(hit[0], "doc", "") if hit else ""))
         seen.add(w.lower())
     for name in L.KINDS:                      # kind names that are not also spellings (custom kinds)
-        if name.lower() not in seen:
+        if name.lower() not in seen and L.lookup_word(name) is not None:
             out.append((name, name, getattr(L.KINDS[name], "doc", "")))
     return out
+
+
+def layer_pattern() -> str:
+    """One regular expression for every layer word of the registry, the papers' notation included
+    (``conv3-64``, ``maxpool3/2``): lower case, for Python's re and Oniguruma alike."""
+    paper = [k.paper_re.pattern.lstrip("^").rstrip("$") for k in L.KINDS.values() if k.paper_re is not None]
+    words = {w.lower() for w, _, _ in layer_words() if re.fullmatch(r"[A-Za-z_][\w\-]*", w)}
+    return "|".join(paper + [re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w))])
+
+
+def join_words() -> list[str]:
+    """The words that open a join group (``concat {``, ``add {``, ``residual {``)."""
+    return sorted({w for w, k in L.WORDS.items() if L.KINDS[k].join})
 
 
 def kind_of_word(word: str):
