@@ -141,3 +141,23 @@ def test_mutated_specs_never_break_a_feature():
             references(a, p)
             complete(a, a, p.line, p.col - 1)
             signature_help(a, a, p.line, p.col - 1)
+
+
+def test_let_from_joins_and_branches_not_taken():
+    from test_editor_grammar import NEW_SYNTAX
+    a = analyse("file:///tmp/new-syntax.net", NEW_SYNTAX, 1)
+    assert a.diagnostics == []
+    lines = a.lines
+
+    def at(line: int, word: str, k: int = 0):
+        cols = [i for i in range(len(lines[line - 1])) if lines[line - 1].startswith(word, i)]
+        return a.pos(_lsp(line, cols[k] + 2))
+
+    h = hover(a, at(6, "-m")).contents.value               # conv3-m in `if down`, down=false
+    assert "no layer of any configuration comes from this line" in h and "let m = c * 4" in h
+    assert [d.range.start.line for d in definition(a, at(6, "-m"))] == [3]          # -> let m
+    assert [d.range.start.line for d in definition(a, at(19, "stem"))] == [13]      # from stem -> conv3-16 as stem
+    assert "`stem`" in hover(a, at(19, "stem")).contents.value
+    h = hover(a, at(10, "residual")).contents.value
+    assert "`u1/residual`" in h and "16x32x32" in h
+    assert "join: each line a branch" in {i.detail for i in complete(a, None, 21, 0)}

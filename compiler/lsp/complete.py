@@ -13,14 +13,14 @@ from lsprotocol import types as T
 
 from netc.dsl import ast
 
-from .adapter import kind_fields, kind_of_word, kind_positional, layer_words
+from .adapter import join_words, kind_fields, kind_of_word, kind_positional, layer_words
 from .analysis import Analysis
 from .hover import show, value_text
 
 K = T.CompletionItemKind
-KEYWORDS = ("input", "output", "naming", "defaults", "var", "block", "config", "default", "table", "extends",
-            "include", "concat", "add", "aux", "replace", "remove", "insert", "after", "before", "with", "as",
-            "on", "weight")
+KEYWORDS = ("input", "output", "naming", "defaults", "var", "let", "block", "config", "default", "table", "extends",
+            "include", "aux", "replace", "remove", "insert", "after", "before", "with", "as", "on", "weight",
+            "from", "if", "else", "and", "or", "not")
 SETTING_VALUES = {"input": ("RGB", "BGR", "gray", "grayscale", "RGBA", "1ch"), "output": ("logits", "probs"),
                   "naming": ("stage", "sequential")}
 _WORDS: list[T.CompletionItem] | None = None
@@ -58,7 +58,7 @@ def complete(a: Analysis, good: Analysis | None, lineno: int, col: int) -> list[
     m = re.search(r"\bextends\s+[\w\-]*$", before)
     if m:
         return [T.CompletionItem(c, kind=K.Module, detail="configuration") for c in configs]
-    m = re.search(r"\b(replace|remove|after|before|on)\s+(?:[\w/]+\s*,\s*)*[\w/]*$", before)
+    m = re.search(r"\b(replace|remove|after|before|on|from)\s+(?:[\w/]+\s*,\s*)*[\w/]*$", before)
     if m:
         return _layer_names(a if a.irs else good)
     call = _open_call(before)
@@ -69,6 +69,8 @@ def complete(a: Analysis, good: Analysis | None, lineno: int, col: int) -> list[
         return _values(vars_, _block_at(prog, lineno))
     return (_layer_items() + _block_items(blocks)
             + [T.CompletionItem(k, kind=K.Keyword, sort_text="3" + k) for k in KEYWORDS]
+            + [T.CompletionItem(j, kind=K.Keyword, detail="join: each line a branch", sort_text="2" + j)
+               for j in join_words()]
             + [T.CompletionItem(v, kind=K.Variable, detail="var", sort_text="4" + v) for v in vars_])
 
 

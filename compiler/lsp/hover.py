@@ -28,6 +28,11 @@ def hover(a: Analysis, pos: Pos) -> T.Hover | None:
         if text:
             parts.insert(0, text)
             rng = rng or layer.word_span
+    elif isinstance(w.node, ast.Group) and pos.within(getattr(w.node, "op_span", None)):
+        found = nodes_at(a, pos, w.node.span)          # the join node: concat, add, residual
+        if found:
+            parts.append(_facts(*found))
+            rng = w.node.op_span
     elif isinstance(w.node, ast.BlockDef) and pos.within(w.node.name_span):
         parts.append(_block_def(a, w.node))
         rng = w.node.name_span
@@ -92,7 +97,8 @@ def _num(v) -> str:
 def _layer(a: Analysis, pos: Pos, layer: ast.Layer) -> str | None:
     found = nodes_at(a, pos, layer.word_span)
     if found is None:
-        return f"**{layer.word}** (not in any configuration that builds)"
+        return (f"**{layer.word}**: no layer of any configuration comes from this line (an `if` branch "
+                f"not taken, a block never called, or a configuration with errors)")
     return _facts(*found)
 
 
@@ -194,6 +200,13 @@ def _block_def(a: Analysis, b: ast.BlockDef) -> str:
 
 
 def value_text(v) -> str:
+    span = getattr(v, "span", None)
+    if span is not None and span.source is not None and span.line == span.end_line and span.line > 0:
+        return span.source.line(span.line)[span.col - 1:span.end_col - 1]      # as written: c * 4
+    return _value_text(v)
+
+
+def _value_text(v) -> str:
     if isinstance(v, ast.Number):
         return v.text or str(v.value)
     if isinstance(v, ast.Bool):
@@ -208,6 +221,8 @@ def value_text(v) -> str:
 
 
 def _variable(a: Analysis, w: Word, var) -> str:
+    if type(var).__name__ == "Let":
+        return f"```netc\nlet {var.name} = {value_text(var.value)}\n```"
     if isinstance(var, ast.Param):
         block = enclosing(tuple(w.parents) + (w.node,), ast.BlockDef)
         lines = [f"**{var.name}**: parameter of `{_signature(block)}`"

@@ -121,10 +121,28 @@ def variable(a: Analysis, w: Word):
     chain = list(w.parents) + [w.node]
     if isinstance(w.node, ast.Layer) and w.token == w.text and w.text == w.node.word:
         return None                                      # the layer word itself, not a value in it
+    let = _let(chain, w.text, w.span)
+    if let is not None:
+        return let
     p = block_param(tuple(chain), w.text)
     if p is not None:
         return p
     return a.program.vars.get(w.text)
+
+
+def _let(chain: list, name: str, at: Span | None):
+    """The ``let NAME = ...`` in force at the cursor: the last one before it in the enclosing block
+    or configuration (or at the top level)."""
+    Let = getattr(ast, "Let", None)
+    if Let is None or at is None:
+        return None
+    scope = next((p for p in reversed(chain) if isinstance(p, (ast.BlockDef, ast.Config))), None)
+    body = scope.body if scope is not None else chain[0] if chain and isinstance(chain[0], list) else []
+    found = None
+    for n, _ in walk(body):
+        if isinstance(n, Let) and n.name == name and (n.span.line, n.span.col) <= (at.line, at.col):
+            found = n
+    return found
 
 
 def edit_target(a: Analysis, pos: Pos, node, parents: tuple) -> tuple[str, object] | None:
@@ -137,12 +155,15 @@ def edit_target(a: Analysis, pos: Pos, node, parents: tuple) -> tuple[str, objec
         names = [node.target]
     elif isinstance(node, ast.Aux) and pos.within(node.target_span):
         names = [node.target]
+    elif isinstance(node, getattr(ast, "Ref", ())) and pos.within(node.target_span):
+        names = [node.target]
     if not names:
         return None
+    here = isinstance(node, (ast.Aux, getattr(ast, "Ref", ast.Aux)))       # a layer of this configuration
     cfg = enclosing(parents + (node,), ast.Config)
     if cfg is None:
-        return None
-    name = cfg.name if isinstance(node, ast.Aux) or not cfg.base else cfg.base
+        return _in_main(a, names[0]) if here and enclosing(parents, ast.BlockDef) is None else None
+    name = cfg.name if here or not cfg.base else cfg.base
     ir = a.irs.get(name)
     if ir is None:
         return None
@@ -150,6 +171,15 @@ def edit_target(a: Analysis, pos: Pos, node, parents: tuple) -> tuple[str, objec
         return name, ir.node(names[0])
     scope = ir.scopes.get(names[0])
     return (name, scope) if scope else None
+
+
+def _in_main(a: Analysis, name: str):
+    ir = a.irs.get("main")
+    if ir is None:
+        return None
+    if name in ir.graph:
+        return "main", ir.node(name)
+    return ("main", ir.scopes[name]) if name in ir.scopes else None
 
 
 def references(a: Analysis, pos: Pos, include_declaration: bool = True) -> list[T.Location]:
