@@ -161,3 +161,10 @@ def test_let_from_joins_and_branches_not_taken():
     h = hover(a, at(10, "residual")).contents.value
     assert "`u1/residual`" in h and "16x32x32" in h
     assert "join: each line a branch" in {i.detail for i in complete(a, None, 21, 0)}
+
+
+def test_hover_in_a_table_row_with_more_cells_than_columns():
+    text = "input 8x8 RGB\ntable A | B {\n    conv3-8 | conv3-8 | conv3-8\n    FC-2\n}\n"
+    a = analyse("file:///tmp/row.net", text, 1)
+    assert "3 cells but the table has 2 columns" in a.diagnostics[0].message
+    hover(a, a.pos(_lsp(3, 26)))          # the third cell: no column to show, no crash

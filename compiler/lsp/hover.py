@@ -71,7 +71,7 @@ def _column(table: ast.Table, pos: Pos) -> str:
         if row.spanning or not pos.within(row.span):
             continue
         for i, cell in enumerate(row.cells):
-            if cell is not None and pos.within(cell.span):
+            if cell is not None and pos.within(cell.span) and i < len(table.columns):   # (a row may have too many)
                 return table.columns[i][0]
     return table.columns[0][0]
 
