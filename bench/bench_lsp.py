@@ -8,12 +8,16 @@ answer is read.
 2. hover on a layer of the VGG table (its configuration's IR is already built) and on a block call
    of GoogLeNet.
 
+Wall-clock times depend on what else the machine runs; the server's own CPU time per change (from
+/proc) does not, and is printed beside them.
+
     .venv/bin/python bench/bench_lsp.py [--runs 30]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import queue
 import statistics
 import subprocess
@@ -84,6 +88,15 @@ class Client:
             self.p.kill()
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far, from /proc; None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def ms(samples):
     return f"median {statistics.median(samples):6.1f} ms  min {min(samples):6.1f}  max {max(samples):6.1f}"
 
@@ -131,8 +144,12 @@ def main() -> None:
         assert first in vgg
         edits = [vgg.replace(first, first.replace("conv3-64", f"conv3-{64 + (i % 2) * 32 + i // 2 % 7}"), 1)
                  for i in range(args.runs)]
+        cpu0 = cpu_seconds(c.p.pid)
         lat = change_latency(c, uri, edits)
+        cpu1 = cpu_seconds(c.p.pid)
         print(f"didChange -> publishDiagnostics, vgg.net, a layer edited     {ms(lat)}  ({args.runs} edits)")
+        if cpu0 is not None:
+            print(f"  the server's CPU time per change (whatever the load): {(cpu1 - cpu0) * 1000 / args.runs:6.1f} ms")
         lat2 = change_latency(c, uri, [vgg + "\n" * (i + 1) for i in range(args.runs)])
         print(f"didChange -> publishDiagnostics, vgg.net, blank lines added   {ms(lat2)}  ({args.runs} edits)")
         lines = vgg.split("\n")
