@@ -110,9 +110,9 @@ def expectations(text: str):
         elif isinstance(node, (ast.Replace, ast.Remove)):
             for name, span in node.targets:
                 at(span, "entity.name.tag", f"edit target {name}")
-        elif isinstance(node, getattr(ast, "Group", ())) and getattr(node, "op_span", None) is not None:
+        elif isinstance(node, ast.Group) and node.op_span is not None:
             at(node.op_span, "keyword.other.join", f"join {node.op}")
-        elif isinstance(node, getattr(ast, "Ref", ())):
+        elif isinstance(node, ast.Ref):
             at(node.target_span, "entity.name.tag", f"from {node.target}")
     lines = text.split("\n")
     for i, line in enumerate(lines, 1):

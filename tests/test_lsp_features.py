@@ -168,3 +168,11 @@ def test_hover_in_a_table_row_with_more_cells_than_columns():
     a = analyse("file:///tmp/row.net", text, 1)
     assert "3 cells but the table has 2 columns" in a.diagnostics[0].message
     hover(a, a.pos(_lsp(3, 26)))          # the third cell: no column to show, no crash
+
+
+def test_a_let_at_the_top_level():
+    text = "input 8x8 RGB\nlet w = 4 * 2\nconv3-w\nFC-2\n"
+    a = analyse("file:///tmp/let.net", text, 1)
+    assert a.diagnostics == []
+    assert [d.range.start.line for d in definition(a, a.pos(_lsp(3, 7)))] == [1]
+    assert "let w = 4 * 2" in hover(a, a.pos(_lsp(3, 7))).contents.value

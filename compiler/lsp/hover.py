@@ -28,7 +28,7 @@ def hover(a: Analysis, pos: Pos) -> T.Hover | None:
         if text:
             parts.insert(0, text)
             rng = rng or layer.word_span
-    elif isinstance(w.node, ast.Group) and pos.within(getattr(w.node, "op_span", None)):
+    elif isinstance(w.node, ast.Group) and pos.within(w.node.op_span):
         found = nodes_at(a, pos, w.node.span)          # the join node: concat, add, residual
         if found:
             parts.append(_facts(*found))
@@ -221,7 +221,7 @@ def _value_text(v) -> str:
 
 
 def _variable(a: Analysis, w: Word, var) -> str:
-    if type(var).__name__ == "Let":
+    if isinstance(var, ast.Let):
         return f"```netc\nlet {var.name} = {value_text(var.value)}\n```"
     if isinstance(var, ast.Param):
         block = enclosing(tuple(w.parents) + (w.node,), ast.BlockDef)

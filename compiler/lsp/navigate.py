@@ -121,7 +121,7 @@ def variable(a: Analysis, w: Word):
     chain = list(w.parents) + [w.node]
     if isinstance(w.node, ast.Layer) and w.token == w.text and w.text == w.node.word:
         return None                                      # the layer word itself, not a value in it
-    let = _let(chain, w.text, w.span)
+    let = _let(a, chain, w.text, w.span)
     if let is not None:
         return let
     p = block_param(tuple(chain), w.text)
@@ -130,17 +130,15 @@ def variable(a: Analysis, w: Word):
     return a.program.vars.get(w.text)
 
 
-def _let(chain: list, name: str, at: Span | None):
+def _let(a: Analysis, chain: list, name: str, at: Span | None) -> ast.Let | None:
     """The ``let NAME = ...`` in force at the cursor: the last one before it in the enclosing block
     or configuration (or at the top level)."""
-    Let = getattr(ast, "Let", None)
-    if Let is None or at is None:
+    if at is None:
         return None
     scope = next((p for p in reversed(chain) if isinstance(p, (ast.BlockDef, ast.Config))), None)
-    body = scope.body if scope is not None else chain[0] if chain and isinstance(chain[0], list) else []
     found = None
-    for n, _ in walk(body):
-        if isinstance(n, Let) and n.name == name and (n.span.line, n.span.col) <= (at.line, at.col):
+    for n, _ in walk(scope.body if scope is not None else a.module.items):
+        if isinstance(n, ast.Let) and n.name == name and (n.span.line, n.span.col) <= (at.line, at.col):
             found = n
     return found
 
@@ -155,11 +153,11 @@ def edit_target(a: Analysis, pos: Pos, node, parents: tuple) -> tuple[str, objec
         names = [node.target]
     elif isinstance(node, ast.Aux) and pos.within(node.target_span):
         names = [node.target]
-    elif isinstance(node, getattr(ast, "Ref", ())) and pos.within(node.target_span):
+    elif isinstance(node, ast.Ref) and pos.within(node.target_span):
         names = [node.target]
     if not names:
         return None
-    here = isinstance(node, (ast.Aux, getattr(ast, "Ref", ast.Aux)))       # a layer of this configuration
+    here = isinstance(node, (ast.Aux, ast.Ref))          # a layer of this configuration, not of the base
     cfg = enclosing(parents + (node,), ast.Config)
     if cfg is None:
         return _in_main(a, names[0]) if here and enclosing(parents, ast.BlockDef) is None else None
