@@ -15,7 +15,8 @@ Activation = Literal["auto", "none", "relu", "relu6", "hardswish", "hardsigmoid"
 
 
 class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # defer_build: a model's validator is built when a spec first uses its kind, not at import
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 def _pair(v: Any) -> tuple[int, int]:

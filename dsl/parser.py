@@ -48,7 +48,8 @@ _TERMINAL_NAMES = {
     "SIZE": "an input size such as 224x224 or HxW", "NCH": "a channel count such as 4ch", "REPEAT": "a repetition such as x3",
     "_NL": "a new line", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'",
     "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "EQUAL": "'='", "VBAR": "'|'", "MINUS": "'-'",
-    "__ANON_0": "'->'", "CONCAT": "'concat'", "ADD": "'add'", "AFTER": "'after'", "BEFORE": "'before'",
+    "__ANON_0": "'->'", "AFTER": "'after'", "BEFORE": "'before'", "REPEAT_VAR": "a repetition such as x3",
+    "STAR": "'*'", "SLASH": "'/'", "PLUS": "'+'", "PERCENT": "'%'", "COMPARE": "a comparison such as ==",
     "DEFAULT": "'default'", "$END": "the end of the file",
 }
 
