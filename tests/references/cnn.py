@@ -8,6 +8,12 @@ initialisation is PyTorch's default except where torchvision stores a non-trivia
 parameter (ConvNeXt's ``layer_scale`` = 1e-6); tests that compare outputs should load the same
 weights into both models anyway.
 
+Checked once against torchvision 0.28.0 (imported from a scratch directory, outside this
+repository; ``tests/test_references.py::test_against_torchvision`` repeats it wherever torchvision
+imports): identical state-dict keys, order and shapes, identical ``named_modules()`` lists, and
+bitwise-equal eval outputs after loading torchvision's randomised weights (Inception-v3's training-
+mode aux logits too).
+
 ``unet`` is not in torchvision: it is the network of the 2015 U-Net paper, with the layout documented
 on :class:`UNet`.
 
