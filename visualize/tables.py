@@ -220,23 +220,13 @@ def _type_text(ir: IR, key: str, n: Node) -> str:
         if parent is not None and parent in {a.name for a in ir.aux}:   # a side output's head: name the output
             return f"{sc.block or sc.kind} ({parent})"
         return sc.title
-    if n.kind == "dropout":
-        return f"dropout ({n.params.p * 100:g}%)"
     k = n.layer_kind
-    return (k.table_word if k is not None else None) or n.paper
+    return k.table_text(n.params) if k is not None else n.paper
 
 
 def _patch(n: Node) -> str:
-    p = n.params
-    if n.kind == "spp":
-        return "[" + ",".join(str(x) for x in p.levels) + "]"
-    if not hasattr(p, "k") or n.kind == "lrn":
-        return ""
-    k = p.k if isinstance(p.k, (tuple, list)) else (p.k, p.k)
-    s = p.stride if p.stride is not None else k
-    s = s if isinstance(s, (tuple, list)) else (s, s)
-    ks = f"{k[0]}×{k[1]}"
-    return f"{ks}/{s[0]}" if s[0] == s[1] else f"{ks}/{s[0]}×{s[1]}"
+    k = n.layer_kind
+    return k.patch(n.params) if k is not None and n.params is not None else ""
 
 
 def _hwc(n: Node) -> str:

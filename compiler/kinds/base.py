@@ -66,6 +66,20 @@ class Kind:
     def paper(self, p) -> str:
         return self.words[0] if self.words else self.kind
 
+    def patch(self, p) -> str:
+        """GoogLeNet Table 1's "patch size/stride" column: ``3×3/1`` for a windowed layer."""
+        if not hasattr(p, "k") or not hasattr(p, "stride"):
+            return ""
+        k = p.k if isinstance(p.k, (tuple, list)) else (p.k, p.k)
+        s = p.stride if p.stride is not None else k
+        s = s if isinstance(s, (tuple, list)) else (s, s)
+        ks = f"{k[0]}×{k[1]}"
+        return f"{ks}/{s[0]}" if s[0] == s[1] else f"{ks}/{s[0]}×{s[1]}"
+
+    def table_text(self, p) -> str:
+        """GoogLeNet Table 1's "type" column."""
+        return self.table_word or self.paper(p)
+
     def canonical(self, p) -> dict:
         """The parameters as the diff compares them: what the layer does, not how it was written."""
         return dict(p.model_dump()) if p is not None else {}

@@ -23,6 +23,9 @@ class Dropout(Kind):
     def paper(self, p: DropoutParams):
         return f"dropout({p.p:g})"
 
+    def table_text(self, p) -> str:
+        return f"dropout ({p.p * 100:g}%)"
+
     def module(self, node, ins):
         from torch import nn
         return nn.Dropout(node.params.p)
