@@ -143,3 +143,14 @@ def test_unet_same_runs_at_sizes_not_divisible_by_16():
     with torch.no_grad():
         assert m(torch.randn(1, 1, 72, 56)).shape == (1, 2, 64, 48)
         assert m(torch.randn(1, 1, 64, 48)).shape == (1, 2, 64, 48)
+
+
+def test_squeezenet_table1_sizes_are_the_caffe_crop():
+    """Table 1 prints conv1 111x111 and maxpool1 55x55: the 227x227 crops of the Caffe release.
+    torchvision's 224x224 gives 109 and 54, then the same 27 and 13."""
+    def sizes(ref):
+        ir = netc.load(ref)
+        return [tuple(ir.node(n).shape[1:]) for n in ("conv1", "maxpool1", "maxpool4", "maxpool8")]
+    assert sizes("squeezenet:paper") == [(111, 111), (55, 55), (27, 27), (13, 13)]
+    assert sizes("squeezenet1_0") == [(109, 109), (54, 54), (27, 27), (13, 13)]
+    assert netc.load("squeezenet:paper").params == TORCHVISION["squeezenet1_0"][0]
