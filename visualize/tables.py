@@ -20,8 +20,9 @@ from .align import Alignment, place_aligned, place_table
 from .table_format import Cell, Row, Table
 
 def _hidden(n) -> bool:
-    """Layers the papers' tables leave out (dropout): the kind says so."""
-    k = n.layer_kind
+    """Layers the papers' tables leave out (dropout): the kind says so. A collapsed block
+    instance (a _BlockItem, ResNet's stages in a family table) is always shown."""
+    k = getattr(n, "layer_kind", None)
     return bool(k is not None and k.hidden_in_tables)
 
 
