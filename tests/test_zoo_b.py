@@ -121,3 +121,28 @@ def test_convnext_refuses_an_input_below_32():
     model = netc.compile("convnext_tiny", device="meta").eval()
     with pytest.raises(InputError, match="32x32"):
         model(torch.empty(1, 3, 31, 31, device="meta"))
+
+
+def test_mobilenet_v2_table_is_table2():
+    """netc table mobilenet_v2: one row per line of Table 2, its columns headed t, c, n, s (a nested
+    block's `conv1-c as project` does not rename the column c, and a stride names no column)."""
+    from netc.visualize import row_table
+    t = row_table(ir("mobilenet_v2"))
+    assert t.header[0][4:9] == ["cin", "t", "c", "n", "s"]
+    rows = [[c.text for c in r.cells] for r in t.rows if r.cells[0].text.startswith("bottleneck")]
+    assert [r[2] for r in rows] == ["112×112×16", "56×56×24", "28×28×32", "14×14×64", "14×14×96", "7×7×160",
+                                    "7×7×320"]
+    assert [r[5:9] for r in rows] == [["1", "16", "1", "1"], ["6", "24", "2", "2"], ["6", "32", "3", "2"],
+                                      ["6", "64", "4", "2"], ["6", "96", "3", "1"], ["6", "160", "3", "2"],
+                                      ["6", "320", "1", "1"]]
+
+
+def test_mobilenet_v3_table_writes_flags_as_the_spec_does():
+    from netc.visualize import row_table
+    t = row_table(ir("mobilenet_v3_large"))
+    head = t.header[0]
+    rows = [[c.text for c in r.cells] for r in t.rows if r.cells[0].text.startswith("bneck")]
+    assert len(rows) == 15 and len(set(head)) == len(head)
+    se, nl = head.index("se"), head.index("nl")
+    assert [r[se] for r in rows[:4]] == ["false", "false", "false", "true"]
+    assert [r[nl] for r in rows[5:7]] == ["relu", "hardswish"]
