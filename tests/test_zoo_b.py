@@ -146,3 +146,10 @@ def test_mobilenet_v3_table_writes_flags_as_the_spec_does():
     se, nl = head.index("se"), head.index("nl")
     assert [r[se] for r in rows[:4]] == ["false", "false", "false", "true"]
     assert [r[nl] for r in rows[5:7]] == ["relu", "hardswish"]
+
+
+def test_small_parameters_read_as_the_spec_writes_them():
+    m = ir("convnext_tiny")
+    assert m.node("stem_norm").paper == "LN(eps=1e-6)"                  # not Python's 1e-06
+    assert m.node("stage_1/cnblock_1/scale").paper == "layer-scale(1e-6)"
+    assert m.node("stage_4/cnblock_3/drop_path").paper == "drop-path(0.1)"
