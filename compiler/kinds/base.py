@@ -160,6 +160,11 @@ def scaled_rf(rf_in: RF | None, factor) -> RF | None:
     return rf_in[0], _int(Fraction(rf_in[1]) / factor)
 
 
+def num(x: float) -> str:
+    """A parameter as a spec writes it: 0.5, 1e-6 (not Python's 1e-06), 0.00588235."""
+    return re.sub(r"e([+-])0+(\d)", r"e\1\2", f"{x:g}").replace("e+", "e")
+
+
 def _int(x):
     return int(x) if isinstance(x, Fraction) and x.denominator == 1 else x
 
