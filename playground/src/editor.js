@@ -113,6 +113,7 @@ function create(parent, {doc = "", onChange = () => {}, onCursor = () => {}} = {
     view,
     kind: "codemirror",
     getText: () => view.state.doc.toString(),
+    cursorLine: () => view.state.doc.lineAt(view.state.selection.main.head).number,
     setText(text) { view.dispatch({changes: {from: 0, to: view.state.doc.length, insert: text}}); },
     // diagnostics: [{line, col, end_line, end_col, message, severity}]
     setDiagnostics(diags) {

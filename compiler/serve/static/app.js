@@ -21,6 +21,7 @@
     return {
       kind: "textarea",
       getText: () => ta.value,
+      cursorLine: () => lineOf(),
       setText(t) { ta.value = t; onChange(t); },
       setDiagnostics() {},
       markLines() {},
