@@ -130,3 +130,15 @@ def test_textarea_fallback_without_the_bundle(browser, server):
     pg.keyboard.type("\nmaxpol\n")
     pg.wait_for_function("/did you mean 'maxpool'/.test(document.body.innerText)")
     pg.close()
+
+
+def test_a_hostile_spec_is_stopped_and_the_next_keystroke_answered(page):
+    from test_serve import EXPONENTIAL
+    original = page.evaluate("window.netcPlayground.editor.getText()")
+    page.evaluate("t => window.netcPlayground.editor.setText(t)", EXPONENTIAL)
+    page.wait_for_function("/takes too long to check/.test(document.querySelector('#errors').innerText)",
+                           timeout=30000)
+    assert "takes too long" in page.inner_text("#status")
+    page.evaluate("t => window.netcPlayground.editor.setText(t)", original)
+    page.wait_for_function("document.querySelector('#errors').hidden && "
+                           "document.querySelector('#totals').innerText.includes('132,863,336')", timeout=30000)

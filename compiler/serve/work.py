@@ -145,26 +145,51 @@ def check(req: dict) -> dict:
         return out
     out["configs"] = prog.own_configs()
     out["default"] = prog.default_config()
-    errors = netc.check_program(prog)
-    out["errors"] = [diagnostic(e, filename) for e in errors]
     name = _pick(prog, req.get("config"))
     out["config"] = name
-    if name is None or prog.errors:
-        return out
-    try:
-        ir = netc.build_config(prog, name)
-    except NetcError:
-        return out             # its errors are among the file's errors already
-    out["summary"] = _summary(ir)
-    out["lines"] = line_map(ir)
-    n = sum(1 for _ in ir.nodes())
-    if n > MAX_DRAWN:
-        out["too_big"] = f"{n:,} layers: too many to draw here (netc render draws it)"
-        return out
-    from netc.visualize import to_dot
-    if req.get("draw", True):
-        out["svg"] = run_dot(to_dot(ir, **_dot_options(req))).decode("utf-8")
+    drawing = None
+    if name is not None and not prog.errors:
+        # the chosen configuration first, so that Graphviz draws it while the others are checked
+        try:
+            ir = netc.build_config(prog, name)
+        except NetcError:
+            ir = None          # its errors are among the file's errors, below
+        if ir is not None:
+            out["summary"] = _summary(ir)
+            out["lines"] = line_map(ir)
+            n = sum(1 for _ in ir.nodes())
+            if n > MAX_DRAWN:
+                out["too_big"] = f"{n:,} layers: too many to draw here (netc render draws it)"
+            else:
+                from netc.visualize import to_dot
+                drawing = DotJob(to_dot(ir, **_dot_options(req)))
+    errors = netc.check_program(prog)
+    out["errors"] = [diagnostic(e, filename) for e in errors]
+    if drawing is not None:
+        out["svg"] = drawing.result().decode("utf-8")
     return out
+
+
+class DotJob:
+    """``dot -Tsvg`` started now, in parallel with the rest of the check; ``result()`` waits for it."""
+
+    def __init__(self, dot: str, fmt: str = "svg"):
+        import threading
+        self.fmt, self._out, self._err = fmt, None, None
+        self._thread = threading.Thread(target=self._run, args=(dot,), daemon=True)
+        self._thread.start()
+
+    def _run(self, dot: str) -> None:
+        try:
+            self._out = run_dot(dot, self.fmt)
+        except BaseException as e:      # re-raised in result()
+            self._err = e
+
+    def result(self) -> bytes:
+        self._thread.join()
+        if self._err is not None:
+            raise self._err
+        return self._out
 
 
 def picture(req: dict) -> dict:

@@ -66,7 +66,7 @@
 
   function schedule() {
     clearTimeout(state.timer);
-    state.timer = setTimeout(send, 25);
+    state.timer = setTimeout(send, 5);   // requests never overlap: a burst of keys coalesces
   }
 
   async function send() {
@@ -92,6 +92,11 @@
   function show(status, doc, seq, ms) {
     state.shown = seq;
     document.body.dataset.seq = String(seq);
+    try { render(status, doc, ms); }
+    finally { document.dispatchEvent(new CustomEvent("netc:shown", {detail: {seq, ms, server_ms: doc.ms}})); }
+  }
+
+  function render(status, doc, ms) {
     if (doc.budget) {
       showErrors([], doc.message);
       setStatus(doc.message, true);
