@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
+import os
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -70,7 +71,12 @@ def create_app(text: str | None = None, filename: str = "playground.net", config
     """The playground for one spec's text (the starter example when None)."""
     pool = Pool(size=workers, timeout=timeout, memory=memory)
     cache = Cache()
-    spec = {"text": STARTER if text is None else text, "filename": filename, "config": config}
+    spec = {"text": STARTER if text is None else text, "filename": filename, "config": config,
+            "title": _title(filename)}
+
+    def allowed_names() -> set[str]:
+        from netc.specref import bundled_dir, bundled_names
+        return {spec["filename"]} | {str(bundled_dir() / f"{n}.net") for n in bundled_names()}
 
     async def read_json(request: Request) -> dict:
         length = request.headers.get("content-length")
@@ -138,7 +144,7 @@ def create_app(text: str | None = None, filename: str = "playground.net", config
                 return JSONResponse({"error": f"no bundled spec {name!r}"}, status_code=404)
             from netc.specref import bundled_dir
             path = bundled_dir() / f"{name}.net"
-            return JSONResponse({"text": path.read_text(encoding="utf-8"), "filename": str(path),
+            return JSONResponse({"text": path.read_text(encoding="utf-8"), "filename": str(path), "title": path.name,
                                  "config": None, "examples": examples})
         return JSONResponse({**spec, "examples": examples})
 
@@ -147,8 +153,9 @@ def create_app(text: str | None = None, filename: str = "playground.net", config
         try:
             doc = await read_json(request)
             req = {"op": op, "text": field(doc, "text", str, required=True),
-                   "filename": spec["filename"] if doc.get("filename") in (None, spec["filename"])
-                   else field(doc, "filename", str)}
+                   "filename": field(doc, "filename", str) or spec["filename"]}
+            if req["filename"] not in allowed_names():   # includes resolve from it: no other paths
+                raise BadRequest(422, "field 'filename' must be the served spec or a bundled example")
             if len(req["text"].encode("utf-8")) > max_body:
                 raise BadRequest(413, f"spec text over {max_body:,} bytes")
             req.update(options(doc))
@@ -210,3 +217,12 @@ def create_app(text: str | None = None, filename: str = "playground.net", config
 
 def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 1)
+
+
+def _title(filename: str) -> str:
+    """The spec's name as the page shows it: relative to the working directory, or its file name."""
+    try:
+        rel = os.path.relpath(filename)
+    except ValueError:
+        rel = filename
+    return os.path.basename(filename) if rel.startswith("..") else rel

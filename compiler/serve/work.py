@@ -97,17 +97,21 @@ def _pick(prog, want: str | None) -> str | None:
 
 
 def line_map(ir) -> dict[str, int]:
-    """DOT node id (an IR node name, a block scope, a ghost) -> the spec line it came from."""
-    out: dict[str, int] = {}
+    """DOT node id (an IR node name, or a block scope drawn as one node) -> the spec line it came from."""
+    return {k: v[0] for k, v in span_map(ir).items()}
+
+
+def span_map(ir) -> dict[str, list[int]]:
+    """The same -> [line, col, end_line, end_col] (a table cell, a block instance's line)."""
+    out: dict[str, list[int]] = {}
+
+    def put(name, span):
+        if span is not None and span.file == ir.filename and span.line > 0 and name not in out:
+            out[name] = [span.line, span.col, span.end_line, span.end_col]
     for n in ir.nodes():
-        line = n.span.line if n.span is not None and n.span.file == ir.filename else 0
-        if n.kind == "input" and not line:
-            continue
-        out[n.name] = line
+        put(n.name, n.span)
     for name, sc in ir.scopes.items():
-        span = getattr(sc, "span", None)
-        if span is not None and span.file == ir.filename:
-            out.setdefault(name, span.line)
+        put(name, getattr(sc, "span", None))
     return out
 
 
@@ -127,9 +131,9 @@ def _dot_options(req: dict) -> dict:
     return opts
 
 
-def _summary(ir) -> dict:
+def _summary(ir, depth=None) -> dict:
     from netc.summary import to_dict
-    d = to_dict(ir)
+    d = to_dict(ir, depth if isinstance(depth, int) and depth >= 1 else None)
     d.pop("conventions", None)
     return d
 
@@ -155,16 +159,24 @@ def check(req: dict) -> dict:
         except NetcError:
             ir = None          # its errors are among the file's errors, below
         if ir is not None:
-            out["summary"] = _summary(ir)
-            out["lines"] = line_map(ir)
+            out["summary"] = _summary(ir, req.get("depth"))
+            out["spans"] = span_map(ir)
+            out["lines"] = {k: v[0] for k, v in out["spans"].items()}
+            out["scopes"] = sorted(ir.scopes)
             n = sum(1 for _ in ir.nodes())
             if n > MAX_DRAWN:
                 out["too_big"] = f"{n:,} layers: too many to draw here (netc render draws it)"
             else:
                 from netc.visualize import to_dot
                 drawing = DotJob(to_dot(ir, **_dot_options(req)))
-    errors = netc.check_program(prog)
-    out["errors"] = [diagnostic(e, filename) for e in errors]
+    errors, seen = [], set()
+    for e in netc.check_program(prog):       # configurations that share a line report its error once
+        d = diagnostic(e, filename)
+        key = (d["file"], d["line"], d["col"], d["message"])
+        if key not in seen:
+            seen.add(key)
+            errors.append(d)
+    out["errors"] = errors
     if drawing is not None:
         out["svg"] = drawing.result().decode("utf-8")
     return out
@@ -235,10 +247,12 @@ def diff(req: dict) -> dict:
     from netc.visualize import to_dot
     svg = run_dot(to_dot(new, highlight=highlight, ghosts=ghosts,
                          ghost_edges=_ghost_edges(d, old, ghosts, ghost_names), **_dot_options(req)))
-    lines = line_map(new)
+    spans = span_map(new)
     for n in ghosts:
-        lines["ghost:" + n.name] = n.span.line if n.span is not None and n.span.file == filename else 0
-    return {"diff": doc, "svg": svg.decode("utf-8"), "lines": lines, "identical": d.identical,
+        if n.span is not None and n.span.file == filename:
+            spans["ghost:" + n.name] = [n.span.line, n.span.col, n.span.end_line, n.span.end_col]
+    return {"diff": doc, "svg": svg.decode("utf-8"), "spans": spans, "lines": {k: v[0] for k, v in spans.items()},
+            "scopes": sorted(new.scopes), "identical": d.identical,
             "old_params": old.params, "new_params": new.params}
 
 

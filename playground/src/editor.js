@@ -74,12 +74,12 @@ const pickedField = StateField.define({
 });
 
 const theme = EditorView.theme({
-  "&": {height: "100%", fontSize: "13.5px", backgroundColor: "#fff"},
+  "&": {height: "100%", fontSize: "12.5px", backgroundColor: "#fff"},
   ".cm-scroller": {fontFamily: "'JetBrains Mono', 'DejaVu Sans Mono', Menlo, Consolas, monospace", lineHeight: "1.55"},
   ".cm-gutters": {backgroundColor: "#f7f8fa", color: "#9aa1ab", borderRight: "1px solid #e5e7eb"},
-  ".cm-activeLine": {backgroundColor: "#f3f6fb"},
+  ".cm-activeLine": {backgroundColor: "rgba(37, 99, 235, 0.05)"},   // translucent: the selection shows through
   ".cm-activeLineGutter": {backgroundColor: "#e8eef8"},
-  ".cm-netc-picked": {backgroundColor: "#fff3c4 !important"},
+  ".cm-netc-picked": {backgroundColor: "rgba(245, 158, 11, 0.18) !important"},
   "&.cm-focused": {outline: "none"},
 });
 
@@ -131,7 +131,17 @@ function create(parent, {doc = "", onChange = () => {}, onCursor = () => {}} = {
       const d = view.state.doc;
       if (line < 1 || line > d.lines) return;
       const l = d.line(line);
-      view.dispatch({selection: {anchor: l.from, head: l.to}, scrollIntoView: true});
+      // the head at the line's start: the view scrolls there, not to the end of a wide table row
+      view.dispatch({selection: {anchor: l.to, head: l.from}, scrollIntoView: true});
+      view.focus();
+    },
+    selectRange(line, col, endCol) {      // one table cell or one layer of a line
+      const d = view.state.doc;
+      if (line < 1 || line > d.lines) return;
+      const l = d.line(line);
+      const from = Math.min(l.from + Math.max(0, col - 1), l.to), to = Math.min(l.from + Math.max(0, endCol - 1), l.to);
+      view.dispatch({selection: {anchor: to, head: from},
+                     effects: EditorView.scrollIntoView(from, {x: "nearest", y: "center"})});
       view.focus();
     },
     markLines(lines) { view.dispatch({effects: markLines.of(lines)}); },

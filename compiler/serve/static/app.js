@@ -77,8 +77,8 @@
     const t0 = performance.now();
     try {
       const {status, doc} = state.view === "diff"
-        ? await post("api/diff", {text, old: $("diff-old").value, new: $("diff-new").value, ...options()})
-        : await post("api/check", {text, config: state.config, ...options()});
+        ? await post("api/diff", {text, filename: state.filename, old: $("diff-old").value, new: $("diff-new").value, ...options()})
+        : await post("api/check", {text, filename: state.filename, config: state.config, ...options()});
       show(status, doc, seq, performance.now() - t0);
     } catch (e) {
       setStatus(`the server did not answer (${e.message})`, true);
@@ -115,7 +115,7 @@
       line: e.line, col: e.col, end_line: e.end_line, end_col: e.end_col,
       message: e.message + (e.hint ? `\nhint: ${e.hint}` : "")})));
     if (doc.svg) {
-      setDiagram(doc.svg, doc.lines || {});
+      setDiagram(doc.svg, doc.spans || {}, doc.scopes || []);
       $("diagram").classList.remove("stale");
     } else {
       $("diagram").classList.add("stale");
@@ -125,7 +125,7 @@
     const what = doc.config ? `${doc.config}` : "";
     if (doc.svg || doc.too_big) setStatus(`${what} · checked in ${Math.round(ms)} ms` +
                                           (errs.length ? ` · ${errs.length} error${errs.length > 1 ? "s" : ""} elsewhere` : ""), false);
-    else setStatus(errs.length ? "fix the errors to update the diagram (showing the last valid one)" : "no network to draw", true);
+    else setStatus(errs.length ? "errors: the last valid diagram is shown" : "no network to draw", true);
   }
 
   function setStatus(text, stale) {
@@ -182,13 +182,19 @@
     state.svg = null;
   }
 
-  function setDiagram(svgText, lines) {
+  function setDiagram(svgText, spans, scopes) {
     const d = $("diagram");
     const at = svgText.indexOf("<svg");
     d.innerHTML = at >= 0 ? svgText.slice(at) : svgText;
     state.svg = svgText;
-    state.lines = lines;
+    state.spans = spans;
+    state.lines = Object.fromEntries(Object.entries(spans).map(([k, v]) => [k, v[0]]));
     state.byLine = new Map();
+    const addLine = (line, g) => {
+      if (!state.byLine.has(line)) state.byLine.set(line, []);
+      if (!state.byLine.get(line).includes(g)) state.byLine.get(line).push(g);
+    };
+    const drawn = [];
     const svg = d.querySelector("svg");
     if (!svg) return;
     svg.dataset.w = parseFloat(svg.getAttribute("width")) || 0;
@@ -196,17 +202,28 @@
     for (const g of d.querySelectorAll("g.node")) {
       const t = g.querySelector("title");
       const id = t ? t.textContent : "";
-      const line = lines[id];
+      const span = spans[id];
       if (t) t.remove();     // the hover tooltip would be the internal id; the node says enough
-      if (!line) continue;
-      g.dataset.line = line;
       g.dataset.name = id;
-      if (!state.byLine.has(line)) state.byLine.set(line, []);
-      state.byLine.get(line).push(g);
-      g.addEventListener("click", () => editor.selectLine(line));
+      drawn.push(g);
+      if (!span) continue;
+      g.dataset.line = span[0];
+      addLine(span[0], g);
+      g.addEventListener("click", () => selectSpan(span));
+    }
+    // the line of a block instance (inception_4a) highlights every layer drawn inside it
+    for (const sc of scopes) {
+      const span = spans[sc];
+      if (!span) continue;
+      for (const g of drawn) if (g.dataset.name.startsWith(sc + "/") || g.dataset.name === "ghost:" + sc) addLine(span[0], g);
     }
     applyZoom();
     pickLine(state.cursorLine, true);
+  }
+
+  function selectSpan(span) {
+    if (editor.selectRange && span[2] === span[0]) editor.selectRange(span[0], span[1], span[3]);
+    else editor.selectLine(span[0]);
   }
 
   function applyZoom() {
@@ -319,7 +336,7 @@
       return;
     }
     showErrors([]);
-    setDiagram(doc.svg, doc.lines || {});
+    setDiagram(doc.svg, doc.spans || {}, doc.scopes || []);
     $("diagram").classList.remove("stale");
     const d = doc.diff;
     setStatus(`${d.old} → ${d.new} · compared in ${Math.round(ms)} ms`, false);
@@ -413,9 +430,10 @@
     const r = await fetch(url);
     const spec = await r.json();
     state.filename = spec.filename;
+    document.title = `${spec.title || spec.filename} · netc playground`;
     state.config = spec.config;
     state.configs = [];
-    $("filename").textContent = spec.filename;
+    $("filename").textContent = spec.title || spec.filename;
     const ex = $("example");
     if (ex.options.length <= 1) for (const n of spec.examples || []) {
       const o = document.createElement("option"); o.value = o.textContent = n; ex.appendChild(o);
