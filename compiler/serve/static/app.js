@@ -289,7 +289,7 @@
       vals.forEach((v, i) => {
         const td = document.createElement("td");
         td.textContent = v;
-        if (i === 1) td.className = "layer";
+        if (i === 1) { td.className = "layer"; td.title = v; }
         if (i >= 3) td.className = "num";
         tr.appendChild(td);
       });
