@@ -256,3 +256,42 @@ def test_load_small(server):
 @pytest.mark.slow
 def test_load_few_hundred_concurrent_edits(server):
     _load_test(server, n=300, concurrency=300)
+
+
+# ------------------------------------------------------------------ the command and its boundaries
+def test_cli_usage_errors():
+    from conftest import run_cli
+    r = run_cli("serve", "no/such/file.net", "--port", "0")
+    assert r.returncode == 2 and "no such spec file" in r.stderr
+    r = run_cli("serve", "--port", "70000")
+    assert r.returncode == 2 and "--port" in r.stderr
+    r = run_cli("serve", "--help")
+    assert r.returncode == 0 and "127.0.0.1" in r.stdout
+    assert "serve" in run_cli("--help").stdout
+
+
+def test_the_server_does_not_import_torch():
+    import subprocess
+    import sys
+    code = ("import sys, netc.serve.app, netc.serve.work, netc.serve.pool, netc.serve.worker; "
+            "from netc.serve import work; work.handle({'op': 'check', 'text': work.STARTER}); "
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_filename_and_examples_are_confined(client):
+    r = client.post("/api/check", json={"text": 'include "passwd.net"\n', "filename": "/etc/x.net"})
+    assert r.status_code == 422 and "filename" in r.json()["error"]
+    spec = client.get("/api/spec?example=googlenet").json()
+    assert spec["title"] == "googlenet.net"
+    d = client.post("/api/check", json={"text": spec["text"], "filename": spec["filename"], "depth": 1}).json()
+    assert d["config"] == "googlenet" and d["summary"]["params"] == 13_378_280
+    assert d["lines"]["inception_4a"] > 0 and "inception_4a" in d["scopes"]
+
+
+def test_starter_spec_without_a_file():
+    app = create_app(workers=1, timeout=TIMEOUT)
+    with TestClient(app) as c:
+        spec = c.get("/api/spec").json()
+        d = c.post("/api/check", json={"text": spec["text"]}).json()
+        assert d["errors"] == [] and d["svg"] and d["summary"]["params"] > 0
