@@ -54,6 +54,9 @@ def run(args) -> int:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     print(f"netc serve: http://{shown}:{port}/  ({filename}; Ctrl-C stops)", file=sys.stderr, flush=True)
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        print(f"netc serve: note: listening on {host}, not only this machine: whoever reaches it can use "
+              "the playground (it reads only the spec given and the bundled ones)", file=sys.stderr, flush=True)
     config_ = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config_)
     try:

@@ -87,14 +87,23 @@ class Pool:
         self._waiting = 0
         self._closed = False
         self._tasks: set[asyncio.Task] = set()
+        self._spawning = 0
         self.stats = {"served": 0, "timeouts": 0, "memory": 0, "restarts": 0}
 
     async def start(self) -> None:
         if self._idle is None:
             self._idle = asyncio.Queue()
+            self._spawning += self.size
             await asyncio.gather(*(self._spawn() for _ in range(self.size)))
 
     async def _spawn(self) -> None:
+        """Start one worker (the caller has counted it in ``_spawning``)."""
+        try:
+            await self._spawn_one()
+        finally:
+            self._spawning -= 1
+
+    async def _spawn_one(self) -> None:
         for _ in range(3):
             if self._closed:
                 return
@@ -121,6 +130,7 @@ class Pool:
         self._discard(w)
         self.stats["restarts"] += 1
         if not self._closed:
+            self._spawning += 1
             t = asyncio.get_running_loop().create_task(self._spawn())
             self._tasks.add(t)
             t.add_done_callback(self._tasks.discard)
@@ -130,9 +140,13 @@ class Pool:
         if self._waiting >= self.max_waiting:
             raise Overloaded(f"{self._waiting} requests are waiting; try again")
         timeout = self.timeout if timeout is None else timeout
+        if self._idle.empty() and not self._all and not self._spawning:
+            raise Failed("no worker process could be started (see the server's log)")
         self._waiting += 1
         try:
-            w = await self._idle.get()
+            w = await asyncio.wait_for(self._idle.get(), READY_TIMEOUT + timeout)
+        except asyncio.TimeoutError:
+            raise Overloaded("no worker became free in time; try again") from None
         finally:
             self._waiting -= 1
         try:

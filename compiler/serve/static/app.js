@@ -340,9 +340,15 @@
     $("diagram").classList.remove("stale");
     const d = doc.diff;
     setStatus(`${d.old} → ${d.new} · compared in ${Math.round(ms)} ms`, false);
+    const head = document.createElement("div");
+    head.className = "diff-head";
+    head.textContent = `netc diff ${d.old} ${d.new}: ${fmtInt(doc.old_params)} → ${fmtInt(doc.new_params)} params`;
+    list.appendChild(head);
     if (doc.identical) {
-      list.innerHTML = `<div class="total"></div>`;
-      list.firstChild.textContent = `${d.old} and ${d.new} are identical`;
+      const same = document.createElement("div");
+      same.className = "total";
+      same.textContent = `${d.old} and ${d.new} are identical`;
+      list.appendChild(same);
       return;
     }
     for (const e of d.edits) {
