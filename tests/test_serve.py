@@ -6,7 +6,6 @@ the real server (uvicorn) on 127.0.0.1 with a free port. No test asserts an abso
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import socket
 import statistics
