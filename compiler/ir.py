@@ -116,6 +116,9 @@ class IR:
         self.min_input: tuple[int, int] | None = None
         self.min_input_layer: tuple[str, str] | None = None   # (layer for H, layer for W)
         self.input_hw: tuple[int, int] | None = None         # the size the types are inferred at, if not the spec's
+        # the same for a training pass, which also runs the side outputs (aux heads): at least min_input
+        self.min_input_train: tuple[int, int] | None = None
+        self.min_input_train_layer: tuple[str, str] | None = None
 
     # -------------------------------------------------------------- access
     def node(self, name: str) -> Node:

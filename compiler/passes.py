@@ -14,7 +14,6 @@ import networkx as nx
 from netc.dsl.errors import GraphError, LimitError
 from netc.dsl.parser import LIMITS
 
-from . import layers as L
 from .ir import IR, Node
 from .items import Resolved
 from .lower import lower
@@ -94,12 +93,12 @@ def resolve_activations(ir: IR) -> None:
         nxt = _only_next(ir, name)
         if act == "none" or nxt is None:
             continue
-        if isinstance(nxt.layer_kind, L.Act):
+        if nxt.layer_kind is not None and nxt.layer_kind.activation_fn:
             acts[name] = "none"
         elif nxt.kind == "bn" and "act" not in nxt.params.model_fields_set:
             acts[name] = "none"
             after = _only_next(ir, nxt.name)
-            if after is None or not isinstance(after.layer_kind, L.Act):
+            if after is None or after.layer_kind is None or not after.layer_kind.activation_fn:
                 acts[nxt.name] = "relu"
     for name, act in acts.items():
         g.nodes[name]["node"].act = act

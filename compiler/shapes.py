@@ -83,20 +83,32 @@ def _infer_node(ir: IR, n: Node, preds: list[str], ins: list[tuple]) -> tuple:
 
 
 def find_min_input(ir: IR) -> None:
-    """The pass that finds the smallest H and W for which every layer's output is at least 1x1."""
+    """The pass that finds the smallest H and W for which every layer's output is at least 1x1: at
+    inference (``min_input``; the side outputs do not run) and in training (``min_input_train``, side
+    outputs included: Inception v3 takes 75x75 images, but its auxiliary head needs 299x299)."""
     if not ir.any_size or not nx.is_directed_acyclic_graph(ir.graph):
-        ir.min_input = None
+        ir.min_input = ir.min_input_train = None
         return
     best = [(1, "input"), (1, "input")]
-    for n in ir.nodes():
-        s = n.sym_shape
-        if s is None or layout_of(s) != MAP:
-            continue
-        for i, d in enumerate(s[1:]):
-            if isinstance(d, Sym) and d.min_input > best[i][0]:
-                best[i] = (d.min_input, n.name)
+    for n in ir.nodes(aux=False):
+        best = _at_least(n, best)
     ir.min_input = (best[0][0], best[1][0])
     ir.min_input_layer = (best[0][1], best[1][1])
+    for n in ir.nodes(aux=True):
+        best = _at_least(n, best)
+    ir.min_input_train = (best[0][0], best[1][0])
+    ir.min_input_train_layer = (best[0][1], best[1][1])
+
+
+def _at_least(n: Node, best: list) -> list:
+    s = n.sym_shape
+    if s is None or layout_of(s) != MAP:
+        return best
+    best = list(best)
+    for i, d in enumerate(s[1:]):
+        if isinstance(d, Sym) and d.min_input > best[i][0]:
+            best[i] = (d.min_input, n.name)
+    return best
 
 
 def count_costs(ir: IR) -> None:

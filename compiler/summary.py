@@ -95,6 +95,7 @@ def to_dict(ir: IR, depth: int | None = None) -> dict:
         "weight_layers": ir.depth,
         "any_size": ir.any_size,
         "min_input": list(ir.min_input) if ir.min_input else None,
+        "min_input_train": list(ir.min_input_train) if ir.min_input_train else None,
         "aux": [{"name": a.name, "on": a.attach, "weight": a.weight} for a in ir.aux],
         "conventions": CONVENTIONS,
         "layers": [r.to_json() for r in rows(ir, depth)],
@@ -156,6 +157,9 @@ def to_text(ir: IR, depth: int | None = None) -> str:
     if ir.min_input:
         lines.append(f"accepts any input of at least {ir.min_input[0]}x{ir.min_input[1]} "
                      f"(limited by {ir.min_input_layer[0]})")
+        if ir.min_input_train and tuple(ir.min_input_train) != tuple(ir.min_input):
+            lines.append(f"training (side outputs) needs at least {ir.min_input_train[0]}x{ir.min_input_train[1]} "
+                         f"(limited by {ir.min_input_train_layer[0]})")
     return "\n".join(lines)
 
 

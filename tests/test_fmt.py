@@ -277,3 +277,24 @@ def test_docstring_examples():
     import doctest
     result = doctest.testmod(fmt)
     assert result.attempted >= 2 and result.failed == 0
+
+
+def test_an_if_branch_of_a_join_is_not_wrapped_in_braces():
+    """A join's branch that is one ``if`` (ResNet's projection-or-identity shortcut) stays as
+    written: fmt used to wrap it in a redundant ``{ ... }``, which parses to the same tree."""
+    text = textwrap.dedent("""\
+        input 32x32 RGB
+        block unit(c, project=false) {
+            add {
+                conv3-c
+                if project {
+                    conv1-c as downsample
+                } else {
+                    identity
+                }
+            }
+        }
+        unit(16, project=true)
+        """)
+    assert format_text(text) == text
+    assert structure(netc.parse(format_text(text))) == structure(netc.parse(text))

@@ -144,3 +144,16 @@ def test_a_block_argument_column_is_headed_by_the_parameter_unless_a_layer_is_na
             "    identity\n  }\n}\nconv3-16\nresidual(16)\ngap\nFC-10\n")
     assert row_table(netc.loads(text)).header[0][4] == "c"           # not 'conv1 1', a generated name
     assert row_table(netc.load("googlenet")).header[0][4] == "#1x1"   # conv1-n1 as 1x1
+
+
+def test_a_table_of_block_instances_is_one_row_per_block():
+    """Table cells that are blocks (ResNet's stages) collapse into one row each; this used to
+    crash with AttributeError: '_BlockItem' object has no attribute 'layer_kind'."""
+    text = ("input 32x32 RGB\nblock unit(c, n) {\n    conv3-c x(n)\n}\n"
+            "table A | B {\n      unit(8, 1) | unit(8, 2)\n      unit(16, 1) | unit(32, 1)\n      gap\n      FC-10\n}\n")
+    prog = netc.Program.from_text(text, "units.net")
+    irs = [netc.loads(text, config=c, filename="units.net") for c in ("A", "B")]
+    t = family_table(irs, prog)
+    texts = [[c.text for c in r.cells] for r in t.rows]
+    assert ["unit(8, 1)", "unit(8, 2)"] in texts and ["unit(16, 1)", "unit(32, 1)"] in texts
+    assert [r.cells[1].bold for r in t.rows if len(r.cells) == 2] == [True, True]

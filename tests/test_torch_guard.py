@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import netc  # noqa: E402
-from netc.torch_backend.guards import GUARD, InputError, InputGuard  # noqa: E402
+from netc.torch_backend.guards import GUARD, GUARD_TRAIN, InputError, InputGuard  # noqa: E402
 
 ALL = [(name, ir.config) for name in netc.bundled_names() for ir in netc.load_all(name)]
 
@@ -82,7 +82,7 @@ def _without_guard(graph):
 @pytest.mark.parametrize("name,config", ALL, ids=[f"{n}:{c}" for n, c in ALL])
 def test_every_network_is_guarded(name, config):
     ir = netc.load(name, config)
-    m = netc.compile(ir, device="meta")
+    m = netc.compile(ir, device="meta").eval()
     guard = getattr(m, GUARD)
     assert isinstance(guard, InputGuard) and f"self.{GUARD}(x)" in m.code
     assert guard.channels == ir.input_spec.channels
@@ -91,7 +91,11 @@ def test_every_network_is_guarded(name, config):
     else:
         assert guard.fixed_hw == tuple(ir.input_shape[1:]) and guard.min_hw is None
     m.train()
-    assert f"self.{GUARD}(x)" in m.code   # the training graph too (side outputs)
+    # the training graph too (side outputs), with a guard of its own where they need a larger input
+    own = ir.any_size and tuple(ir.min_input_train) != tuple(ir.min_input)
+    assert f"self.{GUARD_TRAIN if own else GUARD}(x)" in m.code
+    if own:
+        assert getattr(m, GUARD_TRAIN).min_hw == tuple(ir.min_input_train)
     assert not any(k.startswith(GUARD) for k in m.state_dict())
 
 
@@ -139,3 +143,48 @@ def test_docstring_examples(mod):
     import importlib
     result = doctest.testmod(importlib.import_module(mod), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+# a global-pool network whose side output needs a larger input than its inference pass
+# (Inception v3: 75x75 images, but its auxiliary head needs 299x299)
+SIDE = """input HxW RGB
+conv3-8 as c1
+maxpool as p1
+conv3-8 as c2
+gap
+FC-10
+aux side on p1 weight 0.3 {
+    maxpool4/4
+    conv3-8(pad=0) as conv
+    gap
+    FC-10
+}
+"""
+
+
+def test_inference_minimum_leaves_the_side_outputs_out(tmp_path, capsys):
+    ir = netc.loads(SIDE)
+    assert ir.min_input == (2, 2) and ir.min_input_layer == ("p1", "p1")
+    assert ir.min_input_train == (24, 24) and ir.min_input_train_layer == ("side/conv", "side/conv")
+    assert netc.loads(FIXED.replace("FC-5", "gap\nFC-5")).min_input_train == netc.loads(
+        FIXED.replace("FC-5", "gap\nFC-5")).min_input   # no side outputs: the same
+    torch.manual_seed(0)
+    m = netc.compile(netc.loads(SIDE))
+    assert m.eval()(torch.randn(1, 3, 2, 2)).shape == (1, 10)      # the heads do not run
+    with pytest.raises(InputError, match="minimum of 24x24; below that 'side/conv'"):
+        m.train()(torch.randn(2, 3, 23, 30))
+    assert [tuple(o.shape) for o in m.train()(torch.randn(2, 3, 24, 24))] == [(2, 10), (2, 10)]
+    s = torch.jit.script(netc.compile(netc.loads(SIDE)).eval())  # the check follows the graph that runs
+    assert s(torch.randn(1, 3, 2, 2)).shape == (1, 10)
+    f = tmp_path / "side.net"
+    f.write_text(SIDE)
+    from netc.cli import main
+    assert main(["check", str(f)]) == 0
+    assert "any size >= 2x2 (24x24 in training: side outputs)" in capsys.readouterr().out
+    assert main(["summary", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "accepts any input of at least 2x2 (limited by p1)" in out
+    assert "training (side outputs) needs at least 24x24 (limited by side/conv)" in out
+    assert main(["summary", "--json", str(f)]) == 0
+    d = __import__("json").loads(capsys.readouterr().out)
+    assert d["min_input"] == [2, 2] and d["min_input_train"] == [24, 24]

@@ -82,6 +82,8 @@ def _line(path: str, ir) -> list[str]:
     out = ir.output_shape
     size = "any size >= {}x{}".format(*ir.min_input) if ir.any_size and ir.min_input else (
         "input " + dims.fmt_shape(ir.input_shape))
+    if ir.any_size and ir.min_input_train and tuple(ir.min_input_train) != tuple(ir.min_input):
+        size += " ({}x{} in training: side outputs)".format(*ir.min_input_train)
     return [path, ir.config, f"{ir.depth} weight layers", dims.fmt_shape(out), f"{ir.params:,} params", size]
 
 

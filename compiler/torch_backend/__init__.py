@@ -105,7 +105,8 @@ def metadata(ir: IR) -> dict:
     return {
         "spec": str(ir.filename), "config": ir.config, "output_mode": ir.output_mode,
         "input": (spec.channels, spec.height if fixed else None, spec.width if fixed else None),
-        "any_size": bool(ir.any_size and ir.min_input), "min_input": ir.min_input, "params": ir.params,
+        "any_size": bool(ir.any_size and ir.min_input), "min_input": ir.min_input,
+        "min_input_train": ir.min_input_train, "params": ir.params,
         "macs": ir.macs,
         "aux_weights": {a.name: a.weight for a in ir.aux},
         "layers": [{"name": n.name, "kind": n.kind, "paper": n.paper, "target": target(n.name), "aux": n.aux,

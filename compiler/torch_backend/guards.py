@@ -61,7 +61,9 @@ class InputGuard(nn.Module):
         self.spans, self.input_span, self.size_hint = spans, input_span, size_hint
 
     @classmethod
-    def from_ir(cls, ir) -> "InputGuard":
+    def from_ir(cls, ir, training: bool = False) -> "InputGuard":
+        """The guard of the inference graph, or (``training``) of the training graph, which runs the
+        side outputs too and may need a larger input (Inception v3's auxiliary head)."""
         c = ir.input_spec.channels
         input_span = ir.node("input").span if "input" in ir.graph else None
         if not (ir.any_size and ir.min_input):
@@ -70,13 +72,16 @@ class InputGuard(nn.Module):
             hint = ""
             if fixed is not None:
                 hint = f"resize or crop the images to {fixed[0]}x{fixed[1]}"
-                if any(n.kind == "fc" for n in ir.layers()):
+                if any(n.layer_kind is not None and n.layer_kind.role == "fc" for n in ir.layers()):
                     hint += (f"; netc.compile(..., dense=True) (netc compile --dense) takes any size from "
                              f"{fixed[0]}x{fixed[1]} up")
             return cls(c, None, fixed_hw=fixed, input_span=input_span, size_hint=hint)
-        layers = ir.min_input_layer or ("", "")
+        smallest, layers = ir.min_input, ir.min_input_layer
+        if training and ir.min_input_train:
+            smallest, layers = ir.min_input_train, ir.min_input_train_layer
+        layers = layers or ("", "")
         spans = tuple(ir.node(n).span if n in ir.graph else None for n in layers)
-        return cls(c, tuple(ir.min_input), tuple(layers), spans, input_span=input_span)
+        return cls(c, tuple(smallest), tuple(layers), spans, input_span=input_span)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.jit.is_scripting():   # TorchScript compiles this branch only (the rest is Python)
@@ -160,25 +165,32 @@ def check_input(x, channels: int, min_hw=None, layers=("", ""), spans=(None, Non
 
 
 GUARD = "input_guard"   # submodule name; it holds no tensors, so state_dict() is unchanged
+GUARD_TRAIN = "input_guard_train"   # the training graph's, where its side outputs need a larger input
 
 
 def install(root: nn.Module, ir, graphs) -> bool:
-    """Add the guard as the first call of each forward graph (``x = self.input_guard(x)``).
-    Returns whether it was installed (not when the root already has one)."""
+    """Add the guard as the first call of each forward graph (``x = self.input_guard(x)``); the
+    graphs are (training, inference). The training graph gets a guard of its own where its side
+    outputs need a larger input than the inference pass, so the check follows the graph that runs
+    (a scripted module included). Returns whether it was installed (not when the root already has one)."""
     if GUARD in root._modules:
         return False
     root.add_module(GUARD, InputGuard.from_ir(ir))
+    own_train = bool(ir.min_input_train) and tuple(ir.min_input_train) != tuple(ir.min_input or ())
+    if own_train:
+        root.add_module(GUARD_TRAIN, InputGuard.from_ir(ir, training=True))
     done: set[int] = set()
-    for g in graphs:
+    for i, g in enumerate(graphs):
         if id(g) in done:
             continue
         done.add(id(g))
         x = next(n for n in g.nodes if n.op == "placeholder")
         with g.inserting_after(x):
-            checked = g.create_node("call_module", GUARD, (x,), name="x_checked")
+            checked = g.create_node("call_module", GUARD_TRAIN if own_train and i == 0 else GUARD, (x,),
+                                    name="x_checked")
         x.replace_all_uses_with(checked, delete_user_cb=lambda user: user is not checked)
         g.lint()
     return True
 
 
-__all__ = ["InputError", "InputGuard", "input_problem", "check_input", "install", "GUARD"]
+__all__ = ["InputError", "InputGuard", "input_problem", "check_input", "install", "GUARD", "GUARD_TRAIN"]

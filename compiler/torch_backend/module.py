@@ -35,6 +35,9 @@ class NetcModule(fx.GraphModule):
     def __init__(self, root: torch.nn.Module, train_graph: fx.Graph, eval_graph: fx.Graph,
                  netc: dict[str, Any]):
         super().__init__(root, train_graph, class_name="NetcModule")
+        for name, sub in root.named_children():   # what only the inference graph calls (its input guard)
+            if name not in self._modules:
+                self.add_module(name, sub)
         self._netc_graphs = {"train": train_graph, "eval": eval_graph}
         self.netc = dict(netc)
         self.aux_weights = dict(self.netc.get("aux_weights", {}))
