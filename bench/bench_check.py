@@ -5,7 +5,11 @@
 2. Scaling: netc.check on generated specs of 1,250 ... 10,000 layers; reports seconds per 1,000
    layers at each size (linear parsing keeps these roughly equal) and the 10,000-layer time.
 
-    .venv/bin/python bench/bench_check.py [--runs 5]
+    .venv/bin/python bench/bench_check.py [--runs 5] [--against REV]
+
+3. With ``--against REV``: the 10,000-layer check of this tree against the tree of git revision REV
+   (before the kind registry: 433f71d), each in a fresh process, interleaved, medians of --runs:
+   the per-layer cost must not grow with the registry.
 """
 from __future__ import annotations
 
@@ -56,9 +60,74 @@ def scaling() -> None:
     print(f"per-layer cost at 10,000 / at 1,250 layers   {per[-1] / per[0]:5.2f}  (1.00 = linear)")
 
 
+_TIMED = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import netc
+netc.check("input 8x8 RGB\\nFC-2\\n", "warm.net")
+text = "input HxW RGB\\n" + "conv3-8\\nrelu\\n" * 5000 + "gap\\nFC-10\\n"
+t = time.perf_counter()
+assert not netc.check(text, "gen.net")
+print(time.perf_counter() - t)
+"""
+
+
+def _tree(rev: str, dest: Path) -> Path:
+    """The netc package of git revision ``rev`` laid out under ``dest`` (netc, netc.dsl, ...)."""
+    import shutil
+    import tarfile
+    import tempfile
+    raw = Path(tempfile.mkdtemp())
+    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, check=True, capture_output=True).stdout
+    (raw / "a.tar").write_bytes(archive)
+    with tarfile.open(raw / "a.tar") as t:
+        t.extractall(raw, filter="data")
+    pkg = dest / "netc"
+    shutil.copytree(raw / "compiler", pkg)
+    for sub in ("dsl", "visualize", "specs"):
+        shutil.copytree(raw / sub, pkg / sub)
+    return dest
+
+
+def against(rev: str, runs: int) -> None:
+    import tempfile
+    old = _tree(rev, Path(tempfile.mkdtemp()))
+    here = [str(VENV / "python"), "-c", _TIMED]
+    a, b = [], []
+    for _ in range(runs):
+        b.append(float(subprocess.run(here + [str(old)], capture_output=True, text=True, check=True).stdout))
+        a.append(float(subprocess.run(here + [str(_current())], capture_output=True, text=True,
+                                      check=True).stdout))
+    ma, mb = statistics.median(a), statistics.median(b)
+    print(f"10,000 layers, this tree      median {ma:6.2f} s  ({runs} runs)")
+    print(f"10,000 layers, {rev:<14} median {mb:6.2f} s")
+    print(f"ratio this / {rev}              {ma / mb:6.2f}  (<= 1.00: no slower with the registry)")
+
+
+def _current() -> Path:
+    """This working tree as an importable netc (the editable install maps netc -> compiler/)."""
+    import tempfile
+    global _CURRENT
+    if _CURRENT is None:
+        import shutil
+        dest = Path(tempfile.mkdtemp())
+        pkg = dest / "netc"
+        shutil.copytree(ROOT / "compiler", pkg, ignore=shutil.ignore_patterns("__pycache__"))
+        for sub in ("dsl", "visualize", "specs"):
+            shutil.copytree(ROOT / sub, pkg / sub, ignore=shutil.ignore_patterns("__pycache__"))
+        _CURRENT = dest
+    return _CURRENT
+
+
+_CURRENT = None
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--against", metavar="REV", help="also compare the 10,000-layer check with revision REV")
     args = ap.parse_args()
     processes(args.runs)
     scaling()
+    if args.against:
+        against(args.against, args.runs)

@@ -5,7 +5,11 @@ torchvision's layout, the compiled GoogLeNet (googlenet) against a GoogLeNet in 
 (both references are in tests/test_torch_weights.py, where they are also proven equal). The two
 are timed interleaved in one run (A B A B ...) and the ratio is compiled / reference median.
 
-    .venv/bin/python bench/bench_forward.py [--rounds 15] [--batch 8] [--threads N]
+The 2015-2020 zoo (``--zoo``): compiled resnet50, mobilenet_v3_large and convnext_tiny against the
+hand-written references with torchvision's layout in tests/references/cnn.py (``--transformers``:
+vit_b_16 and swin_t against tests/references/transformers.py), same weights, same protocol.
+
+    .venv/bin/python bench/bench_forward.py [--rounds 15] [--batch 8] [--threads N] [--zoo] [--transformers]
 """
 from __future__ import annotations
 
@@ -57,6 +61,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--zoo", action="store_true", help="resnet50, mobilenet_v3_large, convnext_tiny instead")
+    ap.add_argument("--transformers", action="store_true", help="vit_b_16 and swin_t instead")
+    ap.add_argument("--only", help="comma-separated names (with --zoo or --transformers)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -65,6 +72,22 @@ def main() -> None:
     x = torch.randn(args.batch, 3, 224, 224)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
           f"{args.rounds} interleaved rounds, median")
+    if args.zoo or args.transformers:
+        import sys
+        sys.path.insert(0, str(ROOT))
+        names = ["resnet50", "mobilenet_v3_large", "convnext_tiny"] if args.zoo else ["vit_b_16", "swin_t"]
+        if args.only:
+            names = [n for n in names if n in args.only.split(",")]
+        if args.zoo:
+            from tests.references import cnn as zoo
+        else:
+            from tests.references import transformers as zoo
+        for name in names:
+            reference = getattr(zoo, name)()
+            if hasattr(zoo, "randomize_"):
+                zoo.randomize_(reference)
+            compare(name, netc.compile(name), reference, x, args.rounds)
+        return
     compare("VGG-16", netc.compile("vgg:D"), refs.VGG16(), x, args.rounds)
     compare("GoogLeNet", netc.compile("googlenet"), refs.GoogLeNet(), x, args.rounds)
 

@@ -23,7 +23,8 @@ from netc.dsl.parser import parse as _parse
 from . import kinds as _kinds
 from .custom import register_layer
 from .kinds import Registry
-from .ir import IR, Node, build
+from .ir import IR, Node
+from .passes import build
 from .program import Program
 from .resolve import resolve
 from .specref import bundled_dir, bundled_names, split_ref

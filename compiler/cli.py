@@ -15,7 +15,7 @@ import sys
 
 from netc.dsl.errors import NetcError, UsageError, use_color
 
-COMMANDS = ("check", "summary", "compile", "render", "table", "diff", "fmt")
+COMMANDS = ("check", "summary", "compile", "render", "table", "diff", "fmt", "list", "serve")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -7,20 +7,15 @@ Node insertion order is program order, so ``ir.nodes()`` is a deterministic topo
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import networkx as nx
 
-from netc.dsl.errors import GraphError, LimitError, NetcError, Span, SpecError, did_you_mean
-from netc.dsl.parser import LIMITS
+from netc.dsl.errors import NetcError, Span
 
 from . import layers as L
-from .items import AuxItem, BlockItem, GroupItem, InputSpec, LayerItem, RefItem, Resolved
-
-LIMITS.setdefault("max_params", 2_000_000_000)
+from .items import InputSpec, Resolved
 
 
 @dataclass(eq=False)
@@ -120,6 +115,7 @@ class IR:
         self.any_size = False                  # accepts inputs of any size >= min_input
         self.min_input: tuple[int, int] | None = None
         self.min_input_layer: tuple[str, str] | None = None   # (layer for H, layer for W)
+        self.input_hw: tuple[int, int] | None = None         # the size the types are inferred at, if not the spec's
         # the same for a training pass, which also runs the side outputs (aux heads): at least min_input
         self.min_input_train: tuple[int, int] | None = None
         self.min_input_train_layer: tuple[str, str] | None = None
@@ -209,207 +205,21 @@ class IR:
         return f"<IR {self.filename}:{self.config} {len(self)} nodes, {self.params:,} params>"
 
 
-# ------------------------------------------------------------------ building
+
+
+# the passes and their entry points, for callers of earlier versions (no import cycle: loaded on use)
 def build(resolved: Resolved) -> IR:
-    """Elaborated configuration -> IR with shapes, checks and costs."""
-    ir = IR(resolved)
-    b = _Builder(ir)
-    inp = resolved.input
-    ir.graph.add_node("input", node=Node("input", "input", L.NoParams(), inp.span or resolved.span,
-                                         spec=ir.registry["input"]))
-    tail = b.seq(resolved.items, "input", ())
-    ir.output = tail
-    for a in resolved.aux:
-        b.aux(a)
-    _resolve_activations(ir)
-    check_graph(ir)
-    infer(ir)
-    check_budget(ir)
-    return ir
+    from .passes import build as _build
+    return _build(resolved)
 
 
-#: how the error of :func:`check_budget` says to move the limit (a caller's budget says otherwise)
-_BUDGET_HINT: ContextVar[str] = ContextVar("budget_hint", default="raise netc.LIMITS['max_params'] if this is intended")
+def infer(ir: IR, input_hw: tuple[int, int] | None = None) -> IR:
+    from .passes import infer as _infer
+    return _infer(ir, input_hw)
 
 
-@contextmanager
-def params_budget(budget: int | None):
-    """Load specs under a caller's parameter budget (``netc.compile(..., budget=N)``, ``netc compile
-    --budget N``) instead of ``LIMITS["max_params"]``; an error then says how to move that budget."""
-    old = LIMITS.get("max_params")
-    LIMITS["max_params"] = budget
-    token = _BUDGET_HINT.set("pass a larger budget=N (netc compile --budget N) to allow it")
-    try:
-        yield
-    finally:
-        LIMITS["max_params"] = old
-        _BUDGET_HINT.reset(token)
-
-
-def check_budget(ir: IR) -> None:
-    """More parameters than ``LIMITS["max_params"]`` is an error (an absurd width or repetition)."""
-    limit = LIMITS.get("max_params")
-    if limit is None or ir.params <= limit:
-        return
-    big = max(ir.layers(), key=lambda n: n.n_params)
-    ir.errors.append(LimitError(
-        f"'{ir.config}' has {ir.params:,} parameters, more than the limit of {int(limit):,}", big.span,
-        hint=f"the largest layer is {big.name} ({big.n_params:,}); {_BUDGET_HINT.get()}"))
-
-
-class _Builder:
-    def __init__(self, ir: IR):
-        self.ir = ir
-        self.names: dict[str, str] = {}   # local reference (block instance name) -> output node
-
-    def add(self, name: str, node: Node, preds: list[str]) -> str:
-        g = self.ir.graph
-        if name in g:
-            self.ir.errors.append(SpecError(f"duplicate name '{name}'", node.span,
-                                            hint=f"'{name}' is already used at {g.nodes[name]['node'].span}; "
-                                                 "pick another with 'as NAME'"))
-            i = 2
-            while f"{name}_{i}" in g:
-                i += 1
-            name = node.name = f"{name}_{i}"
-        g.add_node(name, node=node)
-        for port, p in enumerate(preds):
-            g.add_edge(p, name, port=port)
-        return name
-
-    def seq(self, items: list, tail: str, scope: tuple, aux: str | None = None) -> str:
-        for it in items:
-            tail = self.item(it, tail, scope, aux)
-        return tail
-
-    def item(self, it, tail: str, scope: tuple, aux: str | None) -> str:
-        prefix = "/".join(scope)
-        full = f"{prefix}/{it.local}" if prefix else it.local
-        if isinstance(it, LayerItem):
-            node = Node(full, it.kind.kind, it.params, it.span, scope, aux, it.word, explicit=it.name is not None,
-                        spec=it.kind)
-            return self.add(full, node, [tail])
-        if isinstance(it, RefItem):
-            return self.ref(it, scope)
-        if isinstance(it, BlockItem):
-            out = self.seq(it.body, tail, (*scope, it.local), aux)
-            if out == tail:   # an empty block passes its input through
-                ident = self.ir.registry["identity"]
-                out = self.add(f"{full}/identity", Node(f"{full}/identity", "identity", L.NoParams(), it.span,
-                                                        (*scope, it.local), aux, "identity", spec=ident), [tail])
-            self.ir.scopes[full] = Scope(full, "block", it.label, it.span, it.block, it.args, out, tail,
-                                         explicit=it.name is not None)
-            self.names.setdefault(it.local, out)
-            self.names[full] = out
-            return out
-        if isinstance(it, GroupItem):
-            ends = [self.seq(br, tail, scope, aux) for br in it.branches]
-            if it.kind.sequential_body:     # residual: the body, then the group's input as the shortcut
-                ends = [ends[-1] if ends else tail, tail]
-            node = Node(full, it.kind.kind, it.params, it.span, scope, aux, it.op, explicit=it.name is not None,
-                        spec=it.kind)
-            return self.add(full, node, ends)
-        raise TypeError(f"unknown item {it!r}")
-
-    def ref(self, it: "RefItem", scope: tuple) -> str:
-        """``from NAME``: continue from an earlier layer (a skip that does not nest)."""
-        g = self.ir.graph
-        prefix = "/".join(scope)
-        for cand in ([f"{prefix}/{it.target}"] if prefix else []) + [it.target]:
-            hit = self.names.get(cand, cand if cand in g else None)
-            if hit is not None:
-                return hit
-        cands = [n for n in g if n != "input"] + list(self.names)
-        self.ir.errors.append(SpecError(f"'from {it.target}': no earlier layer is named '{it.target}'", it.span,
-                                        did_you_mean(it.target, cands) or
-                                        "name the layer with 'as NAME' before referring to it"))
-        return "input"
-
-    def aux(self, a: AuxItem):
-        g = self.ir.graph
-        target = self.names.get(a.target, a.target)
-        if target not in g or g.nodes[target]["node"].aux is not None:
-            cands = [n for n in g if g.nodes[n]["node"].aux is None] + list(self.names)
-            self.ir.errors.append(SpecError(f"side output '{a.name}' is attached to '{a.target}', which is not a layer "
-                                            "of this configuration", a.target_span, did_you_mean(a.target, cands)))
-            return
-        if a.name in g or a.name in self.ir.scopes:
-            self.ir.errors.append(SpecError(f"duplicate name '{a.name}'", a.span))
-            return
-        out = self.seq(a.body, target, (a.name,), aux=a.name)
-        self.ir.scopes[a.name] = Scope(a.name, "aux", f"aux {a.name} (weight {a.weight:g})", a.span,
-                                       output=out, input=target)
-        self.ir.aux.append(AuxHead(a.name, target, out, a.weight, a.span))
-
-
-def _resolve_activations(ir: IR) -> None:
-    """``act=auto``: ReLU on hidden layers, none on the output layer (no weight layer after it).
-
-    Where the writer spells the activation out, auto steps aside: a layer followed only by an
-    activation layer (``conv3-64`` then ``relu``) gets none, and a layer followed only by a batch
-    norm (``conv3-64`` then ``bn``, as ResNet is written) hands its ReLU to the batch norm, as
-    ``conv(bn=true)`` does, unless an activation layer follows the batch norm too."""
-    g = ir.graph
-    below: dict[str, bool] = {}
-    for name in reversed(list(nx.topological_sort(g)) if nx.is_directed_acyclic_graph(g) else list(g)):
-        n = g.nodes[name]["node"]
-        succ = [s for s in g.successors(name) if g.nodes[s]["node"].aux == n.aux]
-        below[name] = any(below.get(s, False) or g.nodes[s]["node"].is_weight for s in succ)
-    acts: dict[str, str] = {}
-    for name in g:
-        n = g.nodes[name]["node"]
-        if n.layer_kind is not None:
-            acts[name] = n.layer_kind.activation(n.params)
-    for name, act in list(acts.items()):
-        if act != "auto":
-            continue
-        acts[name] = act = "relu" if below[name] else "none"
-        nxt = _only_next(ir, name)
-        if act == "none" or nxt is None:
-            continue
-        if isinstance(nxt.layer_kind, L.Act):
-            acts[name] = "none"
-        elif nxt.kind == "bn" and "act" not in nxt.params.model_fields_set:
-            acts[name] = "none"
-            after = _only_next(ir, nxt.name)
-            if after is None or not isinstance(after.layer_kind, L.Act):
-                acts[nxt.name] = "relu"
-    for name, act in acts.items():
-        g.nodes[name]["node"].act = act
-
-
-def _only_next(ir: IR, name: str) -> Node | None:
-    """The one layer fed by ``name`` alone, if that is all it feeds."""
-    succ = list(ir.graph.successors(name))
-    if len(succ) != 1 or len(ir.preds(succ[0])) != 1:
-        return None
-    return ir.graph.nodes[succ[0]]["node"]
-
-
-def check_graph(ir: IR) -> None:
-    """A cycle, or a layer that does not reach an output, is an error."""
-    g = ir.graph
-    if not nx.is_directed_acyclic_graph(g):
-        cyc = nx.find_cycle(g)
-        n = g.nodes[cyc[0][0]]["node"]
-        ir.errors.append(GraphError("the network has a cycle: " + " -> ".join(u for u, _ in cyc) + f" -> {cyc[0][0]}",
-                                    n.span))
-        return
-    outputs = {ir.output, *(a.output for a in ir.aux)}
-    reach = set(outputs)
-    for o in outputs:
-        reach |= nx.ancestors(g, o)
-    for name in g:
-        if name not in reach:
-            n = g.nodes[name]["node"]
-            ir.errors.append(GraphError(f"layer '{name}' does not reach any output", n.span,
-                                        hint="remove it, or attach it as a side output (aux)"))
-    if "input" in g:
-        seen = nx.descendants(g, "input") | {"input"}
-        for name in g:
-            if name not in seen:
-                ir.errors.append(GraphError(f"layer '{name}' is unreachable from the input",
-                                            g.nodes[name]["node"].span))
-
-
-from .shapes import infer  # noqa: E402  (build() runs it; re-exported for callers)
+def __getattr__(name: str):
+    if name in ("params_budget", "check_budget", "check_graph", "resolve_activations"):
+        from . import passes
+        return getattr(passes, name)
+    raise AttributeError(name)

@@ -15,7 +15,8 @@ Activation = Literal["auto", "none", "relu", "relu6", "hardswish", "hardsigmoid"
 
 
 class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # defer_build: a model's validator is built when a spec first uses its kind, not at import
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 def _pair(v: Any) -> tuple[int, int]:
@@ -84,6 +85,19 @@ class ConvParams(Params):
             raise ValueError(f"out ({self.out}) must be divisible by groups ({self.groups})")
         return self
 
+    @model_validator(mode="after")
+    def _even_kernel(self):
+        """An even kernel has no centred "same" padding: a k x k stride-k patch convolution pads 0
+        (ViT's and ConvNeXt's stems), anything else must say its padding."""
+        if self.pad != "same" or all(k % 2 for k in self.kernel()):
+            return self
+        if self.kernel() == self.strides() and self.dilations() == (1, 1):
+            object.__setattr__(self, "pad", 0)
+            return self
+        kh, kw = self.kernel()
+        raise ValueError(f"a {kh}x{kw} kernel has no centred 'same' padding; write the padding, e.g. "
+                         f"pad={(kh - 1) // 2} or pad=0 (a {kh}x{kw} patch convolution is conv{kh}-C/{kh})")
+
     def kernel(self) -> tuple[int, int]:
         return _pair(self.k)
 
@@ -95,9 +109,36 @@ class ConvParams(Params):
 
     def padding(self) -> tuple[int, int]:
         if self.pad == "same":
-            (kh, kw), (dh, dw) = self.kernel(), self.dilations()
-            return dh * (kh - 1) // 2, dw * (kw - 1) // 2
+            return self.same_padding()
         return _pair(self.pad)
+
+    def same_padding(self) -> tuple[int, int] | None:
+        """What ``pad=same`` means for this kernel, stride and dilation (None where nothing does)."""
+        pads = tuple(same_pad(k, s, d) for k, s, d in zip(self.kernel(), self.strides(), self.dilations()))
+        return None if None in pads else pads
+
+    @model_validator(mode="after")
+    def _same(self):
+        if self.pad == "same" and self.same_padding() is None:
+            k = "x".join(str(x) for x in dict.fromkeys(self.kernel())) if len(set(self.kernel())) == 1 \
+                else "x".join(map(str, self.kernel()))
+            s = "/".join(str(x) for x in dict.fromkeys(self.strides()))
+            raise ValueError(f"an even kernel ({k}) with stride {s} cannot keep the size with the same padding on "
+                             f"both sides; give the padding: pad=0, pad=1, ... (or pad=[h, w])")
+        return self
+
+
+def same_pad(k: int, s: int, d: int = 1) -> int | None:
+    """``same`` padding along one axis: the symmetric padding that gives H/s outputs (H a multiple of s).
+    An odd (effective) kernel e = d*(k-1)+1 pads (e-1)/2, as always; an even one pads (e-s)/2, so that
+    a patchify conv (conv4-96/4, conv16-768/16) and conv2-c/2 pad 0 and conv4-c/2 pads 1. An even
+    kernel with e - s odd (conv4-64 at stride 1) has no symmetric same padding: None."""
+    e = d * (k - 1) + 1
+    if e % 2:
+        return (e - 1) // 2
+    if e <= s:
+        return 0
+    return (e - s) // 2 if (e - s) % 2 == 0 else None
 
 
 class FCParams(Params):

@@ -395,7 +395,7 @@ class _Resolver:
             return []
         item = LayerItem(kind, params, layer.word, layer.word_span, self._own_name(layer.name, layer.name_span),
                          layer.name_span)
-        if getattr(params, "bn", False) and kind.kind == "conv":
+        if getattr(params, "bn", False) is True:      # conv(bn=true): a conv, then a batch norm
             return expand_bn(item)
         return [item]
 
@@ -425,64 +425,84 @@ class _Resolver:
                 self.err(f"{kind.kind} takes no list argument", layer.list_arg.span)
                 ok = False
             else:
-                raw[positional.pop(0)] = (self._value(layer.list_arg, env), layer.list_arg.span, "arg")
-        keyword_seen = False
-        for a in layer.args or []:
+                first = positional[0]
+                raw[first] = (self._value(layer.list_arg, env), layer.list_arg.span, "word")
+                from_word = {**from_word, first: None}
+        sig = _Signature(kind.kind, kind.kind, [p for p in kind.positional if p not in from_word],
+                         list(kind.Params.model_fields), flags=[f for f in kind.Params.model_fields
+                                                                if _is_bool_field(kind.Params, f)],
+                         alias=lambda n: _alias(kind, n), known=lambda n, a: self._known(kind, n, a))
+        got = self._bind_args(sig, layer.args or [], env, preset={k for k, v in raw.items() if v[2] == "word"},
+                              word=layer.word)
+        if got is None:
+            ok = False
+        else:
+            raw.update(got)
+        if not ok:
+            return None
+        return self._validate(kind, raw, layer)
+
+    def _bind_args(self, sig: "_Signature", args: list[ast.Arg], env: dict, preset: set = frozenset(),
+                   word: str = "") -> dict | None:
+        """Bind call arguments to a signature, for layers and blocks alike: positional ones in order,
+        keywords by name (or alias), bare words as true flags. Returns {name: (value, span, "arg")},
+        or None when any argument was wrong (each reported at its place)."""
+        out: dict[str, tuple[Any, Span, str]] = {}
+        positional, ok, keyword_seen = list(sig.positional), True, False
+        for a in args:
             name = a.name
             if name is None:
                 flag = a.value.name if isinstance(a.value, ast.Ident) else None
-                fname = _alias(kind, flag) if flag else None
-                if fname and fname in kind.Params.model_fields and _is_bool_field(kind.Params, fname) \
-                        and flag not in env:
+                fname = sig.alias(flag) if flag else None
+                if fname in (sig.flags or ()) and flag not in env:
                     name, value = fname, True
-                elif flag is not None and flag not in env:   # positional parameters are all numbers
-                    flags = [f for f in kind.Params.model_fields if _is_bool_field(kind.Params, f)]
-                    self.err(f"{kind.kind} has no flag '{flag}', and no variable '{flag}' is declared", a.span,
-                             did_you_mean(flag, flags + ["ceil_mode"] * ("ceil" in flags) + list(env))
-                             or f"parameters: {_fields(kind)}")
+                elif flag is not None and flag not in env and sig.flags is not None and not \
+                        isinstance(self._value(a.value, env), (int, float)):   # positional values are numbers
+                    self.err(f"{sig.callee} has no flag '{flag}', and no variable '{flag}' is declared", a.span,
+                             did_you_mean(flag, sig.flags + ["ceil_mode"] * ("ceil" in sig.flags) + list(env))
+                             or f"parameters: {', '.join(sig.names) or 'none'}")
                     ok = False
                     continue
                 elif keyword_seen:
                     self.err("a positional argument after a keyword argument", a.span,
-                             hint=f"name it too: {kind.kind}(name=value); parameters: {_fields(kind)}")
+                             hint=f"name it too: {sig.usage}")
                     ok = False
                     continue
                 elif not positional:
-                    args = layer.args or []
-                    if kind.kind == "spp":
-                        hint = "write the levels as a list: spp[" + ", ".join(
-                            str(self._value(x.value, env)) for x in args if x.name is None) + "]"
-                    else:
-                        taken = [p for p in kind.positional if p not in from_word]
-                        hint = (f"{kind.kind} takes {len(taken)} by position here ({', '.join(taken) or 'none'}); "
-                                f"name the rest: {kind.kind}(name=value); parameters: {_fields(kind)}")
-                    self.err(f"too many positional arguments for {kind.kind}", a.span, hint=hint)
+                    self.err(f"too many positional arguments for {sig.callee}", a.span,
+                             hint=self._too_many_hint(sig, args, env))
                     ok = False
                     break
                 else:
                     name, value = positional.pop(0), self._value(a.value, env)
             else:
                 keyword_seen = True
-                name = _alias(kind, name)
+                name = sig.alias(name)
                 value = self._value(a.value, env)
                 if name in positional:
                     positional.remove(name)
-            if not self._known(kind, name, a):
+            if not sig.known(name, a):
                 ok = False
                 continue
-            if name in raw and raw[name][2] == "word":
-                self.err(f"'{layer.word}' already sets {name}", a.span,
-                         hint=f"write the keyword form instead: {kind.kind}({name}=...)")
+            if name in preset:
+                self.err(f"'{word}' already sets {name}", a.span,
+                         hint=f"write the keyword form instead: {sig.word}({name}=...)")
                 ok = False
                 continue
-            if name in raw and raw[name][2] == "arg":
+            if name in out:
                 self.err(f"{name} is given twice", a.span)
                 ok = False
                 continue
-            raw[name] = (value, a.span, "arg")
-        if not ok:
-            return None
-        return self._validate(kind, raw, layer)
+            out[name] = (value, a.span, "arg")
+        return out if ok else None
+
+    def _too_many_hint(self, sig: "_Signature", args: list[ast.Arg], env: dict) -> str:
+        if sig.word == "spp":
+            return "write the levels as a list: spp[" + ", ".join(
+                str(self._value(x.value, env)) for x in args if x.name is None) + "]"
+        taken = sig.positional
+        return (f"{sig.word} takes {len(taken)} by position here ({', '.join(taken) or 'none'}); "
+                f"name the rest: {sig.usage}")
 
     def _known(self, kind: L.LayerKind, name: str, a: ast.Arg) -> bool:
         fields = kind.Params.model_fields
@@ -578,42 +598,23 @@ class _Resolver:
         if len(scope_blocks) >= LIMITS["max_block_depth"]:
             self.err(f"blocks nest deeper than {LIMITS['max_block_depth']}", layer.word_span, cls=LimitError)
             return []
-        bound: dict[str, Any] = {}
         params = [p.name for p in bdef.params]
-        pos = list(params)
-        ok = True
         if layer.list_arg is not None:
             self.err(f"block '{name}' takes (arguments), not [a list]", layer.list_arg.span)
             return []
-        keyword_seen = False
-        for a in layer.args or []:
-            if a.name is None and keyword_seen:
-                self.err("a positional argument after a keyword argument", a.span,
-                         hint=f"name it too: {name}({', '.join(params)})")
-                ok = False
-                continue
-            keyword_seen = keyword_seen or a.name is not None
-            if a.name is None:
-                if not pos:
-                    self.err(f"block '{name}' takes {len(params)} argument{'s' * (len(params) != 1)}", a.span,
-                             hint=f"{name}({', '.join(params)})")
-                    ok = False
-                    continue
-                bound[pos.pop(0)] = self._value(a.value, env)
-            else:
-                if a.name not in params:
-                    self.err(f"block '{name}' has no parameter '{a.name}'", a.span,
-                             did_you_mean(a.name, params) or f"{name}({', '.join(params)})")
-                    ok = False
-                    continue
-                if a.name in bound:
-                    self.err(f"parameter '{a.name}' given twice", a.span)
-                    ok = False
-                    continue
-                if a.name in pos:
-                    pos.remove(a.name)
-                bound[a.name] = self._value(a.value, env)
-        for p in bdef.params:
+
+        def known(n: str, a: ast.Arg) -> bool:
+            if n in params:
+                return True
+            self.err(f"block '{name}' has no parameter '{n}'", a.span,
+                     did_you_mean(n, params) or f"{name}({', '.join(params)})")
+            return False
+
+        sig = _Signature(f"block '{name}'", name, params, params, flags=None, alias=lambda n: n, known=known)
+        got = self._bind_args(sig, layer.args or [], env)
+        ok = got is not None
+        bound: dict[str, Any] = {k: v[0] for k, v in (got or {}).items()}
+        for p in bdef.params if ok else ():
             if p.name not in bound:
                 if p.default is None:
                     self.err(f"block '{name}' needs a value for '{p.name}'", layer.span,
@@ -634,6 +635,19 @@ class _Resolver:
 
 
 _BAD = object()   # a value that already produced an error
+
+
+class _Signature:
+    """What a call binds to: a layer kind's parameters or a block's."""
+
+    def __init__(self, callee: str, word: str, positional: list[str], names: list[str], flags, alias, known):
+        self.callee, self.word, self.positional, self.names = callee, word, positional, names
+        self.flags, self.alias, self.known = flags, alias, known
+
+    @property
+    def usage(self) -> str:
+        return f"{self.word}({', '.join(self.names)})" if self.callee.startswith("block") else \
+            f"{self.word}(name=value); parameters: {', '.join(self.names) or 'none'}"
 
 
 class _BadValue:

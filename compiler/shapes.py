@@ -11,7 +11,7 @@ import networkx as nx
 
 from netc.dsl.errors import NetcError, ShapeError
 
-from . import dims, layers as L
+from . import layers as L
 from .dims import Sym
 from .tensortype import MAP, fmap, layout_of, typed
 
@@ -19,15 +19,15 @@ if TYPE_CHECKING:
     from .ir import IR, Node
 
 
-def infer(ir: IR, input_hw: tuple[int, int] | None = None) -> IR:
-    """Infer shapes (nominal and symbolic), receptive fields, params and MACs; record errors.
+def infer_types(ir: IR) -> IR:
+    """The pass that infers every value's type, nominal and symbolic; records shape errors.
 
-    ``input_hw`` overrides the nominal input size (``netc summary --input``)."""
+    ``ir.input_hw`` overrides the nominal input size (``netc summary --input``)."""
     if not nx.is_directed_acyclic_graph(ir.graph):
         return ir
     spec = ir.input_spec
     c = spec.channels
-    fixed = input_hw or ((spec.height, spec.width) if spec.fixed else None)
+    fixed = ir.input_hw or ((spec.height, spec.width) if spec.fixed else None)
     h_name = spec.height if isinstance(spec.height, str) else "H"
     w_name = spec.width if isinstance(spec.width, str) else "W"
     sym_errors = _propagate(ir, fmap(c, Sym(h_name), Sym(w_name)), "sym_shape")
@@ -39,8 +39,6 @@ def infer(ir: IR, input_hw: tuple[int, int] | None = None) -> IR:
         for n in ir.nodes():
             n.shape = None
     ir.errors.extend(errors)
-    _min_input(ir)
-    _costs(ir)
     return ir
 
 
@@ -84,11 +82,11 @@ def _infer_node(ir: IR, n: Node, preds: list[str], ins: list[tuple]) -> tuple:
     return typed(kind.infer(n.params, ins))
 
 
-def _min_input(ir: IR) -> None:
-    """The smallest H and W for which every layer's output is at least 1x1: at inference
-    (``min_input``; the side outputs do not run) and in training (``min_input_train``, side outputs
-    included: Inception v3 takes 75x75 images, but its auxiliary head needs 299x299)."""
-    if not ir.any_size:
+def find_min_input(ir: IR) -> None:
+    """The pass that finds the smallest H and W for which every layer's output is at least 1x1: at
+    inference (``min_input``; the side outputs do not run) and in training (``min_input_train``, side
+    outputs included: Inception v3 takes 75x75 images, but its auxiliary head needs 299x299)."""
+    if not ir.any_size or not nx.is_directed_acyclic_graph(ir.graph):
         ir.min_input = ir.min_input_train = None
         return
     best = [(1, "input"), (1, "input")]
@@ -113,7 +111,10 @@ def _at_least(n: Node, best: list) -> list:
     return best
 
 
-def _costs(ir: IR) -> None:
+def count_costs(ir: IR) -> None:
+    """The pass that counts each layer's parameters, multiply-adds and receptive field."""
+    if not nx.is_directed_acyclic_graph(ir.graph):
+        return
     g = ir.graph
     for name in g:
         n: Node = g.nodes[name]["node"]

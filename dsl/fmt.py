@@ -212,7 +212,7 @@ class _Writer:
         self.put(indent, "}", _close_line(self.src, g.span), inner=indent + INDENT, closes=True)
 
     def branch(self, stmts: list, indent: int, at: int) -> None:
-        if len(stmts) == 1 and isinstance(stmts[0], (ast.Chain, ast.Group, ast.If)):
+        if len(stmts) == 1 and isinstance(stmts[0], (ast.Chain, ast.Group, ast.If, ast.Let)):   # no braces needed
             self.item(stmts[0], indent)
             return
         first = stmts[0].span.line if stmts else self.lines[-1].src

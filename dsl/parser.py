@@ -48,7 +48,8 @@ _TERMINAL_NAMES = {
     "SIZE": "an input size such as 224x224 or HxW", "NCH": "a channel count such as 4ch", "REPEAT": "a repetition such as x3",
     "_NL": "a new line", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'",
     "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "EQUAL": "'='", "VBAR": "'|'", "MINUS": "'-'",
-    "__ANON_0": "'->'", "CONCAT": "'concat'", "ADD": "'add'", "AFTER": "'after'", "BEFORE": "'before'",
+    "__ANON_0": "'->'", "AFTER": "'after'", "BEFORE": "'before'", "REPEAT_VAR": "a repetition such as x3",
+    "STAR": "'*'", "SLASH": "'/'", "PLUS": "'+'", "PERCENT": "'%'", "COMPARE": "a comparison such as ==",
     "DEFAULT": "'default'", "$END": "the end of the file",
 }
 
@@ -445,7 +446,8 @@ class _ToAst(Transformer):
         if isinstance(x, ast.Number):     # -1 is a number, as before
             x.value, x.text, x.span = -x.value, "-" + x.text, self.s(meta)
             return x
-        return ast.BinOp("-", ast.Number(0, x.span, "0"), x, self.s(meta))
+        span = self.s(meta)      # the 0 shares the span of the whole: fmt writes -x back, not 0 - x
+        return ast.BinOp("-", ast.Number(0, span, "0"), x, span)
 
     def _bin(op):  # noqa: N805 (a method factory)
         def rule(self, meta, c):
@@ -457,6 +459,9 @@ class _ToAst(Transformer):
 
     def not_op(self, meta, c):
         return ast.Not(c[0], self.s(meta))
+
+    def paren(self, meta, c):
+        return ast.Paren(c[0], self.s(meta))
 
     def call(self, meta, c):
         return ast.Call(str(c[0]), [v for v in c[1:] if v is not None], self.s(meta))

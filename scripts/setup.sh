@@ -18,6 +18,13 @@ if ! command -v dot >/dev/null 2>&1; then
     fi
 fi
 
+# Chromium for the playground's browser tests (driven by playwright with executable_path; no download).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Chromium for the browser tests (apt-get install chromium)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+        || echo "setup: could not install Chromium; the browser tests will be skipped"
+fi
+
 if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv"
     "$PYTHON" -m venv .venv
@@ -31,9 +38,22 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
         || "${PIP[@]}" "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu
 fi
 
-if ! .venv/bin/python -c "import netc, lark, pydantic, networkx, graphviz, pytest, hypothesis, onnxruntime, sklearn" >/dev/null 2>&1 \
+if ! .venv/bin/python -c "import netc, lark, pydantic, networkx, graphviz, pytest, hypothesis, onnxruntime, sklearn, starlette, uvicorn, playwright" >/dev/null 2>&1 \
         || [ pyproject.toml -nt .venv/.netc-installed ]; then
     echo "setup: installing netc with its extras (pip install -e .[torch,test])"
     "${PIP[@]}" -e ".[torch,test]" 2>&1 | grep -v "^WARNING: Location" || true
     .venv/bin/python -c "import netc" && touch .venv/.netc-installed
+fi
+
+# The playground's editor (CodeMirror 6), bundled by esbuild from playground/ (package-lock.json)
+# into compiler/serve/static/editor.js. Without npm, netc serve falls back to a plain text area.
+EDITOR_JS=compiler/serve/static/editor.js
+if [ ! -f "$EDITOR_JS" ] || [ playground/src/editor.js -nt "$EDITOR_JS" ] || [ playground/package-lock.json -nt "$EDITOR_JS" ]; then
+    if command -v npm >/dev/null 2>&1; then
+        echo "setup: building the playground's editor (npm ci && npm run build in playground/)"
+        (cd playground && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm run --silent build >/dev/null) \
+            || echo "setup: could not build the editor; netc serve will use a plain text area"
+    else
+        echo "setup: npm not found; netc serve will use a plain text area instead of the editor"
+    fi
 fi

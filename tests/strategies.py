@@ -46,6 +46,16 @@ UNICODE = ["\u00e9", "\u202e", "\u200b", "\u2028", "\u00d7", "\ufeff", "\U0001F6
 _NUM = re.compile(r"\d+")
 
 
+def _registry_tokens() -> list[str]:
+    """Every spelling of every registered kind, and the joins with their braces."""
+    from netc.kinds import DEFAULT
+    return sorted(DEFAULT.words) + [f"{j} {{" for j in DEFAULT.joins()] + [
+        "let c = 4 * 2", "if c > 1 {", "} else {", "from conv1_1", "x(n-1)", "make_divisible(c * 6, 8)"]
+
+
+TOKENS += _registry_tokens()
+
+
 def mutate(text: str, rng: random.Random, rounds: int | None = None) -> str:
     """Apply 1-4 random damaging edits to ``text``."""
     for _ in range(rounds or rng.randint(1, 4)):
@@ -178,8 +188,20 @@ class GenSpec:
 
 _CONV = st.builds(lambda k, c, s: (f"conv{k}-{c}" + (f"/{s}" if s > 1 else ""), s),
                   st.sampled_from([1, 3, 5]), st.integers(1, 12), st.sampled_from([1, 1, 1, 2]))
+
+
+def registry_words() -> list[str]:
+    """The registered kinds that keep any feature map's shape and need no argument (activations,
+    norms, dropout, layer scale, ...): drawn from the registry, so a new kind is fuzzed untouched."""
+    from netc.kinds import DEFAULT, Kind
+    return sorted(k.words[0] for k in DEFAULT if k.pointwise and not k.join and "map" in k.accepts
+                  and type(k).infer is Kind.infer   # keeps every shape: no rule that can refuse one
+                  and not any(f.is_required() for f in k.Params.model_fields.values()))
+
+
 _SAME = st.sampled_from(["LRN", "dropout(0.5)", "relu", "identity", "bn", "conv3-8(bias=false)",
-                         "conv(out=6, k=3, pad=1)", "conv1-4(bn=true)", "maxpool3/1(pad=1)", "avgpool3/1(pad=1)"])
+                         "conv(out=6, k=3, pad=1)", "conv1-4(bn=true)", "maxpool3/1(pad=1)", "avgpool3/1(pad=1)",
+                         "upsample(2) -> maxpool", *registry_words()])
 _POOL = st.sampled_from(["maxpool", "avgpool", "maxpool3/2(ceil)", "maxpool2/2"])
 
 

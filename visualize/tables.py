@@ -12,6 +12,7 @@ configuration, shared rows spanning, added layers in bold, parameter counts as i
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 from netc.ir import IR, Node
@@ -177,28 +178,28 @@ def _block_columns(ir: IR, units) -> list[tuple[str, str]]:
             continue
         for pname in ir.scopes[key].args:
             if pname not in [p for p, _ in out]:
-                out.append((pname, _param_header(pname, members)))
+                head = _param_header(pname, key, members)
+                out.append((pname, pname if head in [h for _, h in out] else head))
     return out
 
 
-def _param_header(pname: str, members: list[Node]) -> str:
-    """The local name of the layer written with the parameter: n1 in `conv1-n1 as 1x1` -> '#1x1'."""
+def _param_header(pname: str, key: str, members: list[Node]) -> str:
+    """The local name of the layer whose width is the parameter: n1 in `conv1-n1 as 1x1` -> '#1x1'.
+    Only the block's own layers count (a nested block's `conv1-c` is that block's c), and only the
+    width (`conv3-hidden/s` names no column s); otherwise the parameter's name (Table 2's t, c, n, s)."""
     for m in members:
-        if pname in _tokens(m.word) and m.explicit:    # a generated name (conv1_1) says less than pname
+        if "/".join(m.scope) != key or not m.explicit:   # a generated name (conv1_1) says less than pname
+            continue
+        if pname == _width_token(m.word):
             local = m.local.replace("_", " ")
             return f"#{local}" if local[:1].isdigit() else local
     return pname
 
 
-def _tokens(word: str) -> list[str]:
-    out, cur = [], ""
-    for ch in word:
-        if ch.isalnum() or ch == "_":
-            cur += ch
-        else:
-            out.append(cur)
-            cur = ""
-    return out + [cur]
+def _width_token(word: str) -> str | None:
+    """`conv1-n1` -> 'n1', `conv3-hidden/s` -> 'hidden', `FC-classes` -> 'classes'."""
+    m = re.search(r"-(\w+)", word)
+    return m.group(1) if m else None
 
 
 def _row_cells(ir: IR, unit, params) -> list[str]:
@@ -210,8 +211,17 @@ def _row_cells(ir: IR, unit, params) -> list[str]:
     ops = None if None in macs else sum(macs)
     return [_type_text(ir, key, members[0]), "" if key else _patch(members[0]), _hwc(last),
             str(_depth(ir, members)),
-            *[str(args[pn]) if pn in args else "" for pn, _ in params],
+            *[_arg_text(args[pn]) if pn in args else "" for pn, _ in params],
             _compact(p), _compact(ops)]
+
+
+def _arg_text(v) -> str:
+    """A block argument as a spec writes it: true/false, 1e-06 as 1e-06, lists with brackets."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
 
 
 def _type_text(ir: IR, key: str, n: Node) -> str:
@@ -221,23 +231,13 @@ def _type_text(ir: IR, key: str, n: Node) -> str:
         if parent is not None and parent in {a.name for a in ir.aux}:   # a side output's head: name the output
             return f"{sc.block or sc.kind} ({parent})"
         return sc.title
-    if n.kind == "dropout":
-        return f"dropout ({n.params.p * 100:g}%)"
     k = n.layer_kind
-    return (k.table_word if k is not None else None) or n.paper
+    return k.table_text(n.params) if k is not None else n.paper
 
 
 def _patch(n: Node) -> str:
-    p = n.params
-    if n.kind == "spp":
-        return "[" + ",".join(str(x) for x in p.levels) + "]"
-    if not hasattr(p, "k") or n.kind == "lrn":
-        return ""
-    k = p.k if isinstance(p.k, (tuple, list)) else (p.k, p.k)
-    s = p.stride if p.stride is not None else k
-    s = s if isinstance(s, (tuple, list)) else (s, s)
-    ks = f"{k[0]}×{k[1]}"
-    return f"{ks}/{s[0]}" if s[0] == s[1] else f"{ks}/{s[0]}×{s[1]}"
+    k = n.layer_kind
+    return k.patch(n.params) if k is not None and n.params is not None else ""
 
 
 def _hwc(n: Node) -> str:

@@ -13,6 +13,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("check", help="check spec files; one line per configuration",
                        description="Check every configuration of each spec file (a path or a bundled name such as vgg).")
     p.add_argument("files", nargs="+", metavar="FILE", help="spec file, FILE:CONFIG or bundled name")
+    p.add_argument("--emit", choices=("ast", "ir", "torch"),
+                   help="print a stage instead of the summary line: the syntax tree, the typed IR, or the "
+                        "generated torch code (imports torch)")
     p.set_defaults(run=run)
 
 
@@ -32,6 +35,9 @@ def run(args) -> int:
             continue
         errors = list(prog.errors)
         lines = []
+        if args.emit == "ast":
+            from netc.emit import emit_ast
+            print(emit_ast(prog.module), end="")
         if not prog.errors:
             names = [cfg] if cfg else prog.own_configs()
             if cfg:
@@ -46,7 +52,12 @@ def run(args) -> int:
                 except NetcError as e:
                     errors.append(e)
                     continue
-                lines.append(_line(_label(ref, path), ir))
+                if args.emit in ("ir", "torch"):
+                    from netc import emit
+                    print(emit.emit_ir(ir) if args.emit == "ir" else f"# {ir.config}\n" + emit.emit_torch(ir),
+                          end="")
+                elif args.emit is None:
+                    lines.append(_line(_label(ref, path), ir))
         if lines:
             _print_aligned(lines)
             sys.stdout.flush()

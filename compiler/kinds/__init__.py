@@ -27,6 +27,7 @@ class Registry:
     def __init__(self, kinds: list[Kind] = ()):
         self.kinds: dict[str, Kind] = {}
         self.words: dict[str, str] = {}
+        self._seen: dict[str, tuple[Kind, dict] | None] = {}   # word -> lookup result: cost per layer
         for k in kinds:
             self.register(k)
 
@@ -38,6 +39,9 @@ class Registry:
         new.kinds, new.words = dict(self.kinds), dict(self.words)
         return new
 
+    def _changed(self) -> None:
+        self._seen = {}
+
     def register(self, kind: Kind, replace: bool = False) -> Kind:
         names = [kind.kind, *kind.words]
         for w in names:
@@ -47,7 +51,7 @@ class Registry:
         self.kinds[kind.kind] = kind
         for w in names:
             self.words[w.lower()] = kind.kind
-        self._paper = None
+        self._changed()
         return kind
 
     def unregister(self, name: str) -> None:
@@ -56,7 +60,7 @@ class Registry:
             for w in [name, *kind.words]:
                 if self.words.get(w.lower()) == name:
                     del self.words[w.lower()]
-        self._paper = None
+        self._changed()
 
     def get(self, name: str) -> Kind | None:
         return self.kinds.get(name)
@@ -74,7 +78,17 @@ class Registry:
         """Interpret a layer word as written in a spec: ``conv3-64`` -> (Conv, {k: 3, out: '64'}).
 
         Values from the notation stay strings when they are names (``FC-num_classes``); the
-        compiler resolves them against variables."""
+        compiler resolves them against variables. Answers are remembered per word, so the cost per
+        layer does not grow with the number of registered kinds."""
+        if word in self._seen:
+            hit = self._seen[word]
+            return None if hit is None else (hit[0], dict(hit[1]))
+        hit = self._lookup(word)
+        if len(self._seen) < 100_000:
+            self._seen[word] = hit
+        return None if hit is None else (hit[0], dict(hit[1]))
+
+    def _lookup(self, word: str) -> tuple[Kind, dict] | None:
         w = word.lower()
         if w in self.words:
             k = self.kinds[self.words[w]]

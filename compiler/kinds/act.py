@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from ..params import Params
-from .base import Kind
+from .base import Kind, num
 
 
 class Activation(Kind):
@@ -46,7 +46,7 @@ class LeakyReLU(Activation):
     doc = "leaky ReLU with the given negative slope: leaky_relu(0.1)"
 
     def paper(self, p):
-        return f"leaky_relu({p.slope:g})" if p is not None and p.slope != 0.01 else "leaky_relu"
+        return f"leaky_relu({num(p.slope)})" if p is not None and p.slope != 0.01 else "leaky_relu"
 
     def act_fn(self, p=None):
         import torch.nn.functional as F

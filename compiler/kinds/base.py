@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from .. import dims
 from ..dims import ShapeProblem
-from ..params import NoParams, Params
+from ..params import NoParams
 from ..tensortype import MAP, TOKENS, VECTOR, TensorType, layout_of
 
 Shape = TensorType
@@ -65,6 +65,20 @@ class Kind:
 
     def paper(self, p) -> str:
         return self.words[0] if self.words else self.kind
+
+    def patch(self, p) -> str:
+        """GoogLeNet Table 1's "patch size/stride" column: ``3×3/1`` for a windowed layer."""
+        if not hasattr(p, "k") or not hasattr(p, "stride"):
+            return ""
+        k = p.k if isinstance(p.k, (tuple, list)) else (p.k, p.k)
+        s = p.stride if p.stride is not None else k
+        s = s if isinstance(s, (tuple, list)) else (s, s)
+        ks = f"{k[0]}×{k[1]}"
+        return f"{ks}/{s[0]}" if s[0] == s[1] else f"{ks}/{s[0]}×{s[1]}"
+
+    def table_text(self, p) -> str:
+        """GoogLeNet Table 1's "type" column."""
+        return self.table_word or self.paper(p)
 
     def canonical(self, p) -> dict:
         """The parameters as the diff compares them: what the layer does, not how it was written."""
@@ -144,6 +158,11 @@ def scaled_rf(rf_in: RF | None, factor) -> RF | None:
     if rf_in is None:
         return None
     return rf_in[0], _int(Fraction(rf_in[1]) / factor)
+
+
+def num(x: float) -> str:
+    """A parameter as a spec writes it: 0.5, 1e-6 (not Python's 1e-06), 0.00588235."""
+    return re.sub(r"e([+-])0+(\d)", r"e\1\2", f"{x:g}").replace("e+", "e")
 
 
 def _int(x):

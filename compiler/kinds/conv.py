@@ -58,7 +58,7 @@ class Conv(Kind):
         for key, method in (("k", "kernel"), ("stride", "strides"), ("pad", "padding"), ("dilation", "dilations")):
             h, w = getattr(p, method)()
             d[key] = h if h == w else [h, w]
-        if p.padding() == tuple(dl * (k - 1) // 2 for dl, k in zip(p.dilations(), p.kernel())):
+        if p.padding() == p.same_padding():
             d["pad"] = "same"   # conv1 -> conv3 keeps "same" however its padding is written
         if d.get("bn") is False:          # conv(bn=true) was expanded into conv + bn: the bn_* are moot
             for k in ("bn", "bn_eps", "bn_momentum"):

@@ -11,7 +11,7 @@ from .. import dims
 from ..dims import ShapeProblem
 from ..params import DropoutParams, IntOrPair, NoParams, Params, _pair, _positive_pair
 from ..tensortype import MAP, TOKENS, fmap, vector
-from .base import Kind, scaled_rf
+from .base import Kind, num, scaled_rf
 
 
 class Dropout(Kind):
@@ -21,7 +21,10 @@ class Dropout(Kind):
     doc = "dropout with drop probability p (default 0.5): dropout(0.5)"
 
     def paper(self, p: DropoutParams):
-        return f"dropout({p.p:g})"
+        return f"dropout({num(p.p)})"
+
+    def table_text(self, p) -> str:
+        return f"dropout ({p.p * 100:g}%)"
 
     def module(self, node, ins):
         from torch import nn
@@ -42,7 +45,7 @@ class DropPath(Kind):
            "(scaling the kept ones by 1/(1-p)); the identity at inference: drop-path(0.1)")
 
     def paper(self, p):
-        return f"drop-path({p.p:g})"
+        return f"drop-path({num(p.p)})"
 
     def module(self, node, ins):
         from netc.torch_backend.layers import DropPath as DropPathModule
@@ -108,7 +111,7 @@ class LayerScale(Kind):
     doc = "a learned scale per channel (ConvNeXt, CaiT), initialised to a small value: layer-scale(1e-6)"
 
     def paper(self, p):
-        return f"layer-scale({p.init:g})"
+        return f"layer-scale({num(p.init)})"
 
     def count_params(self, p, ins, out):
         return ins[0].channels

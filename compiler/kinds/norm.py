@@ -6,7 +6,7 @@ from pydantic import Field
 
 from ..params import Activation, BNParams, LRNParams, Params
 from ..tensortype import MAP, TOKENS, VECTOR
-from .base import Kind
+from .base import Kind, num
 
 
 class LRN(Kind):
@@ -65,7 +65,7 @@ class LayerNorm(Kind):
            "over each token's features, or over a vector")
 
     def paper(self, p):
-        return "LN" if p.eps == 1e-5 else f"LN(eps={p.eps:g})"
+        return "LN" if p.eps == 1e-5 else f"LN(eps={num(p.eps)})"
 
     def count_params(self, p, ins, out):
         return 2 * ins[0].channels if p.affine else 0

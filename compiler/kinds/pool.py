@@ -153,6 +153,9 @@ class SPP(Kind):
     def paper(self, p: SPPParams):
         return "spp[" + ",".join(str(n) for n in p.levels) + "]"
 
+    def patch(self, p: SPPParams) -> str:
+        return "[" + ",".join(str(x) for x in p.levels) + "]"
+
     def infer(self, p: SPPParams, ins):
         return vector(ins[0][0] * sum(n * n for n in p.levels))
 

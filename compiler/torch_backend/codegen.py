@@ -9,7 +9,6 @@ with ``torch.flatten(x, 1)``. The result is the straight-line ``forward`` a pers
 """
 from __future__ import annotations
 
-import operator
 import re
 
 import torch

@@ -23,6 +23,10 @@ from netc import layers as L
 from netc.dsl.errors import UsageError, raise_all
 from netc.ir import IR, Node, infer
 
+def _is_fc(n: Node) -> bool:
+    return n.layer_kind is not None and n.layer_kind.role == "fc"
+
+
 def _passes(n: Node) -> bool:
     """A layer between FCs that works on a map exactly as on a vector (the kind's ``pointwise``)."""
     k = n.layer_kind
@@ -32,7 +36,7 @@ def _passes(n: Node) -> bool:
 def densify(ir: IR) -> IR:
     """A copy of ``ir`` with every fully-connected layer turned into a convolution and a global
     average over the score map after the last one of each head (main output and side outputs)."""
-    fcs = [n for n in ir.layers() if n.kind == "fc"]
+    fcs = [n for n in ir.layers() if _is_fc(n)]
     if not fcs:
         raise UsageError(f"dense evaluation turns fully-connected layers into convolutions, but "
                          f"{ir.config or 'this network'} has none: it already takes any input size"
@@ -71,7 +75,7 @@ def _fed_by_dense(ir: IR, name: str) -> bool:
     p = ir.preds(name)[0]
     while _passes(ir.node(p)):
         p = ir.preds(p)[0]
-    return ir.node(p).kind == "fc"
+    return _is_fc(ir.node(p))
 
 
 def _last_fc(ir: IR, name: str) -> bool:
@@ -79,7 +83,7 @@ def _last_fc(ir: IR, name: str) -> bool:
     todo = list(ir.graph.successors(name))
     while todo:
         s = ir.node(todo.pop())
-        if s.kind == "fc":
+        if _is_fc(s):
             return False
         if _passes(s):
             todo += list(ir.graph.successors(s.name))

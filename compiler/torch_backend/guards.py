@@ -72,7 +72,7 @@ class InputGuard(nn.Module):
             hint = ""
             if fixed is not None:
                 hint = f"resize or crop the images to {fixed[0]}x{fixed[1]}"
-                if any(n.kind == "fc" for n in ir.layers()):
+                if any(n.layer_kind is not None and n.layer_kind.role == "fc" for n in ir.layers()):
                     hint += (f"; netc.compile(..., dense=True) (netc compile --dense) takes any size from "
                              f"{fixed[0]}x{fixed[1]} up")
             return cls(c, None, fixed_hw=fixed, input_span=input_span, size_hint=hint)
