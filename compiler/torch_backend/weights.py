@@ -157,4 +157,3 @@ def _side_outputs_moved(model: nn.Module, dst: list, src: list) -> list | None:
             by_key[k] = s
         at += len(group)
     return [by_key[k] for k, _ in dst]
-
