@@ -85,19 +85,6 @@ class ConvParams(Params):
             raise ValueError(f"out ({self.out}) must be divisible by groups ({self.groups})")
         return self
 
-    @model_validator(mode="after")
-    def _even_kernel(self):
-        """An even kernel has no centred "same" padding: a k x k stride-k patch convolution pads 0
-        (ViT's and ConvNeXt's stems), anything else must say its padding."""
-        if self.pad != "same" or all(k % 2 for k in self.kernel()):
-            return self
-        if self.kernel() == self.strides() and self.dilations() == (1, 1):
-            object.__setattr__(self, "pad", 0)
-            return self
-        kh, kw = self.kernel()
-        raise ValueError(f"a {kh}x{kw} kernel has no centred 'same' padding; write the padding, e.g. "
-                         f"pad={(kh - 1) // 2} or pad=0 (a {kh}x{kw} patch convolution is conv{kh}-C/{kh})")
-
     def kernel(self) -> tuple[int, int]:
         return _pair(self.k)
 

@@ -190,3 +190,41 @@ def test_strict_false_loads_a_backbone_under_a_new_head():
 def test_meta_tensors_hold_no_weights():
     with pytest.raises(netc.NetcError, match="model is on the meta device"):
         netc.load_weights(netc.compile("vgg:A", device="meta"), netc.compile("vgg:A", device="meta").state_dict())
+
+
+def test_side_heads_registered_mid_network_load_by_structure():
+    """torchvision registers Inception3's AuxLogits between Mixed_6e and Mixed_7a, and GoogLeNet's
+    aux1/aux2 before its fc; netc lists side heads after the main path. load_weights places each
+    head's tensors where their shapes fit (they used to fail: 'do not fit at tensor 3')."""
+    spec = ("input 16x16 RGB\nconv3-8 as a\nconv3-16 as b\ngap\nFC-10 as fc\n"
+            "aux side on a weight 0.4 {\n    gap\n    FC-10 as fc\n}\n"
+            "aux late on b weight 0.3 {\n    gap\n    FC-5 as fc\n}\n")
+
+    class Ref(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(3, 8, 3, padding=1)
+            self.aux1 = nn.Linear(8, 10)          # the side head on a, registered before b
+            self.b = nn.Conv2d(8, 16, 3, padding=1)
+            self.aux2 = nn.Linear(16, 5)          # the one on b, before the main fc
+            self.fc = nn.Linear(16, 10)
+
+        def forward(self, x):
+            a = torch.relu(self.a(x))
+            b = torch.relu(self.b(a))
+            return self.fc(b.mean((2, 3))), self.aux1(a.mean((2, 3))), self.aux2(b.mean((2, 3)))
+
+    torch.manual_seed(0)
+    ref, m = Ref(), netc.compile(netc.loads(spec))
+    assert [k for k in m.state_dict()] == ["a.weight", "a.bias", "b.weight", "b.bias", "fc.weight", "fc.bias",
+                                           "side.fc.weight", "side.fc.bias", "late.fc.weight", "late.fc.bias"]
+    netc.load_weights(m, ref.state_dict())
+    assert torch.equal(m.side.fc.weight, ref.aux1.weight) and torch.equal(m.late.fc.weight, ref.aux2.weight)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        for got, want in zip(m.train()(x), ref(x)):
+            assert torch.allclose(got, want, atol=1e-6)
+    wrong = dict(ref.state_dict())
+    wrong["aux2.weight"] = torch.zeros(5, 17)    # no placement fits: the plain order's error, as before
+    with pytest.raises(WeightsError, match="do not fit at tensor 3"):
+        netc.load_weights(m, wrong)

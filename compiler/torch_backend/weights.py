@@ -66,6 +66,9 @@ def load_weights(model: nn.Module, state_dict, strict: bool = True) -> nn.Module
     if not isinstance(state_dict, Mapping):
         raise WeightsError(f"expected a state_dict (a mapping of names to tensors), got {type(state_dict).__name__}")
     dst, src = _tensors(model.state_dict()), _tensors(state_dict)
+    moved = _side_outputs_moved(model, dst, src)
+    if moved is not None:   # the source registers its side heads elsewhere (torchvision's Inception3, GoogLeNet)
+        src = moved
     for i, ((dk, dv), (sk, sv)) in enumerate(zip(dst, src)):
         if not _fits(dv, sv):
             if not strict:
@@ -95,3 +98,62 @@ def load_weights(model: nn.Module, state_dict, strict: bool = True) -> nn.Module
         for k, v in new.items():
             current[k].copy_(v.to(dtype=current[k].dtype, device=current[k].device))
     return model
+
+
+def _side_outputs_moved(model: nn.Module, dst: list, src: list) -> list | None:
+    """The source's tensors in the model's order when they differ only in where each side output's
+    tensors sit: netc lists a side head's tensors after the main path, torchvision registers
+    Inception3's AuxLogits between Mixed_6e and Mixed_7a and GoogLeNet's aux1/aux2 before its fc.
+    Each head's tensors stay together and in order, as do the main path's; the first placement
+    of the heads (earliest first) where every shape fits is taken. None when the plain order
+    fits, when the model has no side outputs, or when no placement fits."""
+    heads = list(getattr(model, "aux_weights", {}) or {})
+    if not heads or len(dst) != len(src) or all(_fits(d, s) for (_, d), (_, s) in zip(dst, src)):
+        return None
+    blocks = [[t for t in dst if t[0].startswith(h + ".")] for h in heads]
+    if any(not b for b in blocks):
+        return None
+    in_head = {k for b in blocks for k, _ in b}
+    main = [t for t in dst if t[0] not in in_head]
+    if [t[0] for t in main + [t for b in blocks for t in b]] != [t[0] for t in dst]:
+        return None   # the model's own order is not main path then heads: nothing to undo
+    order = sorted(range(len(heads)), key=lambda j: [k for k, _ in dst].index(blocks[j][0][0]))
+    blocks = [blocks[j] for j in order]
+    dead: set = set()
+
+    def place(i: int, j: int) -> list | None:
+        """Source tensors from position i + (lengths of the first j heads) matched to main[i:] and heads[j:]."""
+        if (i, j) in dead:
+            return None
+        at = i + sum(len(b) for b in blocks[:j])
+        if i == len(main) and j == len(blocks):
+            return []
+        if j < len(blocks) and at + len(blocks[j]) <= len(src) and all(
+                _fits(d, s) for (_, d), (_, s) in zip(blocks[j], src[at:at + len(blocks[j])])):
+            rest = place(i, j + 1)
+            if rest is not None:
+                return [("head", j)] + rest
+        if i < len(main) and _fits(main[i][1], src[at][1]):
+            rest = place(i + 1, j)
+            if rest is not None:
+                return [("main", i)] + rest
+        dead.add((i, j))
+        return None
+
+    import sys
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 4 * len(src) + 100))
+    try:
+        steps = place(0, 0)
+    finally:
+        sys.setrecursionlimit(limit)
+    if steps is None:
+        return None
+    by_key: dict = {}
+    at = 0
+    for what, n in steps:
+        group = [main[n]] if what == "main" else blocks[n]
+        for (k, _), s in zip(group, src[at:at + len(group)]):
+            by_key[k] = s
+        at += len(group)
+    return [by_key[k] for k, _ in dst]
