@@ -50,6 +50,27 @@ def report(err: NetcError) -> None:
     print(err.render(color=use_color(sys.stderr)), file=sys.stderr)
 
 
+_SHOWN = {"n": 0, "hidden": 0}
+
+
+def report_many(errors: list) -> None:
+    """Print errors, at most ``MAX_SHOWN`` in a run; the rest are counted (see :func:`report_hidden`)."""
+    from netc.dsl.errors import MAX_SHOWN
+    for e in errors:
+        if _SHOWN["n"] < MAX_SHOWN:
+            report(e)
+            _SHOWN["n"] += 1
+        else:
+            _SHOWN["hidden"] += 1
+
+
+def report_hidden() -> None:
+    """'... and N more' for the errors :func:`report_many` left out."""
+    if _SHOWN["hidden"]:
+        print(f"... and {_SHOWN['hidden']:,} more", file=sys.stderr)
+    _SHOWN["n"] = _SHOWN["hidden"] = 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
@@ -68,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except RecursionError:   # the limits bound nesting (max_depth); a safety net, never a bug report
+        print("netc: error: the spec nests too deeply to process (blocks within blocks, braces within braces)\n"
+              "hint: lower the nesting, or see netc.LIMITS['max_depth']", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return 0
     except Exception as e:  # an internal error: say so in one line; NETC_DEBUG=1 shows the traceback

@@ -17,6 +17,7 @@ from netc.dsl.parser import LIMITS
 from . import layers as L
 from .items import (AuxItem, BlockItem, GroupItem, InputSpec, LayerItem, Resolved,  # noqa: F401 (re-exported)
                     copy_item, count_layers, expand_bn)
+from .limits import Sizer, check_value, nonfinite_fields
 from .naming import name_items
 from .program import SETTINGS, ConfigEntry, Program
 
@@ -49,6 +50,7 @@ class _Resolver:
         self.count = 0
         self.over = False
         self.defaults: dict[str, list[ast.Arg]] = {}
+        self.sizer = Sizer(prog.blocks)
 
     def err(self, msg: str, span: Span | None, hint: str | None = None, cls=SpecError):
         self.errors.append(cls(msg, span, hint))
@@ -185,7 +187,7 @@ class _Resolver:
             if want != got and (want, got) != ("number", "whole number"):
                 raise UsageError(f"cannot set {k}={_show(v)}: '{k}' is a {want} in the spec ({_show(env[k])})",
                                  hint=f"give a {want}, e.g. {k}={_show(env[k])}")
-            env[k] = v
+            env[k] = check_value(k, v, "cannot set")
         return env
 
     # -------------------------------------------------------------- inheritance edits
@@ -257,6 +259,8 @@ class _Resolver:
     def _stmts(self, stmts: list, env: dict, scope_blocks: tuple, allow_edits: bool) -> list:
         out: list = []
         for s in stmts:
+            if not scope_blocks and isinstance(s, (ast.Chain, ast.Group)) and self._too_deep(s):
+                continue
             if isinstance(s, ast.Chain):
                 for layer in s.layers:
                     out.extend(self._layer(layer, env, scope_blocks))
@@ -266,6 +270,7 @@ class _Resolver:
                     self.err(f"{s.op} needs at least one branch", s.span)
                     continue
                 out.append(GroupItem(s.op, branches, s.span, self._own_name(s.name, s.name_span), s.name_span))
+                self.count += not scope_blocks     # a join is a node; inside a block, its call counts it
             elif isinstance(s, ast.Aux):
                 if scope_blocks:
                     self.err("side outputs (aux) belong in a configuration, not in a block", s.span)
@@ -299,17 +304,17 @@ class _Resolver:
             self.err(f"repetition must be between 1 and {LIMITS['max_repeat']:,} (got {layer.repeat:,})",
                      layer.repeat_span or layer.span, cls=LimitError)
             return []
+        # outside blocks, every layer is counted (a block's call counts its body): first from the
+        # syntax tree, before anything is expanded, then exactly
+        if not scope_blocks and self._over(self.count + self.sizer.layer(layer)[0], layer):
+            return []
         one = self._block(layer, env, scope_blocks) if layer.word in self.prog.blocks else self._builtin(layer, env)
         if not one:
             return []
-        size = count_layers(one)   # a block's own layers were counted while it was elaborated
-        self.count += size * layer.repeat - (size if layer.word in self.prog.blocks else 0)
-        if self.count > LIMITS["max_layers"]:
-            if not self.over:
-                self.over = True
-                self.err(f"more than {LIMITS['max_layers']:,} layers", layer.span, cls=LimitError,
-                         hint="raise netc.LIMITS['max_layers'] if this is intended")
-            return []
+        if not scope_blocks:
+            self.count += count_layers(one) * layer.repeat
+            if self._over(self.count, layer):
+                return []
         out = []
         for i in range(layer.repeat):
             copies = one if i == 0 else [copy_item(x) for x in one]
@@ -318,6 +323,26 @@ class _Resolver:
                 head.name = f"{layer.name}_{i + 1}"
             out.extend(copies)
         return out
+
+    def _over(self, count: int, layer: ast.Layer) -> bool:
+        if count <= LIMITS["max_layers"]:
+            return False
+        if not self.over:
+            self.over = True
+            self.err(f"more than {LIMITS['max_layers']:,} layers", layer.span, cls=LimitError,
+                     hint="every node counts: layers, joins, the identity of an empty block; "
+                          "raise netc.LIMITS['max_layers'] if this is intended")
+        return True
+
+    def _too_deep(self, s) -> bool:
+        """Blocks and branches nested deeper than ``max_depth`` once expanded (every stage walks
+        the nesting), refused before expansion."""
+        depth = self.sizer.stmt(s)[1]
+        if depth <= LIMITS["max_depth"]:
+            return False
+        self.err(f"blocks and branches nest {depth} deep once expanded, more than {LIMITS['max_depth']}",
+                 s.span, cls=LimitError, hint="raise netc.LIMITS['max_depth'] if this is intended")
+        return True
 
     def _builtin(self, layer: ast.Layer, env: dict) -> list:
         hit = L.lookup_word(layer.word)
@@ -427,7 +452,7 @@ class _Resolver:
     def _validate(self, kind: L.LayerKind, raw: dict, layer: ast.Layer):
         data = {k: v[0] for k, v in raw.items()}
         try:
-            return kind.Params.model_validate(data)
+            return self._finite(kind.Params.model_validate(data), raw, layer)
         except ValidationError as e:
             for err in e.errors():
                 field_name = str(err["loc"][0]) if err["loc"] else None
@@ -448,6 +473,15 @@ class _Resolver:
                 got = f" (got {_show(value)})" if value is not None and "got" not in msg else ""
                 self.err(f"{layer.word}:{where} {msg}{got}", span, hint)
             return None
+
+    def _finite(self, params, raw: dict, layer: ast.Layer):
+        """Infinity or NaN (``alpha=inf``, ``eps=1e999``) makes a model compute NaN: refused."""
+        bad = nonfinite_fields(params)
+        for f in bad:
+            given = raw.get(f)
+            self.err(f"{layer.word}: {f} must be a finite number (got {_show(given[0]) if given else 'inf'})",
+                     given[1] if given else layer.word_span, hint="infinity and NaN are not values a layer can take")
+        return None if bad else params
 
     def _names(self) -> list[str]:
         return list(self.prog.vars)

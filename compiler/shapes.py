@@ -12,6 +12,7 @@ import networkx as nx
 from netc.dsl.errors import NetcError, ShapeError
 
 from . import dims, layers as L
+from .limits import bounded_rf
 from .dims import Sym
 
 if TYPE_CHECKING:
@@ -143,4 +144,4 @@ def _costs(ir: IR) -> None:
         kind = n.layer_kind
         n.n_params = kind.count_params(n.params, ins, out)
         n.macs = kind.count_macs(n.params, ins, out) if n.shape is not None else None
-        n.rf = kind.rf(n.params, rf_ins[0], ins)
+        n.rf = bounded_rf(kind.rf(n.params, rf_ins[0], ins))

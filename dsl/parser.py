@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 import re
 import unicodedata
 from pathlib import Path
@@ -37,6 +38,7 @@ LIMITS = {
     "include_outside_tree": False,  # include may not leave the including file's directory tree
                                    # (CLI: netc --allow-include-outside; API: Program.load(allow_outside=True))
     "max_block_depth": 32,         # blocks calling blocks; a block calling itself is always refused
+    "max_depth": 100,              # blocks and branches nested, once expanded (blocks x braces)
     "max_repeat": 10_000,          # the N of `x N`
     "max_layers": 20_000,          # layers in one configuration after blocks and repetition are expanded
     "max_params": 2_000_000_000,   # parameters of one configuration (None: no limit); netc.compile has budget=
@@ -436,9 +438,10 @@ class _ToAst(Transformer):
     # values
     def number(self, meta, c):
         text = str(c[0])
-        _check_digits(c[0], self.source)
         is_float = any(ch in text for ch in ".eE")
-        return ast.Number(float(text) if is_float else int(text), self.s(meta), text)
+        _check_digits(c[0], self.source, whole=not is_float)
+        value = _finite(float(text), c[0], self.source) if is_float else int(text)
+        return ast.Number(value, self.s(meta), text)
 
     def neg_number(self, meta, c):
         n = self.number(meta, c)
@@ -576,17 +579,30 @@ class _ToAst(Transformer):
 
 
 _MAX_DIGITS = 100
+_WHOLE_DIGITS = 18
+MAX_INT = 10 ** _WHOLE_DIGITS - 1     # the largest whole number a spec, --set or an override may give
 _DIGITS = re.compile(r"\d+")
 
 
-def _check_digits(tok: Token, source: Source) -> None:
-    """No number in a spec needs 100 digits; Python refuses to convert more than 4,300."""
+def _check_digits(tok: Token, source: Source, whole: bool = True) -> None:
+    """A whole number has at most 18 digits (it must fit torch's int64; a stride of 10**100 would
+    pass every check and fail in forward); the digits of a decimal number at most 100."""
+    limit = _WHOLE_DIGITS if whole else _MAX_DIGITS
     for m in _DIGITS.finditer(str(tok)):
-        if len(m.group()) > _MAX_DIGITS:
+        if len(m.group().lstrip("0")) > limit:
             col = tok.column + m.start()
-            raise SpecSyntaxError(f"a number of {len(m.group()):,} digits", Span(source, tok.line, col, tok.line,
-                                                                              col + len(m.group())),
-                                  hint=f"numbers have at most {_MAX_DIGITS} digits")
+            raise SpecSyntaxError(f"a number of {len(m.group()):,} digits",
+                                  Span(source, tok.line, col, tok.line, col + len(m.group())),
+                                  hint=f"whole numbers have at most {_WHOLE_DIGITS} digits" if whole
+                                  else f"numbers have at most {_MAX_DIGITS} digits")
+
+
+def _finite(value: float, tok: Token, source: Source) -> float:
+    """Infinity (``1e999``) is no value for a layer: the model would compute NaN."""
+    if not math.isfinite(value):
+        raise SpecSyntaxError(f"{tok} is not a finite number", _tspan(source, tok),
+                         hint="write a number of at most about 1.8e308")
+    return value
 
 
 _SIZE_PARTS = re.compile("[xX\u00d7]")

@@ -5,7 +5,7 @@ import sys
 
 import netc
 from netc import dims
-from netc.cli import report
+from netc.cli import report_hidden, report_many
 from netc.dsl.errors import NetcError, NetcErrors, UsageError
 
 
@@ -26,8 +26,7 @@ def run(args) -> int:
             raise
         except NetcError as e:             # a syntax error: report it, and go on to the next file
             errs = e.errors if isinstance(e, NetcErrors) else [e]
-            for x in errs:
-                report(x)
+            report_many(errs)
             total_errors += len(errs)
             continue
         errors = list(prog.errors)
@@ -52,11 +51,11 @@ def run(args) -> int:
             sys.stdout.flush()
         if errors:
             err = NetcErrors(errors) if len(errors) > 1 else errors[0]
-            for e in (err.errors if isinstance(err, NetcErrors) else [err]):
-                report(e)
+            report_many(err.errors if isinstance(err, NetcErrors) else [err])
             total_errors += len(err.errors) if isinstance(err, NetcErrors) else 1
+    report_hidden()
     if total_errors:
-        print(f"{total_errors} error{'s' if total_errors != 1 else ''}", file=sys.stderr)
+        print(f"{total_errors:,} error{'s' if total_errors != 1 else ''}", file=sys.stderr)
         return 1
     return 0
 

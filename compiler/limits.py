@@ -1,0 +1,114 @@
+"""What a configuration will cost, decided from the syntax tree before anything is expanded.
+
+``Sizer`` counts the IR nodes a statement expands to (every node: layers, a conv's batch norm,
+``concat``/``add`` joins, the identity of an empty block) and how deeply blocks and branches nest
+once expanded, once per block (memoised), so that ``max_layers`` and ``max_depth`` are refused in
+milliseconds, whatever the nesting or repetition. Its count is a lower bound of the expansion
+(a ``conv`` whose ``bn`` comes from a variable or a ``defaults`` line counts once, though it may
+become two nodes), so it never refuses a spec the full expansion would accept.
+
+``check_value`` is the one check of a value that reaches a layer from outside the parser
+(``--set``, ``netc.load(..., name=value)``): finite, and an integer of at most 18 digits.
+"""
+from __future__ import annotations
+
+import math
+
+from netc.dsl import ast
+from netc.dsl.errors import UsageError
+from netc.dsl.parser import LIMITS, MAX_INT
+
+LIMITS.setdefault("max_depth", 100)
+
+
+class Sizer:
+    """Node counts and nesting depths of a program's statements, memoised per block."""
+
+    def __init__(self, blocks: dict[str, ast.BlockDef]):
+        self.blocks = blocks
+        self.memo: dict[str, tuple[int, int]] = {}
+        self.cap = (LIMITS.get("max_layers") or 0) + 1   # counts saturate here: no huge integers
+
+    def stmt(self, s) -> tuple[int, int]:
+        """(nodes, depth) of one statement of a configuration or block body."""
+        return self._body([s], ())
+
+    def layer(self, layer: ast.Layer) -> tuple[int, int]:
+        """(nodes, depth) of one layer with its repetition."""
+        n, d = self._word(layer, ())
+        return min(n * max(layer.repeat, 0), self.cap), d
+
+    # a block body is walked with an explicit stack (branches may nest 64 deep); only block
+    # calls recurse, at most max_block_depth deep
+    def _body(self, stmts: list, calling: tuple) -> tuple[int, int]:
+        total, depth = 0, 0
+        todo = [(stmts, 0)]
+        while todo:
+            items, level = todo.pop()
+            for s in items:
+                if isinstance(s, ast.Chain):
+                    for layer in s.layers:
+                        n, d = self._word(layer, calling)
+                        total = min(total + n * max(layer.repeat, 0), self.cap)
+                        depth = max(depth, level + d)
+                elif isinstance(s, ast.Group):
+                    total = min(total + 1, self.cap)
+                    depth = max(depth, level + 1)
+                    todo.extend((b, level + 1) for b in s.branches)
+        return total, depth
+
+    def _word(self, layer: ast.Layer, calling: tuple) -> tuple[int, int]:
+        name = layer.word
+        if name not in self.blocks:
+            return (2 if _bn_literal(layer) else 1), 0
+        if name in self.memo:
+            return self.memo[name]
+        if name in calling or len(calling) >= (LIMITS.get("max_block_depth") or 0):
+            return 1, 1                       # a cycle or a chain too deep: the resolver says so
+        n, d = self._body(self.blocks[name].body, (*calling, name))
+        self.memo[name] = (max(n, 1), d + 1)  # an empty block is one identity node
+        return self.memo[name]
+
+
+def nonfinite_fields(params) -> list[str]:
+    """The fields of a validated parameter model that hold infinity or NaN."""
+    bad = []
+    for name in type(params).model_fields:
+        v = getattr(params, name, None)
+        vs = v if isinstance(v, (list, tuple)) else [v]
+        if any(isinstance(x, float) and not math.isfinite(x) for x in vs):
+            bad.append(name)
+    return bad
+
+
+def bounded_rf(rf):
+    """A receptive field beyond 2^64 pixels is no field of any image: None (printed '-'), so
+    that 15,000 stride-2 layers do not make a 4,500-digit number."""
+    if rf is None or max(rf) <= 2 ** 64:
+        return rf
+    return None
+
+
+def _bn_literal(layer: ast.Layer) -> bool:
+    for a in layer.args or []:
+        if a.name in ("bn", "batchnorm") and isinstance(a.value, ast.Bool) and a.value.value:
+            return True
+    return False
+
+
+def check_value(name: str, value, where: str = "--set"):
+    """A value from outside a spec: finite, and an integer of at most 18 digits (what the parser
+    accepts in a spec). Lists are checked item by item."""
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            check_value(name, v, where)
+        return value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{where} {name}={value}: not a finite number",
+                         hint="infinity and NaN are not values a layer can take")
+    if isinstance(value, int) and abs(value) > MAX_INT:
+        raise UsageError(f"{where} {name}: a number larger than {MAX_INT:,}",
+                         hint="no layer, size or count in a network is that large")
+    return value
