@@ -31,7 +31,29 @@ __version__ = "0.1.0"
 
 def parse(text: str, filename: str = "<string>") -> ast.Module:
     """Parse .net text into its syntax tree (raises :class:`NetcError` on a syntax error)."""
-    return _parse(text, filename)
+    _text(text, "parse")
+    return _parse(text, _filename(filename))
+
+
+def _text(text, call: str) -> str:
+    if not isinstance(text, str):
+        raise UsageError(f"{call} takes the text of a spec (str), not {type(text).__name__}"
+                         + (": decode it first, or use netc.load(path)" if isinstance(text, bytes) else ""),
+                         hint="for a file or a bundled name: netc.load(ref)")
+    return text
+
+
+def _filename(filename) -> str:
+    if not isinstance(filename, str):
+        raise UsageError(f"filename must be a str (used in error messages), not {type(filename).__name__}")
+    return filename
+
+
+def _config(config) -> str | None:
+    if config is not None and not isinstance(config, str):
+        raise UsageError(f"config must be a configuration's name (str), not {type(config).__name__}",
+                         hint="e.g. config='D'")
+    return config
 
 
 def _ref(ref) -> str:
@@ -54,6 +76,7 @@ def load(ref: str | os.PathLike, config: str | None = None, **overrides: Any) ->
     Raises :class:`NetcError` (with every error found) when the spec is invalid.
     """
     path, cfg = split_ref(_ref(ref))
+    _config(config)
     if config is not None and cfg is not None and config != cfg:
         raise UsageError(f"two configurations asked for: '{cfg}' in {str(ref)!r} and config={config!r}")
     prog = Program.load(path)
@@ -63,16 +86,14 @@ def load(ref: str | os.PathLike, config: str | None = None, **overrides: Any) ->
 
 def loads(text: str, config: str | None = None, filename: str = "<string>", **overrides: Any) -> IR:
     """Like :func:`load`, from text."""
-    if not isinstance(text, str):
-        raise UsageError(f"loads takes the text of a spec (str), not {type(text).__name__}"
-                         + (": decode it first, or use netc.load(path)" if isinstance(text, bytes) else ""))
-    prog = Program.from_text(text, filename)
+    _text(text, "loads")
+    prog = Program.from_text(text, _filename(filename))
     prog.raise_errors()
     return build_config(prog, config, **overrides)
 
 
 def build_config(prog: Program, config: str | None = None, **overrides: Any) -> IR:
-    resolved = resolve(prog, config, overrides)
+    resolved = resolve(prog, _config(config), overrides)
     ir = build(resolved)
     raise_all(ir.errors)
     return ir
@@ -81,6 +102,8 @@ def build_config(prog: Program, config: str | None = None, **overrides: Any) -> 
 def load_all(ref: str | os.PathLike, **overrides: Any) -> list[IR]:
     """The IR of every configuration a spec file defines, in file order."""
     path, cfg = split_ref(_ref(ref))
+    if "config" in overrides:
+        raise UsageError("load_all builds every configuration; for one, netc.load(ref, config=...)")
     prog = Program.load(path)
     prog.raise_errors()
     names = [cfg] if cfg else prog.own_configs()
@@ -109,9 +132,8 @@ def check(text: str, filename: str = "<string>") -> list[NetcError]:
     >>> [e.message for e in check("input 32x32 RGB\\nconv3-16\\nmaxpol\\n")]
     ["unknown layer 'maxpol'"]
     """
-    if not isinstance(text, str):
-        raise UsageError(f"check takes the text of a spec (str), not {type(text).__name__}",
-                         hint="for a file or a bundled name: netc.check(pathlib.Path(p).read_text()) or netc.load(ref)")
+    _text(text, "check")
+    _filename(filename)
     try:
         prog = Program.from_text(text, filename)
     except NetcError as e:

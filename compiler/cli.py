@@ -11,6 +11,7 @@ import argparse
 import importlib
 import importlib.util
 import os
+import re
 import sys
 
 from netc.dsl.errors import NetcError, UsageError, use_color
@@ -105,13 +106,30 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load_plugin(name: str) -> None:
-    """Import a user's module of custom layers; like ``python -m``, the current directory counts."""
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    """Import a user's module of custom layers, found on ``sys.path`` or in the current directory.
+
+    The current directory is searched last and only while the plugin is imported: a ``torch.py``
+    or ``graphviz.py`` lying there never shadows an installed package, for the plugin or for netc.
+    """
+    if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name or ""):
+        raise UsageError(f"--plugin {name!r} is not a module name",
+                         hint="give an importable module such as mypkg.layers (no path, no '.py')")
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.append(cwd)
     try:
         importlib.import_module(name)
+    except NetcError:
+        raise
     except ImportError as e:
         raise UsageError(f"cannot import plugin module '{name}': {e}") from None
+    except Exception as e:   # the plugin's own code failed: the user's error, not netc's
+        raise UsageError(f"plugin module '{name}' failed while importing: {type(e).__name__}: {e}",
+                         hint="run python -c 'import " + name + "' to see the traceback") from None
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
 
 
 if __name__ == "__main__":

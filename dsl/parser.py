@@ -31,7 +31,35 @@ GRAMMAR = Path(__file__).with_name("grammar.lark")
 #: Limits on what the front end accepts. Each is checked before the work it bounds (no large
 #: allocation, no deep recursion first) and refused with a :class:`LimitError` that has a span;
 #: each is overridable: ``netc.LIMITS["max_params"] = 10**10`` (``None`` switches it off where noted).
-LIMITS = {
+class _Limits(dict):
+    """``netc.LIMITS``: a dict whose values are checked when set, so that a wrong type is a usage
+    error here (``LIMITS["max_layers"] = None``) and not a TypeError deep in a later call."""
+
+    OFF_OK = {"max_params", "max_activation_bytes", "max_macs"}   # None switches these off
+
+    def __setitem__(self, key, value):
+        old = self.get(key)
+        if key in self and value is None and key not in self.OFF_OK:
+            raise _limit_error(key, value, "None switches off only " + ", ".join(sorted(self.OFF_OK)))
+        if isinstance(old, bool) and not isinstance(value, bool):
+            raise _limit_error(key, value, "give True or False")
+        if isinstance(old, (int, float)) and not isinstance(old, bool) and value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
+                or not math.isfinite(value)):
+            raise _limit_error(key, value, "give a number greater than 0")
+        super().__setitem__(key, value)
+
+    def update(self, *a, **kw):
+        for k, v in dict(*a, **kw).items():
+            self[k] = v
+
+
+def _limit_error(key, value, hint):
+    from .errors import UsageError
+    return UsageError(f"netc.LIMITS[{key!r}] cannot be {value!r}", hint=hint)
+
+
+LIMITS = _Limits({
     "max_file_bytes": 1_000_000,   # a spec larger than this is refused unread
     "max_nesting": 64,             # depth of nested { } and ( ) and [ ], counted before parsing
     "max_include_depth": 16,       # files including files including files ...; cycles are always refused
@@ -42,7 +70,7 @@ LIMITS = {
     "max_repeat": 10_000,          # the N of `x N`
     "max_layers": 20_000,          # layers in one configuration after blocks and repetition are expanded
     "max_params": 2_000_000_000,   # parameters of one configuration (None: no limit); netc.compile has budget=
-}
+})
 
 # How a terminal reads in an error message.
 _TERMINAL_NAMES = {
