@@ -11,6 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
+from netc.atomic import check_target, write_atomic
 from netc.dsl.errors import NetcError
 
 from .dot import to_dot
@@ -63,15 +64,16 @@ def render(ir, path: str | os.PathLike, fmt: str | None = None, **options) -> st
     fmt = (fmt or path.suffix.lstrip(".") or "svg").lower()
     if fmt not in FORMATS:
         raise ValueError(f"unknown picture format {fmt!r}; use one of {', '.join(FORMATS)}")
+    check_target(path)
     dot = to_dot(ir, **options)
     if fmt == "dot":
-        path.write_text(dot, encoding="utf-8")
+        write_atomic(path, dot)          # a temporary file renamed over the target: never half a file
         return str(path)
     try:
         data = pipe(dot, fmt)
     except GraphvizMissing:
         fallback = path.with_suffix(".dot")
-        fallback.write_text(dot, encoding="utf-8")
+        write_atomic(fallback, dot)
         raise GraphvizMissing(str(fallback)) from None
-    path.write_bytes(data)
+    write_atomic(path, data)
     return str(path)

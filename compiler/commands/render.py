@@ -51,8 +51,8 @@ def run(args) -> int:
     if fmt not in ("svg", "png", "pdf", "dot"):
         raise UsageError(f"cannot tell the picture format from {args.output!r}; "
                          "use a .svg, .png, .pdf or .dot file name, or --format")
-    if not out.parent.is_dir():
-        raise UsageError(f"no such directory: {out.parent}")
+    from netc.atomic import check_target
+    check_target(out)                  # a folder, or a folder that does not exist: before any work
     ir = netc.load(args.spec, **spec_overrides(args))
     try:
         render(ir, out, fmt, depth=args.depth, shapes=args.shapes, params=args.params,
