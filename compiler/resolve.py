@@ -18,6 +18,7 @@ from . import layers as L
 from .items import (AuxItem, BlockItem, GroupItem, InputSpec, LayerItem, Resolved,  # noqa: F401 (re-exported)
                     copy_item, count_layers, expand_bn)
 from .limits import Sizer, check_value, nonfinite_fields
+from .reserved import is_reserved, reserved_why
 from .naming import name_items
 from .program import SETTINGS, ConfigEntry, Program
 
@@ -286,7 +287,17 @@ class _Resolver:
                 self.err("input belongs in a configuration or at the top of the file", s.span)
         return out
 
+    def _not_reserved(self, name: str, span: Span | None) -> None:
+        """``forward``, ``to``, ``def``: a compiled model could not hold a layer of that name."""
+        for part in name.split("/"):
+            if is_reserved(part):
+                self.err(f"'{part}' is reserved: {reserved_why(part)}", span,
+                         hint=f"pick another name, e.g. {part.strip('_')}_layer; reserved are the Python keywords, "
+                              "self, __dunder__ names and the attributes of torch.nn.Module and of netc's "
+                              "compiled module (netc.reserved.RESERVED)")
+
     def _aux(self, s: ast.Aux, env: dict) -> AuxItem:
+        self._not_reserved(s.name, s.span)
         weight = 1.0
         if s.weight is not None:
             w = self._value(s.weight, env)
@@ -508,6 +519,8 @@ class _Resolver:
 
     def _own_name(self, name: str | None, span: Span | None) -> str | None:
         """A name written with ``as``; '/' is kept for the path into a block instance."""
+        if name is not None:
+            self._not_reserved(name, span)
         if name is not None and "/" in name:
             self.err(f"a name cannot contain '/': '{name}'", span,
                      hint=f"'/' separates a block instance from its layers; write {name.replace('/', '_')}")
