@@ -31,6 +31,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"netc {_version()}")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import a Python module that registers custom layers (netc.register_layer)")
+    p.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
+                   help="change one of netc.LIMITS for this run (e.g. max_activation_bytes=none, max_layers=50000)")
     p.add_argument("--allow-include-outside", action="store_true",
                    help="let include reach files outside the including file's directory tree")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -79,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         from netc.dsl.parser import LIMITS
         LIMITS["include_outside_tree"] = True
     try:
+        for item in getattr(args, "limit", []):
+            _set_limit(item)
         for mod in args.plugin:
             _load_plugin(mod)
         code = args.run(args)
@@ -103,6 +107,28 @@ def main(argv: list[str] | None = None) -> int:
               "this is a bug in netc, not in your spec; rerun with NETC_DEBUG=1 for details", file=sys.stderr)
         return 3
     return code
+
+
+def _set_limit(item: str) -> None:
+    from netc.dsl.errors import did_you_mean
+    from netc.dsl.parser import LIMITS
+    key, sep, value = item.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or key not in LIMITS:
+        raise UsageError(f"--limit takes NAME=VALUE with one of netc.LIMITS, not {item!r}",
+                         hint=did_you_mean(key, LIMITS) or "limits: " + ", ".join(LIMITS))
+    v = value.strip().replace("_", "").replace(",", "").lower()
+    if v in ("none", "off"):
+        LIMITS[key] = None
+    elif v in ("true", "false"):
+        LIMITS[key] = v == "true"
+    elif re.fullmatch(r"\d{1,18}", v):
+        LIMITS[key] = int(v)
+    else:
+        try:
+            LIMITS[key] = float(v)
+        except ValueError:
+            raise UsageError(f"--limit {key}: {value!r} is not a number, true/false or none") from None
 
 
 def _load_plugin(name: str) -> None:

@@ -217,6 +217,7 @@ def build(resolved: Resolved) -> IR:
     check_graph(ir)
     infer(ir)
     check_budget(ir)
+    check_cost(ir)
     return ir
 
 
@@ -236,6 +237,11 @@ def params_budget(budget: int | None):
     finally:
         LIMITS["max_params"] = old
         _BUDGET_HINT.reset(token)
+
+
+def check_cost(ir: IR) -> None:
+    from .limits import check_cost as _check
+    _check(ir)
 
 
 def check_budget(ir: IR) -> None:

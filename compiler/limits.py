@@ -70,6 +70,47 @@ class Sizer:
         return self.memo[name]
 
 
+def check_cost(ir) -> None:
+    """The activation memory and multiply-adds of one image, beside the parameter budget: a spec
+    over ``LIMITS["max_activation_bytes"]`` or ``LIMITS["max_macs"]`` is a located error before
+    anything is allocated (``input 50000x50000`` would need 60 GB at its first layer)."""
+    from netc.dsl.errors import LimitError
+    if ir.errors:              # over the parameter budget, or shapes that do not fit: said already
+        return
+    budget_b, budget_m = LIMITS.get("max_activation_bytes"), LIMITS.get("max_macs")
+    nodes = [n for n in ir.nodes() if n.shape is not None]
+    if budget_b is not None and nodes:
+        sizes = [(math.prod(n.shape) * 4, n) for n in nodes]
+        total = sum(s for s, _ in sizes)
+        if total > budget_b:
+            big, n = max(sizes, key=lambda t: t[0])
+            ir.errors.append(LimitError(
+                f"one {_image(ir)} image needs {_bytes(total)} of activations, more than the limit of "
+                f"{_bytes(budget_b)}", n.span,
+                hint=f"the largest is {n.name}'s output ({_bytes(big)}); use a smaller input, or raise "
+                     "netc.LIMITS['max_activation_bytes'] (None: no limit) if this is intended"))
+            return
+    macs = ir.macs_train
+    if budget_m is not None and macs is not None and macs > budget_m:
+        n = max(ir.nodes(), key=lambda n: n.macs or 0)
+        ir.errors.append(LimitError(
+            f"one {_image(ir)} image needs {macs:,} multiply-adds, more than the limit of {int(budget_m):,}",
+            n.span, hint=f"the largest layer is {n.name} ({n.macs:,}); raise netc.LIMITS['max_macs'] "
+                         "(None: no limit) if this is intended"))
+
+
+def _image(ir) -> str:
+    shape = ir.input_shape
+    return "x".join(str(d) for d in shape[1:]) if len(shape) == 3 else "input"
+
+
+def _bytes(n: float) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{int(n):,} bytes"
+
+
 def nonfinite_fields(params) -> list[str]:
     """The fields of a validated parameter model that hold infinity or NaN."""
     bad = []

@@ -44,9 +44,9 @@ class _Limits(dict):
         if isinstance(old, bool) and not isinstance(value, bool):
             raise _limit_error(key, value, "give True or False")
         if isinstance(old, (int, float)) and not isinstance(old, bool) and value is not None and (
-                isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0
                 or not math.isfinite(value)):
-            raise _limit_error(key, value, "give a number greater than 0")
+            raise _limit_error(key, value, "give a number, at least 0")
         super().__setitem__(key, value)
 
     def update(self, *a, **kw):
@@ -70,6 +70,8 @@ LIMITS = _Limits({
     "max_repeat": 10_000,          # the N of `x N`
     "max_layers": 20_000,          # layers in one configuration after blocks and repetition are expanded
     "max_params": 2_000_000_000,   # parameters of one configuration (None: no limit); netc.compile has budget=
+    "max_activation_bytes": 16_000_000_000,  # every layer's output for one image, float32 (None: no limit)
+    "max_macs": 10_000_000_000_000,          # multiply-adds of one image, side outputs included (None: no limit)
 })
 
 # How a terminal reads in an error message.

@@ -65,7 +65,8 @@ def run(args) -> int:
     if args.show:
         print(model.code.strip("\n"))
     if args.output:
-        done = export(model, args.output, example_input(model, hw))
+        # the example input is built only for a format that runs the model (not for a state_dict)
+        done = export(model, args.output, example_input(model, hw) if hw is not None else None)
         what = ", ".join(filter(None, [done.format, f"{sum(p.numel() for p in model.parameters()):,} parameters",
                                        done.describe()]))
         print(f"wrote {args.output} ({what})", file=sys.stderr)
