@@ -44,6 +44,7 @@ class Program:
     vars: dict[str, ast.VarDecl] = field(default_factory=dict)
     configs: dict[str, ConfigEntry] = field(default_factory=dict)
     errors: list[NetcError] = field(default_factory=list)
+    included: set = field(default_factory=set)   # files already read: a diamond reads each once
 
     # -------------------------------------------------------------- loading
     @classmethod
@@ -113,6 +114,9 @@ class Program:
             self.errors.append(SpecError(f"included file not found: {inc.path!r}", inc.span,
                                          hint="paths are relative to the including file"))
             return
+        if key in self.included:   # included before (a library two files use): one definition, read once
+            return
+        self.included.add(key)
         try:
             sub = parse(_read(target, str(target)), str(target))
         except UsageError as e:
