@@ -189,6 +189,15 @@ class Program:
                              ("configurations: " + ", ".join(self.own_configs()) if self.configs else None))
         return self.configs[name]
 
+    def same_as(self, name: str) -> str | None:
+        """The base of a configuration that only names it (``config B extends A {}`` in A's file):
+        its network is the base's, so a check of 500 such configurations builds one."""
+        e = self.configs.get(name)
+        base = self.configs.get(e.base) if e is not None and e.base is not None else None
+        if base is None or e.body or e.table is not None or e.settings is not base.settings or e.base == name:
+            return None
+        return e.base
+
     def no_network(self) -> SpecError:
         """The error for a file that defines no configuration (empty, or only blocks and settings)."""
         n = len(self.blocks)

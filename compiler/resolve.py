@@ -193,6 +193,8 @@ class _Resolver:
 
     # -------------------------------------------------------------- inheritance edits
     def _derive(self, e: ConfigEntry, items: list, aux: list, env: dict, naming: str):
+        if not any(isinstance(s, _EDITS) for s in e.body):
+            return items, aux          # nothing to edit: no renaming (a chain of 500 stays linear)
         name_items(items, naming)
         by_name = {i.local: i for i in items}
         aux_by_name = {a.name: a for a in aux}
@@ -594,6 +596,7 @@ class _Resolver:
 
 
 _BAD = object()   # a value that already produced an error
+_EDITS = (ast.Replace, ast.Remove, ast.Insert, ast.Aux, ast.Chain, ast.Group)
 
 
 _PYDANTIC = {

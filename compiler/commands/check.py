@@ -39,12 +39,14 @@ def run(args) -> int:
                 lines.append([_label(ref, path), f"no configurations; blocks: {', '.join(prog.blocks)}"])
             elif not names:
                 errors.append(prog.no_network())
+            built: dict = {}
             for name in names:
                 try:
-                    ir = netc.build_config(prog, name)
+                    ir = netc.reuse_base(prog, name, built) or netc.build_config(prog, name)
                 except NetcError as e:
                     errors.append(e)
                     continue
+                built[name] = ir
                 lines.append(_line(_label(ref, path), ir))
         if lines:
             _print_aligned(lines)
