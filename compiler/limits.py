@@ -21,6 +21,11 @@ from netc.dsl.parser import LIMITS, MAX_INT
 LIMITS.setdefault("max_depth", 100)
 
 
+#: the longest name a layer, block instance or side output may have; with max_depth nesting
+#: levels a full path stays within Graphviz's 16,384-character limit
+MAX_NAME = 128
+
+
 class Sizer:
     """Node counts and nesting depths of a program's statements, memoised per block."""
 

@@ -17,7 +17,7 @@ from netc.dsl.parser import LIMITS
 from . import layers as L
 from .items import (AuxItem, BlockItem, GroupItem, InputSpec, LayerItem, Resolved,  # noqa: F401 (re-exported)
                     copy_item, count_layers, expand_bn)
-from .limits import Sizer, check_value, nonfinite_fields
+from .limits import MAX_NAME, Sizer, check_value, nonfinite_fields
 from .reserved import is_reserved, reserved_why
 from .naming import name_items
 from .program import SETTINGS, ConfigEntry, Program
@@ -290,7 +290,12 @@ class _Resolver:
         return out
 
     def _not_reserved(self, name: str, span: Span | None) -> None:
-        """``forward``, ``to``, ``def``: a compiled model could not hold a layer of that name."""
+        """``forward``, ``to``, ``def``: a compiled model could not hold a layer of that name; and a
+        name longer than ``MAX_NAME`` characters (Graphviz refuses labels beyond 16,384)."""
+        if len(name) > MAX_NAME:
+            self.err(f"a name of {len(name):,} characters; names have at most {MAX_NAME}", span,
+                     cls=LimitError, hint=f"shorten it, e.g. {name[:20]}")
+            return
         for part in name.split("/"):
             if is_reserved(part):
                 self.err(f"'{part}' is reserved: {reserved_why(part)}", span,

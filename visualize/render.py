@@ -45,6 +45,12 @@ def pipe(dot: str, fmt: str) -> bytes:
         data = graphviz.Source(dot).pipe(format=fmt)
     except graphviz.ExecutableNotFound:
         raise GraphvizMissing(None) from None
+    except graphviz.CalledProcessError as e:   # dot refused the text: say what it said, write nothing
+        said = (e.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        raise NetcError(f"Graphviz's dot could not draw this network: {said[0][:300] if said else e}",
+                        hint="-o FILE.dot writes the DOT text") from None
+    if not data:
+        raise NetcError("Graphviz's dot drew nothing (no output, no message)", hint="-o FILE.dot writes the DOT text")
     # dot writes '-' as '&#45;' in SVG text; plain hyphens keep conv3-64 searchable
     return data.replace(b"&#45;", b"-") if fmt == "svg" else data
 
