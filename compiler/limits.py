@@ -80,6 +80,10 @@ def check_cost(ir) -> None:
     over ``LIMITS["max_activation_bytes"]`` or ``LIMITS["max_macs"]`` is a located error before
     anything is allocated (``input 50000x50000`` would need 60 GB at its first layer)."""
     from netc.dsl.errors import LimitError
+    from netc.ir import check_budget
+    if not _sizes_fit(ir):
+        return
+    check_budget(ir)
     if ir.errors:              # over the parameter budget, or shapes that do not fit: said already
         return
     budget_b, budget_m = LIMITS.get("max_activation_bytes"), LIMITS.get("max_macs")
@@ -104,15 +108,30 @@ def check_cost(ir) -> None:
                          "(None: no limit) if this is intended"))
 
 
+def _sizes_fit(ir) -> bool:
+    """No channel count or side beyond 2^64 (a concat block repeated 2,857 times has 3·4^2857
+    channels): refused where it first happens, before any count is printed."""
+    from netc.dsl.errors import LimitError
+    for n in ir.nodes():
+        shape = n.shape if n.shape is not None else n.sym_shape
+        for i, d in enumerate(shape or ()):
+            if isinstance(d, int) and d > 2 ** 64:
+                what = "channels" if i == 0 and len(shape) == 3 else "features" if len(shape) == 1 else "pixels"
+                ir.errors.append(LimitError(f"{n.name} has more than 2^64 {what}", n.span,
+                                            hint="a width that grows with every repetition (concat of concats?)"))
+                return False
+    return True
+
+
 def _image(ir) -> str:
     shape = ir.input_shape
     return "x".join(str(d) for d in shape[1:]) if len(shape) == 3 else "input"
 
 
 def _bytes(n: float) -> str:
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+    for unit, size in (("TB", 10 ** 12), ("GB", 10 ** 9), ("MB", 10 ** 6)):
         if n >= size:
-            return f"{n / size:,.1f} {unit}"
+            return f"{n * 10 // size / 10:,.1f} {unit}"
     return f"{int(n):,} bytes"
 
 

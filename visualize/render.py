@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,11 @@ from netc.dsl.errors import NetcError
 from .dot import to_dot
 
 FORMATS = ("svg", "png", "pdf", "dot")
+#: past this many drawn nodes Graphviz's layout takes minutes (20,000 took 313 s and 1.7 GB):
+#: such a picture is refused (``netc render`` first collapses blocks and repeats past AUTO_COLLAPSE)
+MAX_DRAWN = 5_000
+AUTO_COLLAPSE = 1_000
+_NODE = re.compile(r'^\s*"[^"]*" \[label=', re.M)
 INSTALL_HINT = ("install Graphviz: Debian/Ubuntu `sudo apt-get install graphviz`, macOS `brew install graphviz`, "
                 "conda `conda install graphviz` (or run scripts/setup.sh)")
 
@@ -75,6 +81,11 @@ def render(ir, path: str | os.PathLike, fmt: str | None = None, **options) -> st
     if fmt == "dot":
         write_atomic(path, dot)          # a temporary file renamed over the target: never half a file
         return str(path)
+    drawn = len(_NODE.findall(dot))
+    if drawn > MAX_DRAWN:
+        raise NetcError(f"the picture would have {drawn:,} nodes; Graphviz takes minutes and gigabytes past "
+                        f"{MAX_DRAWN:,}", hint="draw blocks as boxes (--depth 1), runs as one node (--collapse-repeats), "
+                                               "or write the DOT text (-o FILE.dot)")
     try:
         data = pipe(dot, fmt)
     except GraphvizMissing:
