@@ -16,6 +16,7 @@ RUNS = {
                           "--image", "120x160", "--scale", "224"], ["ratio, whole scoring", "bound:"]),
     "bench_diff.py": (["--layers", "50", "--repeat", "1"], ["ratio"]),
     "bench_compile.py": (["--repeat", "1", "--sizes", "50"], ["us/layer"]),
+    "bench_adversarial.py": (["--scale", "0.05", "--families", "repetition,nesting,includes"], ["ms per unit"]),
 }
 
 
