@@ -8,6 +8,10 @@ run of equal layers is reported at the end of the run, where the paper prints th
 
 >>> align("abcd", "abxd", lambda x, y: 0 if x == y else None)
 [('a', 'a'), ('b', 'b'), ('c', None), (None, 'x'), ('d', 'd')]
+
+The band stops widening at ``MAX_CELLS`` table cells (two 20,000-layer networks that differ
+everywhere would need 400 million): the alignment is then the cheapest within the band, still a
+valid one, and ``notes`` (a list, if given) receives a sentence saying so.
 """
 from __future__ import annotations
 
@@ -15,10 +19,12 @@ from typing import Callable, Sequence, TypeVar
 
 T = TypeVar("T")
 INDEL = 1_000_000
+MAX_CELLS = 600_000
 _INF = float("inf")
 
 
-def align(a: Sequence[T], b: Sequence[T], cost: Callable[[T, T], int | None]) -> list[tuple[T | None, T | None]]:
+def align(a: Sequence[T], b: Sequence[T], cost: Callable[[T, T], int | None],
+          notes: list | None = None) -> list[tuple[T | None, T | None]]:
     """The cheapest alignment of ``a`` and ``b`` as (a item or None, b item or None) pairs, in order."""
     p = 0
     while p < len(a) and p < len(b) and cost(a[p], b[p]) == 0:
@@ -28,10 +34,10 @@ def align(a: Sequence[T], b: Sequence[T], cost: Callable[[T, T], int | None]) ->
         s += 1
     head = [(a[i], b[i]) for i in range(p)]
     tail = [(a[len(a) - s + i], b[len(b) - s + i]) for i in range(s)]
-    return head + _middle(a[p:len(a) - s], b[p:len(b) - s], cost) + tail
+    return head + _middle(a[p:len(a) - s], b[p:len(b) - s], cost, notes) + tail
 
 
-def _middle(a, b, cost):
+def _middle(a, b, cost, notes=None):
     n, m = len(a), len(b)
     if not n or not m:
         return [(x, None) for x in a] + [(None, y) for y in b]
@@ -41,6 +47,11 @@ def _middle(a, b, cost):
         # a path that leaves the band leaves more than w items of each side unpaired: it costs at
         # least (2w + 2) * INDEL, so a cheaper path inside the band is the cheapest of all
         if best < (2 * w + 2) * INDEL or w >= n + m:
+            return _trace(a, b, cost, table, band)
+        if (n + 1) * (2 * (2 * w) + abs(m - n) + 1) > MAX_CELLS:   # the next band is too large
+            if notes is not None:
+                notes.append(f"{n:,} and {m:,} layers differ in too many places to align exactly; "
+                             f"this alignment is the best that keeps within {w} layers of the diagonal")
             return _trace(a, b, cost, table, band)
         w *= 2
 

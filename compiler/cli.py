@@ -11,6 +11,7 @@ import argparse
 import importlib
 import importlib.util
 import os
+import re
 import sys
 
 from netc.dsl.errors import NetcError, UsageError, use_color
@@ -30,6 +31,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"netc {_version()}")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import a Python module that registers custom layers (netc.register_layer)")
+    p.add_argument("--limit", action="append", default=[], metavar="NAME=VALUE",
+                   help="change one of netc.LIMITS for this run (e.g. max_activation_bytes=none, max_layers=50000)")
     p.add_argument("--allow-include-outside", action="store_true",
                    help="let include reach files outside the including file's directory tree")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -50,6 +53,27 @@ def report(err: NetcError) -> None:
     print(err.render(color=use_color(sys.stderr)), file=sys.stderr)
 
 
+_SHOWN = {"n": 0, "hidden": 0}
+
+
+def report_many(errors: list) -> None:
+    """Print errors, at most ``MAX_SHOWN`` in a run; the rest are counted (see :func:`report_hidden`)."""
+    from netc.dsl.errors import MAX_SHOWN
+    for e in errors:
+        if _SHOWN["n"] < MAX_SHOWN:
+            report(e)
+            _SHOWN["n"] += 1
+        else:
+            _SHOWN["hidden"] += 1
+
+
+def report_hidden() -> None:
+    """'... and N more' for the errors :func:`report_many` left out."""
+    if _SHOWN["hidden"]:
+        print(f"... and {_SHOWN['hidden']:,} more", file=sys.stderr)
+    _SHOWN["n"] = _SHOWN["hidden"] = 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
@@ -57,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         from netc.dsl.parser import LIMITS
         LIMITS["include_outside_tree"] = True
     try:
+        for item in getattr(args, "limit", []):
+            _set_limit(item)
         for mod in args.plugin:
             _load_plugin(mod)
         code = args.run(args)
@@ -68,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except RecursionError:   # the limits bound nesting (max_depth); a safety net, never a bug report
+        print("netc: error: the spec nests too deeply to process (blocks within blocks, braces within braces)\n"
+              "hint: lower the nesting, or see netc.LIMITS['max_depth']", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return 0
     except Exception as e:  # an internal error: say so in one line; NETC_DEBUG=1 shows the traceback
@@ -79,14 +109,53 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def _set_limit(item: str) -> None:
+    from netc.dsl.errors import did_you_mean
+    from netc.dsl.parser import LIMITS
+    key, sep, value = item.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or key not in LIMITS:
+        raise UsageError(f"--limit takes NAME=VALUE with one of netc.LIMITS, not {item!r}",
+                         hint=did_you_mean(key, LIMITS) or "limits: " + ", ".join(LIMITS))
+    v = value.strip().replace("_", "").replace(",", "").lower()
+    if v in ("none", "off"):
+        LIMITS[key] = None
+    elif v in ("true", "false"):
+        LIMITS[key] = v == "true"
+    elif re.fullmatch(r"\d{1,18}", v):
+        LIMITS[key] = int(v)
+    else:
+        try:
+            LIMITS[key] = float(v)
+        except ValueError:
+            raise UsageError(f"--limit {key}: {value!r} is not a number, true/false or none") from None
+
+
 def _load_plugin(name: str) -> None:
-    """Import a user's module of custom layers; like ``python -m``, the current directory counts."""
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    """Import a user's module of custom layers, found on ``sys.path`` or in the current directory.
+
+    The current directory is searched last and only while the plugin is imported: a ``torch.py``
+    or ``graphviz.py`` lying there never shadows an installed package, for the plugin or for netc.
+    """
+    if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name or ""):
+        raise UsageError(f"--plugin {name!r} is not a module name",
+                         hint="give an importable module such as mypkg.layers (no path, no '.py')")
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.append(cwd)
     try:
         importlib.import_module(name)
+    except NetcError:
+        raise
     except ImportError as e:
         raise UsageError(f"cannot import plugin module '{name}': {e}") from None
+    except Exception as e:   # the plugin's own code failed: the user's error, not netc's
+        raise UsageError(f"plugin module '{name}' failed while importing: {type(e).__name__}: {e}",
+                         hint="run python -c 'import " + name + "' to see the traceback") from None
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ class Diff:
     downstream: list[Downstream]
     matched: dict[str, str] = field(default_factory=dict)   # old node name -> new node name (paired)
     side_outputs: bool = False      # either network has aux heads: macs_delta counts their training cost
+    notes: list[str] = field(default_factory=list)   # e.g. an alignment bounded for its size
 
     @property
     def identical(self) -> bool:
@@ -109,7 +110,8 @@ class Diff:
         return {"old": self.old, "new": self.new, "edits": [e.to_json() for e in self.edits],
                 "params_delta": self.params_delta, "macs_delta": self.macs_delta,
                 "macs_include_side_outputs": self.side_outputs,
-                "downstream": [d.to_json() for d in self.downstream], "counts": self.counts()}
+                "downstream": [d.to_json() for d in self.downstream], "counts": self.counts(),
+                "notes": list(self.notes)}
 
 
 def _sum(vals):
@@ -134,7 +136,7 @@ def diff(old: IR, new: IR, old_ref: str | None = None, new_ref: str | None = Non
     w.output()
     edits = w.finish()
     return Diff(old_ref or f"{old.filename}:{old.config}", new_ref or f"{new.filename}:{new.config}",
-                edits, w.downstream(edits), w.matched, bool(old.aux or new.aux))
+                edits, w.downstream(edits), w.matched, bool(old.aux or new.aux), w.notes)
 
 
 class _Walk:
@@ -143,6 +145,7 @@ class _Walk:
         self.events: list = []        # Edit, or ("add" | "remove", unit) until moves are found
         self.same: list[tuple[Node, Node]] = []
         self.matched: dict[str, str] = {"input": "input"}
+        self.notes: list[str] = []
 
     def input(self):
         a, b = self.old.input_spec, self.new.input_spec
@@ -162,7 +165,7 @@ class _Walk:
                                     0, 0, (("output", a, b),)))
 
     def seq(self, a: list[Unit], b: list[Unit]):
-        for x, y in align(a, b, self.cost):
+        for x, y in align(a, b, self.cost, self.notes):
             if x is None:
                 self.events.append(("add", y))
             elif y is None:

@@ -123,16 +123,18 @@ def expand_bn(conv: LayerItem) -> list[LayerItem]:
 
 
 def count_layers(items: list) -> int:
-    """How many layers the items expand to."""
-    n = 0
-    for x in items:
-        if isinstance(x, LayerItem):
-            n += 1
-        elif isinstance(x, GroupItem):
-            n += 1 + sum(count_layers(b) for b in x.branches)
-
-        elif isinstance(x, BlockItem):
-            n += count_layers(x.body)
+    """How many IR nodes the items expand to: layers, joins, and an empty block's identity."""
+    n, todo = 0, [items]
+    while todo:
+        for x in todo.pop():
+            if isinstance(x, LayerItem):
+                n += 1
+            elif isinstance(x, GroupItem):
+                n += 1
+                todo.extend(x.branches)
+            elif isinstance(x, BlockItem):
+                n += 0 if x.body else 1
+                todo.append(x.body)
     return n
 
 

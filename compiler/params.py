@@ -212,6 +212,9 @@ class NoParams(Params):
     pass
 
 
+SPP_MAX_LEVELS, SPP_MAX_BINS = 8, 64
+
+
 class SPPParams(Params):
     levels: tuple[int, ...] = Field(min_length=1)
     mode: Literal["max", "avg"] = "max"
@@ -226,6 +229,9 @@ class SPPParams(Params):
         for n in v:
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
                 raise ValueError("each level is a whole number of bins per side, at least 1")
+        if len(v) > SPP_MAX_LEVELS or max(v) > SPP_MAX_BINS:   # every level costs the ONNX export seconds
+            raise ValueError(f"at most {SPP_MAX_LEVELS} levels of at most {SPP_MAX_BINS} bins per side "
+                             "(the SPP-net paper uses spp[6,3,2,1])")
         return tuple(v)
 
 

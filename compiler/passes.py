@@ -16,6 +16,7 @@ from netc.dsl.parser import LIMITS
 
 from .ir import IR, Node
 from .items import Resolved
+from .limits import check_cost
 from .lower import lower
 from .shapes import count_costs, find_min_input, infer_types
 
@@ -141,4 +142,4 @@ def check_graph(ir: IR) -> None:
 
 #: the analyses after lowering, in order
 ANALYSES = (infer_types, find_min_input, count_costs)
-PASSES = (resolve_activations, check_graph, *ANALYSES, check_budget)
+PASSES = (resolve_activations, check_graph, *ANALYSES, check_cost)

@@ -44,6 +44,7 @@ class Program:
     vars: dict[str, ast.VarDecl] = field(default_factory=dict)
     configs: dict[str, ConfigEntry] = field(default_factory=dict)
     errors: list[NetcError] = field(default_factory=list)
+    included: set = field(default_factory=set)   # files already read: a diamond reads each once
 
     # -------------------------------------------------------------- loading
     @classmethod
@@ -113,6 +114,9 @@ class Program:
             self.errors.append(SpecError(f"included file not found: {inc.path!r}", inc.span,
                                          hint="paths are relative to the including file"))
             return
+        if key in self.included:   # included before (a library two files use): one definition, read once
+            return
+        self.included.add(key)
         try:
             sub = parse(_read(target, str(target)), str(target))
         except UsageError as e:
@@ -184,6 +188,15 @@ class Program:
                              hint=did_you_mean(name, self.configs) or
                              ("configurations: " + ", ".join(self.own_configs()) if self.configs else None))
         return self.configs[name]
+
+    def same_as(self, name: str) -> str | None:
+        """The base of a configuration that only names it (``config B extends A {}`` in A's file):
+        its network is the base's, so a check of 500 such configurations builds one."""
+        e = self.configs.get(name)
+        base = self.configs.get(e.base) if e is not None and e.base is not None else None
+        if base is None or e.body or e.table is not None or e.settings is not base.settings or e.base == name:
+            return None
+        return e.base
 
     def no_network(self) -> SpecError:
         """The error for a file that defines no configuration (empty, or only blocks and settings)."""

@@ -18,6 +18,8 @@ from . import layers as L
 from .items import (AuxItem, BlockItem, GroupItem, InputSpec, LayerItem, RefItem, Resolved,  # noqa: F401
                     copy_item, count_layers, expand_bn)
 from . import expr
+from .limits import MAX_NAME, Sizer, check_value, nonfinite_fields
+from .reserved import is_reserved, reserved_why
 from .naming import name_items
 from .program import SETTINGS, ConfigEntry, Program
 
@@ -52,6 +54,7 @@ class _Resolver:
         self.count = 0
         self.over = False
         self.defaults: dict[str, list[ast.Arg]] = {}
+        self.sizer = Sizer(prog.blocks)
 
     def err(self, msg: str, span: Span | None, hint: str | None = None, cls=SpecError):
         self.errors.append(cls(msg, span, hint))
@@ -189,11 +192,13 @@ class _Resolver:
             if want != got and (want, got) != ("number", "whole number"):
                 raise UsageError(f"cannot set {k}={_show(v)}: '{k}' is a {want} in the spec ({_show(env[k])})",
                                  hint=f"give a {want}, e.g. {k}={_show(env[k])}")
-            env[k] = v
+            env[k] = check_value(k, v, "cannot set")
         return env
 
     # -------------------------------------------------------------- inheritance edits
     def _derive(self, e: ConfigEntry, items: list, aux: list, env: dict, naming: str):
+        if not any(isinstance(s, _EDITS) for s in e.body):
+            return items, aux          # nothing to edit: no renaming (a chain of 500 stays linear)
         name_items(items, naming)
         by_name = {i.local: i for i in items}
         aux_by_name = {a.name: a for a in aux}
@@ -261,6 +266,8 @@ class _Resolver:
     def _stmts(self, stmts: list, env: dict, scope_blocks: tuple, allow_edits: bool) -> list:
         out: list = []
         for s in stmts:
+            if not scope_blocks and isinstance(s, (ast.Chain, ast.Group)) and self._too_deep(s):
+                continue
             if isinstance(s, ast.Chain):
                 for layer in s.layers:
                     if isinstance(layer, ast.Ref):
@@ -271,6 +278,7 @@ class _Resolver:
                 group = self._group(s, env, scope_blocks)
                 if group is not None:
                     out.append(group)
+                    self.count += not scope_blocks     # a join is a node; inside a block, its call counts it
             elif isinstance(s, ast.If):
                 cond = self._value(s.cond, env)
                 if not isinstance(cond, bool):
@@ -328,7 +336,22 @@ class _Resolver:
         return GroupItem(s.op, branches, s.span, self._own_name(s.name, s.name_span), s.name_span, kind=kind,
                          params=params)
 
+    def _not_reserved(self, name: str, span: Span | None) -> None:
+        """``forward``, ``to``, ``def``: a compiled model could not hold a layer of that name; and a
+        name longer than ``MAX_NAME`` characters (Graphviz refuses labels beyond 16,384)."""
+        if len(name) > MAX_NAME:
+            self.err(f"a name of {len(name):,} characters; names have at most {MAX_NAME}", span,
+                     cls=LimitError, hint=f"shorten it, e.g. {name[:20]}")
+            return
+        for part in name.split("/"):
+            if is_reserved(part):
+                self.err(f"'{part}' is reserved: {reserved_why(part)}", span,
+                         hint=f"pick another name, e.g. {part.strip('_')}_layer; reserved are the Python keywords, "
+                              "self, __dunder__ names and the attributes of torch.nn.Module and of netc's "
+                              "compiled module (netc.reserved.RESERVED)")
+
     def _aux(self, s: ast.Aux, env: dict) -> AuxItem:
+        self._not_reserved(s.name, s.span)
         weight = 1.0
         if s.weight is not None:
             w = self._value(s.weight, env)
@@ -360,17 +383,17 @@ class _Resolver:
         repeat = self._repeat(layer, env)
         if not repeat:
             return []
+        # outside blocks, every layer is counted (a block's call counts its body): first from the
+        # syntax tree, before anything is expanded, then exactly
+        if not scope_blocks and self._over(self.count + self.sizer.layer(layer)[0], layer):
+            return []
         one = self._block(layer, env, scope_blocks) if layer.word in self.prog.blocks else self._builtin(layer, env)
         if not one:
             return []
-        size = count_layers(one)   # a block's own layers were counted while it was elaborated
-        self.count += size * repeat - (size if layer.word in self.prog.blocks else 0)
-        if self.count > LIMITS["max_layers"]:
-            if not self.over:
-                self.over = True
-                self.err(f"more than {LIMITS['max_layers']:,} layers", layer.span, cls=LimitError,
-                         hint="raise netc.LIMITS['max_layers'] if this is intended")
-            return []
+        if not scope_blocks:
+            self.count += count_layers(one) * repeat
+            if self._over(self.count, layer):
+                return []
         out = []
         for i in range(repeat):
             copies = one if i == 0 else [copy_item(x) for x in one]
@@ -379,6 +402,26 @@ class _Resolver:
                 head.name = f"{layer.name}_{i + 1}"
             out.extend(copies)
         return out
+
+    def _over(self, count: int, layer: ast.Layer) -> bool:
+        if count <= LIMITS["max_layers"]:
+            return False
+        if not self.over:
+            self.over = True
+            self.err(f"more than {LIMITS['max_layers']:,} layers", layer.span, cls=LimitError,
+                     hint="every node counts: layers, joins, the identity of an empty block; "
+                          "raise netc.LIMITS['max_layers'] if this is intended")
+        return True
+
+    def _too_deep(self, s) -> bool:
+        """Blocks and branches nested deeper than ``max_depth`` once expanded (every stage walks
+        the nesting), refused before expansion."""
+        depth = self.sizer.stmt(s)[1]
+        if depth <= LIMITS["max_depth"]:
+            return False
+        self.err(f"blocks and branches nest {depth} deep once expanded, more than {LIMITS['max_depth']}",
+                 s.span, cls=LimitError, hint="raise netc.LIMITS['max_depth'] if this is intended")
+        return True
 
     def _builtin(self, layer: ast.Layer, env: dict) -> list:
         hit = self.registry.lookup_word(layer.word)
@@ -516,7 +559,7 @@ class _Resolver:
     def _validate(self, kind: L.LayerKind, raw: dict, layer: ast.Layer):
         data = {k: v[0] for k, v in raw.items()}
         try:
-            return kind.Params.model_validate(data)
+            return self._finite(kind.Params.model_validate(data), raw, layer)
         except ValidationError as e:
             for err in e.errors():
                 field_name = str(err["loc"][0]) if err["loc"] else None
@@ -537,6 +580,15 @@ class _Resolver:
                 got = f" (got {_show(value)})" if value is not None and "got" not in msg else ""
                 self.err(f"{layer.word}:{where} {msg}{got}", span, hint)
             return None
+
+    def _finite(self, params, raw: dict, layer: ast.Layer):
+        """Infinity or NaN (``alpha=inf``, ``eps=1e999``) makes a model compute NaN: refused."""
+        bad = nonfinite_fields(params)
+        for f in bad:
+            given = raw.get(f)
+            self.err(f"{layer.word}: {f} must be a finite number (got {_show(given[0]) if given else 'inf'})",
+                     given[1] if given else layer.word_span, hint="infinity and NaN are not values a layer can take")
+        return None if bad else params
 
     def _names(self) -> list[str]:
         return list(self.prog.vars)
@@ -581,6 +633,8 @@ class _Resolver:
 
     def _own_name(self, name: str | None, span: Span | None) -> str | None:
         """A name written with ``as``; '/' is kept for the path into a block instance."""
+        if name is not None:
+            self._not_reserved(name, span)
         if name is not None and "/" in name:
             self.err(f"a name cannot contain '/': '{name}'", span,
                      hint=f"'/' separates a block instance from its layers; write {name.replace('/', '_')}")
@@ -635,6 +689,7 @@ class _Resolver:
 
 
 _BAD = object()   # a value that already produced an error
+_EDITS = (ast.Replace, ast.Remove, ast.Insert, ast.Aux, ast.Chain, ast.Group)
 
 
 class _Signature:

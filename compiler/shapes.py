@@ -12,6 +12,7 @@ import networkx as nx
 from netc.dsl.errors import NetcError, ShapeError
 
 from . import layers as L
+from .limits import bounded_rf
 from .dims import Sym
 from .tensortype import MAP, fmap, layout_of, typed
 
@@ -135,4 +136,4 @@ def count_costs(ir: IR) -> None:
             continue
         n.n_params = kind.count_params(n.params, ins, out)
         n.macs = kind.count_macs(n.params, ins, out) if n.shape is not None else None
-        n.rf = kind.rf(n.params, rf_ins[0], ins)
+        n.rf = bounded_rf(kind.rf(n.params, rf_ins[0], ins))

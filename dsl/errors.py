@@ -11,6 +11,7 @@ Every AST node and every IR node carries a :class:`Span`; every error netc repor
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import sys
 from dataclasses import dataclass
@@ -25,7 +26,10 @@ class Source:
     text: str
 
     def line(self, n: int) -> str:
-        lines = self.text.split("\n")
+        lines = self.__dict__.get("_lines")
+        if lines is None or self.__dict__.get("_of") is not self.text:   # split once, not per error
+            lines = self.__dict__["_lines"] = self.text.split("\n")
+            self.__dict__["_of"] = self.text
         return lines[n - 1].rstrip("\r") if 0 < n <= len(lines) else ""
 
 
@@ -130,19 +134,28 @@ class NetcErrors(NetcError):
         self.errors = list(errors)
 
     def render(self, color: bool = False) -> str:
-        body = "\n".join(e.render(color) for e in self.errors)
+        shown = self.errors[:MAX_SHOWN]
+        body = "\n".join(e.render(color) for e in shown)
         n = len(self.errors)
-        return body + f"\n{n} error{'s' if n != 1 else ''}"
+        more = f"\n... and {n - len(shown):,} more" if n > len(shown) else ""
+        return body + more + f"\n{n:,} error{'s' if n != 1 else ''}"
+
+
+#: at most this many errors are rendered (the rest are counted: "... and 812 more")
+MAX_SHOWN = 100
+#: a quoted line longer than this is cut to a window around the caret
+MAX_QUOTE = 200
 
 
 def sort_errors(errors: Iterable[NetcError]) -> list[NetcError]:
-    """Flatten, drop duplicates (same place, same message) and sort by position."""
+    """Flatten, drop duplicates (same place, same message: an error inside a block is reported
+    through its first call only) and sort by position."""
     flat: list[NetcError] = []
     for e in errors:
         flat.extend(e.errors if isinstance(e, NetcErrors) else [e])
     seen, out = set(), []
     for e in flat:
-        key = (e.span.file, e.span.line, e.span.col, e.message, tuple(str(sp) for _, sp in e.notes))
+        key = (e.span.file, e.span.line, e.span.col, e.message)
         if key not in seen:
             seen.add(key)
             out.append(e)
@@ -160,9 +173,13 @@ def raise_all(errors: Sequence[NetcError]) -> None:
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """A hint naming the closest candidate, compared without case, or None."""
-    cands = sorted(set(candidates))
+    return _closest(word.lower(), tuple(sorted(set(candidates))))
+
+
+@functools.lru_cache(maxsize=4096)
+def _closest(word: str, cands: tuple) -> str | None:   # 32,000 typos of one word: one comparison
     lower = {c.lower(): c for c in cands}
-    hits = difflib.get_close_matches(word.lower(), list(lower), n=1, cutoff=0.6)
+    hits = difflib.get_close_matches(word, list(lower), n=1, cutoff=0.6)
     return f"did you mean '{lower[hits[0]]}'?" if hits else None
 
 
@@ -189,11 +206,17 @@ def _located(span: Span, label: str, message: str, caret_head: str, caret_tail: 
     else:
         out = [f"{span.file}:{span.line}:{span.col}: {label} {message}"]
         raw = span.source.line(span.line)
+        col, end_col = span.col, span.end_col if span.end_line == span.line else len(raw) + 1
+        if len(raw) > MAX_QUOTE:          # a long line: quote a window around the culprit
+            lo = max(0, min(col - 1 - MAX_QUOTE // 4, len(raw) - MAX_QUOTE))
+            head, tail = ("..." if lo else ""), ("..." if lo + MAX_QUOTE < len(raw) else "")
+            raw = head + raw[lo:lo + MAX_QUOTE] + tail
+            col, end_col = col - lo + len(head), min(end_col - lo, MAX_QUOTE + 1) + len(head)
         text = raw.expandtabs(4)
         gutter = " " * (len(str(span.line)) + 1)
         # columns count characters; the quoted line shows tabs expanded, so the caret must too
-        start = len(raw[:span.col - 1].expandtabs(4))
-        end = len(raw[:span.end_col - 1].expandtabs(4)) if span.end_line == span.line else len(text)
+        start = len(raw[:col - 1].expandtabs(4))
+        end = len(raw[:end_col - 1].expandtabs(4))
         width = max(1, min(end - start, len(text) - start))
         out.append(f" {span.line} | {text}")
         out.append(f" {gutter}| {' ' * start}{caret_head}{caret_tail * (width - 1)}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 import re
 import unicodedata
 from pathlib import Path
@@ -30,17 +31,48 @@ GRAMMAR = Path(__file__).with_name("grammar.lark")
 #: Limits on what the front end accepts. Each is checked before the work it bounds (no large
 #: allocation, no deep recursion first) and refused with a :class:`LimitError` that has a span;
 #: each is overridable: ``netc.LIMITS["max_params"] = 10**10`` (``None`` switches it off where noted).
-LIMITS = {
+class _Limits(dict):
+    """``netc.LIMITS``: a dict whose values are checked when set, so that a wrong type is a usage
+    error here (``LIMITS["max_layers"] = None``) and not a TypeError deep in a later call."""
+
+    OFF_OK = {"max_params", "max_activation_bytes", "max_macs"}   # None switches these off
+
+    def __setitem__(self, key, value):
+        old = self.get(key)
+        if key in self and value is None and key not in self.OFF_OK:
+            raise _limit_error(key, value, "None switches off only " + ", ".join(sorted(self.OFF_OK)))
+        if isinstance(old, bool) and not isinstance(value, bool):
+            raise _limit_error(key, value, "give True or False")
+        if isinstance(old, (int, float)) and not isinstance(old, bool) and value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0
+                or not math.isfinite(value)):
+            raise _limit_error(key, value, "give a number, at least 0")
+        super().__setitem__(key, value)
+
+    def update(self, *a, **kw):
+        for k, v in dict(*a, **kw).items():
+            self[k] = v
+
+
+def _limit_error(key, value, hint):
+    from .errors import UsageError
+    return UsageError(f"netc.LIMITS[{key!r}] cannot be {value!r}", hint=hint)
+
+
+LIMITS = _Limits({
     "max_file_bytes": 1_000_000,   # a spec larger than this is refused unread
     "max_nesting": 64,             # depth of nested { } and ( ) and [ ], counted before parsing
     "max_include_depth": 16,       # files including files including files ...; cycles are always refused
     "include_outside_tree": False,  # include may not leave the including file's directory tree
                                    # (CLI: netc --allow-include-outside; API: Program.load(allow_outside=True))
     "max_block_depth": 32,         # blocks calling blocks; a block calling itself is always refused
+    "max_depth": 100,              # blocks and branches nested, once expanded (blocks x braces)
     "max_repeat": 10_000,          # the N of `x N`
     "max_layers": 20_000,          # layers in one configuration after blocks and repetition are expanded
     "max_params": 2_000_000_000,   # parameters of one configuration (None: no limit); netc.compile has budget=
-}
+    "max_activation_bytes": 16_000_000_000,  # every layer's output for one image, float32 (None: no limit)
+    "max_macs": 10_000_000_000_000,          # multiply-adds of one image, side outputs included (None: no limit)
+})
 
 # How a terminal reads in an error message.
 _TERMINAL_NAMES = {
@@ -437,9 +469,10 @@ class _ToAst(Transformer):
     # values
     def number(self, meta, c):
         text = str(c[0])
-        _check_digits(c[0], self.source)
         is_float = any(ch in text for ch in ".eE")
-        return ast.Number(float(text) if is_float else int(text), self.s(meta), text)
+        _check_digits(c[0], self.source, whole=not is_float)
+        value = _finite(float(text), c[0], self.source) if is_float else int(text)
+        return ast.Number(value, self.s(meta), text)
 
     def neg(self, meta, c):
         x = c[0]
@@ -624,17 +657,30 @@ class _ToAst(Transformer):
 
 
 _MAX_DIGITS = 100
+_WHOLE_DIGITS = 18
+MAX_INT = 10 ** _WHOLE_DIGITS - 1     # the largest whole number a spec, --set or an override may give
 _DIGITS = re.compile(r"\d+")
 
 
-def _check_digits(tok: Token, source: Source) -> None:
-    """No number in a spec needs 100 digits; Python refuses to convert more than 4,300."""
+def _check_digits(tok: Token, source: Source, whole: bool = True) -> None:
+    """A whole number has at most 18 digits (it must fit torch's int64; a stride of 10**100 would
+    pass every check and fail in forward); the digits of a decimal number at most 100."""
+    limit = _WHOLE_DIGITS if whole else _MAX_DIGITS
     for m in _DIGITS.finditer(str(tok)):
-        if len(m.group()) > _MAX_DIGITS:
+        if len(m.group().lstrip("0")) > limit:
             col = tok.column + m.start()
-            raise SpecSyntaxError(f"a number of {len(m.group()):,} digits", Span(source, tok.line, col, tok.line,
-                                                                              col + len(m.group())),
-                                  hint=f"numbers have at most {_MAX_DIGITS} digits")
+            raise SpecSyntaxError(f"a number of {len(m.group()):,} digits",
+                                  Span(source, tok.line, col, tok.line, col + len(m.group())),
+                                  hint=f"whole numbers have at most {_WHOLE_DIGITS} digits" if whole
+                                  else f"numbers have at most {_MAX_DIGITS} digits")
+
+
+def _finite(value: float, tok: Token, source: Source) -> float:
+    """Infinity (``1e999``) is no value for a layer: the model would compute NaN."""
+    if not math.isfinite(value):
+        raise SpecSyntaxError(f"{tok} is not a finite number", _tspan(source, tok),
+                         hint="write a number of at most about 1.8e308")
+    return value
 
 
 _SIZE_PARTS = re.compile("[xX\u00d7]")

@@ -173,8 +173,66 @@ def outcome(text: str) -> str | None:
     return None
 
 
+# ------------------------------------------------------------------ adversarial structures (the hardening issue)
+def _doubling_blocks(t, rng):
+    """Blocks calling the previous one 2-3 times, up to 60 deep (2^60 layers), perhaps empty."""
+    d, f = rng.choice([5, 15, 25, 60]), rng.choice([2, 3])
+    leaf = rng.choice(["relu", "", "conv3-4", "add {\n  relu\n}"])
+    out = ["block q0() {", leaf, "}"]
+    for i in range(1, d + 1):
+        out += [f"block q{i}() {{"] + [f"  q{i - 1}"] * f + ["}"]
+    return "\n".join(out) + "\n" + t + f"\nq{d}" + rng.choice(["", " x100", " x10000"]) + "\n"
+
+
+def _nested_blocks(t, rng):
+    """Blocks of nested add { } around the previous block: depth x braces past every limit."""
+    b, g = rng.choice([3, 12, 33]), rng.choice([8, 30, 63])
+    out = ["block n0() {", "  relu", "}"]
+    for i in range(1, b + 1):
+        out += [f"block n{i}() {{", "  " + "add { " * g + f"n{i - 1}" + " }" * g, "}"]
+    return "\n".join(out) + "\n" + t + f"\nn{b}\n"
+
+
+def _empty_blocks(t, rng):
+    n = rng.choice([10, 100, 10000])
+    return "block ee() {\n}\nblock ff() {\n  ee x%d\n}\n" % n + t + "\nff x%d\n" % n
+
+
+def _extends_chain(t, rng):
+    n = rng.choice([5, 50, 300])
+    base = rng.choice(re.findall(r"config\s+([\w-]+)", t) or ["main"])
+    out = [f"config z0 extends {base} {{\n}}"] + [f"config z{i} extends z{i - 1} {{\n}}" for i in range(1, n)]
+    return t + "\n" + "\n".join(out) + "\n"
+
+
+def _odd_name(t, rng):
+    """A name a compiled module cannot hold, or a very long one."""
+    names = ["forward", "training", "state_dict", "to", "cuda", "type", "netc", "graph", "feature_map",
+             "None", "def", "class", "self", "__init__", "n" * rng.choice([129, 20000])]
+    lines = t.split("\n")
+    i = rng.randrange(len(lines))
+    lines[i] = lines[i].rstrip() + " as " + rng.choice(names)
+    return "\n".join(lines)
+
+
+def _nonfinite(t, rng):
+    hits = list(_NUM.finditer(t))
+    v = rng.choice(["1e999", "inf", "nan", "-1e999", "1" + "0" * 19, "1e308"])
+    if not hits:
+        return t + "\nLRN(alpha=%s)\n" % v
+    m = rng.choice(hits)
+    return t[:m.start()] + v + t[m.end():]
+
+
+def _typo_flood(t, rng):
+    n = rng.choice([100, 2000, 5000])
+    sep = rng.choice(["->", "\n"])
+    return t + "\n" + sep.join(["maxpol"] * n) + "\n"
+
+
 _OPS = [_delete, _duplicate, _swap_tokens, _truncate, _random_bytes, _huge_number, _deep_nesting, _unicode,
-        _insert_token, _replace_line, _repeat_huge]
+        _insert_token, _replace_line, _repeat_huge,
+        _doubling_blocks, _nested_blocks, _empty_blocks, _extends_chain, _odd_name, _nonfinite, _typo_flood]
 
 
 # ------------------------------------------------------------------ valid specs

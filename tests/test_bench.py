@@ -17,6 +17,7 @@ RUNS = {
     "bench_diff.py": (["--layers", "50", "--repeat", "1"], ["ratio"]),
     "bench_compile.py": (["--repeat", "1", "--sizes", "50"], ["us/layer"]),
     "bench_lsp.py": (["--runs", "3"], ["didChange -> publishDiagnostics", "hover"]),
+    "bench_adversarial.py": (["--scale", "0.05", "--families", "repetition,nesting,includes"], ["ms per unit"]),
 }
 
 

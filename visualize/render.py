@@ -8,14 +8,21 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
+from netc.atomic import check_target, write_atomic
 from netc.dsl.errors import NetcError
 
 from .dot import to_dot
 
 FORMATS = ("svg", "png", "pdf", "dot")
+#: past this many drawn nodes Graphviz's layout takes minutes (20,000 took 313 s and 1.7 GB):
+#: such a picture is refused (``netc render`` first collapses blocks and repeats past AUTO_COLLAPSE)
+MAX_DRAWN = 5_000
+AUTO_COLLAPSE = 1_000
+_NODE = re.compile(r'^\s*"[^"]*" \[label=', re.M)
 INSTALL_HINT = ("install Graphviz: Debian/Ubuntu `sudo apt-get install graphviz`, macOS `brew install graphviz`, "
                 "conda `conda install graphviz` (or run scripts/setup.sh)")
 
@@ -44,6 +51,12 @@ def pipe(dot: str, fmt: str) -> bytes:
         data = graphviz.Source(dot).pipe(format=fmt)
     except graphviz.ExecutableNotFound:
         raise GraphvizMissing(None) from None
+    except graphviz.CalledProcessError as e:   # dot refused the text: say what it said, write nothing
+        said = (e.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        raise NetcError(f"Graphviz's dot could not draw this network: {said[0][:300] if said else e}",
+                        hint="-o FILE.dot writes the DOT text") from None
+    if not data:
+        raise NetcError("Graphviz's dot drew nothing (no output, no message)", hint="-o FILE.dot writes the DOT text")
     # dot writes '-' as '&#45;' in SVG text; plain hyphens keep conv3-64 searchable
     return data.replace(b"&#45;", b"-") if fmt == "svg" else data
 
@@ -63,15 +76,21 @@ def render(ir, path: str | os.PathLike, fmt: str | None = None, **options) -> st
     fmt = (fmt or path.suffix.lstrip(".") or "svg").lower()
     if fmt not in FORMATS:
         raise ValueError(f"unknown picture format {fmt!r}; use one of {', '.join(FORMATS)}")
+    check_target(path)
     dot = to_dot(ir, **options)
     if fmt == "dot":
-        path.write_text(dot, encoding="utf-8")
+        write_atomic(path, dot)          # a temporary file renamed over the target: never half a file
         return str(path)
+    drawn = len(_NODE.findall(dot))
+    if drawn > MAX_DRAWN:
+        raise NetcError(f"the picture would have {drawn:,} nodes; Graphviz takes minutes and gigabytes past "
+                        f"{MAX_DRAWN:,}", hint="draw blocks as boxes (--depth 1), runs as one node (--collapse-repeats), "
+                                               "or write the DOT text (-o FILE.dot)")
     try:
         data = pipe(dot, fmt)
     except GraphvizMissing:
         fallback = path.with_suffix(".dot")
-        fallback.write_text(dot, encoding="utf-8")
+        write_atomic(fallback, dot)
         raise GraphvizMissing(str(fallback)) from None
-    path.write_bytes(data)
+    write_atomic(path, data)
     return str(path)

@@ -1,6 +1,7 @@
 """One module per ``netc`` subcommand: ``add_parser(subparsers)`` and ``run(args) -> int``."""
 from __future__ import annotations
 
+import math
 import re
 
 from netc.dsl.errors import UsageError
@@ -27,8 +28,14 @@ def overrides(args) -> dict:
 
 def _literal(v: str):
     if re.fullmatch(r"-?\d+", v):
+        if len(v.lstrip("-0")) > 18:      # beyond int64, and Python converts at most 4,300 digits
+            raise UsageError(f"--set: a number of {len(v.lstrip('-')):,} digits",
+                             hint="whole numbers have at most 18 digits")
         return int(v)
     try:
-        return float(v)
+        x = float(v)
     except ValueError:
         return {"true": True, "false": False}.get(v, v)
+    if not math.isfinite(x) and v.lower().lstrip("+-") not in ("inf", "infinity", "nan"):
+        raise UsageError(f"--set: {v} is not a finite number")
+    return x

@@ -5,7 +5,7 @@ import sys
 
 import netc
 from netc import dims
-from netc.cli import report
+from netc.cli import report_hidden, report_many
 from netc.dsl.errors import NetcError, NetcErrors, UsageError
 
 
@@ -29,8 +29,7 @@ def run(args) -> int:
             raise
         except NetcError as e:             # a syntax error: report it, and go on to the next file
             errs = e.errors if isinstance(e, NetcErrors) else [e]
-            for x in errs:
-                report(x)
+            report_many(errs)
             total_errors += len(errs)
             continue
         errors = list(prog.errors)
@@ -46,12 +45,14 @@ def run(args) -> int:
                 lines.append([_label(ref, path), f"no configurations; blocks: {', '.join(prog.blocks)}"])
             elif not names:
                 errors.append(prog.no_network())
+            built: dict = {}
             for name in names:
                 try:
-                    ir = netc.build_config(prog, name)
+                    ir = netc.reuse_base(prog, name, built) or netc.build_config(prog, name)
                 except NetcError as e:
                     errors.append(e)
                     continue
+                built[name] = ir
                 if args.emit in ("ir", "torch"):
                     from netc import emit
                     print(emit.emit_ir(ir) if args.emit == "ir" else f"# {ir.config}\n" + emit.emit_torch(ir),
@@ -63,11 +64,11 @@ def run(args) -> int:
             sys.stdout.flush()
         if errors:
             err = NetcErrors(errors) if len(errors) > 1 else errors[0]
-            for e in (err.errors if isinstance(err, NetcErrors) else [err]):
-                report(e)
+            report_many(err.errors if isinstance(err, NetcErrors) else [err])
             total_errors += len(err.errors) if isinstance(err, NetcErrors) else 1
+    report_hidden()
     if total_errors:
-        print(f"{total_errors} error{'s' if total_errors != 1 else ''}", file=sys.stderr)
+        print(f"{total_errors:,} error{'s' if total_errors != 1 else ''}", file=sys.stderr)
         return 1
     return 0
 

@@ -49,6 +49,9 @@ def run(args) -> int:
     if args.output and Path(args.output).suffix.lower() not in FORMATS:
         raise UsageError(f"cannot tell the export format of '{args.output}'",
                          hint="use a name ending in .onnx, .pt2 (torch.export) or .pt (state_dict)")
+    if args.output:
+        from netc.atomic import check_target
+        check_target(args.output)       # a folder, or a folder that does not exist: before any work
     if args.weights and not Path(args.weights).is_file():
         raise UsageError(f"no such weight file: {args.weights}")
     hw = parse_input(args.input) if args.input else None
@@ -62,7 +65,8 @@ def run(args) -> int:
     if args.show:
         print(model.code.strip("\n"))
     if args.output:
-        done = export(model, args.output, example_input(model, hw))
+        # the example input is built only for a format that runs the model (not for a state_dict)
+        done = export(model, args.output, example_input(model, hw) if hw is not None else None)
         what = ", ".join(filter(None, [done.format, f"{sum(p.numel() for p in model.parameters()):,} parameters",
                                        done.describe()]))
         print(f"wrote {args.output} ({what})", file=sys.stderr)

@@ -71,6 +71,7 @@ def to_text(d: Diff, color: bool = False) -> str:
     parts = [f"{counts[op]} {WORD[op]}" for op in WORD if op in counts]
     total = f"{_macs(d.macs_delta)} mult-adds" + (" (a training pass: side outputs included)" if d.side_outputs else "")
     lines.append(" · ".join(parts + [f"{_signed(d.params_delta)} params", total]))
+    lines += [f"note: {n}" for n in d.notes]
     return "\n".join(lines)
 
 

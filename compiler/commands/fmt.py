@@ -4,6 +4,12 @@
 nothing, lists the files that would change and exits 1 if there are any; ``--diff`` prints a
 unified diff instead of writing; ``-`` reads standard input and writes the result to standard
 output. A file that does not parse is reported (exit 1) and left as it is.
+
+Writing keeps the file what it was: a symbolic link stays a link (its target is formatted), a
+file with several hard links or another owner is rewritten in place, any other file is replaced
+atomically (a temporary file renamed over it, with its permissions and owner). A file changed
+by someone else while fmt ran is left alone and reported; so is one that cannot be written (a
+full disk, a read-only file), and fmt goes on with the next file.
 """
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from pathlib import Path
 from netc.cli import report
 from netc.dsl.errors import NetcError, UsageError
 from netc.dsl.fmt import format_text
-from netc.dsl.parser import decode
+from netc.dsl.parser import LIMITS, decode
 
 
 def add_parser(sub) -> None:
@@ -39,6 +45,9 @@ def run(args) -> int:
                 continue
             if _one(Path(name), args):
                 changed += 1
+        except _NotWritten as e:
+            report(e)
+            failed += 1
         except UsageError:
             raise
         except NetcError as e:
@@ -50,7 +59,11 @@ def run(args) -> int:
 
 
 def _stdin(args) -> None:
-    src = sys.stdin.read()
+    # at most the size limit plus one byte is read: a larger input is refused without holding it
+    limit = LIMITS["max_file_bytes"] + 1
+    stream = getattr(sys.stdin, "buffer", None)
+    data = stream.read(limit) if stream is not None else sys.stdin.read(limit).encode("utf-8")
+    src = decode(data, "<stdin>")
     out = format_text(src, "<stdin>")
     if args.check:
         if out != src:
@@ -76,7 +89,14 @@ def _one(path: Path, args) -> bool:
     """Format one file; True when it changes (or would change)."""
     if not path.is_file():
         raise UsageError(f"no such spec file: {path}")
-    src = decode(path.read_bytes(), str(path))     # located errors for bytes that are not UTF-8
+    real = Path(os.path.realpath(path))            # a symbolic link: format its target, keep the link
+    try:
+        with open(real, "rb") as f:
+            before = os.fstat(f.fileno())
+            data = f.read(LIMITS["max_file_bytes"] + 1)
+    except OSError as e:
+        raise _NotWritten(f"cannot read {path}: {e.strerror}") from None
+    src = decode(data, str(path))     # located errors for bytes that are not UTF-8
     out = format_text(src, str(path))
     if out == src:
         return False
@@ -85,7 +105,7 @@ def _one(path: Path, args) -> bool:
     elif args.diff:
         sys.stdout.write(_diff(src, out, str(path)))
     else:
-        _write(path, out)
+        _write(real, out, before, str(path))
         print(f"formatted {path}", file=sys.stderr)
     return True
 
@@ -94,15 +114,68 @@ def _diff(a: str, b: str, name: str) -> str:
     return "".join(difflib.unified_diff(a.splitlines(True), b.splitlines(True), name, name))
 
 
-def _write(path: Path, text: str) -> None:
-    """Replace the file atomically, keeping its permissions."""
+class _NotWritten(NetcError):
+    """A file fmt could not read or write, or that changed while fmt ran: reported, and fmt goes on."""
+
+
+def _write(path: Path, text: str, before: os.stat_result, shown: str) -> None:
+    """Write the formatted text over the file read as ``before``, unless it changed since."""
+    data = text.encode("utf-8")
+    try:
+        if _changed(path, before):
+            raise _NotWritten(f"{shown} changed while it was being formatted; it was left as it is",
+                              hint="run netc fmt again")
+        if before.st_nlink > 1 or (before.st_uid != os.geteuid() and os.geteuid() != 0):
+            _overwrite(path, data)    # a new file would split the hard links or change the owner
+        else:
+            _replace(path, data, before)
+    except OSError as e:
+        raise _NotWritten(f"cannot write {shown}: {e.strerror or e}",
+                          hint="the file is unchanged" if not isinstance(e, _Partial) else
+                          "the file may be incomplete: check it") from None
+
+
+def _changed(path: Path, before: os.stat_result) -> bool:
+    try:
+        now = os.stat(path)
+    except OSError:
+        return True
+    return (now.st_ino, now.st_size, now.st_mtime_ns) != (before.st_ino, before.st_size, before.st_mtime_ns)
+
+
+def _replace(path: Path, data: bytes, before: os.stat_result) -> None:
+    """A temporary file beside ``path`` with its mode and owner, renamed over it."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, path.stat().st_mode & 0o7777)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, before.st_mode & 0o7777)
+        if os.geteuid() == 0:
+            os.chown(tmp, before.st_uid, before.st_gid)
+        if _changed(path, before):            # an edit saved while we wrote: keep it
+            raise _NotWritten(f"{path} changed while it was being formatted; it was left as it is",
+                              hint="run netc fmt again")
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+class _Partial(OSError):
+    """Writing in place failed part way."""
+
+
+def _overwrite(path: Path, data: bytes) -> None:
+    """Rewrite in place (keeps hard links and owner): write over the old bytes, then cut the rest;
+    only bytes beyond the old size need new space on the disk."""
+    with open(path, "r+b") as f:
+        try:
+            f.write(data)
+            f.truncate(len(data))
+            f.flush()
+            os.fsync(f.fileno())
+        except OSError as e:
+            raise _Partial(e.errno, e.strerror) from None

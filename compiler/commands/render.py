@@ -51,9 +51,10 @@ def run(args) -> int:
     if fmt not in ("svg", "png", "pdf", "dot"):
         raise UsageError(f"cannot tell the picture format from {args.output!r}; "
                          "use a .svg, .png, .pdf or .dot file name, or --format")
-    if not out.parent.is_dir():
-        raise UsageError(f"no such directory: {out.parent}")
+    from netc.atomic import check_target
+    check_target(out)                  # a folder, or a folder that does not exist: before any work
     ir = netc.load(args.spec, **spec_overrides(args))
+    _auto_collapse(args, ir, fmt)
     try:
         render(ir, out, fmt, depth=args.depth, shapes=args.shapes, params=args.params,
                edge_shapes=args.edge_shapes, rankdir=args.rankdir, repeats=args.collapse_repeats,
@@ -63,3 +64,14 @@ def run(args) -> int:
         return 1
     print(f"wrote {out}", file=sys.stderr)
     return 0
+
+
+def _auto_collapse(args, ir, fmt: str) -> None:
+    """A network past AUTO_COLLAPSE layers, drawn without --depth or --collapse-repeats: each block
+    one box and each run one node, said on stderr (Graphviz takes minutes on 20,000 nodes)."""
+    from netc.visualize.render import AUTO_COLLAPSE
+    if fmt == "dot" or args.depth is not None or args.collapse_repeats or len(ir) <= AUTO_COLLAPSE:
+        return
+    args.depth, args.collapse_repeats = 1, True
+    print(f"note: {len(ir):,} layers: drawn with --depth 1 --collapse-repeats (blocks as boxes, runs as one "
+          "node); give --depth N to choose", file=sys.stderr)

@@ -47,6 +47,8 @@ def compile_spec(ref: str | os.PathLike | IR, config: str | None = None, *, devi
     from netc.dsl.parser import LIMITS
     if budget is _DEFAULT:
         budget = LIMITS.get("max_params", DEFAULT_BUDGET)
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget >= 0):
+        raise UsageError(f"budget must be a number of parameters (or None for no limit), not {budget!r}")
     if isinstance(ref, IR):
         if config is not None or overrides:
             raise UsageError("config and variable overrides apply to a spec reference, not to an IR")

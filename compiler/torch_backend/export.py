@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from netc.atomic import atomic_output
 from netc.dsl.errors import NetcError, UsageError
 
 FORMATS = {".onnx": "onnx", ".pt2": "pt2", ".pt": "state_dict", ".pth": "state_dict"}
@@ -99,8 +100,14 @@ def export(model, path: str | os.PathLike, x: torch.Tensor | None = None, opset:
         raise UsageError(f"cannot tell the export format of '{path}'",
                          hint="use a name ending in .onnx, .pt2 (torch.export) or .pt (state_dict)")
     model.eval()
+    # written beside the target under a temporary name and renamed when complete (netc.atomic)
+    with atomic_output(path) as tmp:
+        return _export(model, fmt, tmp, x, opset, dynamic_hw)
+
+
+def _export(model, fmt: str, path: Path, x, opset, dynamic_hw) -> Exported:
     if fmt == "state_dict":
-        torch.save(model.state_dict(), path)
+        _save_bytes(lambda f: torch.save(model.state_dict(), f), path)
         return Exported(fmt)
     x = example_input(model) if x is None else x
     guard = getattr(model, "input_guard", None)
@@ -118,6 +125,8 @@ def export(model, path: str | os.PathLike, x: torch.Tensor | None = None, opset:
                     torch.onnx.export(ep, (x,), str(path), dynamo=True, input_names=["input"],
                                       output_names=["output"], verbose=False, **kw)
             break
+        except OSError:          # writing failed (a full disk): netc.atomic reports it
+            raise
         except Exception as e:   # torch's own errors: reported as netc's, at the size tried last
             errors.append(e)
             ep = None
@@ -126,8 +135,8 @@ def export(model, path: str | os.PathLike, x: torch.Tensor | None = None, opset:
                           f"{_first_line(errors[-1])}",
                           hint="-o FILE.pt writes the weights (a state_dict) instead; torch.export.export("
                                "netc.compile(...).eval(), (x,)) shows torch's whole error") from errors[-1]
-    if fmt == "pt2":
-        torch.export.save(ep, str(path))
+    if fmt == "pt2":        # through Python's I/O: on a full disk torch's C++ writer aborts the process
+        _save_bytes(lambda f: torch.export.save(ep, f), path)
     note = ""
     if errors:   # dynamic H and W failed, the fixed size worked
         note = f"torch.export could not keep H and W dynamic: {_first_line(errors[0])}"
@@ -136,6 +145,14 @@ def export(model, path: str | os.PathLike, x: torch.Tensor | None = None, opset:
     if low is not None and ir_min:   # torch.export may allow empty maps (size 0) that the IR does not
         low = (max(low[0], int(ir_min[0])), max(low[1], int(ir_min[1])))
     return Exported(fmt, shape, low, note=note)
+
+
+def _save_bytes(save, path: Path) -> None:
+    """Serialise into memory, then write with Python's I/O, whose errors are exceptions."""
+    buf = io.BytesIO()
+    save(buf)
+    with open(path, "wb") as f:
+        f.write(buf.getbuffer())
 
 
 def _name(model) -> str:
