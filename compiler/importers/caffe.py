@@ -301,6 +301,8 @@ class _Build:
         k = _hw(p, "kernel", None)
         params = {"k": k, "stride": _hw(p, "stride", 1), "pad": _hw(p, "pad", 0),
                   "ceil": getattr(p, "round_mode", 0) == 0}
+        if not (hasattr(p, "HasField") and p.HasField("round_mode")):
+            params["ceil_implicit"] = True    # Caffe's default: written only where it changes the size
         self.add(l, kind, params)
 
     def t_LRN(self, l):

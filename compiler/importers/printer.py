@@ -271,6 +271,16 @@ def _layers(items: list) -> list:
     return out
 
 
+def _groups(items: list) -> list:
+    out = []
+    for it in items:
+        if it.kind == "group":
+            out.append(it)
+            for b in it.branches:
+                out += _groups(b)
+    return out
+
+
 def _path(name: str) -> list:
     return [s for s in name.split("/") if s]
 
@@ -288,7 +298,10 @@ def _strip_scope(items: list, scope: str) -> list:
 
 # ------------------------------------------------------------------ blocks
 def _prefix(it: Item, depth: int) -> str | None:
-    ls = _layers([it])
+    if it.kind == "call":
+        return None
+    joins = {id(x.layer) for x in _groups([it])}
+    ls = [l for l in _layers([it]) if id(l) not in joins]   # a join's name may be the tool's, not the scope's
     heads = {tuple(_path(l.name)[:depth + 1]) for l in ls}
     if len(heads) == 1 and all(len(_path(l.name)) > depth + 1 for l in ls):
         return heads.pop()[-1]
@@ -419,8 +432,12 @@ def _fold_aux(ctx: _Ctx, auxes: list) -> None:
         return
     blk = _make_block(ctx, [a[3] for a in auxes], [a[0] for a in auxes], aux=True)
     for a in auxes:
-        a[3] = [Item("call", block=blk, inst=a[0] + "/head", body=a[3], args=_args(ctx, blk, a[3]),
-                     src_depth=len(_path(a[0])))]
+        d = len(_path(a[0]))
+        inner = {tuple(_path(l.name)[d:d + 1]) for l in _layers(a[3]) if len(_path(l.name)) > d + 1}
+        own = len(inner) == 1 and all(len(_path(l.name)) > d + 1 for l in _layers(a[3]))
+        inst = f"{a[0]}/{inner.pop()[0]}" if own else f"{a[0]}/head"   # the source's own scope, or "head"
+        a[3] = [Item("call", block=blk, inst=inst, body=a[3], args=_args(ctx, blk, a[3]),
+                     src_depth=d + 1 if own else d)]
     blk.depth = len(_path(auxes[0][0])) + 1
 
 
@@ -556,7 +573,7 @@ def word(ctx: _Ctx, l: Layer, width: str | None = None) -> str:
             kw.append("bias=false")
     elif k in ("maxpool", "avgpool"):
         kk, ss, pp = _pair(p.get("k")), _pair(p.get("stride")), _pair(p.get("pad"), 0)
-        ceil = bool(p.get("ceil")) and _ceil_matters(ctx, l)
+        ceil = bool(p.get("ceil")) and (not p.get("ceil_implicit") or _ceil_matters(ctx, l))
         if kk == (2, 2) and ss == (2, 2) and pp == (0, 0) and not ceil and p.get("count_include_pad", True):
             w = k
         elif kk[0] == kk[1] and ss[0] == ss[1]:
