@@ -375,10 +375,10 @@ class _Build:
         comments = []
         if self.mean:
             m = ", ".join(_num(x) for x in self.mean)
-            comments.append(f"Caffe's input: BGR channels, mean ({m}) subtracted")
+            comments.append(f"input as Caffe feeds it: BGR channel order, mean ({m}) subtracted")
         else:
-            comments.append("Caffe's input: BGR channels (mean subtraction as the model's data layer set it)")
-        left = sorted(set(self.dropped) | {x[3] for x in self.losses})
+            comments.append("input as Caffe feeds it: BGR channel order, the mean subtracted (not stated in this file)")
+        left = sorted((set(self.dropped) - {"Input"}) | {x[3] for x in self.losses})
         if left:
             comments.append("left out, used in training only: " + ", ".join(left) + " layers")
         out = Net(self.layers, self.shape, "BGR" if self.shape and self.shape[0] == 3 else None, outputs,

@@ -60,6 +60,7 @@ class _Ctx:
     shapes: dict
     classes: int | None = None
     classifier: str | None = None
+    naming: str = "stage"
     names: dict = field(default_factory=dict)      # layer name -> name to write (full, scoped)
     explicit: set = field(default_factory=set)     # layer names written with `as`
     acts: set = field(default_factory=set)         # layer names written with act=
@@ -105,12 +106,18 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True) -> s
     for a in auxes:
         a[3] = _repeats(a[3])
     _desired_names(ctx, main, auxes)
-    text = ""
-    for _ in range(4):
-        text = _render(ctx, main, auxes, header or [])
-        if not verify or not _fix(ctx, text, main, auxes):
+    best = None
+    for naming in ("stage", "sequential"):     # VGG's conv1_1 ... or AlexNet's conv1 ...: fewer names wins
+        ctx.naming, ctx.explicit, ctx.acts, ctx.unfold = naming, set(), set(), set()
+        for _ in range(4):
+            text = _render(ctx, main, auxes, header or [])
+            if not verify or not _fix(ctx, text, main, auxes):
+                break
+        if best is None or len(ctx.explicit) < best[0]:
+            best = (len(ctx.explicit), text)
+        if not verify or not ctx.explicit:
             break
-    return format_text(text)
+    return format_text(best[1])
 
 
 def _last(items: list) -> str:
@@ -672,6 +679,8 @@ def _render(ctx: _Ctx, main: list, auxes: list, header: list[str]) -> str:
         o.add(0, f"input {size} {ch}")
     if ctx.classes is not None:
         o.add(0, f"var num_classes = {ctx.classes}")
+    if ctx.naming != "stage":
+        o.add(0, f"naming {ctx.naming}")
     rendered = set()
     for blk in ctx.blocks:
         if blk.name in rendered:
