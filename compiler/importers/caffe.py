@@ -218,6 +218,7 @@ class _Build:
         self.shape = None
         self.mean: list = []
         self.blobs_of: dict = {}             # layer name -> Caffe blobs (weights)
+        self.scales: dict = {}               # batch norm layer -> the Scale layer after it
 
     def where(self, l: CLayer) -> str:
         return f"{os.path.basename(self.path)}:{l.line}" if l.line else os.path.basename(self.path)
@@ -354,8 +355,7 @@ class _Build:
             src.params["affine"] = True        # BatchNorm + Scale(bias_term) is one affine batch norm
             for t in l.top:
                 self.blobs[t] = src.name
-            if l.blobs:
-                self.blobs_of[src.name + "#scale"] = l.blobs
+            self.scales[src.name] = l.name
             return
         raise self.error(l, "a Scale layer is read only right after a BatchNorm (as its affine part)")
 
@@ -384,6 +384,7 @@ class _Build:
         out = Net(self.layers, self.shape, "BGR" if self.shape and self.shape[0] == 3 else None, outputs,
                   comments, net.name, self.path, softmax)
         out.blobs = self.blobs_of          # type: ignore[attr-defined]
+        out.scales = self.scales           # type: ignore[attr-defined]
         return out
 
 

@@ -9,6 +9,7 @@ netc needs one line here to be imported. Anything else in the graph is an error 
 from __future__ import annotations
 
 import operator
+import os
 
 from .graph import ImportError_, Layer, Net
 
@@ -227,9 +228,27 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
     idx = {l.name: l for l in layers}
     main = idx.get(outputs[0])
     c, h, w = tuple(x.shape[1:4]) if x.dim() == 4 else (x.shape[1], None, None)
-    net = Net(layers, (int(c), int(h), int(w)), None, outs, [], type(module).__name__, type(module).__name__,
+    name = type(module).__name__
+    meta = getattr(module, "netc", None)
+    if isinstance(meta, dict) and meta.get("config"):
+        name = f"{os.path.basename(str(meta.get('spec', '')))}:{meta['config']} compiled by netc"
+    net = Net(layers, (int(c), int(h), int(w)), None, outs, [], name, type(module).__name__,
               softmax_head=main is not None and main.kind == "fc")
+    net.block_names = _block_names(module)     # type: ignore[attr-defined]
     return net
+
+
+def _block_names(module) -> dict:
+    """A module compiled by netc names its blocks in its spec: {instance: block name}."""
+    meta = getattr(module, "netc", None)
+    if not isinstance(meta, dict) or not meta.get("spec") or not meta.get("config"):
+        return {}
+    try:
+        import netc
+        ir = netc.load(meta["spec"], meta["config"])
+    except Exception:   # noqa: BLE001 - only a hint: a spec that moved or changed gives none
+        return {}
+    return {name: sc.block for name, sc in ir.scopes.items() if sc.kind == "block" and sc.block}
 
 
 def _function(n, fns, add, ins, env, shapes) -> None:

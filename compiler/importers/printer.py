@@ -69,8 +69,9 @@ class _Ctx:
     blocks: list = field(default_factory=list)
 
 
-def to_spec(net: Net, header: list[str] | None = None, verify: bool = True) -> str:
-    """The spec text of ``net`` (see the module docstring)."""
+def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, order: list | None = None) -> str:
+    """The spec text of ``net`` (see the module docstring). ``order``, a list, receives the
+    source's layer names in the order the spec builds them (main network, then side outputs)."""
     from netc.dsl.fmt import format_text
     net = simplify(net)
     g = _graph(net)
@@ -117,6 +118,8 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True) -> s
             best = (len(ctx.explicit), text)
         if not verify or not ctx.explicit:
             break
+    if order is not None:
+        order[:] = [l.name for l, _ in _slots(main, auxes)]
     return format_text(best[1])
 
 
@@ -155,7 +158,9 @@ def simplify(net: Net) -> Net:
         l.inputs = [_follow(i, drop) for i in l.inputs]
         kept.append(l)
     outs = [(_follow(n, drop), w) for n, w in net.outputs]
-    return Net(kept, net.input, net.channels, outs, net.comments, net.name, net.source, net.softmax_head)
+    out = Net(kept, net.input, net.channels, outs, net.comments, net.name, net.source, net.softmax_head)
+    out.block_names = getattr(net, "block_names", {})    # type: ignore[attr-defined]
+    return out
 
 
 def _follow(name: str, drop: dict) -> str:
@@ -378,7 +383,10 @@ def _make_block(ctx: _Ctx, instances: list, names: list, aux: bool) -> Block:
             name = "classes" if is_classes else _param_name(_path(l.name)[-1], l, params)
             slots[id(l)] = name
             params.append(name)
-    if aux:
+    hints = {getattr(ctx.net, "block_names", {}).get(n) for n in names}
+    if len(hints) == 1 and None not in hints:
+        name = hints.pop()          # the source knows its blocks' names (a module netc compiled)
+    elif aux:
         name = "aux_classifier"
     else:
         name = _block_name(names)
@@ -437,14 +445,15 @@ def _fold_aux(ctx: _Ctx, auxes: list) -> None:
     sigs = [_signature(a[3], depth=len(_path(a[0]))) for a in auxes]
     if len(set(sigs)) != 1 or len(_layers(auxes[0][3])) < 2:
         return
-    blk = _make_block(ctx, [a[3] for a in auxes], [a[0] for a in auxes], aux=True)
+    insts = []
     for a in auxes:
         d = len(_path(a[0]))
         inner = {tuple(_path(l.name)[d:d + 1]) for l in _layers(a[3]) if len(_path(l.name)) > d + 1}
         own = len(inner) == 1 and all(len(_path(l.name)) > d + 1 for l in _layers(a[3]))
-        inst = f"{a[0]}/{inner.pop()[0]}" if own else f"{a[0]}/head"   # the source's own scope, or "head"
-        a[3] = [Item("call", block=blk, inst=inst, body=a[3], args=_args(ctx, blk, a[3]),
-                     src_depth=d + 1 if own else d)]
+        insts.append((f"{a[0]}/{inner.pop()[0]}" if own else f"{a[0]}/head", d + 1 if own else d))  # the source's scope, or "head"
+    blk = _make_block(ctx, [a[3] for a in auxes], [i for i, _ in insts], aux=True)
+    for a, (inst, depth) in zip(auxes, insts):
+        a[3] = [Item("call", block=blk, inst=inst, body=a[3], args=_args(ctx, blk, a[3]), src_depth=depth)]
     blk.depth = len(_path(auxes[0][0])) + 1
 
 
