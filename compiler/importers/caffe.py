@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from netc.dsl.errors import Span
+from netc.dsl.errors import Source, Span
 
 from .graph import ImportError_, Layer, Net
 
@@ -112,8 +112,15 @@ def parse_text(text: str, filename: str = "<prototxt>"):
         text_format.Parse(text, net, allow_unknown_field=True)
     except text_format.ParseError as e:
         line = getattr(e, "GetLine", lambda: 0)() or 0
-        raise ImportError_(f"not a Caffe prototxt: {e}", Span(filename, line or 1, getattr(e, "GetColumn", lambda: 1)() or 1)) from None
+        col = getattr(e, "GetColumn", lambda: 1)() or 1
+        raise ImportError_(f"not a Caffe prototxt: {e}", _span(filename, text, line or 1, col)) from None
     return net
+
+
+def _span(path: str, text: str, line: int, col: int = 1) -> Span:
+    src = Source(path, text)
+    width = max(1, len(src.line(line).rstrip()) - col + 1)
+    return Span(src, line, col, line, col + width)
 
 
 def layers_of(net, text: str = "") -> list[CLayer]:
@@ -147,8 +154,7 @@ def layers_of(net, text: str = "") -> list[CLayer]:
 def _name_lines(text: str):
     found: dict = {}
     for i, line in enumerate(text.split("\n"), 1):
-        m = re.match(r'\s*name\s*:\s*"([^"]*)"', line)
-        if m:
+        for m in re.finditer(r'(?:^|[\s{])name\s*:\s*"([^"]*)"', line):
             found.setdefault(m.group(1), []).append(i)
     used: dict = {}
 
@@ -180,7 +186,7 @@ def read(path: str, text: str | None = None) -> Net:
 
 def to_net(net, text: str, path: str) -> Net:
     cl = [l for l in layers_of(net, text) if _phase_ok(l)]
-    g = _Build(path)
+    g = _Build(path, text)
     _inputs(g, net, cl)
     for l in cl:
         g.layer(l)
@@ -208,8 +214,8 @@ def _inputs(g: "_Build", net, cl: list) -> None:
 
 
 class _Build:
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self, path: str, text: str = ""):
+        self.path, self.text = path, text
         self.blobs: dict[str, str] = {}      # blob name -> the layer that last wrote it
         self.layers: list[Layer] = []
         self.names: set = set()
@@ -224,7 +230,10 @@ class _Build:
         return f"{os.path.basename(self.path)}:{l.line}" if l.line else os.path.basename(self.path)
 
     def error(self, l: CLayer, msg: str, hint: str | None = None) -> ImportError_:
-        return ImportError_(f"layer '{l.name}' of type {l.type}: {msg}", Span(self.path, l.line or 1, 1), hint=hint)
+        line = l.line or 1
+        col = len(self.text.split("\n")[line - 1]) - len(self.text.split("\n")[line - 1].lstrip()) + 1 if self.text else 1
+        return ImportError_(f"layer '{l.name}' of type {l.type}: {msg}", _span(self.path, self.text, line, col),
+                            hint=hint)
 
     def src(self, l: CLayer, blob: str) -> str:
         if blob not in self.blobs:
