@@ -66,6 +66,7 @@ class _Ctx:
     acts: set = field(default_factory=set)         # layer names written with act=
     unfold: set = field(default_factory=set)       # ids of repeat runs to write out
     template: dict = field(default_factory=dict)   # layer name in an instance -> layer name in its block's body
+    idx: dict = field(default_factory=dict)        # layer name -> layer
     blocks: list = field(default_factory=list)
 
 
@@ -75,7 +76,7 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
     from netc.dsl.fmt import format_text
     net = simplify(net)
     g = _graph(net)
-    ctx = _Ctx(net, g, shapes(net))
+    ctx = _Ctx(net, g, shapes(net), idx=net.index())
     main_out = net.outputs[0][0] if net.outputs else net.layers[-1].name
     head = net.layer(main_out)
     if head.kind == "softmax" and len(head.inputs) == 1 and head.inputs[0] != "input":
@@ -114,9 +115,10 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
             text = _render(ctx, main, auxes, header or [])
             if not verify or not _fix(ctx, text, main, auxes):
                 break
-        if best is None or len(ctx.explicit) < best[0]:
-            best = (len(ctx.explicit), text)
-        if not verify or not ctx.explicit:
+        top = ctx.explicit - set(ctx.template.values())     # names in block bodies are the same either way
+        if best is None or len(top) < best[0]:
+            best = (len(top), text)
+        if not verify or not top:
             break
     if order is not None:
         order[:] = [l.name for l, _ in _slots(main, auxes)]
@@ -251,8 +253,8 @@ def _seq(ctx: _Ctx, end: str, stop: str, idom: dict) -> list:
     while n != stop:
         if n == "input":
             raise fail(f"it is not reached from '{stop}' alone: netc cannot print this graph as branches and joins",
-                       ctx.net.layer(end))
-        l = ctx.net.layer(n)
+                       ctx.idx[end])
+        l = ctx.idx[n]
         preds = l.inputs
         if l.kind in ("concat", "add") and len(preds) > 1:
             fork = idom[n]
@@ -516,6 +518,8 @@ def _desired_names(ctx: _Ctx, main: list, auxes: list) -> None:
                 walk(it.body, inst, it.src_depth, False)
                 continue
             for l in _own(it):
+                if l.name.startswith("#"):
+                    continue        # an anonymous layer (no name in the source): netc names it
                 if top:
                     local = _top_name(l.name)
                 else:
