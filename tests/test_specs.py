@@ -227,11 +227,17 @@ def test_chatfield_without_ceil_pooling_gets_5x5(cfg):
 
 
 def test_chatfield_lrn_is_krizhevsky_in_pytorch_terms():
-    for cfg in ("CNN-F", "CNN-M", "CNN-S"):
-        for name in ("norm1", "norm2"):
+    for cfg, norms in (("CNN-F", ("norm1", "norm2")), ("CNN-M", ("norm1", "norm2")), ("CNN-S", ("norm1",))):
+        for name in norms:
             p = ir(f"chatfield:{cfg}").node(name).params
             # section 1: nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2)
             assert (p.size, p.beta, p.k) == (5, 0.75, 2.0) and abs(p.torch_alpha() - 5e-4) < 1e-12
+
+
+def test_chatfield_cnn_s_has_no_lrn_after_conv2_as_released():
+    m = ir("chatfield:CNN-S")
+    assert [n.name for n in m.layers() if n.kind == "lrn"] == ["norm1"]
+    assert m.preds("pool2") == ["conv2"]
 
 
 @pytest.mark.parametrize("cfg,width", [("CNN-M-2048", 2048), ("CNN-M-1024", 1024), ("CNN-M-128", 128)])
