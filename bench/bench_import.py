@@ -75,8 +75,6 @@ def scaling() -> None:
         dt = time.perf_counter() - t
         per[n] = dt / len(net.layers) * 1000
         print(f"{len(net.layers):5d} layers -> {len(text.splitlines()):4d} spec lines  {dt:6.2f} s  "
-              f"{per[n] * 1000:6.1f} ms per 1,000 layers" if False else
-              f"{len(net.layers):5d} layers -> {len(text.splitlines()):4d} spec lines  {dt:6.2f} s  "
               f"{per[n]:6.3f} ms per layer")
     print(f"per-layer cost at 2,000 / at 250 layers  {per[2000] / per[250]:.2f}  (1.00 = linear)")
 
