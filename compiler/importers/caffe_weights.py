@@ -56,14 +56,14 @@ def import_with_weights(prototxt: str, caffemodel: str):
         l = kinds[name]
         if l.kind not in ("conv", "fc", "bn"):
             continue
-        src = _source_name(l, net)
+        src = l.name
         if src not in blobs:
             raise ImportError_(f"layer '{src}' ({l.where}) has no weights in {os.path.basename(caffemodel)}")
         b = blobs[src]
         if l.kind == "bn":
             sf = float(b[2].reshape(-1)[0]) if len(b) > 2 else 1.0
             sf = 1.0 / sf if sf else 0.0
-            scale = blobs.get(src + "#scale") or _scale_after(net, name, blobs)
+            scale = blobs.get(getattr(net, "scales", {}).get(name, ""))     # the Scale layer after it
             if scale is not None:
                 tensors += [scale[0], scale[1]]
             tensors += [b[0] * sf, b[1] * sf]
@@ -85,12 +85,3 @@ def import_with_weights(prototxt: str, caffemodel: str):
         sd[k] = t.reshape(v.shape)
     return text, sd
 
-
-def _source_name(l, net) -> str:
-    return getattr(l, "caffe_name", l.name)
-
-
-def _scale_after(net, name: str, blobs: dict):
-    scales = getattr(net, "scales", {})
-    s = scales.get(name)
-    return blobs.get(s) if s else None
