@@ -31,6 +31,16 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    try:
+        return _run(args)
+    except ModuleNotFoundError as e:
+        if e.name and e.name.split(".")[0] in ("google", "onnx", "torch"):
+            raise UsageError(f"netc import needs the '{e.name.split('.')[0]}' package here",
+                             hint="pip install 'netc[import]' (protobuf and onnx); torch for module:callable") from None
+        raise
+
+
+def _run(args) -> int:
     from netc import importers
     src = args.source
     weights = None
