@@ -196,3 +196,31 @@ def test_import_netc_still_does_not_import_torch():
     import subprocess
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False"
+
+
+class ShapeBranch(nn.Module):
+    """Control flow on the input's size: torch.fx cannot trace it, torch.export can."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(8 * 4 * 4, 10)
+
+    def forward(self, x):
+        if x.shape[-1] > 4:
+            x = self.pool(torch.relu(self.bn(self.c1(x))))
+        return self.fc(torch.flatten(x, 1))
+
+
+def test_from_torch_falls_back_to_torch_export():
+    torch.manual_seed(0)
+    src, x = ShapeBranch().eval(), torch.randn(2, 3, 8, 8)
+    text = netc.from_torch(src, x)
+    assert "torch.export" in text and "conv3-8 as c1" in text and "bn as bn" in text
+    model = netc.compile(netc.loads(text)).eval()
+    with pytest.warns(UserWarning, match="registration order"):
+        netc.load_weights(model, src)
+    with torch.no_grad():
+        assert torch.allclose(model(x), src(x), atol=1e-6)

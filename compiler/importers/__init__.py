@@ -39,7 +39,7 @@ def from_torch(module, example_input) -> str:
     from . import fx_import
     from .printer import to_spec
     net = fx_import.read(module, example_input)
-    return to_spec(net, header(net, "torch.fx trace"))
+    return to_spec(net, header(net, "a PyTorch module, traced"))
 
 
 __all__ = ["from_caffe", "from_onnx", "from_torch", "ImportError_", "Layer", "Net"]

@@ -1,5 +1,5 @@
 """A PyTorch module -> the neutral layer graph, by tracing it (torch.fx; torch.export where fx
-cannot).
+cannot: :mod:`netc.importers.export_import`).
 
 The module is traced in training mode, so that side outputs (auxiliary heads that run only in
 training) are part of the graph, and put back in the mode it was in. ``MODULES`` and
@@ -128,11 +128,13 @@ def read(module, example_input) -> Net:
         try:
             gm, graph = trace(module)
             graph = _copy(graph)
-        except Exception as e:   # data-dependent control flow: torch.export records one path
-            raise ImportError_(f"torch.fx cannot trace {type(module).__name__}: {type(e).__name__}: {e}",
-                               hint="netc.from_torch needs a module whose forward torch.fx can trace") from None
+        except Exception:   # noqa: BLE001 - control flow fx cannot follow: torch.export records one path
+            gm = None
     finally:
         module.train(was)
+    if gm is None:
+        from . import export_import
+        return export_import.read(module, example_input)
     shapes = _shapes(gm, graph, example_input, module)
     return _to_net(gm, graph, shapes, example_input, module)
 
