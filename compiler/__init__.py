@@ -185,9 +185,18 @@ def load_weights(model, state_dict, strict: bool = True):
     return _lw(model, state_dict, strict=strict)
 
 
+def from_torch(module, example_input) -> str:
+    """The spec text of a PyTorch module, traced with torch.fx (see the README's Import section).
+
+    Runs the module (on ``example_input``, to learn its shapes): it is your code.
+    """
+    from .importers import from_torch as _ft
+    return _ft(module, example_input)
+
+
 __all__ = [
     "parse", "program", "load", "loads", "load_all", "check", "check_program", "compile", "load_weights",
     "build_config", "IR", "Node", "Program", "NetcError", "NetcErrors", "SpecError", "SpecSyntaxError",
     "ShapeError", "GraphError", "LimitError", "UsageError", "Span", "Source", "LIMITS", "bundled_dir",
-    "bundled_names", "split_ref", "register_layer", "registry", "Registry",
+    "bundled_names", "split_ref", "register_layer", "registry", "Registry", "from_torch",
 ]

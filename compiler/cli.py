@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import keyword
 import os
 import re
 import sys
 
 from netc.dsl.errors import NetcError, UsageError, use_color
 
-COMMANDS = ("check", "summary", "compile", "render", "table", "diff", "fmt", "list", "serve", "lsp")
+COMMANDS = ("check", "summary", "compile", "render", "table", "diff", "fmt", "list", "serve", "lsp", "import")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,7 +39,7 @@ def make_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMANDS:
-        mod = f"netc.commands.{name}"
+        mod = f"netc.commands.{name}" + ("_" if keyword.iskeyword(name) else "")   # import -> import_
         if importlib.util.find_spec(mod) is not None:
             importlib.import_module(mod).add_parser(sub)
     return p

@@ -150,13 +150,13 @@ def test_googlenet_paper_ops_column_is_the_1_5_billion_budget():
 def test_googlenet_aux_heads_section_3_2():
     m = ir("googlenet")
     assert [(a.name, a.attach.split("/")[0], a.weight) for a in m.aux] == [("loss1", "inception_4a", 0.3), ("loss2", "inception_4d", 0.3)]
-    assert m.preds("loss1/head/pool") == [m.scopes["inception_4a"].output]
+    assert m.preds("loss1/head/ave_pool") == [m.scopes["inception_4a"].output]
     head = lambda c: 128 * c + 128 + 2048 * 1024 + 1024 + 1024 * 1000 + 1000   # noqa: E731
     assert head(512) == 3_188_840 and head(528) == 3_190_888
     assert m.params - m.params_inference == head(512) + head(528)
-    assert m.node("loss1/head/pool").shape == (512, 4, 4) and m.node("loss2/head/pool").shape == (528, 4, 4)
+    assert m.node("loss1/head/ave_pool").shape == (512, 4, 4) and m.node("loss2/head/ave_pool").shape == (528, 4, 4)
     assert m.node("loss1/head/fc").shape == (1024,)
-    assert m.node("loss1/head/drop").params.p == 0.7
+    assert m.node("loss1/head/drop_fc").params.p == 0.7
     assert m.macs_train - m.macs == 8_372_224
 
 
@@ -227,11 +227,17 @@ def test_chatfield_without_ceil_pooling_gets_5x5(cfg):
 
 
 def test_chatfield_lrn_is_krizhevsky_in_pytorch_terms():
-    for cfg in ("CNN-F", "CNN-M", "CNN-S"):
-        for name in ("norm1", "norm2"):
+    for cfg, norms in (("CNN-F", ("norm1", "norm2")), ("CNN-M", ("norm1", "norm2")), ("CNN-S", ("norm1",))):
+        for name in norms:
             p = ir(f"chatfield:{cfg}").node(name).params
             # section 1: nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2)
             assert (p.size, p.beta, p.k) == (5, 0.75, 2.0) and abs(p.torch_alpha() - 5e-4) < 1e-12
+
+
+def test_chatfield_cnn_s_has_no_lrn_after_conv2_as_released():
+    m = ir("chatfield:CNN-S")
+    assert [n.name for n in m.layers() if n.kind == "lrn"] == ["norm1"]
+    assert m.preds("pool2") == ["conv2"]
 
 
 @pytest.mark.parametrize("cfg,width", [("CNN-M-2048", 2048), ("CNN-M-1024", 1024), ("CNN-M-128", 128)])

@@ -62,13 +62,18 @@ def load_weights(model: nn.Module, state_dict, strict: bool = True) -> nn.Module
     True
     """
     if isinstance(state_dict, nn.Module):
-        state_dict = state_dict.state_dict()
+        return _load_by_dataflow(model, state_dict, strict)
     if not isinstance(state_dict, Mapping):
         raise WeightsError(f"expected a state_dict (a mapping of names to tensors), got {type(state_dict).__name__}")
     dst, src = _tensors(model.state_dict()), _tensors(state_dict)
     moved = _side_outputs_moved(model, dst, src)
     if moved is not None:   # the source registers its side heads elsewhere (torchvision's Inception3, GoogLeNet)
         src = moved
+    return _pair_and_copy(model, dst, src, strict)
+
+
+def _pair_and_copy(model: nn.Module, dst: list, src: list, strict: bool) -> nn.Module:
+    """Pair ``dst`` and ``src`` (lists of (name, tensor)) one by one, check the shapes, copy."""
     for i, ((dk, dv), (sk, sv)) in enumerate(zip(dst, src)):
         if not _fits(dv, sv):
             if not strict:
@@ -80,8 +85,9 @@ def load_weights(model: nn.Module, state_dict, strict: bool = True) -> nn.Module
             raise WeightsError(f"the weights do not fit at tensor {i + 1}: {dk} of {_where(model, dk)} is "
                                f"{_shape(dv)}, but the source's {sk} is {_shape(sv)}",
                                hint="the source is a different architecture or configuration, or lists its "
-                                    "layers in another order; strict=False loads everything before this "
-                                    "tensor (e.g. a backbone under a new head)")
+                                    "layers in another order (pass the source module itself, "
+                                    "load_weights(model, source_module), to match by dataflow); strict=False "
+                                    "loads everything before this tensor (e.g. a backbone under a new head)")
     if strict and len(dst) != len(src):
         more, extra = ("source", src[len(dst)][0]) if len(src) > len(dst) else ("model", dst[len(src)][0])
         where = f" ({_where(model, extra)})" if more == "model" else ""
@@ -157,3 +163,62 @@ def _side_outputs_moved(model: nn.Module, dst: list, src: list) -> list | None:
             by_key[k] = s
         at += len(group)
     return [by_key[k] for k, _ in dst]
+
+
+# ------------------------------------------------------------------ matching by dataflow
+def _load_by_dataflow(model: nn.Module, source: nn.Module, strict: bool) -> nn.Module:
+    """Pair the tensors of ``source`` and ``model`` in the order the computation uses them (traced
+    with torch.fx), not the order the modules were registered in: a source that registers its
+    head before its trunk, or its side heads before its classifier, loads all the same."""
+    return _pair_and_copy(model, dataflow_tensors(model), dataflow_tensors(source), strict)
+
+
+def dataflow_tensors(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """(state_dict key, tensor) in dataflow order: the layers feeding the main output in the
+    order the traced graph runs them, then side outputs' layers (auxiliary heads, traced in
+    training mode), each module's parameters and buffers in its own order. A module torch.fx
+    cannot trace keeps its registration order (with a warning)."""
+    import torch.fx as fx
+    was = module.training
+    try:
+        module.train(True)
+        graph = module.graph if isinstance(module, fx.GraphModule) else fx.symbolic_trace(module).graph
+    except Exception as e:  # noqa: BLE001 - any tracing failure: fall back, and say so
+        warnings.warn(f"load_weights: torch.fx cannot trace {type(module).__name__} ({type(e).__name__}: {e}); "
+                      "matching its tensors in registration order", stacklevel=4)
+        return _tensors(module.state_dict())
+    finally:
+        module.train(was)
+    nodes = list(graph.nodes)
+    out = next((n for n in nodes if n.op == "output"), None)
+    main = set()
+    if out is not None:
+        first = out.args[0]
+        while isinstance(first, (tuple, list)) and first:
+            first = first[0]
+        stack = [first] if isinstance(first, fx.Node) else []
+        while stack:
+            n = stack.pop()
+            if n not in main:
+                main.add(n)
+                stack.extend(n.all_input_nodes)
+    order = [n for n in nodes if n in main] + [n for n in nodes if n not in main]
+    sd = module.state_dict(keep_vars=True)
+    keys: list[str] = []
+    seen: set = set()
+    for n in order:
+        if n.op == "call_module":
+            prefix = n.target + "."
+            mine = [k for k in sd if k.startswith(prefix) and "." not in k[len(prefix):]]
+            sub = module.get_submodule(n.target)
+            mine = [prefix + k for k in sub.state_dict(keep_vars=True) if prefix + k in sd] or mine
+        elif n.op == "get_attr":
+            mine = [n.target] if n.target in sd else [k for k in sd if k.startswith(n.target + ".")]
+        else:
+            continue
+        for k in mine:
+            if k not in seen:
+                seen.add(k)
+                keys.append(k)
+    keys += [k for k in sd if k not in seen]      # anything the graph does not use, last
+    return [(k, sd[k]) for k in keys if not k.endswith("num_batches_tracked") and isinstance(sd[k], torch.Tensor)]

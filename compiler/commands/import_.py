@@ -1,0 +1,109 @@
+"""netc import FILE : a released network (Caffe prototxt / caffemodel, ONNX, a PyTorch callable)
+as a readable .net spec.
+
+``netc import deploy.prototxt`` prints the spec; ``-o net.net`` writes it; ``--weights net.pt``
+also writes the weights of a ``.caffemodel`` (next to the prototxt, or ``--caffemodel FILE``) as a
+state_dict that ``netc compile --weights`` and ``netc.load_weights`` take. ``netc import
+mypkg.models:resnet50`` imports that module and calls that callable (you asked for it, as with
+``--plugin``): the one importer that runs code. Nothing in a prototxt, caffemodel or ONNX file is
+ever executed.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+from netc.dsl.errors import UsageError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("import", help="write a Caffe, ONNX or PyTorch network as a .net spec",
+                       description="Read a Caffe .prototxt (V0, V1 or V2), an .onnx file, or an importable "
+                                   "PyTorch callable (module:callable, which runs that code) and print it as a spec.")
+    p.add_argument("source", metavar="FILE", help="a .prototxt, .onnx, or module:callable")
+    p.add_argument("-o", "--output", metavar="OUT.net", help="write the spec here (default: print it)")
+    p.add_argument("--weights", metavar="OUT.pt", help="write the weights as a state_dict for the spec")
+    p.add_argument("--caffemodel", metavar="FILE", help="the .caffemodel with the weights (default: next to the prototxt)")
+    p.add_argument("--input", default="3x224x224", metavar="CxHxW",
+                   help="example input size for module:callable (default 3x224x224)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    try:
+        return _run(args)
+    except ModuleNotFoundError as e:
+        if e.name and e.name.split(".")[0] in ("google", "onnx", "torch"):
+            raise UsageError(f"netc import needs the '{e.name.split('.')[0]}' package here",
+                             hint="pip install 'netc[import]' (protobuf and onnx); torch for module:callable") from None
+        raise
+
+
+def _run(args) -> int:
+    from netc import importers
+    src = args.source
+    weights = None
+    if re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", src) and not os.path.exists(src):
+        text, weights = _callable(src, args)
+    elif not os.path.exists(src):
+        raise UsageError(f"no such file: {src}")
+    elif src.endswith(".onnx"):
+        text = importers.from_onnx(src)
+        if args.weights:
+            from netc.importers import onnx_import
+            weights = onnx_import.weights(src, text)
+    else:
+        if args.weights or args.caffemodel:
+            from netc.importers import caffe_weights
+            model = args.caffemodel or _beside(src)
+            if model is None:
+                raise UsageError(f"--weights needs the .caffemodel: none next to {src}; pass --caffemodel FILE")
+            text, weights = caffe_weights.import_with_weights(src, model)
+        else:
+            text = importers.from_caffe(src)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    if args.weights:
+        if weights is None:
+            raise UsageError("this source has no weights to write")
+        import torch
+        torch.save(weights, args.weights)
+        print(f"wrote {args.weights} ({len(weights)} tensors)", file=sys.stderr)
+    return 0
+
+
+def _beside(path: str) -> str | None:
+    base = os.path.splitext(path)[0]
+    for cand in (base + ".caffemodel", re.sub(r"(deploy|train_val)$", "", base).rstrip("_-") + ".caffemodel"):
+        if os.path.exists(cand):
+            return cand
+    d = os.path.dirname(path) or "."
+    models = [f for f in os.listdir(d) if f.endswith(".caffemodel")]
+    return os.path.join(d, models[0]) if len(models) == 1 else None
+
+
+def _callable(ref: str, args):
+    import importlib
+    mod, _, fn = ref.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        obj = getattr(importlib.import_module(mod), fn)
+    except (ImportError, AttributeError) as e:
+        raise UsageError(f"cannot import {ref}: {e}") from None
+    import torch
+    import netc
+    module = obj() if not isinstance(obj, torch.nn.Module) else obj
+    dims = [int(x) for x in re.split(r"[x×]", args.input)]
+    text = netc.from_torch(module, torch.randn(1, *dims))
+    weights = None
+    if args.weights:
+        model = netc.compile(netc.loads(text), device="cpu")
+        netc.load_weights(model, module)
+        weights = model.state_dict()
+    return text, weights

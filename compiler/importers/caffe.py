@@ -1,0 +1,421 @@
+"""Caffe prototxt (and .caffemodel weights) -> the neutral layer graph.
+
+All three generations of Caffe's text format are read, as Caffe's ``upgrade_proto`` reads them:
+V0 (``layers { layer { type: "conv" } }``), V1 (``layers { type: CONVOLUTION }``) and V2
+(``layer { type: "Convolution" }``). The network is taken in its TEST phase; data, loss and
+accuracy layers are training machinery and are left out (the output says so). A layer netc has
+no word for (``Python``, ``ROIPooling`` ...) is an error naming it, its type and its line: nothing
+is dropped silently, and nothing in the file is executed.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from netc.dsl.errors import Source, Span
+
+from .graph import ImportError_, Layer, Net
+
+V1_TYPES = {
+    "CONVOLUTION": "Convolution", "INNER_PRODUCT": "InnerProduct", "POOLING": "Pooling", "LRN": "LRN",
+    "RELU": "ReLU", "DROPOUT": "Dropout", "SOFTMAX": "Softmax", "SOFTMAX_LOSS": "SoftmaxWithLoss",
+    "CONCAT": "Concat", "ELTWISE": "Eltwise", "FLATTEN": "Flatten", "SIGMOID": "Sigmoid", "TANH": "TanH",
+    "DATA": "Data", "IMAGE_DATA": "ImageData", "MEMORY_DATA": "MemoryData", "HDF5_DATA": "HDF5Data",
+    "WINDOW_DATA": "WindowData", "DUMMY_DATA": "DummyData", "ACCURACY": "Accuracy", "SPLIT": "Split",
+    "SILENCE": "Silence", "EUCLIDEAN_LOSS": "EuclideanLoss", "HINGE_LOSS": "HingeLoss",
+    "SIGMOID_CROSS_ENTROPY_LOSS": "SigmoidCrossEntropyLoss", "INFOGAIN_LOSS": "InfogainLoss",
+    "MULTINOMIAL_LOGISTIC_LOSS": "MultinomialLogisticLoss", "CONTRASTIVE_LOSS": "ContrastiveLoss",
+    "HDF5_OUTPUT": "HDF5Output", "ABSVAL": "AbsVal", "ARGMAX": "ArgMax", "BNLL": "BNLL",
+    "DECONVOLUTION": "Deconvolution", "EXP": "Exp", "IM2COL": "Im2col", "MVN": "MVN", "POWER": "Power",
+    "SLICE": "Slice", "THRESHOLD": "Threshold",
+}
+# V0 type strings, as upgrade_proto.cpp's UpgradeV0LayerType maps them
+V0_TYPES = {
+    "accuracy": "Accuracy", "bnll": "BNLL", "concat": "Concat", "conv": "Convolution", "data": "Data",
+    "dropout": "Dropout", "euclidean_loss": "EuclideanLoss", "flatten": "Flatten", "hdf5_data": "HDF5Data",
+    "hdf5_output": "HDF5Output", "im2col": "Im2col", "images": "ImageData", "infogain_loss": "InfogainLoss",
+    "innerproduct": "InnerProduct", "lrn": "LRN", "multinomial_logistic_loss": "MultinomialLogisticLoss",
+    "pool": "Pooling", "relu": "ReLU", "sigmoid": "Sigmoid", "softmax": "Softmax", "softmax_loss": "SoftmaxWithLoss",
+    "split": "Split", "tanh": "TanH", "window_data": "WindowData", "padding": "Padding",
+}
+DATA = {"Data", "ImageData", "MemoryData", "HDF5Data", "WindowData", "DummyData", "Input", "AnnotatedData"}
+LOSS = {"SoftmaxWithLoss", "EuclideanLoss", "HingeLoss", "SigmoidCrossEntropyLoss", "InfogainLoss",
+        "MultinomialLogisticLoss", "ContrastiveLoss"}
+DROPPED = {"Accuracy", "Silence", "HDF5Output"}
+
+
+@dataclass
+class CLayer:
+    """One layer, whatever the generation of the format it came from."""
+    name: str
+    type: str
+    bottom: list
+    top: list
+    msg: object                 # the V2 / V1 LayerParameter, or a V0 adapter
+    line: int = 0
+    loss_weight: list = field(default_factory=list)
+    blobs: list = field(default_factory=list)
+
+
+class _V0:
+    """A V0 layer's fields under the V2 names (upgrade_proto.cpp's UpgradeV0LayerParameter)."""
+
+    def __init__(self, v0, pad: int = 0):
+        self.v0, self.pad = v0, pad
+
+    def HasField(self, name):
+        return name in ("convolution_param", "pooling_param", "lrn_param", "inner_product_param", "dropout_param")
+
+    @property
+    def convolution_param(self):
+        v = self.v0
+        return _Obj(num_output=v.num_output, bias_term=v.biasterm, pad=[v.pad or self.pad], kernel_size=[v.kernelsize],
+                    stride=[v.stride], group=v.group, dilation=[], pad_h=0, pad_w=0, kernel_h=0, kernel_w=0,
+                    stride_h=0, stride_w=0, has=set())
+
+    @property
+    def pooling_param(self):
+        v = self.v0
+        return _Obj(pool=v.pool, pad=v.pad or self.pad, kernel_size=v.kernelsize, stride=v.stride, pad_h=0, pad_w=0,
+                    kernel_h=0, kernel_w=0, stride_h=0, stride_w=0, global_pooling=False, round_mode=0, has=set())
+
+    @property
+    def lrn_param(self):
+        v = self.v0
+        return _Obj(local_size=v.local_size, alpha=v.alpha, beta=v.beta, k=v.k, norm_region=0)
+
+    @property
+    def inner_product_param(self):
+        return _Obj(num_output=self.v0.num_output, bias_term=self.v0.biasterm, axis=1, transpose=False)
+
+    @property
+    def dropout_param(self):
+        return _Obj(dropout_ratio=self.v0.dropout_ratio)
+
+
+class _Obj:
+    def __init__(self, has=None, **kw):
+        self.__dict__.update(kw)
+        self._has = has if has is not None else set(kw)
+
+    def HasField(self, name):
+        return name in self._has and bool(getattr(self, name))
+
+
+def parse_text(text: str, filename: str = "<prototxt>"):
+    """The NetParameter of a prototxt (any generation), or an error with the line."""
+    from google.protobuf import text_format
+    from .caffe_proto import NetParameter
+    net = NetParameter()
+    try:
+        text_format.Parse(text, net, allow_unknown_field=True)
+    except text_format.ParseError as e:
+        line = getattr(e, "GetLine", lambda: 0)() or 0
+        col = getattr(e, "GetColumn", lambda: 1)() or 1
+        raise ImportError_(f"not a Caffe prototxt: {e}", _span(filename, text, line or 1, col)) from None
+    return net
+
+
+def _span(path: str, text: str, line: int, col: int = 1) -> Span:
+    src = Source(path, text)
+    width = max(1, len(src.line(line).rstrip()) - col + 1)
+    return Span(src, line, col, line, col + width)
+
+
+def layers_of(net, text: str = "") -> list[CLayer]:
+    """Every layer as a :class:`CLayer` with its V2 type name and its line in ``text``."""
+    lines = _name_lines(text)
+    out = []
+    if len(net.layer):
+        for l in net.layer:
+            out.append(CLayer(l.name, l.type, list(l.bottom), list(l.top), l, lines(l.name), list(l.loss_weight),
+                              list(l.blobs)))
+    pad_of: dict = {}
+    for l in net.layers:
+        if l.HasField("layer"):      # V0
+            v0 = l.layer
+            t = V0_TYPES.get(v0.type, v0.type)
+            if t == "Padding":       # V0 padding layers fold into the next conv / pool (upgrade_proto.cpp)
+                pad_of[l.top[0]] = (l.bottom[0], v0.pad)
+                continue
+            bottom = list(l.bottom)
+            pad = 0
+            if bottom and bottom[0] in pad_of:
+                bottom[0], pad = pad_of[bottom[0]]
+            out.append(CLayer(v0.name, t, bottom, list(l.top), _V0(v0, pad), lines(v0.name), [], list(v0.blobs)))
+        else:
+            t = l.DESCRIPTOR.fields_by_name["type"].enum_type.values_by_number[l.type].name
+            out.append(CLayer(l.name, V1_TYPES.get(t, t), list(l.bottom), list(l.top), l, lines(l.name),
+                              list(l.loss_weight), list(l.blobs)))
+    return out
+
+
+def _name_lines(text: str):
+    found: dict = {}
+    for i, line in enumerate(text.split("\n"), 1):
+        for m in re.finditer(r'(?:^|[\s{])name\s*:\s*"([^"]*)"', line):
+            found.setdefault(m.group(1), []).append(i)
+    used: dict = {}
+
+    def line_of(name: str) -> int:
+        ls = found.get(name, [])
+        k = used.get(name, 0)
+        used[name] = k + 1
+        return ls[min(k, len(ls) - 1)] if ls else 0
+    return line_of
+
+
+def _phase_ok(l: CLayer, phase: int = 1) -> bool:
+    msg = l.msg
+    inc = list(getattr(msg, "include", [])) if not isinstance(msg, _V0) else []
+    exc = list(getattr(msg, "exclude", [])) if not isinstance(msg, _V0) else []
+    if inc:
+        return any(not r.HasField("phase") or r.phase == phase for r in inc)
+    return not any(r.HasField("phase") and r.phase == phase for r in exc)
+
+
+def read(path: str, text: str | None = None) -> Net:
+    """The neutral graph of a Caffe prototxt file."""
+    if text is None:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    net = parse_text(text, path)
+    return to_net(net, text, path)
+
+
+def to_net(net, text: str, path: str) -> Net:
+    cl = [l for l in layers_of(net, text) if _phase_ok(l)]
+    g = _Build(path, text)
+    _inputs(g, net, cl)
+    for l in cl:
+        g.layer(l)
+    return g.finish(net)
+
+
+def _inputs(g: "_Build", net, cl: list) -> None:
+    shape = None
+    if len(net.input):
+        g.blobs[net.input[0]] = "input"
+        if len(net.input_shape):
+            shape = list(net.input_shape[0].dim)
+        elif len(net.input_dim) >= 4:
+            shape = list(net.input_dim[:4])
+    for l in cl:
+        if l.type == "Input" and len(l.msg.input_param.shape):
+            shape = list(l.msg.input_param.shape[0].dim)
+        elif l.type in DATA and shape is None:
+            tp = getattr(l.msg, "transform_param", None)
+            if tp is not None and tp.crop_size:
+                shape = [0, 1 if tp.force_gray else 3, tp.crop_size, tp.crop_size]
+            if tp is not None:
+                g.mean = list(tp.mean_value) or ([tp.mean_file] if tp.mean_file else [])
+    g.shape = tuple(int(x) for x in shape[1:4]) if shape and len(shape) >= 4 else None
+
+
+class _Build:
+    def __init__(self, path: str, text: str = ""):
+        self.path, self.text = path, text
+        self.blobs: dict[str, str] = {}      # blob name -> the layer that last wrote it
+        self.layers: list[Layer] = []
+        self.names: set = set()
+        self.losses: list = []               # (bottom layer, weight, loss layer name)
+        self.dropped: list = []
+        self.shape = None
+        self.mean: list = []
+        self.blobs_of: dict = {}             # layer name -> Caffe blobs (weights)
+        self.scales: dict = {}               # batch norm layer -> the Scale layer after it
+
+    def where(self, l: CLayer) -> str:
+        return f"{os.path.basename(self.path)}:{l.line}" if l.line else os.path.basename(self.path)
+
+    def error(self, l: CLayer, msg: str, hint: str | None = None) -> ImportError_:
+        line = l.line or 1
+        col = len(self.text.split("\n")[line - 1]) - len(self.text.split("\n")[line - 1].lstrip()) + 1 if self.text else 1
+        return ImportError_(f"layer '{l.name}' of type {l.type}: {msg}", _span(self.path, self.text, line, col),
+                            hint=hint)
+
+    def src(self, l: CLayer, blob: str) -> str:
+        if blob not in self.blobs:
+            raise self.error(l, f"reads blob '{blob}', which no layer before it writes")
+        return self.blobs[blob]
+
+    def add(self, l: CLayer, kind: str, params: dict | None = None, inputs: list | None = None) -> None:
+        name = l.name
+        n = 2
+        while name in self.names:
+            name, n = f"{l.name}_{n}", n + 1
+        self.names.add(name)
+        ins = inputs if inputs is not None else [self.src(l, b) for b in l.bottom]
+        self.layers.append(Layer(name, kind, params or {}, ins, self.where(l), None, l.type))
+        for t in l.top:
+            self.blobs[t] = name
+        if l.blobs:
+            self.blobs_of[name] = l.blobs
+
+    def layer(self, l: CLayer) -> None:
+        t = l.type
+        if t in DATA:
+            for top in l.top[:1]:
+                self.blobs[top] = "input"
+            for top in l.top[1:]:
+                self.blobs[top] = "#label"
+            self.dropped.append(t)
+            return
+        if t in LOSS:
+            w = l.loss_weight[0] if l.loss_weight else 1.0
+            self.losses.append((self.src(l, l.bottom[0]), float(w), l.name, t))
+            return
+        if t in DROPPED:
+            self.dropped.append(t)
+            return
+        if t == "Split":
+            for top in l.top:
+                self.blobs[top] = self.src(l, l.bottom[0])
+            return
+        rule = getattr(self, "t_" + t, None)
+        if rule is None:
+            raise self.error(l, "netc has no layer kind for it, so the network cannot be written as a spec",
+                             hint="nothing was dropped; a Python layer's code is never run" if t == "Python" else
+                             "netc's kinds: conv, fc, max/avg pooling, LRN, batch norm, dropout, ReLU, soft-max, "
+                             "concat, add")
+        rule(l)
+
+    # ---------------------------------------------------------------- layer rules
+    def t_Convolution(self, l):
+        p = l.msg.convolution_param
+        k = _hw(p, "kernel", None)
+        if k is None:
+            raise self.error(l, "a convolution without kernel_size")
+        dil = list(p.dilation)
+        params = {"out": int(p.num_output), "k": k, "stride": _hw(p, "stride", 1), "pad": _hw(p, "pad", 0),
+                  "groups": int(p.group), "bias": bool(p.bias_term)}
+        if dil and dil[0] != 1:
+            params["dilation"] = int(dil[0])
+        self.add(l, "conv", params)
+
+    def t_InnerProduct(self, l):
+        p = l.msg.inner_product_param
+        if getattr(p, "transpose", False):
+            raise self.error(l, "transpose: true is not supported")
+        self.add(l, "fc", {"out": int(p.num_output), "bias": bool(p.bias_term)})
+
+    def t_Pooling(self, l):
+        p = l.msg.pooling_param
+        if p.pool == 2:
+            raise self.error(l, "stochastic pooling has no netc kind")
+        kind = "maxpool" if p.pool == 0 else "avgpool"
+        if p.global_pooling:
+            self.add(l, "gmp" if p.pool == 0 else "gap")
+            return
+        k = _hw(p, "kernel", None)
+        params = {"k": k, "stride": _hw(p, "stride", 1), "pad": _hw(p, "pad", 0),
+                  "ceil": getattr(p, "round_mode", 0) == 0}
+        if not (hasattr(p, "HasField") and p.HasField("round_mode")):
+            params["ceil_implicit"] = True    # Caffe's default: written only where it changes the size
+        self.add(l, kind, params)
+
+    def t_LRN(self, l):
+        p = l.msg.lrn_param
+        self.add(l, "lrn", {"size": int(p.local_size), "alpha": _f(p.alpha), "beta": _f(p.beta), "k": _f(p.k),
+                            "region": "within" if p.norm_region == 1 else "across"})
+
+    def t_ReLU(self, l):
+        rp = getattr(l.msg, "relu_param", None)
+        if rp is not None and rp.negative_slope:
+            raise self.error(l, "a leaky ReLU (negative_slope) as a layer of its own has no netc kind")
+        self.add(l, "relu")
+
+    def t_Sigmoid(self, l):
+        self.add(l, "sigmoid")
+
+    def t_TanH(self, l):
+        self.add(l, "tanh")
+
+    def t_Dropout(self, l):
+        self.add(l, "dropout", {"p": _f(l.msg.dropout_param.dropout_ratio)})
+
+    def t_Softmax(self, l):
+        self.add(l, "softmax")
+
+    def t_Flatten(self, l):
+        self.add(l, "flatten")
+
+    def t_Concat(self, l):
+        cp = getattr(l.msg, "concat_param", None)
+        if cp is not None and (cp.axis != 1 or cp.concat_dim != 1):
+            raise self.error(l, "netc concatenates along channels only (axis 1)")
+        self.add(l, "concat")
+
+    def t_Eltwise(self, l):
+        p = l.msg.eltwise_param
+        if p.operation != 1 or any(c != 1 for c in p.coeff):
+            raise self.error(l, "only an element-wise sum with coefficients 1 has a netc kind (add)")
+        self.add(l, "add")
+
+    def t_BatchNorm(self, l):
+        self.add(l, "bn", {"eps": _f(l.msg.batch_norm_param.eps), "affine": False})
+
+    def t_Scale(self, l):
+        src = self.layers[-1] if self.layers else None
+        p = l.msg.scale_param
+        if src is not None and src.kind == "bn" and src.params.get("affine") is False and p.bias_term \
+                and self.src(l, l.bottom[0]) == src.name:
+            src.params["affine"] = True        # BatchNorm + Scale(bias_term) is one affine batch norm
+            for t in l.top:
+                self.blobs[t] = src.name
+            self.scales[src.name] = l.name
+            return
+        raise self.error(l, "a Scale layer is read only right after a BatchNorm (as its affine part)")
+
+    # ---------------------------------------------------------------- the network
+    def finish(self, net) -> Net:
+        outputs: list = []
+        losses = [x for x in self.losses if x[0] != "input"]
+        softmax = False
+        if losses:
+            main = max(losses, key=lambda x: (x[1], losses.index(x)))
+            outputs = [(main[0], None)] + [(b, w) for b, w, _, _ in losses if (b, w) != (main[0], main[1])]
+            softmax = main[3] == "SoftmaxWithLoss"
+        else:
+            used = {i for l in self.layers for i in l.inputs}
+            ends = [l.name for l in self.layers if l.name not in used]
+            outputs = [(n, None) for n in ends[-1:]]
+        comments = []
+        if self.mean:
+            m = ", ".join(_num(x) for x in self.mean)
+            comments.append(f"input as Caffe feeds it: BGR channel order, mean ({m}) subtracted")
+        else:
+            comments.append("input as Caffe feeds it: BGR channel order, the mean subtracted (not stated in this file)")
+        left = sorted((set(self.dropped) - {"Input"}) | {x[3] for x in self.losses})
+        if left:
+            comments.append("left out, used in training only: " + ", ".join(left) + " layers")
+        out = Net(self.layers, self.shape, "BGR" if self.shape and self.shape[0] == 3 else None, outputs,
+                  comments, net.name, self.path, softmax)
+        out.blobs = self.blobs_of          # type: ignore[attr-defined]
+        out.scales = self.scales           # type: ignore[attr-defined]
+        return out
+
+
+def _num(x) -> str:
+    return str(int(x)) if isinstance(x, float) and x == int(x) else str(x)
+
+
+def _f(v: float) -> float:
+    return float("%.6g" % v)
+
+
+def _hw(p, what: str, default):
+    """kernel / stride / pad of a conv or pool parameter message: an int or [h, w]."""
+    h, w = getattr(p, f"{what}_h", 0), getattr(p, f"{what}_w", 0)
+    if h or w:
+        return int(h) if h == w else [int(h), int(w)]
+    v = getattr(p, "kernel_size" if what == "kernel" else what, None)
+    if isinstance(v, (int, float)):
+        v = [v] if (v or what != "kernel") else []
+    v = list(v) if v is not None else []
+    if not v:
+        return default
+    if len(v) == 1:
+        return int(v[0])
+    return int(v[0]) if v[0] == v[1] else [int(v[0]), int(v[1])]

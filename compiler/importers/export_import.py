@@ -1,0 +1,108 @@
+"""A PyTorch module -> the neutral layer graph through ``torch.export``, for a module torch.fx
+cannot trace (control flow on shapes, for one). The module is exported in eval mode, on the
+example input: the graph of ATen operators it records is read with ``ATEN`` (one entry per
+operator); names come from the module path each node records (``nn_module_stack``). Side
+outputs that run only in training are not part of such a graph.
+"""
+from __future__ import annotations
+
+from .graph import ImportError_, Layer, Net
+
+
+def _one(v):
+    v = list(v) if isinstance(v, (list, tuple)) else [v, v]
+    return int(v[0]) if v[0] == v[-1] else [int(x) for x in v]
+
+
+def _arg(n, i, default=None):
+    return n.args[i] if len(n.args) > i else default
+
+
+def _conv(n, w, b):
+    return "conv", {"out": int(w[0]), "k": _one(w[2:]), "stride": _one(_arg(n, 3, 1)), "pad": _one(_arg(n, 4, 0)),
+                    "groups": int(_arg(n, 6, 1)), "bias": b is not None,
+                    **({"dilation": _one(_arg(n, 5))} if _one(_arg(n, 5, 1)) != 1 else {})}
+
+
+def _pool(kind):
+    def rule(n, w, b):
+        k = _one(_arg(n, 1))
+        p = {"k": k, "stride": _one(_arg(n, 2) or _arg(n, 1)), "pad": _one(_arg(n, 3, 0))}
+        p["ceil"] = bool(_arg(n, 5 if kind == "maxpool" else 4, False))
+        if kind == "avgpool" and _arg(n, 5, True) is False:
+            p["count_include_pad"] = False
+        return kind, p
+    return rule
+
+
+#: ATen operator -> rule(node, weight shape, bias shape) -> (netc kind, parameters)
+ATEN = {
+    "aten.conv2d.default": _conv,
+    "aten.linear.default": lambda n, w, b: ("fc", {"out": int(w[0]), "bias": b is not None}),
+    "aten.max_pool2d.default": _pool("maxpool"), "aten.avg_pool2d.default": _pool("avgpool"),
+    "aten.adaptive_avg_pool2d.default": lambda n, w, b: ("adaptive_avgpool", {"out": _one(_arg(n, 1))}),
+    "aten.relu.default": lambda n, w, b: ("relu", {}), "aten.relu_.default": lambda n, w, b: ("relu", {}),
+    "aten.sigmoid.default": lambda n, w, b: ("sigmoid", {}), "aten.tanh.default": lambda n, w, b: ("tanh", {}),
+    "aten.flatten.using_ints": lambda n, w, b: ("flatten", {}),
+    "aten.dropout.default": lambda n, w, b: ("dropout", {"p": float(_arg(n, 1, 0.5))}),
+    "aten.softmax.int": lambda n, w, b: ("softmax", {}), "aten._softmax.default": lambda n, w, b: ("softmax", {}),
+    "aten.cat.default": lambda n, w, b: ("concat", {}), "aten.add.Tensor": lambda n, w, b: ("add", {}),
+    "aten.batch_norm.default": lambda n, w, b: ("bn", {"eps": float(_arg(n, 7, 1e-5)),
+                                                       "momentum": float(_arg(n, 6, 0.1)), "affine": w is not None}),
+}
+
+
+def read(module, example_input) -> Net:
+    """The neutral graph of ``module`` as torch.export records it on ``example_input``."""
+    import torch
+    was = module.training
+    try:
+        module.eval()
+        ep = torch.export.export(module, (example_input,))
+    except Exception as e:   # noqa: BLE001 - whatever torch.export refuses, say why
+        raise ImportError_(f"neither torch.fx nor torch.export can trace {type(module).__name__}: "
+                           f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    finally:
+        module.train(was)
+    sig = ep.graph_signature
+    tensors = {**sig.inputs_to_parameters, **sig.inputs_to_buffers}
+    state = {**dict(module.named_parameters()), **dict(module.named_buffers())}
+    shape = {ph: tuple(state[k].shape) for ph, k in tensors.items() if k in state}
+    layers, env, names = [], {}, set()
+    for n in ep.graph.nodes:
+        if n.op == "placeholder":
+            if n.name in sig.user_inputs:
+                env[n.name] = "input"
+            continue
+        if n.op == "output":
+            outs = [env[a.name] for a in n.args[0] if hasattr(a, "name") and a.name in env]
+            break
+        if n.op != "call_function":
+            continue
+        target = str(n.target)
+        if target == "<built-in function getitem>":
+            env[n.name] = env.get(n.args[0].name)
+            continue
+        rule = ATEN.get(target)
+        if rule is None:
+            raise ImportError_(f"node {n.name} calls {target}, which has no netc kind",
+                               hint="netc.importers.export_import.ATEN maps ATen operators to netc kinds")
+        args = [a for a in (n.args[0] if target == "aten.cat.default" else n.args) if hasattr(a, "name")]
+        data = [env[a.name] for a in args if a.name in env]
+        w = shape.get(args[1].name) if len(args) > 1 and args[1].name in shape else None
+        b = shape.get(args[2].name) if len(args) > 2 and args[2].name in shape else None
+        kind, params = rule(n, w, b)
+        stack = list(n.meta.get("nn_module_stack", {}).values())
+        path = stack[-1][0] if stack and stack[-1][0] else n.name
+        name, i = path.replace(".", "/"), 2
+        while name in names:
+            name, i = f"{path.replace('.', '/')}_{i}", i + 1
+        names.add(name)
+        layers.append(Layer(name, kind, params, data if kind in ("concat", "add") else data[:1], f"node {n.name}",
+                            None, target))
+        env[n.name] = name
+    c, h, w_ = tuple(example_input.shape[1:4])
+    main = {l.name: l for l in layers}.get(outs[0]) if outs else None
+    return Net(layers, (int(c), int(h), int(w_)), None, [(o, None) for o in outs[:1]],
+               ["traced with torch.export (torch.fx could not): side outputs of training mode are not included"],
+               type(module).__name__, type(module).__name__, softmax_head=main is not None and main.kind == "fc")

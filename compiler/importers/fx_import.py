@@ -1,0 +1,283 @@
+"""A PyTorch module -> the neutral layer graph, by tracing it (torch.fx; torch.export where fx
+cannot: :mod:`netc.importers.export_import`).
+
+The module is traced in training mode, so that side outputs (auxiliary heads that run only in
+training) are part of the graph, and put back in the mode it was in. ``MODULES`` and
+``FUNCTIONS`` map torch's layers and functions to netc kinds, one entry each: a kind added to
+netc needs one line here to be imported. Anything else in the graph is an error naming the node.
+"""
+from __future__ import annotations
+
+import operator
+import os
+
+from .graph import ImportError_, Layer, Net
+
+
+def _pair(v):
+    return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
+
+
+def _one(v):
+    h, w = _pair(v)
+    return h if h == w else [h, w]
+
+
+def _conv(m, x):
+    if m.padding_mode != "zeros":
+        raise ValueError(f"padding_mode={m.padding_mode}")
+    pad = m.padding
+    if isinstance(pad, str):      # 'same' / 'valid'
+        k, d = _pair(m.kernel_size), _pair(m.dilation)
+        pad = (0, 0) if pad == "valid" else (d[0] * (k[0] - 1) // 2, d[1] * (k[1] - 1) // 2)
+    p = {"out": m.out_channels, "k": _one(m.kernel_size), "stride": _one(m.stride), "pad": _one(pad),
+         "groups": m.groups, "bias": m.bias is not None}
+    if _pair(m.dilation) != (1, 1):
+        p["dilation"] = _one(m.dilation)
+    return "conv", p
+
+
+def _pool(kind):
+    def rule(m, x):
+        k = _one(m.kernel_size)
+        p = {"k": k, "stride": _one(m.stride if m.stride is not None else m.kernel_size), "pad": _one(m.padding),
+             "ceil": bool(m.ceil_mode)}
+        if kind == "avgpool" and not m.count_include_pad:
+            p["count_include_pad"] = False
+        if kind == "maxpool" and _pair(getattr(m, "dilation", 1)) != (1, 1):
+            p["dilation"] = _one(m.dilation)
+        return kind, p
+    return rule
+
+
+def _adaptive_avg(m, x):
+    return "adaptive_avgpool", {"out": _one(m.output_size)}
+
+
+def _adaptive_max(m, x):
+    if _pair(m.output_size) != (1, 1):
+        raise ValueError("adaptive max pooling to more than 1x1")
+    return "gmp", {}
+
+
+def _lrn(m, x):
+    region = "within" if type(m).__name__ == "WithinChannelLRN" else "across"
+    return "lrn", {"size": m.size, "alpha": float(m.alpha), "beta": float(m.beta), "k": float(m.k), "region": region}
+
+
+def _bn(m, x):
+    return "bn", {"eps": float(m.eps), "momentum": float(m.momentum if m.momentum is not None else 0.1),
+                  "affine": bool(m.affine)}
+
+
+def _spp(m, x):
+    return "spp", {"levels": [int(v) for v in m.levels], "mode": getattr(m, "mode", "max")}
+
+
+def _simple(kind):
+    return lambda m, x: (kind, {})
+
+
+#: torch module class name -> rule(module, input shape) -> (netc kind, parameters)
+MODULES = {
+    "Conv2d": _conv,
+    "Linear": lambda m, x: ("fc", {"out": m.out_features, "bias": m.bias is not None}),
+    "MaxPool2d": _pool("maxpool"), "AvgPool2d": _pool("avgpool"),
+    "AdaptiveAvgPool2d": _adaptive_avg, "AdaptiveMaxPool2d": _adaptive_max,
+    "BatchNorm2d": _bn, "BatchNorm1d": _bn,
+    "LocalResponseNorm": _lrn, "WithinChannelLRN": _lrn,
+    "Dropout": lambda m, x: ("dropout", {"p": float(m.p)}), "Dropout2d": lambda m, x: ("dropout", {"p": float(m.p)}),
+    "ReLU": _simple("relu"), "Sigmoid": _simple("sigmoid"), "Tanh": _simple("tanh"),
+    "Softmax": _simple("softmax"), "Flatten": _simple("flatten"), "Identity": _simple("identity"),
+    "SPP": _spp, "InputGuard": _simple("identity"),
+}
+
+
+def _fn_names():
+    import torch
+    import torch.nn.functional as F
+    return {
+        torch.relu: "relu", torch.relu_: "relu", F.relu: "relu", torch.sigmoid: "sigmoid", torch.tanh: "tanh",
+        F.sigmoid: "sigmoid", F.tanh: "tanh",
+        torch.flatten: "flatten", torch.cat: "concat", torch.concat: "concat", operator.add: "add",
+        torch.add: "add", operator.iadd: "add", torch.softmax: "softmax", F.softmax: "softmax",
+        F.dropout: "dropout", F.adaptive_avg_pool2d: "adaptive_avgpool", F.max_pool2d: "maxpool",
+        F.avg_pool2d: "avgpool",
+    }
+
+
+METHODS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "flatten": "flatten",
+           "view": "flatten", "reshape": "flatten", "softmax": "softmax", "add": "add", "add_": "add"}
+
+
+def trace(module):
+    """(GraphModule, graph) of ``module`` in training mode (side outputs included)."""
+    import torch.fx as fx
+    if isinstance(module, fx.GraphModule):
+        return module, module.graph
+    gm = fx.symbolic_trace(module)
+    return gm, gm.graph
+
+
+def read(module, example_input) -> Net:
+    """The neutral graph of a module, traced with torch.fx (side outputs included)."""
+    import torch
+    was = module.training
+    try:
+        module.train(True)
+        try:
+            gm, graph = trace(module)
+            graph = _copy(graph)
+        except Exception:   # noqa: BLE001 - control flow fx cannot follow: torch.export records one path
+            gm = None
+    finally:
+        module.train(was)
+    if gm is None:
+        from . import export_import
+        return export_import.read(module, example_input)
+    shapes = _shapes(gm, graph, example_input, module)
+    return _to_net(gm, graph, shapes, example_input, module)
+
+
+def _copy(graph):
+    import torch.fx as fx
+    g = fx.Graph()
+    env: dict = {}
+    out = g.graph_copy(graph, env)
+    g.output(out)
+    return g
+
+
+def _shapes(gm, graph, x, module) -> dict:
+    """Output shape of every node (run in eval mode on the example input)."""
+    import torch
+    import torch.fx as fx
+    shapes: dict = {}
+
+    class _Run(fx.Interpreter):
+        def run_node(self, n):
+            r = super().run_node(n)
+            if isinstance(r, torch.Tensor):
+                shapes[n.name] = tuple(r.shape)
+            return r
+    was = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            _Run(fx.GraphModule(gm, graph)).run(x)
+    finally:
+        module.train(was)
+    return shapes
+
+
+def _to_net(gm, graph, shapes: dict, x, module) -> Net:
+    fns = _fn_names()
+    layers: list[Layer] = []
+    env: dict = {}          # fx node name -> layer name (or "input")
+    names: set = set()
+    outputs: list = []
+
+    def add(n, kind, params, inputs, src):
+        name = n.target.replace(".", "/") if n.op == "call_module" else n.name
+        base, i = name, 2
+        while name in names:
+            name, i = f"{base}_{i}", i + 1
+        names.add(name)
+        layers.append(Layer(name, kind, params, inputs, f"node {n.name}", None, src))
+        env[n.name] = name
+
+    def ins(n):
+        out = []
+        for a in n.all_input_nodes:
+            if a.name not in env:
+                raise ImportError_(f"node {n.name} ({n.format_node()}) reads {a.name}, which netc cannot follow")
+            out.append(env[a.name])
+        return out
+
+    for n in graph.nodes:
+        if n.op == "placeholder":
+            if "input" in env.values():
+                raise ImportError_(f"node {n.name}: netc networks take one input")
+            env[n.name] = "input"
+        elif n.op == "call_module":
+            m = gm.get_submodule(n.target)
+            rule = MODULES.get(type(m).__name__)
+            if rule is None:
+                raise ImportError_(f"node {n.name} calls {n.target}, a {type(m).__name__}, which has no netc kind",
+                                   hint="netc.importers.fx_import.MODULES maps torch modules to netc kinds")
+            try:
+                kind, params = rule(m, shapes.get(n.args[0].name) if n.args else None)
+            except ValueError as e:
+                raise ImportError_(f"node {n.name} ({type(m).__name__} {n.target}): {e} has no netc form") from None
+            if kind == "identity":
+                env[n.name] = ins(n)[0]
+                continue
+            add(n, kind, params, ins(n)[:1], type(m).__name__)
+        elif n.op in ("call_function", "call_method"):
+            _function(n, fns, add, ins, env, shapes)
+        elif n.op == "output":
+            res = n.args[0]
+            items = list(res) if isinstance(res, (tuple, list)) else [res]
+            for r in items:
+                if getattr(r, "name", None) not in env:
+                    raise ImportError_(f"the module's output {r} is not a tensor netc can follow")
+                outputs.append(env[r.name])
+        elif n.op == "get_attr":
+            raise ImportError_(f"node {n.name} reads the tensor {n.target} directly; netc cannot express it")
+    weights = getattr(module, "aux_weights", None) or {}
+    ws = list(weights.values()) if isinstance(weights, dict) else []
+    outs = [(outputs[0], None)] + [(o, ws[i] if i < len(ws) else None) for i, o in enumerate(outputs[1:])]
+    idx = {l.name: l for l in layers}
+    main = idx.get(outputs[0])
+    c, h, w = tuple(x.shape[1:4]) if x.dim() == 4 else (x.shape[1], None, None)
+    name = type(module).__name__
+    meta = getattr(module, "netc", None)
+    if isinstance(meta, dict) and meta.get("config"):
+        name = f"{os.path.basename(str(meta.get('spec', '')))}:{meta['config']} compiled by netc"
+    net = Net(layers, (int(c), int(h), int(w)), None, outs, [], name, type(module).__name__,
+              softmax_head=main is not None and main.kind == "fc")
+    net.block_names = _block_names(module)     # type: ignore[attr-defined]
+    return net
+
+
+def _block_names(module) -> dict:
+    """A module compiled by netc names its blocks in its spec: {instance: block name}."""
+    meta = getattr(module, "netc", None)
+    if not isinstance(meta, dict) or not meta.get("spec") or not meta.get("config"):
+        return {}
+    try:
+        import netc
+        ir = netc.load(meta["spec"], meta["config"])
+    except Exception:   # noqa: BLE001 - only a hint: a spec that moved or changed gives none
+        return {}
+    return {name: sc.block for name, sc in ir.scopes.items() if sc.kind == "block" and sc.block}
+
+
+def _function(n, fns, add, ins, env, shapes) -> None:
+    kind = fns.get(n.target) if n.op == "call_function" else METHODS.get(n.target)
+    if n.op == "call_function" and n.target is operator.getitem:
+        kind = None
+    if kind is None:
+        what = getattr(n.target, "__name__", str(n.target))
+        raise ImportError_(f"node {n.name} calls {what}, which has no netc kind",
+                           hint="netc.importers.fx_import maps torch functions to netc kinds (FUNCTIONS, METHODS)")
+    inputs = ins(n)
+    if kind == "concat":
+        dim = n.args[1] if len(n.args) > 1 else n.kwargs.get("dim", 0)
+        if dim != 1:
+            raise ImportError_(f"node {n.name}: netc concatenates along channels (dim 1), not dim {dim}")
+    if kind == "add" and len(inputs) != 2:
+        raise ImportError_(f"node {n.name}: an addition of a constant has no netc kind")
+    if kind == "flatten":
+        out = shapes.get(n.name)
+        if out is not None and len(out) != 2:
+            raise ImportError_(f"node {n.name} ({n.target}) reshapes to {list(out)}; netc only flattens to (N, features)")
+        inputs = inputs[:1]
+    params: dict = {}
+    if kind == "dropout":
+        params = {"p": float(n.kwargs.get("p", n.args[1] if len(n.args) > 1 else 0.5))}
+    if kind in ("relu", "sigmoid", "tanh", "softmax", "dropout"):
+        inputs = inputs[:1]
+    if kind in ("maxpool", "avgpool", "adaptive_avgpool"):
+        raise ImportError_(f"node {n.name}: functional pooling ({n.target.__name__}) is not read yet; use the nn module")
+    add(n, kind, params, inputs, getattr(n.target, "__name__", str(n.target)))

@@ -1,0 +1,53 @@
+"""The neutral layer graph every importer produces and :mod:`netc.importers.printer` prints.
+
+An importer (Caffe, ONNX, torch.fx) reads its source into a :class:`Net`: layers in dataflow
+order, each with a netc kind (``conv``, ``fc``, ``maxpool`` ...), netc parameter names (``out``,
+``k``, ``stride``, ``pad`` ...), the names of the layers it reads (``"input"`` for the network's
+input) and where it came from (a line, a node), so that an error can point at it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from netc.dsl.errors import NetcError
+
+
+class ImportError_(NetcError):
+    """A source that netc cannot express (a layer kind it has no word for, a graph it cannot print)."""
+
+
+@dataclass
+class Layer:
+    name: str                  # the source's name; "/" separates scopes (inception_3a/1x1)
+    kind: str                  # a netc kind: conv fc maxpool avgpool lrn bn dropout relu softmax concat add ...
+    params: dict = field(default_factory=dict)
+    inputs: list = field(default_factory=list)
+    where: str = ""            # "line 12", "node /features/0/Conv"
+    act: str | None = None     # an activation fused into a conv / fc / bn ("relu")
+    source_type: str = ""      # the source's own word for it (Convolution, nn.Conv2d)
+
+
+@dataclass
+class Net:
+    layers: list[Layer]
+    input: tuple | None = None            # (C, H, W); H, W None for any size
+    channels: str | None = None           # RGB, BGR, gray; None: by the channel count
+    outputs: list = field(default_factory=list)   # [(layer name, loss weight or None)], main first
+    comments: list[str] = field(default_factory=list)
+    name: str = ""
+    source: str = ""                      # what was read: a file name, a module
+    softmax_head: bool = False            # the main output feeds a soft-max (a loss or a prob layer)
+
+    def layer(self, name: str) -> Layer:
+        return self.index()[name]
+
+    def index(self) -> dict:
+        return {l.name: l for l in self.layers}
+
+
+def fail(message: str, layer: Layer | None = None, hint: str | None = None) -> ImportError_:
+    """An import error naming the layer, its type and where it is in the source."""
+    if layer is not None:
+        at = f" ({layer.where})" if layer.where else ""
+        message = f"layer '{layer.name}' of type {layer.source_type or layer.kind}{at}: {message}"
+    return ImportError_(message, hint=hint)

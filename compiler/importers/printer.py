@@ -1,0 +1,291 @@
+"""One printer from a neutral layer graph (:class:`~netc.importers.graph.Net`) to spec text.
+
+What comes out reads like a person wrote it:
+
+- layers in the papers' notation (``conv3-64``, ``maxpool3/2(ceil)``, ``FC-4096``, ``LRN``); an
+  activation that follows a conv / FC is folded into it and written only where netc's ``auto``
+  would not give it; ``(ceil)`` only where rounding up changes the output size;
+- a ``concat`` / ``add`` of branches that fork from one layer is written as a group;
+- runs of identical layers are folded (``conv3-512 x3``);
+- subgraphs that share a name scope (``inception_3a/...``) and the same structure, differing only
+  in widths, become one parameterised block called once per instance
+  (``block inception(n1, r3, n3, r5, n5, pp)``); identical side-output heads become one block;
+- names are written only where netc would generate other ones (checked by loading the text);
+- side outputs are ``aux NAME on LAYER weight W``;
+- the result goes through ``netc fmt``.
+"""
+from __future__ import annotations
+
+import re
+
+import networkx as nx
+
+from .fold import _fold_aux, _fold_blocks, _local, _repeats
+from .graph import Layer, Net, fail
+from .structure import WEIGHTED, Block, Item, _aux_name, _Ctx, _graph, _label, _last, _path, _seq, shapes, simplify
+from .words import fmt_num, word
+
+
+def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, order: list | None = None) -> str:
+    """The spec text of ``net`` (see the module docstring). ``order``, a list, receives the
+    source's layer names in the order the spec builds them (main network, then side outputs)."""
+    from netc.dsl.fmt import format_text
+    net = simplify(net)
+    g = _graph(net)
+    ctx = _Ctx(net, g, shapes(net), idx=net.index())
+    main_out = net.outputs[0][0] if net.outputs else net.layers[-1].name
+    head = net.layer(main_out)
+    if head.kind == "softmax" and len(head.inputs) == 1 and head.inputs[0] != "input":
+        head = net.layer(head.inputs[0])
+    if head.kind == "fc":
+        ctx.classes, ctx.classifier = head.params.get("out"), head.name
+    idom = nx.immediate_dominators(g, "input")
+    main_nodes = nx.ancestors(g, main_out) | {main_out}
+    main = _seq(ctx, main_out, "input", idom)
+    auxes = []
+    for name, weight in net.outputs[1:]:
+        nodes = (nx.ancestors(g, name) | {name}) - main_nodes
+        first = [n for n in nodes if not any(p in nodes for p in g.predecessors(n))]
+        if len(first) != 1 or len(list(g.predecessors(first[0]))) != 1:
+            raise fail("a side output must hang off one layer of the main network", net.layer(name))
+        attach = next(iter(g.predecessors(first[0])))
+        auxes.append([_aux_name(net, nodes, name), attach, weight, _seq(ctx, name, attach, idom)])
+    covered = main_nodes | {n for a in auxes for n in (nx.ancestors(g, _last(a[3])) | {_last(a[3])})}
+    for l in net.layers:
+        if l.name not in covered:
+            raise fail("it feeds no output of the network; netc cannot print a layer whose result is unused", l)
+    main = _fold_blocks(ctx, main, aux=False)
+    _fold_aux(ctx, auxes)
+    for a in auxes:
+        a[3] = _fold_blocks(ctx, a[3], aux=False, prefix=a[0] + "/")
+    main = _repeats(main)
+    for a in auxes:
+        a[3] = _repeats(a[3])
+    _desired_names(ctx, main, auxes)
+    best = None
+    for naming in ("stage", "sequential"):     # VGG's conv1_1 ... or AlexNet's conv1 ...: fewer names wins
+        ctx.naming, ctx.explicit, ctx.acts, ctx.unfold = naming, set(), set(), set()
+        for _ in range(4):
+            text = _render(ctx, main, auxes, header or [])
+            if not verify or not _fix(ctx, text, main, auxes):
+                break
+        top = ctx.explicit - set(ctx.template.values())     # names in block bodies are the same either way
+        if best is None or len(top) < best[0]:
+            best = (len(top), text)
+        if not verify or not top:
+            break
+    if order is not None:
+        order[:] = [l.name for l, _ in _slots(main, auxes)]
+    return format_text(best[1])
+
+
+# ------------------------------------------------------------------ names
+_DECORATION = re.compile(r"^(\d+x\d+)(_s\d+)?$")
+
+
+def _top_name(name: str) -> str:
+    """A top-level source name as netc would write it. Caffe decorates names with the window
+    (``conv1/7x7_s2``, ``pool5/drop_7x7_s1``): the spec's word already says that."""
+    parts = _path(name)
+    if len(parts) == 2:
+        a, b = parts
+        if _DECORATION.match(b):
+            return _label(a)
+        m = re.fullmatch(r"\d+x\d+_(reduce)", b)
+        if m:
+            return _label(f"{a}_reduce")
+        b = re.sub(r"_\d+x\d+(_s\d+)?$", "", b)
+        return _label(b)
+    return _label(name)
+
+
+def _desired_names(ctx: _Ctx, main: list, auxes: list) -> None:
+    """The full name each layer should have in the IR: scope + local name."""
+    def walk(items, scope: str, depth: int, top: bool):
+        for it in items:
+            if it.kind == "call":
+                inst = it.inst if "/" in it.inst else _label(it.inst)
+                walk(it.body, inst, it.src_depth, False)
+                continue
+            for l in _own(it):
+                if l.name.startswith("#"):
+                    continue        # an anonymous layer (no name in the source): netc names it
+                if top:
+                    local = _top_name(l.name)
+                else:
+                    local = _label(_local(l, depth))
+                ctx.names[l.name] = f"{scope}/{local}" if scope else local
+            for b in it.branches:
+                walk(b, scope, depth, top)
+    walk(main, "", 0, True)
+    for name, attach, weight, items in auxes:
+        walk(items, name, len(_path(name)), False)
+    seen: dict = {}
+    for k, v in list(ctx.names.items()):
+        if v in seen:       # two layers would get one name: keep the source's names
+            ctx.names[k] = _label(k)
+            ctx.names[seen[v]] = _label(seen[v])
+        seen[v] = k
+
+
+def _own(it: Item) -> list:
+    if it.kind == "repeat":
+        return it.run
+    return [it.layer] if it.layer is not None else []
+
+
+# ------------------------------------------------------------------ rendering
+# ------------------------------------------------------------------ rendering
+def _as(ctx: _Ctx, l: Layer, scope_depth: int) -> str:
+    if l.name not in ctx.explicit:
+        return ""
+    return " as " + "/".join(_path(ctx.names[l.name])[scope_depth:])
+
+
+class _Out:
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def add(self, depth: int, text: str):
+        self.lines.append("    " * depth + text)
+
+
+def _render(ctx: _Ctx, main: list, auxes: list, header: list[str]) -> str:
+    o = _Out()
+    for c in header:
+        o.add(0, f"# {c}" if c else "#")
+    net = ctx.net
+    if net.input:
+        c, h, w = net.input
+        ch = net.channels or {1: "gray", 3: "RGB", 4: "RGBA"}.get(c, f"{c}ch")
+        size = f"{h}x{w}" if h is not None else "HxW"
+        o.add(0, f"input {size} {ch}")
+    if ctx.classes is not None:
+        o.add(0, f"var num_classes = {ctx.classes}")
+    if ctx.naming != "stage":
+        o.add(0, f"naming {ctx.naming}")
+    rendered = set()
+    for blk in ctx.blocks:
+        if blk.name in rendered:
+            continue
+        rendered.add(blk.name)
+        o.add(0, "")
+        o.add(0, f"block {blk.name}({', '.join(blk.params)}) {{")
+        _items(ctx, o, blk.body, 1, blk.depth, blk)
+        o.add(0, "}")
+    o.add(0, "")
+    _items(ctx, o, main, 0, 0, None)
+    if net.softmax_head and not (main and main[-1].kind == "layer" and main[-1].layer.kind == "softmax"):
+        o.add(0, "soft-max")
+    for name, attach, weight, items in auxes:
+        target = _attach_name(ctx, attach, main)
+        wt = f" weight {fmt_num(weight)}" if weight is not None else ""
+        if len(items) == 1 and items[0].kind == "call":
+            o.add(0, f"aux {name} on {target}{wt} {{ {_call(items[0], 1)} }}")
+            continue
+        o.add(0, f"aux {name} on {target}{wt} {{")
+        _items(ctx, o, items, 1, len(_path(name)), None)
+        o.add(0, "}")
+    return "\n".join(o.lines) + "\n"
+
+
+def _call(it: Item, depth: int) -> str:
+    return f"{it.block.name}({', '.join(it.args)}) as {_path(it.inst)[-1]}"
+
+
+def _attach_name(ctx: _Ctx, attach: str, main: list) -> str:
+    for it in main:
+        if it.kind == "call" and _last(it.body) == attach:
+            return _label(it.inst)
+    return ctx.names.get(attach, _label(attach))
+
+
+def _items(ctx: _Ctx, o: _Out, items: list, depth: int, scope: int, blk: Block | None) -> None:
+    for it in items:
+        if it.kind == "call":
+            o.add(depth, _call(it, depth))
+        elif it.kind == "group":
+            join = it.layer
+            name = _as(ctx, join, scope)
+            o.add(depth, f"{join.kind}{name} {{")
+            for b in it.branches:
+                _branch(ctx, o, b, depth + 1, scope, blk)
+            o.add(depth, "}")
+        elif it.kind == "repeat" and id(it) in ctx.unfold:
+            for l in it.run:
+                o.add(depth, word(ctx, l, _width(blk, l)) + _as(ctx, l, scope))
+        else:
+            o.add(depth, _one(ctx, it, scope, blk))
+
+
+def _one(ctx: _Ctx, it: Item, scope: int, blk: Block | None) -> str:
+    if it.kind == "repeat":
+        if id(it) not in ctx.unfold:
+            return f"{word(ctx, it.layer, _width(blk, it.layer))} x{it.count}"
+        return " -> ".join(word(ctx, l, _width(blk, l)) + _as(ctx, l, scope) for l in it.run)
+    return word(ctx, it.layer, _width(blk, it.layer)) + _as(ctx, it.layer, scope)
+
+
+def _width(blk: Block | None, l: Layer) -> str | None:
+    return blk.slots.get(id(l)) if blk is not None else None
+
+
+def _branch(ctx: _Ctx, o: _Out, items: list, depth: int, scope: int, blk: Block | None) -> None:
+    if not items:
+        o.add(depth, "identity")
+    elif all(it.kind in ("layer", "repeat") for it in items):
+        o.add(depth, " -> ".join(_one(ctx, it, scope, blk) for it in items))
+    else:
+        o.add(depth, "{")
+        _items(ctx, o, items, depth + 1, scope, blk)
+        o.add(depth, "}")
+
+
+# ------------------------------------------------------------------ verification: names and activations
+def _fix(ctx: _Ctx, text: str, main: list, auxes: list) -> bool:
+    """Load ``text``; where netc's generated name or resolved activation differs from the
+    source's, mark the layer to be written explicitly. True when something changed."""
+    import netc
+    ir = netc.loads(text)
+    want = _slots(main, auxes)
+    nodes = [n for n in ir.layers() if n.kind not in ("concat", "add", "identity")]
+    if ctx.net.softmax_head and len(nodes) == len(want) + 1 and nodes[len(_slots(main, []))].kind == "softmax":
+        nodes.pop(len(_slots(main, [])))
+    if len(nodes) != len(want):
+        raise fail(f"internal: the printed spec has {len(nodes)} layers, the source {len(want)}")
+    changed = False
+    for (l, it), n in zip(want, nodes):
+        target = ctx.names.get(l.name)
+        t = ctx.template.get(l.name, l.name)
+        if target is not None and n.name != target and t not in ctx.explicit:
+            ctx.explicit.add(t)
+            if it is not None and it.kind == "repeat":
+                ctx.unfold.add(id(it))
+            changed = True
+        want_act = l.act or "none"
+        if l.kind in (*WEIGHTED, "bn") and n.act != want_act and t not in ctx.acts:
+            ctx.acts.add(t)
+            if it is not None and it.kind == "repeat":
+                ctx.unfold.add(id(it))
+            changed = True
+    return changed
+
+
+def _slots(main: list, auxes: list) -> list:
+    out = []
+
+    def walk(items, owner):
+        for it in items:
+            if it.kind == "call":
+                walk(it.body, it)
+            elif it.kind == "group":
+                for b in it.branches:
+                    walk(b, owner)
+            elif it.kind == "repeat":
+                out.extend((l, it) for l in it.run)
+            else:
+                out.append((it.layer, owner or it))
+    walk(main, None)
+    for a in auxes:
+        walk(a[3], None)
+    return out

@@ -1,0 +1,245 @@
+"""The printer's first stage: the neutral graph simplified (activations folded into the layer
+before them) and read back as a series-parallel tree of items (layers, concat/add groups of
+branches), with the shapes that decide where ``(ceil)`` matters.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from .graph import Layer, Net, fail
+
+WEIGHTED = ("conv", "fc")
+ACT_KINDS = ("relu", "sigmoid", "tanh")
+
+
+# ------------------------------------------------------------------ items
+@dataclass(eq=False)
+class Item:
+    kind: str                       # layer | group | call | repeat
+    layer: Layer | None = None      # layer / group join / repeat (first)
+    branches: list = field(default_factory=list)    # group: list of item lists
+    count: int = 1                  # repeat
+    run: list = field(default_factory=list)          # repeat: the layers
+    block: "Block | None" = None    # call
+    inst: str = ""                  # call: instance name
+    body: list = field(default_factory=list)         # call: this instance's items
+    args: list = field(default_factory=list)         # call: argument texts
+    src_depth: int = 1              # call: path segments of the instance's scope in the source
+
+
+@dataclass(eq=False)
+class Block:
+    name: str
+    params: list                    # parameter names
+    body: list                      # items of the first instance (template)
+    slots: dict                     # id(layer in template) -> parameter name, for its width
+    aux: bool = False
+    depth: int = 1                  # path segments of an instance's scope in the IR
+
+
+@dataclass
+class _Ctx:
+    net: Net
+    g: nx.DiGraph
+    shapes: dict
+    classes: int | None = None
+    classifier: str | None = None
+    naming: str = "stage"
+    names: dict = field(default_factory=dict)      # layer name -> name to write (full, scoped)
+    explicit: set = field(default_factory=set)     # layer names written with `as`
+    acts: set = field(default_factory=set)         # layer names written with act=
+    unfold: set = field(default_factory=set)       # ids of repeat runs to write out
+    template: dict = field(default_factory=dict)   # layer name in an instance -> layer name in its block's body
+    idx: dict = field(default_factory=dict)        # layer name -> layer
+    blocks: list = field(default_factory=list)
+
+
+def _last(items: list) -> str:
+    it = items[-1]
+    if it.kind == "call":
+        return _last(it.body)
+    if it.kind == "repeat":
+        return it.run[-1].name
+    return it.layer.name
+
+
+# ------------------------------------------------------------------ simplification
+def simplify(net: Net) -> Net:
+    """Fold activations into the layer before them, drop flatten before FC and passthroughs."""
+    layers = [Layer(l.name, l.kind, dict(l.params), list(l.inputs), l.where, l.act, l.source_type) for l in net.layers]
+    idx = {l.name: l for l in layers}
+    consumers: dict[str, list] = {}
+    for l in layers:
+        for i in l.inputs:
+            consumers.setdefault(i, []).append(l)
+    outputs = {n for n, _ in net.outputs}
+    drop: dict[str, str] = {}       # removed layer -> the layer it forwards
+    for l in layers:
+        src = idx.get(l.inputs[0]) if len(l.inputs) == 1 else None
+        if l.kind in ACT_KINDS and src is not None and src.kind in (*WEIGHTED, "bn") and src.act is None \
+                and len(consumers.get(src.name, [])) == 1 and src.name not in outputs:
+            src.act = l.kind
+            drop[l.name] = src.name
+        elif l.kind == "identity" or (l.kind == "flatten" and _feeds_fc(l, consumers)):
+            drop[l.name] = l.inputs[0]
+    kept = []
+    for l in layers:
+        if l.name in drop:
+            continue
+        l.inputs = [_follow(i, drop) for i in l.inputs]
+        kept.append(l)
+    outs = [(_follow(n, drop), w) for n, w in net.outputs]
+    out = Net(kept, net.input, net.channels, outs, net.comments, net.name, net.source, net.softmax_head)
+    out.block_names = getattr(net, "block_names", {})    # type: ignore[attr-defined]
+    return out
+
+
+def _follow(name: str, drop: dict) -> str:
+    while name in drop:
+        name = drop[name]
+    return name
+
+
+def _feeds_fc(l: Layer, consumers: dict) -> bool:
+    seen = consumers.get(l.name, [])
+    while len(seen) == 1 and seen[0].kind in ("dropout", "relu", "flatten"):
+        seen = consumers.get(seen[0].name, [])
+    return bool(seen) and all(c.kind == "fc" for c in seen)
+
+
+def _graph(net: Net) -> nx.DiGraph:
+    g = nx.DiGraph()
+    g.add_node("input")
+    for l in net.layers:
+        g.add_node(l.name)
+        for i in l.inputs:
+            if i not in g:
+                raise fail(f"it reads '{i}', which no layer before it produces", l)
+            g.add_edge(i, l.name)
+    return g
+
+
+# ------------------------------------------------------------------ shapes (for ceil and padding)
+def shapes(net: Net) -> dict:
+    """Output (C, H, W) or (N,) of every layer at the input size; None where unknown."""
+    out: dict = {"input": net.input if net.input and None not in net.input else None}
+    for l in net.layers:
+        ins = [out.get(i) for i in l.inputs]
+        try:
+            out[l.name] = _shape(l, ins)
+        except (TypeError, ValueError, ZeroDivisionError):
+            out[l.name] = None
+    return out
+
+
+def _pair(v, default=1):
+    if v is None:
+        return (default, default)
+    return (int(v[0]), int(v[1])) if isinstance(v, (list, tuple)) else (int(v), int(v))
+
+
+def pool_size(a: int, k: int, s: int, p: int, ceil: bool) -> int:
+    n = (a + 2 * p - k) / s
+    o = (math.ceil(n) if ceil else math.floor(n)) + 1
+    if ceil and (o - 1) * s >= a + p:      # the last window must start inside the input (Caffe, PyTorch)
+        o -= 1
+    return o
+
+
+def _shape(l: Layer, ins: list):
+    x = ins[0] if ins else None
+    if l.kind == "concat":
+        return None if any(i is None for i in ins) else (sum(i[0] for i in ins), *ins[0][1:])
+    if x is None:
+        return None
+    p = l.params
+    if l.kind == "conv":
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (_pair(p.get("k")), _pair(p.get("stride")), _pair(p.get("pad"), 0),
+                                                  _pair(p.get("dilation")))
+        return (p["out"], (x[1] + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (x[2] + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
+    if l.kind in ("maxpool", "avgpool"):
+        (kh, kw), (sh, sw), (ph, pw) = _pair(p.get("k")), _pair(p.get("stride")), _pair(p.get("pad"), 0)
+        c = bool(p.get("ceil"))
+        return (x[0], pool_size(x[1], kh, sh, ph, c), pool_size(x[2], kw, sw, pw, c))
+    if l.kind == "fc":
+        return (p["out"],)
+    if l.kind in ("gap", "gmp"):
+        return (x[0], 1, 1)
+    if l.kind == "adaptive_avgpool":
+        o = _pair(p.get("out"))
+        return (x[0], *o)
+    if l.kind == "flatten":
+        return (math.prod(x),)
+    return x
+
+
+# ------------------------------------------------------------------ series-parallel structure
+def _seq(ctx: _Ctx, end: str, stop: str, idom: dict) -> list:
+    """The items on the path from ``stop`` (exclusive) to ``end``, walking back through joins."""
+    out: list[Item] = []
+    n = end
+    g = ctx.g
+    while n != stop:
+        if n == "input":
+            raise fail(f"it is not reached from '{stop}' alone: netc cannot print this graph as branches and joins",
+                       ctx.idx[end])
+        l = ctx.idx[n]
+        preds = l.inputs
+        if l.kind in ("concat", "add") and len(preds) > 1:
+            fork = idom[n]
+            out.append(Item("group", l, branches=[_seq(ctx, p, fork, idom) if p != fork else [] for p in preds]))
+            n = fork
+            continue
+        if len(preds) != 1:
+            raise fail(f"it reads {len(preds)} inputs; netc joins branches only with concat or add", l)
+        out.append(Item("layer", l))
+        n = preds[0]
+    out.reverse()
+    return out
+
+
+def _layers(items: list) -> list:
+    out = []
+    for it in items:
+        if it.kind == "group":
+            for b in it.branches:
+                out += _layers(b)
+            out.append(it.layer)
+        elif it.kind == "call":
+            out += _layers(it.body)
+        elif it.kind == "repeat":
+            out += it.run
+        else:
+            out.append(it.layer)
+    return out
+
+
+def _groups(items: list) -> list:
+    out = []
+    for it in items:
+        if it.kind == "group":
+            out.append(it)
+            for b in it.branches:
+                out += _groups(b)
+    return out
+
+
+def _path(name: str) -> list:
+    return [s for s in name.split("/") if s]
+
+
+def _aux_name(net: Net, nodes: set, out: str) -> str:
+    firsts = {_path(n)[0] for n in nodes if len(_path(n)) > 1}
+    if len(firsts) == 1 and all(len(_path(n)) > 1 for n in nodes):
+        return _label(firsts.pop())
+    return _label(_path(out)[0]) + "_aux"
+
+
+def _label(s: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9_\-/]", "_", s).strip("/")
+    s = re.sub(r"^-+", "", s)
+    return s or "layer"
