@@ -173,6 +173,43 @@ def _load_by_dataflow(model: nn.Module, source: nn.Module, strict: bool) -> nn.M
     return _pair_and_copy(model, dataflow_tensors(model), dataflow_tensors(source), strict)
 
 
+def _walk_from_outputs(graph) -> list:
+    """The graph's nodes in a canonical dataflow order, whatever order its Python forward computed
+    them in: a depth-first walk back from each output (the main output first, then side outputs),
+    each node emitted after its inputs, visited in argument order (concat's branches as they are
+    concatenated), a parameter read (get_attr) after the computation it scales (``layer_scale * x``
+    reads the scale after x, as a spec writes it)."""
+    nodes = list(graph.nodes)
+    out = next((n for n in nodes if n.op == "output"), None)
+    roots: list = []
+
+    def flat(a):
+        if isinstance(a, (tuple, list)):
+            for x in a:
+                flat(x)
+        elif hasattr(a, "op"):
+            roots.append(a)
+
+    if out is not None:
+        flat(out.args[0])
+    order, done = [], set()
+    for root in roots:
+        stack = [(root, False)]
+        while stack:
+            n, expanded = stack.pop()
+            if n in done:
+                continue
+            if expanded:
+                done.add(n)
+                order.append(n)
+                continue
+            stack.append((n, True))
+            ins = [a for a in n.all_input_nodes if a.op != "get_attr"] + \
+                  [a for a in n.all_input_nodes if a.op == "get_attr"]
+            stack.extend((a, False) for a in reversed(ins) if a not in done)
+    return order + [n for n in nodes if n not in done]
+
+
 def dataflow_tensors(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
     """(state_dict key, tensor) in dataflow order: the layers feeding the main output in the
     order the traced graph runs them, then side outputs' layers (auxiliary heads, traced in
@@ -189,20 +226,7 @@ def dataflow_tensors(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
         return _tensors(module.state_dict())
     finally:
         module.train(was)
-    nodes = list(graph.nodes)
-    out = next((n for n in nodes if n.op == "output"), None)
-    main = set()
-    if out is not None:
-        first = out.args[0]
-        while isinstance(first, (tuple, list)) and first:
-            first = first[0]
-        stack = [first] if isinstance(first, fx.Node) else []
-        while stack:
-            n = stack.pop()
-            if n not in main:
-                main.add(n)
-                stack.extend(n.all_input_nodes)
-    order = [n for n in nodes if n in main] + [n for n in nodes if n not in main]
+    order = _walk_from_outputs(graph)
     sd = module.state_dict(keep_vars=True)
     keys: list[str] = []
     seen: set = set()
