@@ -13,7 +13,7 @@ from netc.dsl.errors import NetcError, ShapeError
 
 from . import layers as L
 from .dims import Sym
-from .tensortype import MAP, fmap, layout_of, typed
+from .tensortype import MAP, TOKENS, fmap, layout_of, typed
 
 if TYPE_CHECKING:
     from .ir import IR, Node
@@ -90,9 +90,9 @@ def find_min_input(ir: IR) -> None:
     best = [(1, "input"), (1, "input")]
     for n in ir.nodes():
         s = n.sym_shape
-        if s is None or layout_of(s) != MAP:
+        if s is None or layout_of(s) not in (MAP, TOKENS) or len(s) != 3:
             continue
-        for i, d in enumerate(s[1:]):
+        for i, d in enumerate(s[1:] if layout_of(s) == MAP else s[:2]):     # a map, or tokens on a grid
             if isinstance(d, Sym) and d.min_input > best[i][0]:
                 best[i] = (d.min_input, n.name)
     ir.min_input = (best[0][0], best[1][0])
