@@ -16,6 +16,7 @@ RUNS = {
                           "--image", "120x160", "--scale", "224"], ["ratio, whole scoring", "bound:"]),
     "bench_diff.py": (["--layers", "50", "--repeat", "1"], ["ratio"]),
     "bench_compile.py": (["--repeat", "1", "--sizes", "50"], ["us/layer"]),
+    "bench_transformers.py": (["--rounds", "1", "--batch", "1", "--size", "64", "--models", "swin_t"], ["ratio"]),
 }
 
 
