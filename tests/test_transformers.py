@@ -83,6 +83,26 @@ def test_swin_takes_any_size():
     assert str(ir.node("patch_embed").sym_shape) == "H/4 x W/4 x 96"
 
 
+def test_diagram_folds_the_identical_encoder_blocks():
+    from netc.visualize.dot import to_dot
+    ir = netc.load("vit_b_16")
+    dot = to_dot(ir)
+    assert dot.count("<b>encoder_block</b> ×12") == 1 and "encoder_block_2" not in dot
+    opened = to_dot(ir, depth=3)           # one instance drawn, titled x12
+    assert "<b>encoder_block</b> ×12" in opened and opened.count("<b>MSA(12)</b>") == 1
+    everything = to_dot(ir, fold=None)
+    assert everything.count("<b>MSA(12)</b>") == 12
+
+
+def test_table_prints_the_encoder_as_one_repeated_row():
+    from netc.visualize.tables import row_table
+    t = row_table(netc.load("vit_b_16"))
+    kinds = [r.cells[0].text for r in t.rows]
+    assert "encoder_block ×12" in kinds and sum(k.startswith("encoder_block") for k in kinds) == 1
+    row = t.rows[kinds.index("encoder_block ×12")]
+    assert [c.text for c in row.cells][2] == "197×768"
+
+
 # ---------------------------------------------------------------------------------------- torch
 torch = pytest.importorskip("torch")
 

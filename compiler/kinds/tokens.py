@@ -276,7 +276,7 @@ class SelectParams(Params):
 
 class Select(Kind):
     kind, words, Params, prefix = "select", ("select", "take-token", "cls-out"), SelectParams, "select"
-    accepts, family, functional, table_word = (TOKENS,), "pool", True, "class token"
+    accepts, family, functional = (TOKENS,), "pool", True
     positional = ("index",)
     doc = "one token of the sequence as a vector: select(0) reads out ViT's class token"
 
