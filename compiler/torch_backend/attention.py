@@ -125,6 +125,15 @@ class WindowAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim, bias=bias, device=device)
         self.proj = nn.Linear(dim, dim, bias=bias, device=device)
         self._masks: dict = {}
+        self._index: dict = {}
+
+    def _bias_index(self, device) -> Tensor:
+        """The relative position index, computed from the window (the buffer holds the same values for
+        torchvision's state_dict, but a module moved with ``to_empty`` holds garbage there)."""
+        idx = self._index.get(device)
+        if idx is None:
+            idx = self._index[device] = relative_position_index(self.window, self.window).to(device)
+        return idx
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
@@ -156,7 +165,7 @@ class WindowAttention(nn.Module):
         x = x.view(b, nh, m, nw, m, c).transpose(2, 3).reshape(b, nh * nw, t, c)
         qkv = F.linear(x, self.qkv.weight, self.qkv.bias).view(b, nh * nw, t, 3, heads, c // heads)
         q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(0)                     # (b, windows, heads, t, hd)
-        bias = self.relative_position_bias_table[self.relative_position_index].view(t, t, heads).permute(2, 0, 1)
+        bias = self.relative_position_bias_table[self._bias_index(x.device)].view(t, t, heads).permute(2, 0, 1)
         if sh or sw:
             bias = bias + self._mask(ph, pw, sh, sw, x)                           # (windows, heads, t, t)
         # softmax(q k^T / sqrt(d) + bias) v, written out: on 7x7 windows faster than SDPA with a mask (CPU)
@@ -185,7 +194,7 @@ class WindowAttention(nn.Module):
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_masks"] = {}
+        state["_masks"], state["_index"] = {}, {}
         return state
 
 
