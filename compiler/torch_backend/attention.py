@@ -145,6 +145,8 @@ class WindowAttention(nn.Module):
                 nn.init.zeros_(lin.bias)
 
     def _mask(self, ph, pw, sh, sw, x: Tensor) -> Tensor:
+        if not all(type(v) is int for v in (ph, pw, sh, sw)):     # symbolic sizes (torch.export): no cache
+            return shift_mask(ph, pw, self.window, self.window, sh, sw, x.device).to(x.dtype)
         key = (ph, pw, sh, sw, x.device, x.dtype)
         m = self._masks.get(key)
         if m is None:
