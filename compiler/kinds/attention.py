@@ -30,6 +30,7 @@ class AttentionParams(Params):
 
 
 class SelfAttention(Kind):
+    role = "token"
     kind, words, Params, prefix, weight = "mhsa", ("mhsa", "msa", "attention", "self-attention"), \
         AttentionParams, "attention", True
     accepts, family, table_word = (TOKENS,), "attention", "multi-head attention"
@@ -83,6 +84,7 @@ class WindowParams(Params):
 
 
 class WindowAttention(Kind):
+    role = "token"
     kind, words, Params, prefix, weight = "window_attention", ("window-attention", "w-msa", "wmsa"), \
         WindowParams, "attn", True
     accepts, family, table_word = (TOKENS,), "attention", "window attention"

@@ -67,6 +67,7 @@ class PatchParams(Params):
 
 
 class PatchEmbed(Kind):
+    role = "token"
     kind, words, Params, prefix, weight = "patch", ("patch", "patch-embed", "patchify"), PatchParams, \
         "patch_embed", True
     accepts, family, table_word = (MAP,), "embed", "patch embedding"
@@ -124,6 +125,7 @@ class ToTokensParams(Params):
 
 
 class ToTokens(Kind):
+    role = "token"
     kind, words, Params, prefix = "to_tokens", ("to-tokens", "tokens"), ToTokensParams, "tokens"
     accepts, family, functional, pointwise = (MAP, TOKENS), "resize", True, False
     hidden_in_tables = True
@@ -162,6 +164,7 @@ class ToTokens(Kind):
 
 
 class ToMap(Kind):
+    role = "token"
     kind, words, prefix = "to_map", ("to-map", "to-fmap"), "to_map"
     accepts, family, functional = (TOKENS,), "resize", True
     hidden_in_tables = True
@@ -205,6 +208,7 @@ class ToMap(Kind):
 
 # -------------------------------------------------------------------- class token, position embedding
 class ClassToken(Kind):
+    role = "token"
     kind, words, prefix = "cls_token", ("cls-token", "class-token", "cls_token"), "class_token"
     accepts, family, table_word = (TOKENS,), "embed", "class token"
     doc = "ViT's learned class token, prepended to the sequence: L x D -> (L+1) x D (D parameters)"
@@ -236,6 +240,7 @@ class ClassToken(Kind):
 
 
 class PosEmbed(Kind):
+    role = "token"
     kind, words, prefix = "pos_embed", ("pos-embed", "pos-embedding", "position-embedding"), "pos_embedding"
     accepts, family, table_word = (TOKENS,), "embed", "position embedding"
     doc = ("a learned position embedding added to the tokens (one D-vector per position: L x D parameters); it "
@@ -275,6 +280,7 @@ class SelectParams(Params):
 
 
 class Select(Kind):
+    role = "token"
     kind, words, Params, prefix = "select", ("select", "take-token", "cls-out"), SelectParams, "select"
     accepts, family, functional = (TOKENS,), "pool", True
     positional = ("index",)
@@ -297,6 +303,7 @@ class Select(Kind):
 
 
 class TokenPool(Kind):
+    role = "token"
     kind, words, prefix = "token_pool", ("token-pool", "token-mean", "mean-tokens"), "token_pool"
     accepts, family, functional, table_word = (TOKENS,), "pool", True, "avg pool"
     doc = "the mean over all tokens (a sequence or a grid) as a vector of D: Swin's global average pooling"
@@ -320,6 +327,7 @@ class MergeParams(Params):
 
 
 class PatchMerge(Kind):
+    role = "token"
     kind, words, Params, prefix, weight = "patch_merge", ("patch-merge", "patch-merging", "merge"), MergeParams, \
         "merge", True
     accepts, family, table_word = (TOKENS,), "embed", "patch merging"
