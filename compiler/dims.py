@@ -82,7 +82,45 @@ class Sym:
         return lo
 
 
-Dim = Union[int, Sym]
+@dataclass(frozen=True)
+class Prod:
+    """A product of symbolic sizes plus a constant: the number of tokens of an ``H x W`` map,
+    ``(H/16)*(W/16)+1`` for a ViT with its class token. Compared structurally; never fixed."""
+
+    factors: tuple
+    a: int = 0
+
+    def __str__(self) -> str:
+        core = "*".join(f"({f})" if not str(f).isidentifier() else str(f) for f in self.factors)
+        return core if self.a == 0 else f"{core}{self.a:+d}"
+
+    def at(self, x: int) -> int:
+        out = 1
+        for f in self.factors:
+            out *= f if isinstance(f, int) else f.at(x)
+        return out + self.a
+
+
+Dim = Union[int, Sym, Prod]
+
+
+def product(*factors: "Dim") -> "Dim":
+    """``h * w`` for sizes that may be symbolic (the tokens of a feature map)."""
+    if all(isinstance(f, int) for f in factors):
+        out = 1
+        for f in factors:
+            out *= f
+        return out
+    return Prod(tuple(factors))
+
+
+def plus(x: "Dim", k: int) -> "Dim":
+    """``x + k`` for a length that may be a product (a class token added to the patches)."""
+    if isinstance(x, int):
+        return x + k
+    if isinstance(x, Prod):
+        return Prod(x.factors, x.a + k)
+    return shift(x, k)
 
 
 class ShapeProblem(Exception):
@@ -138,7 +176,7 @@ def same(x: Dim, y: Dim) -> bool:
     """Whether two sizes are equal for every input size (exact; see the module's note)."""
     if x == y:
         return True
-    if isinstance(x, int) or isinstance(y, int) or x.name != y.name or x.slope != y.slope:
+    if isinstance(x, (int, Prod)) or isinstance(y, (int, Prod)) or x.name != y.name or x.slope != y.slope:
         return False
     n = max(x.period, y.period)
     if n > _PERIOD_CAP:
@@ -151,7 +189,9 @@ def at_most(x: Dim, y: Dim) -> bool | None:
     """Whether ``x <= y`` for every input size: True, False, or None when it depends on the input."""
     if isinstance(x, int) and isinstance(y, int):
         return x <= y
-    if isinstance(x, int) or isinstance(y, int) or x.name != y.name:
+    if x == y:
+        return True
+    if isinstance(x, (int, Prod)) or isinstance(y, (int, Prod)) or x.name != y.name:
         return None
     if x.slope != y.slope:
         return None

@@ -83,7 +83,9 @@ def _name_layer(it: LayerItem, st: _NameState, in_group: bool):
         it.auto = _unique(f"{it.attach.local}_{k.prefix}", st.used)
         return
     seq = st.scheme == "sequential"
-    if k.role == "conv" or (k.weight and k.role != "fc"):
+    if k.role == "token":       # a transformer's layers are named by what they are: patch_embed, attention_2
+        base = k.prefix
+    elif k.role == "conv" or (k.weight and k.role != "fc"):
         if seq:
             st.weight += 1
             base, st.last = f"{k.prefix}{st.weight}", str(st.weight)

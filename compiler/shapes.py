@@ -14,7 +14,7 @@ from netc.dsl.errors import NetcError, ShapeError
 from . import layers as L
 from .limits import bounded_rf
 from .dims import Sym
-from .tensortype import MAP, fmap, layout_of, typed
+from .tensortype import MAP, TOKENS, fmap, layout_of, typed
 
 if TYPE_CHECKING:
     from .ir import IR, Node
@@ -103,10 +103,10 @@ def find_min_input(ir: IR) -> None:
 
 def _at_least(n: Node, best: list) -> list:
     s = n.sym_shape
-    if s is None or layout_of(s) != MAP:
+    if s is None or layout_of(s) not in (MAP, TOKENS) or len(s) != 3:
         return best
     best = list(best)
-    for i, d in enumerate(s[1:]):
+    for i, d in enumerate(s[1:] if layout_of(s) == MAP else s[:2]):     # a map, or tokens on a grid
         if isinstance(d, Sym) and d.min_input > best[i][0]:
             best[i] = (d.min_input, n.name)
     return best

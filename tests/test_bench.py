@@ -18,6 +18,7 @@ RUNS = {
     "bench_compile.py": (["--repeat", "1", "--sizes", "50"], ["us/layer"]),
     "bench_lsp.py": (["--runs", "3"], ["didChange -> publishDiagnostics", "hover"]),
     "bench_adversarial.py": (["--scale", "0.05", "--families", "repetition,nesting,includes"], ["ms per unit"]),
+    "bench_transformers.py": (["--rounds", "1", "--batch", "1", "--size", "64", "--models", "swin_t"], ["ratio"]),
 }
 
 

@@ -2,6 +2,7 @@
 
 Walks the registry (timm's habit: a new kind is tested without editing the tests): each kind must
 have every facet, and a fixture row (tests/kinds/fixtures.txt) whose analytic output type,
+(a row may be a chain, `patch4-8 -> cls-token`, for kinds that take tokens; its last layer is the kind)
 parameters and multiply-adds are checked against the compiled torch module: its output on a real
 input, its parameter count, and multiply-adds counted by forward hooks.
 """
@@ -58,6 +59,8 @@ def _spec(word: str, inp: tuple) -> str:
 
 
 def _kind_of(word: str, reg: Registry):
+    if "{" not in word:      # a chain (`patch4-8 -> cls-token`: tokens made first): its last layer's kind
+        word = word.split("->")[-1].strip()
     head = word.split("{")[0].split("(")[0].split("[")[0]
     return reg.join(head) or (reg.lookup_word(word.split("(")[0]) or reg.lookup_word(head))[0]
 

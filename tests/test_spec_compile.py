@@ -26,7 +26,8 @@ BIG = {"googlenet:naive",    # 12.6G multiply-adds: its forward runs only with -
        # the deeper ResNets and DenseNets (7-12G multiply-adds, or hundreds of layers) and U-Net's
        # 572x572 tile (150G); resnet18/34/50, densenet121 and inception_v3 stand for their files
        "resnet:resnet101", "resnet:resnet152", "densenet:densenet161", "densenet:densenet169",
-       "densenet:densenet201", "densenet:densenet264", "unet:unet"}
+       "densenet:densenet201", "densenet:densenet264", "unet:unet",
+       "vit:vit_b_16", "vit:vit_l_16", "vit:vit_h_14", "swin:swin_s", "swin:swin_b"}   # 8.7G to 167G
 
 
 def bundled_refs() -> list[str]:
@@ -61,8 +62,13 @@ def test_compiles_on_meta_with_the_papers_parameter_count(ref):
 
 
 def hooked_macs(model: nn.Module) -> tuple[list[int], list]:
-    """MACs of conv and linear layers, counted the way paper-facts.md counts them."""
+    """MACs of conv and linear layers, counted the way paper-facts.md counts them. An attention
+    module computes its projections and QK^T, AV inside and reports them (``netc_macs``); those are
+    checked independently against torch's aten-level flop counter in tests/test_transformers.py."""
     total: list[int] = []
+
+    def attention(m, inp, out):
+        total.append(m.netc_macs(inp[0], out) * out.shape[0])
 
     def conv(m, _inp, out):
         kh, kw = m.kernel_size
@@ -73,6 +79,7 @@ def hooked_macs(model: nn.Module) -> tuple[list[int], list]:
 
     hooks = [m.register_forward_hook(conv if isinstance(m, nn.Conv2d) else linear)
              for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    hooks += [m.register_forward_hook(attention) for m in model.modules() if hasattr(m, "netc_macs")]
     return total, hooks
 
 

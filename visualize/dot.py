@@ -44,12 +44,45 @@ class _Graph:
     rep: dict[str, str] = field(default_factory=dict)        # IR node name -> unit id
     edges: list[tuple[str, str, dict]] = field(default_factory=list)
     entries: dict[str, list[str]] = field(default_factory=dict)   # cluster -> its branch heads
+    runs: dict[str, int] = field(default_factory=dict)       # first block instance of a folded run -> its length
+    instance: dict[str, tuple[str, int]] = field(default_factory=dict)   # node of a folded run -> (run, index)
+
+
+#: runs of at least this many identical block instances (a transformer's encoder layers) are drawn
+#: as one, unless asked otherwise; ``repeats=True`` folds runs of two or more
+FOLD_BLOCKS = 6
+
+
+def block_runs(ir: IR, least: int = 2) -> list[list[str]]:
+    """Runs of consecutive instances of one block with the same arguments, each feeding only the next
+    (``encoder_block(12, 768, 3072) x12``): lists of scope names, at least ``least`` long."""
+    by_parent: dict[tuple, list] = {}
+    for name, sc in ir.scopes.items():
+        if sc.kind == "block" and sc.output is not None:
+            by_parent.setdefault((name.rsplit("/", 1)[0] if "/" in name else "",), []).append(sc)
+    runs = []
+    for scopes in by_parent.values():
+        run: list = []
+        for sc in scopes + [None]:
+            prev = run[-1] if run else None
+            if (sc is not None and prev is not None and sc.block == prev.block and sc.args == prev.args
+                    and sc.input == prev.output and _size(ir, sc) == _size(ir, prev)):
+                run.append(sc)
+                continue
+            if len(run) >= least:
+                runs.append([r.name for r in run])
+            run = [sc] if sc is not None else []
+    return runs
+
+
+def _size(ir: IR, sc) -> int:
+    return len(ir.scope_nodes(sc.name))
 
 
 def to_dot(ir: IR, *, depth: int | None = None, shapes: bool = False, params: bool = False,
            edge_shapes: bool = False, rankdir: str = "TB", repeats: bool = False, title: bool = True,
            highlight: dict[str, str] | None = None, ghosts: list[Node] = (),
-           ghost_edges: list[tuple[str, str]] = ()) -> str:
+           ghost_edges: list[tuple[str, str]] = (), fold: int | None = FOLD_BLOCKS) -> str:
     """The DOT text of one configuration.
 
     depth: blocks nested ``depth`` levels deep or deeper collapse into one node each (1: every
@@ -57,7 +90,11 @@ def to_dot(ir: IR, *, depth: int | None = None, shapes: bool = False, params: bo
     shapes / params: add the output shape / parameter count to each node; edge_shapes: label
         edges with the tensor shape that flows along them.
     rankdir: "TB" (top to bottom) or "LR"; repeats: draw a run of identical layers as one node
-        (``conv3-512 ×3``); title: a graph label naming the configuration and its size.
+        (``conv3-512 ×3``), and a run of identical block instances as one; title: a graph label
+        naming the configuration and its size.
+    fold: a run of at least this many identical block instances (ViT's ``encoder_block ×12``) is
+        drawn as one: a box, or with ``depth`` deep enough, its first instance expanded and titled
+        ``×12``; None: every instance drawn (``repeats=True`` folds runs of two or more).
     highlight: IR node name -> "added" | "changed" | "moved" | "removed", drawn green / amber / magenta outline /
         grey (for diff).
     ghosts: nodes that are not in ``ir`` (e.g. removed ones, from an older IR), drawn dashed and
@@ -69,7 +106,9 @@ def to_dot(ir: IR, *, depth: int | None = None, shapes: bool = False, params: bo
     >>> 'style="filled,rounded,dashed"' in to_dot(g, ghosts=[netc.load("vgg:B").node("conv1_2")])
     True
     """
-    g = _units(ir, depth, repeats, list(ghosts))
+    least = 2 if repeats else fold
+    runs = block_runs(ir, least) if least is not None and not ghosts and not highlight else []
+    g = _units(ir, depth, repeats, list(ghosts), runs)
     _entries(ir, g)
     _edges(ir, g, list(ghost_edges))
     hl = highlight or {}
@@ -108,15 +147,35 @@ def _same_extent(ir: IR, outer: str, sc) -> bool:
     return o.kind == "aux" and o.input == sc.input and o.output == sc.output
 
 
-def _units(ir: IR, depth: int | None, repeats: bool, ghosts: list[Node]) -> _Graph:
+def _units(ir: IR, depth: int | None, repeats: bool, ghosts: list[Node], runs: list[list[str]] = ()) -> _Graph:
     g = _Graph()
+    first_of: dict[str, tuple[str, int]] = {}
+    for run in runs:
+        g.runs[run[0]] = len(run)
+        for i, sc in enumerate(run):
+            first_of[sc] = (run[0], i)
+            for n in ir.scope_nodes(sc):
+                g.instance[n.name] = (run[0], i)
+    folded: list[Node] = []
     for n in ir.nodes():
+        if g.instance.get(n.name, ("", 0))[1] > 0:
+            folded.append(n)        # drawn by the first instance of its run
+            continue
         clusters, block = _place(ir, n, depth)
+        if depth is None and n.name in g.instance:     # a folded run is one box unless --depth opens it
+            run = g.instance[n.name][0]
+            clusters = tuple(c for c in clusters if not (c == run or c.startswith(run + "/")))
+            block = run
         uid = block or n.name
         if uid not in g.units:
             g.units[uid] = Unit(uid, [], clusters, block)
         g.units[uid].members.append(n)
         g.rep[n.name] = uid
+    for n in folded:                 # the same layer of the first instance
+        run, i = g.instance[n.name]
+        inst = next(sc for sc, (r, j) in first_of.items() if r == run and j == i)
+        twin = run + n.name[len(inst):]
+        g.rep[n.name] = g.rep[twin]
     if repeats:
         _merge_repeats(ir, g)
     for n in ghosts:
@@ -166,6 +225,13 @@ def _edges(ir: IR, g: _Graph, ghost_edges: list[tuple[str, str]]) -> None:
     heads = {h: sc for sc, hs in g.entries.items() for h in hs}
     for n in ir.nodes():
         for p in ir.preds(n.name):
+            a, b = g.instance.get(p), g.instance.get(n.name)
+            if a is not None and b is not None and a[0] == b[0] and a[1] != b[1]:
+                continue      # one instance of a folded run feeding the next: drawn once, as the run
+            if b is not None and b[1] > 0 and a is None:
+                continue      # a later instance's input from outside the run (a skip): its first's stands
+            if a is not None and a[1] < g.runs[a[0]] - 1 and b is None:
+                continue      # only the last instance's output leaves the run
             u, v = g.rep[p], g.rep[n.name]
             if v in heads and not p.startswith(heads[v] + "/"):
                 entry = _entry_id(heads[v])
@@ -235,12 +301,12 @@ def _emit_children(ir, g, key, children, single, shapes, params, hl, pad) -> lis
     out = []
     for what, item in children[key]:
         if what == "unit":
-            out.append(pad + _node_line(ir, item, shapes, params, hl, dashed=key in single))
+            out.append(pad + _node_line(ir, item, shapes, params, hl, dashed=key in single, g_runs=g.runs))
         elif item in single:
             out += _emit_children(ir, g, item, children, single, shapes, params, hl, pad)
         else:
             out.append(f"{pad}subgraph {_q('cluster_' + item[-1])} {{")
-            out += [pad + "    " + a for a in _cluster_attrs(ir, item[-1])]
+            out += [pad + "    " + a for a in _cluster_attrs(ir, item[-1], g.runs)]
             if item[-1] in g.entries:
                 out.append(f"{pad}    {_q(_entry_id(item[-1]))} [shape=point, width=0.05, color=\"{P.EDGE}\", group=main];")
             out += _emit_children(ir, g, item, children, single, shapes, params, hl, pad + "    ")
@@ -251,21 +317,21 @@ def _emit_children(ir, g, key, children, single, shapes, params, hl, pad) -> lis
     return out
 
 
-def _cluster_attrs(ir: IR, name: str) -> list[str]:
+def _cluster_attrs(ir: IR, name: str, runs: dict[str, int] = {}) -> list[str]:  # noqa: B006
     sc = ir.scopes[name]
     if sc.kind == "aux":
         inner = next((s for s in ir.scopes.values() if s.kind == "block" and _same_extent(ir, name, s)), None)
         what = f" · {_esc(inner.label)}" if inner else ""
         return [f'label={_html(f"<b>{_esc(sc.name)}</b>{what}  <i>(training only)</i>")};',
                 f'style="dashed,rounded"; color="{P.AUX_BORDER}"; fontsize=10; labeljust=l;']
-    return [f'label={_html(_block_title(sc))};',
+    return [f'label={_html(_block_title(sc, runs.get(name, 1)))};',
             f'style="filled,rounded"; fillcolor="{P.CLUSTER_FILL}"; color="{P.CLUSTER_BORDER}";'
             f' fontsize=10; labeljust=l; labelloc=t;']
 
 
-def _block_title(sc) -> str:
+def _block_title(sc, times: int = 1) -> str:
     args = _args_text(sc.args)
-    head = f"<b>{_esc(sc.title)}</b>"
+    head = f"<b>{_esc(sc.block if times > 1 else sc.title)}</b>" + (f" ×{times}" if times > 1 else "")
     return head + (f'<br align="left"/><font color="{P.MUTED}">{_esc(args)}</font>' if args else "") + '<br align="left"/>'
 
 
@@ -280,9 +346,10 @@ def _fmt_arg(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-def _node_line(ir: IR, unit: Unit, shapes: bool, params: bool, hl: dict, dashed: bool = False) -> str:
+def _node_line(ir: IR, unit: Unit, shapes: bool, params: bool, hl: dict, dashed: bool = False,
+               g_runs: dict[str, int] = {}) -> str:  # noqa: B006
     style = _unit_style(unit, hl)
-    lines = _label_lines(ir, unit, shapes, params)
+    lines = _label_lines(ir, unit, shapes, params, g_runs.get(unit.block, 1) if unit.block else 1)
     attrs = {"label": _html("<br/>".join(lines)), "fillcolor": style.fill, "color": style.border}
     if unit.block:
         attrs["penwidth"] = "1.8"
@@ -315,13 +382,16 @@ def _unit_style(unit: Unit, hl: dict) -> P.Style:
     return P.style_for("block" if unit.block else unit.first.layer_kind or unit.first.kind)
 
 
-def _label_lines(ir: IR, unit: Unit, shapes: bool, params: bool) -> list[str]:
+def _label_lines(ir: IR, unit: Unit, shapes: bool, params: bool, times: int = 1) -> list[str]:
     muted = f'<font point-size="9" color="{P.MUTED}">'
     if unit.block:
         sc = ir.scopes[unit.block]
         args = _args_text(sc.args)
         owner = _aux_owner(ir, sc)
-        lines = [f"<b>{_esc(f'{sc.block} ({owner})' if owner else sc.title)}</b>"]
+        if times > 1:
+            lines = [f"<b>{_esc(sc.block)}</b> ×{times}"]
+        else:
+            lines = [f"<b>{_esc(f'{sc.block} ({owner})' if owner else sc.title)}</b>"]
         if args:
             lines.append(f"{muted}{_esc(args)}</font>")
         if owner:
@@ -338,7 +408,7 @@ def _label_lines(ir: IR, unit: Unit, shapes: bool, params: bool) -> list[str]:
     if shapes and unit.first.kind != "input":
         lines.append(f"{muted}{_esc(fmt_shape(_out_shape(ir, unit)))}</font>")
     if params:
-        total = sum(m.n_params for m in _all_members(ir, unit))
+        total = sum(m.n_params for m in _all_members(ir, unit)) * times
         if total:
             lines.append(f"{muted}{human(total)} params</font>")
     return lines

@@ -124,10 +124,10 @@ def row_table(ir: IR, depth: int = 1, aux: bool = False) -> Table:
     >>> t.header[0][:4], t.rows[0].cells[0].text, t.rows[0].cells[1].text
     (['type', 'patch size/stride', 'output size', 'depth'], 'convolution', '3×3/1')
     """
-    units = _row_units(ir, depth, aux)
+    units, times = _row_units(ir, depth, aux)
     params = _block_columns(ir, units)
     header = [["type", "patch size/stride", "output size", "depth"] + [h for _, h in params] + ["params", "ops"]]
-    rows = [Row([Cell(c) for c in _row_cells(ir, u, params)]) for u in units]
+    rows = [Row([Cell(c) for c in _row_cells(ir, u, params, times.get(u[0], 1))]) for u in units]
     totals = [_compact(ir.params_inference if not aux else ir.params),
               _compact(ir.macs if not aux else ir.macs_train)]
     footer = [Row([Cell(c) for c in ["total"] + [""] * (3 + len(params)) + totals])]
@@ -143,12 +143,24 @@ def _owner(ir: IR, node: str) -> str:
     return next((sc.name for sc in ir.scopes.values() if sc.output == node and sc.kind == "block"), node)
 
 
-def _row_units(ir: IR, depth: int, aux: bool) -> list[tuple[str, list[Node]]]:
-    """(block name or "", members) in program order."""
+def _row_units(ir: IR, depth: int, aux: bool) -> tuple[list[tuple[str, list[Node]]], dict[str, int]]:
+    """(block name or "", members) in program order, and how many identical instances each block row
+    stands for: a run of identical block instances is one row (``encoder_block ×12``), and a block
+    holding a transformer-sized run (netc.visualize.dot.FOLD_BLOCKS) is opened to show it."""
+    from .dot import FOLD_BLOCKS, block_runs
+    runs = block_runs(ir, 2)
+    head = {sc: r[0] for r in runs for sc in r}
+    opened = {r[0].rsplit("/", k)[0] for r in runs if len(r) >= FOLD_BLOCKS for k in range(1, r[0].count("/") + 1)}
     out: list[tuple[str, list[Node]]] = []
     index: dict[str, int] = {}
+    times: dict[str, int] = {}
     for n in ir.layers(aux=None if aux else False):
-        key = _collapsed(ir, n, depth)
+        key = _collapsed(ir, n, depth, opened)
+        if key is not None and key in head:
+            first = head[key]
+            if key not in times.get(f"#{first}", ()):
+                times.setdefault(f"#{first}", []).append(key)
+            key = first
         if key is None:
             out.append(("", [n]))
         elif key in index:
@@ -156,14 +168,14 @@ def _row_units(ir: IR, depth: int, aux: bool) -> list[tuple[str, list[Node]]]:
         else:
             index[key] = len(out)
             out.append((key, [n]))
-    return out
+    return out, {k[1:]: len(v) for k, v in times.items()}
 
 
-def _collapsed(ir: IR, n: Node, depth: int) -> str | None:
+def _collapsed(ir: IR, n: Node, depth: int, opened: set = frozenset()) -> str | None:
     level = 0
     for k in range(1, len(n.scope) + 1):
         sc = ir.scopes.get("/".join(n.scope[:k]))
-        if sc is not None and sc.kind == "block":
+        if sc is not None and sc.kind == "block" and sc.name not in opened:
             level += 1
             if level >= depth:
                 return sc.name
@@ -202,14 +214,15 @@ def _width_token(word: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _row_cells(ir: IR, unit, params) -> list[str]:
+def _row_cells(ir: IR, unit, params, times: int = 1) -> list[str]:
     key, members = unit
-    last = ir.node(ir.scopes[key].output) if key else members[0]
+    last = members[-1] if key and times > 1 else ir.node(ir.scopes[key].output) if key else members[0]
     args = ir.scopes[key].args if key else {}
     p = sum(m.n_params for m in members)
     macs = [m.macs for m in members]
     ops = None if None in macs else sum(macs)
-    return [_type_text(ir, key, members[0]), "" if key else _patch(members[0]), _hwc(last),
+    kind = _type_text(ir, key, members[0]) if times == 1 else f"{ir.scopes[key].block} ×{times}"
+    return [kind, "" if key else _patch(members[0]), _hwc(last),
             str(_depth(ir, members)),
             *[_arg_text(args[pn]) if pn in args else "" for pn, _ in params],
             _compact(p), _compact(ops)]
@@ -246,6 +259,8 @@ def _hwc(n: Node) -> str:
         return "?"
     if len(shape) == 1:
         return f"1×1×{shape[0]}"
+    if shape.layout == "tokens":           # L×D, or a grid of tokens H×W×D
+        return "×".join(str(d) for d in shape)
     c, h, w = shape
     return f"{h}×{w}×{c}"
 

@@ -27,10 +27,19 @@ def add_parser(sub) -> None:
     p.add_argument("--params", action="store_true", help="show each layer's parameter count")
     p.add_argument("--edge-shapes", action="store_true", help="label edges with the tensor shape they carry")
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="layout direction (LR for wide pages)")
-    p.add_argument("--collapse-repeats", action="store_true", help="draw runs of identical layers as one node (conv3-512 ×3)")
+    p.add_argument("--collapse-repeats", action="store_true",
+                   help="draw runs of identical layers (conv3-512 ×3) and of identical block instances as one node")
+    p.add_argument("--expand-repeats", action="store_true",
+                   help="draw every instance of a long run of identical blocks (by default ViT's 12 encoder layers "
+                        "are one node, encoder_block ×12; --depth opens one instance)")
     p.add_argument("--no-title", action="store_true", help="leave out the title line")
     add_overrides(p)
     p.set_defaults(run=run)
+
+
+def _fold(args):
+    from netc.visualize.dot import FOLD_BLOCKS
+    return None if args.expand_repeats else FOLD_BLOCKS
 
 
 def run(args) -> int:
@@ -44,7 +53,7 @@ def run(args) -> int:
         ir = netc.load(args.spec, **spec_overrides(args))
         sys.stdout.write(to_dot(ir, depth=args.depth, shapes=args.shapes, params=args.params,
                                 edge_shapes=args.edge_shapes, rankdir=args.rankdir, repeats=args.collapse_repeats,
-                                title=not args.no_title))
+                                title=not args.no_title, fold=_fold(args)))
         return 0
     out = Path(args.output)
     fmt = args.format or out.suffix.lstrip(".").lower()
@@ -58,7 +67,7 @@ def run(args) -> int:
     try:
         render(ir, out, fmt, depth=args.depth, shapes=args.shapes, params=args.params,
                edge_shapes=args.edge_shapes, rankdir=args.rankdir, repeats=args.collapse_repeats,
-               title=not args.no_title)
+               title=not args.no_title, fold=_fold(args))
     except GraphvizMissing as e:
         print(f"netc: {e.message}\nhint: {e.hint}", file=sys.stderr)
         return 1

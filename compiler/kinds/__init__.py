@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 
 from ..params import Params
-from . import act, conv, fc, joins, misc, norm, pool
+from . import act, attention, conv, fc, joins, misc, norm, pool, tokens
 from .base import FAMILIES, ROLES, Kind
 
 BUILTIN_KINDS: list[Kind] = [*conv.KINDS, *fc.KINDS, *pool.KINDS, *norm.KINDS, *misc.KINDS, *act.KINDS,
-                             *joins.KINDS]
+                             *joins.KINDS, *tokens.KINDS, *attention.KINDS]
 _SAMPLES = ("conv3-64", "conv1-256", "conv11-96/4", "maxpool3/2", "avgpool7/1", "FC-4096", "spp[6,3,2,1]",
             "upconv2-512")
 

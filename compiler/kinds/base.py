@@ -23,7 +23,7 @@ Shape = TensorType
 RF = tuple  # (size, stride): stride may be a Fraction after upsampling
 
 #: naming roles (netc.naming): how an unnamed instance is named
-ROLES = ("conv", "fc", "pool", "prob", "norm", "join", "other")
+ROLES = ("conv", "fc", "pool", "prob", "norm", "join", "token", "other")
 #: diagram families (netc.visualize.palette): one colour each
 FAMILIES = ("conv", "fc", "pool", "spp", "norm", "drop", "act", "join", "resize", "attention", "embed",
             "input", "custom")

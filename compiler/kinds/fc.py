@@ -8,7 +8,7 @@ import re
 from .. import dims
 from ..dims import ShapeProblem
 from ..params import FCParams
-from ..tensortype import MAP, TOKENS, tokens, vector
+from ..tensortype import MAP, TOKENS, TensorType, vector
 from .base import Kind, window_rf
 
 
@@ -34,8 +34,8 @@ class FC(Kind):
                                hint="put spp[4,2,1] or a global average pool (gap) before it")
 
     def infer(self, p, ins):
-        if ins[0].layout == TOKENS:
-            return tokens(ins[0][0], p.out)
+        if ins[0].layout == TOKENS:      # per token, on a sequence (L x D) or a grid (H x W x D)
+            return TensorType((*ins[0][:-1], p.out), TOKENS)
         self.check_input(p, ins, ["its input"])
         return vector(p.out)
 
@@ -46,8 +46,9 @@ class FC(Kind):
         return self.in_features(ins[0]) * p.out + (p.out if p.bias else 0)
 
     def count_macs(self, p: FCParams, ins, out):
-        n = ins[0][0] if ins[0].layout == TOKENS else 1
-        if not isinstance(n, int):
+        n = math.prod(ins[0][:-1]) if ins[0].layout == TOKENS and dims.is_fixed(ins[0]) else \
+            None if ins[0].layout == TOKENS else 1
+        if n is None:
             return None
         return n * self.in_features(ins[0]) * p.out
 

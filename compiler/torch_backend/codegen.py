@@ -55,6 +55,9 @@ def place(root: nn.Module, path: str, m: nn.Module) -> None:
             child = nn.Module()
             parent.add_module(s, child)
         parent = child
+    if getattr(m, "netc_inline", False):   # a learned tensor (class token): a parameter of its scope's module
+        parent.register_parameter(leaf, m.value)
+        return
     parent.add_module(leaf, m)
 
 
@@ -86,6 +89,10 @@ class Lowering:
 
     def call_module(self, x: fx.Node) -> fx.Node:
         return self.g.create_node("call_module", target(self.node.name), (x,), name=self.name)
+
+    def get_attr(self) -> fx.Node:
+        """The layer's own learned tensor (a class token, a position embedding), read as an attribute."""
+        return self.g.create_node("get_attr", target(self.node.name), name=f"{self.name}_param")
 
     def call(self, fn, *args, name: str | None = None, **kwargs) -> fx.Node:
         return self.g.create_node("call_function", fn, args, kwargs, name=name)

@@ -1,5 +1,5 @@
 """Counting multiply-adds from a module itself, with forward hooks on convolutions (transposed ones
-too) and ``nn.Linear``.
+too), ``nn.Linear``, and attention modules (which report their own: the projections, QK^T and AV).
 
 This is the oracle the analytic counts (``netc summary``) are tested against, and the default
 cost rule of a custom layer: a conv costs ``out.numel() * C_in/groups * kh * kw`` per sample, a
@@ -21,6 +21,8 @@ _COUNTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
 def _hook_macs(m: nn.Module, out: torch.Tensor, inp: torch.Tensor | None = None) -> int:
     per_sample = out.numel() // out.shape[0]
+    if hasattr(m, "netc_macs"):             # attention: projections, QK^T and AV (per sample)
+        return m.netc_macs(inp, out)
     if isinstance(m, nn.ConvTranspose2d):   # every input pixel scatters a kernel into each output channel
         kh, kw = m.kernel_size
         return inp.numel() // inp.shape[0] * (m.out_channels // m.groups) * kh * kw
@@ -38,7 +40,7 @@ def count_macs(model: nn.Module, x: torch.Tensor, per_layer: bool = False):
     counts: dict[str, int] = {}
     handles = []
     for name, m in model.named_modules():
-        if isinstance(m, _COUNTED):
+        if isinstance(m, _COUNTED) or hasattr(m, "netc_macs"):
             def hook(mod, inp, out, name=name):
                 counts[name] = counts.get(name, 0) + _hook_macs(mod, out, inp[0])
             handles.append(m.register_forward_hook(hook))

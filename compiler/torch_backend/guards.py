@@ -72,7 +72,12 @@ class InputGuard(nn.Module):
             hint = ""
             if fixed is not None:
                 hint = f"resize or crop the images to {fixed[0]}x{fixed[1]}"
-                if any(n.layer_kind is not None and n.layer_kind.role == "fc" for n in ir.layers()):
+                pos = next((n for n in ir.layers() if n.kind == "pos_embed"), None)
+                if pos is not None:      # a ViT: the position embedding has one row per token of that size
+                    hint += (f"; the position embedding ({pos.name}) fixes the resolution: to run at another "
+                             f"size, interpolate it to the new grid (torchvision's interpolate_embeddings) and "
+                             f"compile with that input size")
+                elif any(n.layer_kind is not None and n.layer_kind.role == "fc" for n in ir.layers()):
                     hint += (f"; netc.compile(..., dense=True) (netc compile --dense) takes any size from "
                              f"{fixed[0]}x{fixed[1]} up")
             return cls(c, None, fixed_hw=fixed, input_span=input_span, size_hint=hint)
