@@ -12,13 +12,14 @@ Importing netc does not import torch; only :func:`compile` and :func:`load_weigh
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from typing import Any
 
 from netc.dsl import ast
 from netc.dsl.errors import (GraphError, LimitError, NetcError, NetcErrors, ShapeError, Source, Span,
                              SpecError, SpecSyntaxError, UsageError, raise_all, sort_errors)
-from netc.dsl.parser import LIMITS
+from netc.dsl.parser import LIMITS, call_limits
 from netc.dsl.parser import parse as _parse
 
 from . import kinds as _kinds
@@ -74,6 +75,19 @@ def program(ref: str | os.PathLike) -> Program:
     return Program.load(path)
 
 
+def _with_limits(fn):
+    """``limits={...}``: the call runs under those limits (:func:`limits`), other callers never see them."""
+    @functools.wraps(fn)
+    def call(*args, limits: dict | None = None, **kwargs):
+        with call_limits(limits):
+            return fn(*args, **kwargs)
+    return call
+
+
+#: ``with netc.limits({"max_layers": 100}): ...``: limits for the calls inside, in this thread or task only
+limits = call_limits
+
+
 def registry() -> Registry:
     """A registry of the built-in kinds (and those registered so far) of the caller's own: pass it to
     :func:`register_layer`, :func:`load` and :func:`compile` (``registry=``) so that custom kinds
@@ -81,6 +95,7 @@ def registry() -> Registry:
     return _kinds.DEFAULT.copy()
 
 
+@_with_limits
 def load(ref: str | os.PathLike, config: str | None = None, *, registry: Registry | None = None,
          **overrides: Any) -> IR:
     """The IR of one configuration: ``load("vgg:D")``, ``load("my.net", config="B", num_classes=20)``.
@@ -96,6 +111,7 @@ def load(ref: str | os.PathLike, config: str | None = None, *, registry: Registr
     return build_config(prog, config or cfg, registry=registry, **overrides)
 
 
+@_with_limits
 def loads(text: str, config: str | None = None, filename: str = "<string>", *, registry: Registry | None = None,
           **overrides: Any) -> IR:
     """Like :func:`load`, from text."""
@@ -113,6 +129,7 @@ def build_config(prog: Program, config: str | None = None, *, registry: Registry
     return ir
 
 
+@_with_limits
 def load_all(ref: str | os.PathLike, **overrides: Any) -> list[IR]:
     """The IR of every configuration a spec file defines, in file order."""
     path, cfg = split_ref(_ref(ref))
@@ -154,6 +171,7 @@ def reuse_base(prog: Program, name: str, built: dict) -> IR | None:
     return ir
 
 
+@_with_limits
 def check(text: str, filename: str = "<string>") -> list[NetcError]:
     """Every diagnostic for a spec's text; an empty list when it is valid.
 
@@ -169,6 +187,7 @@ def check(text: str, filename: str = "<string>") -> list[NetcError]:
     return check_program(prog)
 
 
+@_with_limits
 def compile(ref: str | os.PathLike, config: str | None = None, **kwargs: Any):
     """Compile a configuration to a ``torch.nn.Module`` (a ``torch.fx.GraphModule``).
 
@@ -198,5 +217,5 @@ __all__ = [
     "parse", "program", "load", "loads", "load_all", "check", "check_program", "compile", "load_weights",
     "build_config", "IR", "Node", "Program", "NetcError", "NetcErrors", "SpecError", "SpecSyntaxError",
     "ShapeError", "GraphError", "LimitError", "UsageError", "Span", "Source", "LIMITS", "bundled_dir",
-    "bundled_names", "split_ref", "register_layer", "registry", "Registry", "from_torch",
+    "bundled_names", "split_ref", "register_layer", "registry", "Registry", "limits", "from_torch",
 ]

@@ -48,13 +48,12 @@ _BUDGET_HINT: ContextVar[str] = ContextVar("budget_hint", default="raise netc.LI
 def params_budget(budget: int | None):
     """Load specs under a caller's parameter budget (``netc.compile(..., budget=N)``, ``netc compile
     --budget N``) instead of ``LIMITS["max_params"]``; an error then says how to move that budget."""
-    old = LIMITS.get("max_params")
-    LIMITS["max_params"] = budget
+    from netc.dsl.parser import call_limits
     token = _BUDGET_HINT.set("pass a larger budget=N (netc compile --budget N) to allow it")
     try:
-        yield
+        with call_limits({"max_params": budget}):
+            yield
     finally:
-        LIMITS["max_params"] = old
         _BUDGET_HINT.reset(token)
 
 

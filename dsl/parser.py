@@ -13,6 +13,9 @@ in one run, since a pasted table has many.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import difflib
 import functools
 import math
@@ -31,11 +34,40 @@ GRAMMAR = Path(__file__).with_name("grammar.lark")
 #: Limits on what the front end accepts. Each is checked before the work it bounds (no large
 #: allocation, no deep recursion first) and refused with a :class:`LimitError` that has a span;
 #: each is overridable: ``netc.LIMITS["max_params"] = 10**10`` (``None`` switches it off where noted).
+#: limits for the call in progress (netc.load(..., limits={...}), netc.limits(...)): a context
+#: variable, so that one caller's limits never reach another's, in threads and tasks alike
+_CALL_LIMITS: ContextVar[dict | None] = ContextVar("netc_call_limits", default=None)
+
+
 class _Limits(dict):
-    """``netc.LIMITS``: a dict whose values are checked when set, so that a wrong type is a usage
-    error here (``LIMITS["max_layers"] = None``) and not a TypeError deep in a later call."""
+    """``netc.LIMITS``: the process's defaults, a dict whose values are checked when set, so that a
+    wrong type is a usage error here (``LIMITS["max_layers"] = None``) and not a TypeError deep in a
+    later call. Reading it gives the limits of the call in progress where the caller passed its own
+    (:func:`call_limits`), else the defaults."""
 
     OFF_OK = {"max_params", "max_activation_bytes", "max_macs"}   # None switches these off
+
+    def __getitem__(self, key):
+        over = _CALL_LIMITS.get()
+        if over is not None and key in over:
+            return over[key]
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        over = _CALL_LIMITS.get()
+        if over is not None and key in over:
+            return over[key]
+        return super().get(key, default)
+
+    def checked(self, key, value):
+        """``value`` if it may stand for limit ``key`` (as assignment checks it); else a usage error."""
+        if key not in self:
+            from .errors import UsageError, did_you_mean
+            raise UsageError(f"there is no limit {key!r}", hint=did_you_mean(key, self) or
+                             "limits: " + ", ".join(sorted(self)))
+        probe = _Limits({key: dict.__getitem__(self, key)})
+        probe[key] = value
+        return value
 
     def __setitem__(self, key, value):
         old = self.get(key)
@@ -52,6 +84,25 @@ class _Limits(dict):
     def update(self, *a, **kw):
         for k, v in dict(*a, **kw).items():
             self[k] = v
+
+
+@contextmanager
+def call_limits(overrides: dict | None):
+    """Run the block under these limits (validated like ``netc.LIMITS[key] = value``), on top of
+    the defaults and of any enclosing call's: ``with netc.limits({"max_layers": 100}): ...``."""
+    if not overrides:
+        yield
+        return
+    if not isinstance(overrides, dict):
+        from .errors import UsageError
+        raise UsageError(f"limits must be a dict such as {{'max_layers': 100}}, not {type(overrides).__name__}")
+    merged = dict(_CALL_LIMITS.get() or {})
+    merged.update({k: LIMITS.checked(k, v) for k, v in overrides.items()})
+    token = _CALL_LIMITS.set(merged)
+    try:
+        yield
+    finally:
+        _CALL_LIMITS.reset(token)
 
 
 def _limit_error(key, value, hint):
