@@ -143,14 +143,23 @@ def _bytes(n: float) -> str:
     return f"{int(n):,} bytes"
 
 
-def nonfinite_fields(params) -> list[str]:
-    """The fields of a validated parameter model that hold infinity or NaN."""
+#: the largest whole number a layer parameter may be: torch's pooling takes 32-bit sizes (a stride
+#: of 10**18 passed every check and failed in forward)
+MAX_PARAM = 2 ** 31 - 1
+
+
+def nonfinite_fields(params) -> list[tuple[str, str]]:
+    """The fields of a validated parameter model that hold infinity, NaN, or a whole number
+    beyond ``MAX_PARAM``, each with what it must be."""
     bad = []
     for name in type(params).model_fields:
         v = getattr(params, name, None)
         vs = v if isinstance(v, (list, tuple)) else [v]
         if any(isinstance(x, float) and not math.isfinite(x) for x in vs):
-            bad.append(name)
+            bad.append((name, "must be a finite number"))
+        elif name != "out" and any(isinstance(x, int) and not isinstance(x, bool) and abs(x) > MAX_PARAM
+                                   for x in vs):   # widths are bounded by the parameter budget
+            bad.append((name, f"must be at most {MAX_PARAM:,}"))
     return bad
 
 

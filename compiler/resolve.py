@@ -584,10 +584,12 @@ class _Resolver:
     def _finite(self, params, raw: dict, layer: ast.Layer):
         """Infinity or NaN (``alpha=inf``, ``eps=1e999``) makes a model compute NaN: refused."""
         bad = nonfinite_fields(params)
-        for f in bad:
+        for f, must in bad:
             given = raw.get(f)
-            self.err(f"{layer.word}: {f} must be a finite number (got {_show(given[0]) if given else 'inf'})",
-                     given[1] if given else layer.word_span, hint="infinity and NaN are not values a layer can take")
+            self.err(f"{layer.word}: {f} {must} (got {_show(given[0]) if given else getattr(params, f)})",
+                     given[1] if given else layer.word_span,
+                     hint="infinity and NaN are not values a layer can take" if "finite" in must
+                     else "no image is that large: torch takes 32-bit sizes")
         return None if bad else params
 
     def _names(self) -> list[str]:

@@ -314,6 +314,14 @@ def test_a_huge_input_is_refused_before_allocation(tmp_path, unit):
     assert code == 0 and (tmp_path / "x.pt").stat().st_size > 0, err
 
 
+@pytest.mark.parametrize("layer", ["maxpool(k=2, stride=999999999999999999)", "avgpool2/3000000000",
+                                   "conv(out=4, k=3, stride=4294967296)"])
+def test_parameters_beyond_32_bits_are_refused(layer):
+    """torch's pooling takes 32-bit sizes: a stride of 10**18 passed check and failed in forward."""
+    (e,) = netc.check(f"input 8x8 RGB\n{layer}\nFC-2\n")
+    assert e.line == 2 and "must be at most 2,147,483,647" in e.message
+
+
 def test_multiply_adds_have_a_budget(monkeypatch):
     monkeypatch.setitem(netc.LIMITS, "max_macs", 10 ** 9)
     (e,) = netc.check("input 224x224 RGB\nconv3-64\nconv3-64\nFC-2\n")

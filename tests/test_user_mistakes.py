@@ -106,7 +106,7 @@ def test_fmt_locates_a_byte_that_is_not_utf8(tmp_path):
 
 
 def test_strides_beyond_any_image_are_a_located_error():
-    huge = "9" * 18                     # the most digits a whole number may have
+    huge = "9" * 9                      # a stride below 2^31, fifty times over
     [e] = netc.check(f"input HxW RGB\nconv3-8\nmaxpool2/{huge} x50\ngap\nFC-10\n", "h.net")
     assert e.line == 3 and "more than 2^64 pixels" in e.message
 

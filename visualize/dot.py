@@ -204,12 +204,14 @@ def _merge_repeats(ir: IR, g: _Graph) -> None:
 def _entries(ir: IR, g: _Graph) -> None:
     """Clusters whose branches all start from one outside unit get an entry point: one edge comes
     in, then fans out inside the box (the edges then stay clear of the cluster's label)."""
-    scopes = []
+    members: dict[str, list] = {}          # scope -> its units, in order (one pass: linear)
     for unit in g.units.values():
-        scopes += [c for c in unit.clusters if c not in scopes and ir.scopes[c].kind == "block"]
-    for sc in scopes:
+        for c in dict.fromkeys(unit.clusters):
+            if ir.scopes[c].kind == "block":
+                members.setdefault(c, []).append(unit)
+    for sc, units in members.items():
         pre = sc + "/"
-        heads = [u for u in g.units.values() if sc in u.clusters and not u.ghost and ir.preds(u.first.name)
+        heads = [u for u in units if not u.ghost and ir.preds(u.first.name)
                  and all(not p.startswith(pre) for p in ir.preds(u.first.name))]
         feeds = {g.rep[p] for u in heads for p in ir.preds(u.first.name)}
         if len(heads) > 1 and len(feeds) == 1:
