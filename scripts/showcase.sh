@@ -129,3 +129,42 @@ ir = netc.loads("input 32x32 RGB\nconv3-64\nse(8)\nmaxpool\nFC-10\n")
 print("custom layer se(8):", ir.node("se1_1").n_params, "parameters;",
       "compiled:", sum(p.numel() for p in netc.compile(ir).parameters()), "=", ir.params)
 PY
+
+section "netc list: every bundled network, the 2015-2021 zoo by torchvision's names"
+$NETC list
+
+section "netc table resnet  (ResNet's Table 1: 18/34/50/101/152 side by side) and netc table vit"
+$NETC table resnet
+$NETC table vit
+
+section "netc summary mobilenet_v2 --depth 1  (MobileNetV2's Table 2 rows as blocks; residual only where shapes agree)"
+$NETC summary mobilenet_v2 --depth 1 | head -n 14
+
+section "netc check --emit ir  (the typed IR after the passes) on U-Net's same-padded variant: 2*(H/16) <= H/8, proven"
+$NETC check unet:unet_same
+$NETC check --emit ir unet:unet_same | head -n 12
+
+section "zoo: compiled, run, and its counts equal to torchvision's"
+.venv/bin/python - <<'PY'
+import torch, netc
+for name in ("resnet50", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "vit_b_16", "swin_t"):
+    m = netc.compile(name).eval()
+    with torch.no_grad():
+        y = m(torch.randn(1, 3, 224, 224))
+    ir = netc.load(name)
+    print(f"{name:20s} {tuple(y.shape)}  {sum(p.numel() for p in m.parameters()):>12,} params  {ir.macs / 1e9:7.3f} G mult-adds")
+PY
+
+section "netc import: BVLC's GoogLeNet train_val prototxt as a readable spec; a PyTorch module traced back"
+$NETC import tests/data/caffe/bvlc_googlenet-train_val.prototxt -o "$OUT/googlenet-imported.net"
+head -n 30 "$OUT/googlenet-imported.net"
+$NETC diff googlenet "$OUT/googlenet-imported.net"
+.venv/bin/python - <<'PY'
+import torch, netc
+text = netc.from_torch(netc.compile("vgg:A", device="meta"), torch.empty(1, 3, 224, 224, device="meta"))
+print(text)
+PY
+
+section "editors: netc lsp (language server) and netc serve (the playground: docs/playground-*.png)"
+echo "netc lsp      # an editor starts it over stdio; see README 'Editors'"
+echo "netc serve specs/vgg.net --port 8000   # then open http://127.0.0.1:8000/"
