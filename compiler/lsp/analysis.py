@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
+import signal
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -17,7 +21,7 @@ from lsprotocol import types as T
 
 import netc
 from netc.dsl import ast
-from netc.dsl.errors import NetcError, NetcErrors, Span, sort_errors
+from netc.dsl.errors import NetcError, NetcErrors, Source, Span, sort_errors
 
 from .adapter import check_program
 
@@ -142,6 +146,69 @@ def analyse(uri: str, text: str, version: int | None = None) -> Analysis:
     path = uri_to_path(uri)
     a = Analysis(uri, version, text, path, text.split("\n"))
     try:
+        with _budget(BUDGET_S):
+            _check(a, text, path)
+    except (_TooLong, MemoryError) as e:
+        a.program, a.irs = None, {}
+        what = "takes too long to check" if isinstance(e, _TooLong) else "needs too much memory to check"
+        a.errors = [NetcError(f"this spec {what} (the budget is {BUDGET_S:g} s a check and "
+                              f"{MEMORY_MB:,} MB for the server); the next change is checked as usual",
+                              Span(Source(path, text), 1, 1, 1, 1),
+                              hint="a repetition or block nesting that builds an enormous network? "
+                                   "netc check on the command line reports its limits")]
+    for e in a.errors:
+        d, fix = diagnostic(a, e)
+        a.diagnostics.append(d)
+        if fix:
+            a.fixes.append(fix)
+    return a
+
+
+#: each analysis gets this much time (NETC_LSP_TIMEOUT) and the server this much memory (NETC_LSP_MEMORY_MB)
+BUDGET_S = float(os.environ.get("NETC_LSP_TIMEOUT", "3"))
+MEMORY_MB = int(os.environ.get("NETC_LSP_MEMORY_MB", "4096"))
+
+
+class _TooLong(BaseException):
+    """Raised into an analysis that outlives its budget (a BaseException: no handler swallows it)."""
+
+
+@contextmanager
+def _budget(seconds: float):
+    """Interrupt the block after ``seconds`` (SIGALRM; only in the main thread, where pygls runs)."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+    active = [True]
+
+    def expire(signum, frame):
+        if active[0]:
+            raise _TooLong()
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        active[0] = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def limit_memory(mb: int = MEMORY_MB) -> None:
+    """Cap the server's address space, so that a hostile spec gets a MemoryError, not the OOM killer."""
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        want = mb * 1024 * 1024
+        if soft == resource.RLIM_INFINITY or soft > want:
+            resource.setrlimit(resource.RLIMIT_AS, (want, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def _check(a: "Analysis", text: str, path: str) -> None:
+    try:
         a.program = netc.Program.from_text(text, path)
     except RecursionError:
         a.errors = [NetcError("internal error in netc: the spec nests too deeply to analyse")]
@@ -150,15 +217,11 @@ def analyse(uri: str, text: str, version: int | None = None) -> Analysis:
     else:
         try:
             a.errors, a.irs = check_program(a.program)
+        except MemoryError:
+            raise
         except Exception as e:      # a bug in netc, not in the spec: say so, keep the server alive
             a.errors = [NetcError(f"internal error in netc: {type(e).__name__}: {e}",
                                   hint="this is a bug in netc, not in your spec")]
-    for e in a.errors:
-        d, fix = diagnostic(a, e)
-        a.diagnostics.append(d)
-        if fix:
-            a.fixes.append(fix)
-    return a
 
 
 # ---------------------------------------------------------------- diagnostics

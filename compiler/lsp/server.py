@@ -16,7 +16,7 @@ from netc import __version__
 from netc.dsl.errors import NetcError
 
 from .adapter import format_text
-from .analysis import ENCODING, Analysis, analyse
+from .analysis import ENCODING, Analysis, analyse, limit_memory
 from .complete import complete, signature_help
 from .hover import hover
 from .inlay import inlay_hints
@@ -212,5 +212,6 @@ def serve() -> None:
     import gc
     analyse("file:///warm-up.net", "input 8x8 RGB\nconv3-4 -> maxpool\nFC-2\n")     # lazy imports, caches
     gc.collect()
+    limit_memory()   # a hostile spec meets a MemoryError (shown as a diagnostic), not the OOM killer
     gc.freeze()      # what is loaded now is never garbage: full collections stay short (max 250 -> 70 ms)
     server.start_io()
