@@ -194,8 +194,17 @@ class IR:
         return best.get(self.output, 0)
 
     def scope_nodes(self, scope: str) -> list[Node]:
-        pre = scope + "/"
-        return [n for n in self.nodes() if n.name.startswith(pre)]
+        """The nodes inside a block instance or side output (all levels), in program order; from an
+        index built in one pass, so that asking for every scope stays linear."""
+        idx = self.__dict__.get("_scope_index")
+        if idx is None or idx[0] != len(self.graph):
+            by: dict[str, list[Node]] = {}
+            for n in self.nodes():
+                parts = n.name.split("/")
+                for k in range(1, len(parts)):
+                    by.setdefault("/".join(parts[:k]), []).append(n)
+            idx = self.__dict__["_scope_index"] = (len(self.graph), by)
+        return list(idx[1].get(scope, ()))
 
     def _repr_svg_(self):  # Jupyter
         from netc.visualize import to_svg

@@ -159,13 +159,19 @@ def test_torchvision_layout_googlenet_loads_into_googlenet_torchvision():
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
     model = netc.compile("googlenet:torchvision").eval()
-    with pytest.raises(netc.NetcError) as e:
-        netc.load_weights(model, src.state_dict())
-    assert "load_weights(model, source_module)" in e.value.hint
-    netc.load_weights(model, src)
     x = torch.randn(1, 3, 224, 224)
-    with torch.no_grad():
-        assert torch.allclose(model(x), src(x), atol=1e-4)
+    # by dataflow from the module; and from the bare state_dict too, whose side heads are found
+    # where their shapes fit (torchvision registers aux1/aux2 before fc)
+    for source in (src, src.state_dict()):
+        netc.compile("googlenet:torchvision")       # nothing cached between the two loads
+        netc.load_weights(model, source)
+        with torch.no_grad():
+            assert torch.allclose(model(x), src(x), atol=1e-4)
+    # a source in another order, whose shapes do not fit anywhere: the hint says to pass the module
+    shuffled = dict(reversed(list(src.state_dict().items())))
+    with pytest.raises(netc.NetcError) as e:
+        netc.load_weights(model, shuffled)
+    assert "load_weights(model, source_module)" in e.value.hint
     assert src.training is False and model.training is False        # modes are put back
 
 

@@ -37,6 +37,10 @@ EXPONENTIAL = "input 32x32 RGB\n" + "".join(f"block b{i}() {{\n    b{i + 1}()\n 
     + "block b40() { relu }\nb0()\n"
 HUGE_REPEAT = "input 32x32 RGB\n" + "conv3-8 x10000\n" * 30
 DEEP_NESTING = "input 32x32 RGB\nconv(" + "[" * 20000 + "]" * 20000 + ")\n"
+# within every limit, and slow all the same: 40 configurations of 18,001 layers each (netc refuses the
+# exponential blocks above in milliseconds now, so the time budget is shown with this one)
+SLOW = ("input 32x32 RGB\ntable " + " | ".join(f"c{i}" for i in range(40)) +
+        " {\n    conv3-8 x9000\n    conv3-8 x9000\n    FC-10\n}\n")
 
 
 @pytest.fixture(scope="module")

@@ -171,9 +171,10 @@ def _units(ir: IR, depth: int | None, repeats: bool, ghosts: list[Node], runs: l
             g.units[uid] = Unit(uid, [], clusters, block)
         g.units[uid].members.append(n)
         g.rep[n.name] = uid
+    by_place = {place: sc for sc, place in first_of.items()}
     for n in folded:                 # the same layer of the first instance
         run, i = g.instance[n.name]
-        inst = next(sc for sc, (r, j) in first_of.items() if r == run and j == i)
+        inst = by_place[(run, i)]
         twin = run + n.name[len(inst):]
         g.rep[n.name] = g.rep[twin]
     if repeats:

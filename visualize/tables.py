@@ -148,7 +148,7 @@ def _row_units(ir: IR, depth: int, aux: bool) -> tuple[list[tuple[str, list[Node
     stands for: a run of identical block instances is one row (``encoder_block ×12``), and a block
     holding a transformer-sized run (netc.visualize.dot.FOLD_BLOCKS) is opened to show it."""
     from .dot import FOLD_BLOCKS, block_runs
-    runs = block_runs(ir, 2)
+    runs = block_runs(ir, FOLD_BLOCKS)     # as the diagrams: a paper table lists a few equal rows
     head = {sc: r[0] for r in runs for sc in r}
     opened = {r[0].rsplit("/", k)[0] for r in runs if len(r) >= FOLD_BLOCKS for k in range(1, r[0].count("/") + 1)}
     out: list[tuple[str, list[Node]]] = []

@@ -192,6 +192,10 @@ def _walk_from_outputs(graph) -> list:
 
     if out is not None:
         flat(out.args[0])
+    # the main output first, then the side outputs in the order the graph computes them
+    # (torchvision's GoogLeNet returns (x, aux2, aux1); netc returns its heads as they hang off)
+    where = {n: i for i, n in enumerate(nodes)}
+    roots = roots[:1] + sorted(roots[1:], key=lambda n: where.get(n, 0))
     order, done = [], set()
     for root in roots:
         stack = [(root, False)]
