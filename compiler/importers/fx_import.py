@@ -234,23 +234,46 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
     meta = getattr(module, "netc", None)
     if isinstance(meta, dict) and meta.get("config"):
         name = f"{os.path.basename(str(meta.get('spec', '')))}:{meta['config']} compiled by netc"
-    net = Net(layers, (int(c), int(h), int(w)), None, outs, [], name, type(module).__name__,
-              softmax_head=main is not None and main.kind == "fc")
-    net.block_names = _block_names(module)     # type: ignore[attr-defined]
+    spec = _spec_ir(module)
+    head = main is not None and main.kind == "fc"
+    if spec is not None:     # the spec it was compiled from says whether it ends in a soft-max
+        head = spec.node(spec.output).kind == "softmax"
+        _spec_kinds(layers, spec)
+    net = Net(layers, (int(c), int(h), int(w)), None, outs, [], name, type(module).__name__, softmax_head=head)
+    net.block_names = _block_names(spec)     # type: ignore[attr-defined]
     return net
 
 
-def _block_names(module) -> dict:
-    """A module compiled by netc names its blocks in its spec: {instance: block name}."""
+def _spec_ir(module):
+    """The IR of the spec a module compiled by netc came from (None for any other module)."""
     meta = getattr(module, "netc", None)
     if not isinstance(meta, dict) or not meta.get("spec") or not meta.get("config"):
-        return {}
+        return None
     try:
         import netc
-        ir = netc.load(meta["spec"], meta["config"])
+        return netc.load(meta["spec"], meta["config"])
     except Exception:   # noqa: BLE001 - only a hint: a spec that moved or changed gives none
+        return None
+
+
+#: (kind read from torch, kind the spec wrote) pairs that compile to the same torch code: a module
+#: compiled by netc is read back as the kind its spec wrote (``gap`` is adaptive pooling to 1x1)
+SAME_CODE = {("adaptive_avgpool", "gap"), ("adaptive_max", "gmp")}
+
+
+def _spec_kinds(layers: list, spec) -> None:
+    kinds = {n.name: n.kind for n in spec.layers()}
+    for l in layers:
+        k = kinds.get(l.name)
+        if k is not None and k != l.kind and (l.kind, k) in SAME_CODE:
+            l.kind, l.params = k, {}
+
+
+def _block_names(spec) -> dict:
+    """A module compiled by netc names its blocks in its spec: {instance: block name}."""
+    if spec is None:
         return {}
-    return {name: sc.block for name, sc in ir.scopes.items() if sc.kind == "block" and sc.block}
+    return {name: sc.block for name, sc in spec.scopes.items() if sc.kind == "block" and sc.block}
 
 
 def _function(n, fns, add, ins, env, shapes) -> None:
