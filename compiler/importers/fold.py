@@ -41,7 +41,10 @@ def _fold_blocks(ctx: _Ctx, items: list, aux: bool, prefix: str = "") -> list:
     for p, its in runs:
         sig = _signature(its) if p is not None else None
         group = cands.get(sig) if sig is not None else None
-        if not group or len(group) < 2:
+        hinted = p is not None and (prefix + p) in getattr(ctx.net, "block_names", {})
+        if hinted and not group and len(_layers(its)) > 1:
+            group = cands[sig] = [(p, its)]
+        if not group or (len(group) < 2 and not hinted):   # one instance: a block only where the source says so
             out += its
             continue
         if sig not in made:
@@ -142,8 +145,9 @@ def _block_name(names: list) -> str:
 
 def _fold_aux(ctx: _Ctx, auxes: list) -> None:
     """Two or more side-output heads of the same structure become one block (``aux_classifier``)."""
-    if len(auxes) < 2:
-        return
+    names = getattr(ctx.net, "block_names", {})
+    if len(auxes) < 2 and not (auxes and any(k.startswith(auxes[0][0] + "/") for k in names)):
+        return      # one head: a block only where the source says so
     sigs = [_signature(a[3], depth=len(_path(a[0]))) for a in auxes]
     if len(set(sigs)) != 1 or len(_layers(auxes[0][3])) < 2:
         return
