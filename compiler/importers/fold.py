@@ -23,8 +23,14 @@ def _prefix(it: Item, depth: int) -> str | None:
 
 
 def _fold_blocks(ctx: _Ctx, items: list, aux: bool, prefix: str = "") -> list:
-    """Runs of items under one name scope become block instances where two or more agree."""
-    depth = len(_path(prefix))
+    """Runs of items under one name scope become block instances where two or more agree (at any
+    depth: a block inside a block, ``layer_1/basic_2/conv1``, folds its inner instances first)."""
+    cands: dict = {}
+    _collect(items, prefix, cands)
+    return _fold(ctx, items, aux, prefix, cands, {})
+
+
+def _runs(items: list, depth: int) -> list:
     runs: list = []         # (scope or None, [items])
     for it in items:
         p = _prefix(it, depth)
@@ -32,32 +38,61 @@ def _fold_blocks(ctx: _Ctx, items: list, aux: bool, prefix: str = "") -> list:
             runs[-1][1].append(it)
         else:
             runs.append((p, [it]))
-    cands: dict = {}
-    for p, its in runs:
-        if p is not None and len(_layers(its)) > 1:
-            cands.setdefault(_signature(its), []).append((p, its))
+    return runs
+
+
+def _collect(items: list, prefix: str, cands: dict) -> None:
+    """Every scope's run of items, at every depth, by signature (widths left out)."""
+    for p, its in _runs(items, len(_path(prefix))):
+        if p is None:
+            continue
+        if len(_layers(its)) > 1:
+            cands.setdefault(_signature(its), []).append((prefix + p, its))
+        _collect(its, prefix + p + "/", cands)
+
+
+def _fold(ctx: _Ctx, items: list, aux: bool, prefix: str, cands: dict, made: dict) -> list:
     out: list = []
-    made: dict = {}
-    for p, its in runs:
-        sig = _signature(its) if p is not None else None
-        group = cands.get(sig) if sig is not None else None
-        hinted = p is not None and (prefix + p) in getattr(ctx.net, "block_names", {})
-        if hinted and not group and len(_layers(its)) > 1:
-            group = cands[sig] = [(p, its)]
-        if not group or (len(group) < 2 and not hinted):   # one instance: a block only where the source says so
+    for p, its in _runs(items, len(_path(prefix))):
+        if p is None:
             out += its
             continue
+        inst = prefix + p
+        sig = _signature(its)
+        group = cands.get(sig, [])
+        hinted = inst in getattr(ctx.net, "block_names", {}) and len(_layers(its)) > 1
+        inner = _fold(ctx, its, aux, inst + "/", cands, made)
+        if len(group) < 2 and not hinted:      # one instance: a block only where the source says so
+            out += inner
+            continue
         if sig not in made:
-            made[sig] = _make_block(ctx, [x[1] for x in group], [x[0] for x in group], aux)
+            group = group or [(inst, its)]
+            bodies = [inner if n == inst else _fold(ctx, g, aux, n + "/", cands, made) for n, g in group]
+            made[sig] = _make_block(ctx, bodies, [n for n, _ in group], aux)
         blk = made[sig]
-        out.append(Item("call", block=blk, inst=(prefix + p), body=its, args=_args(ctx, blk, its),
-                        src_depth=len(_path(prefix + p))))
-        blk.depth = len(_path(prefix + p))
+        out.append(Item("call", block=blk, inst=inst, body=inner, args=_args(ctx, blk, inner),
+                        src_depth=len(_path(inst))))
+        blk.depth = len(_path(inst))
     return out
 
 
 def _widths(items: list) -> list:
-    return [l for l in _layers(items) if l.kind in WEIGHTED]
+    """What a block's parameters can stand for, in order: the width of each layer with weights
+    and each argument of a nested block instance, as (slot key, value, layer or None, name hint)."""
+    out: list = []
+    for it in items:
+        if it.kind == "call":
+            out += [((id(it), i), a, None, it.block.params[i] if i < len(it.block.params) else "c")
+                    for i, a in enumerate(it.args)]
+        elif it.kind == "group":
+            for b in it.branches:
+                out += _widths(b)
+            out += _widths([Item("layer", it.layer)])
+        else:
+            for l in (it.run if it.kind == "repeat" else [it.layer]):
+                if l.kind in WEIGHTED:
+                    out.append((id(l), l.params.get("out"), l, None))
+    return out
 
 
 def _local(l: Layer, depth: int) -> str:
@@ -69,6 +104,8 @@ def _signature(items: list, depth: int | None = None):
     if depth is None:
         depth = min(len(_path(l.name)) for l in ls) - 1
     def sig(it):
+        if it.kind == "call":
+            return ("call", it.block.name, tuple(it.args), _path(it.inst)[-1])
         if it.kind == "group":
             return ("group", it.layer.kind, tuple(tuple(sig(x) for x in b) for b in it.branches))
         l = it.layer
@@ -78,15 +115,20 @@ def _signature(items: list, depth: int | None = None):
 
 
 def _make_block(ctx: _Ctx, instances: list, names: list, aux: bool) -> Block:
-    ws = [[l.params.get("out") for l in _widths(its)] for its in instances]
+    ws = [[w[1] for w in _widths(its)] for its in instances]
     template = _widths(instances[0])
     slots, params = {}, []
-    for i, l in enumerate(template):
+    for i, (key, _, l, hint) in enumerate(template):
         vals = {w[i] for w in ws}
-        is_classes = ctx.classes is not None and vals == {ctx.classes} and l.kind == "fc"
+        is_classes = ctx.classes is not None and vals == {ctx.classes} and l is not None and l.kind == "fc"
         if len(vals) > 1 or is_classes:
-            name = "classes" if is_classes else _param_name(_path(l.name)[-1], l, params)
-            slots[id(l)] = name
+            if l is None:
+                name, n = hint, 2
+                while name in params:
+                    name, n = f"{hint}{n}", n + 1
+            else:
+                name = "classes" if is_classes else _param_name(_path(l.name)[-1], l, params)
+            slots[key] = name
             params.append(name)
     hints = {getattr(ctx.net, "block_names", {}).get(n) for n in names}
     if len(hints) == 1 and None not in hints:
@@ -94,7 +136,7 @@ def _make_block(ctx: _Ctx, instances: list, names: list, aux: bool) -> Block:
     elif aux:
         name = "aux_classifier"
     else:
-        name = _block_name(names)
+        name = _block_name([_path(n)[-1] for n in names])
     taken = {b.name for b in ctx.blocks}
     base, n = name, 2
     while name in taken:
@@ -110,12 +152,9 @@ def _make_block(ctx: _Ctx, instances: list, names: list, aux: bool) -> Block:
 
 def _args(ctx: _Ctx, blk: Block, its: list) -> list:
     out = []
-    tmpl = _widths(blk.body)
-    mine = _widths(its)
-    for t, l in zip(tmpl, mine):
-        if id(t) in blk.slots:
-            v = l.params.get("out")
-            out.append("num_classes" if blk.slots[id(t)] == "classes" else str(v))
+    for t, w in zip(_widths(blk.body), _widths(its)):
+        if t[0] in blk.slots:
+            out.append("num_classes" if blk.slots[t[0]] == "classes" else str(w[1]))
     return out
 
 

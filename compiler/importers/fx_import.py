@@ -176,9 +176,12 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
     env: dict = {}          # fx node name -> layer name (or "input")
     names: set = set()
     outputs: list = []
+    spec = _spec_ir(module)
+    # a module netc compiled names a function's node after the layer, scopes joined by '_'
+    scoped = {l.name.replace("/", "_"): l.name for l in spec.layers()} if spec is not None else {}
 
     def add(n, kind, params, inputs, src):
-        name = n.target.replace(".", "/") if n.op == "call_module" else n.name
+        name = n.target.replace(".", "/") if n.op == "call_module" else scoped.get(n.name, n.name)
         base, i = name, 2
         while name in names:
             name, i = f"{base}_{i}", i + 1
@@ -234,7 +237,6 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
     meta = getattr(module, "netc", None)
     if isinstance(meta, dict) and meta.get("config"):
         name = f"{os.path.basename(str(meta.get('spec', '')))}:{meta['config']} compiled by netc"
-    spec = _spec_ir(module)
     head = main is not None and main.kind == "fc"
     if spec is not None:     # the spec it was compiled from says whether it ends in a soft-max
         head = spec.node(spec.output).kind == "softmax"

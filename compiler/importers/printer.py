@@ -189,8 +189,10 @@ def _render(ctx: _Ctx, main: list, auxes: list, header: list[str]) -> str:
     return "\n".join(o.lines) + "\n"
 
 
-def _call(it: Item, depth: int) -> str:
-    return f"{it.block.name}({', '.join(it.args)}) as {_path(it.inst)[-1]}"
+def _call(it: Item, depth: int, blk: Block | None = None) -> str:
+    slots = blk.slots if blk is not None else {}
+    args = [slots.get((id(it), i), a) for i, a in enumerate(it.args)]     # a nested instance's widths
+    return f"{it.block.name}({', '.join(args)}) as {_path(it.inst)[-1]}"
 
 
 def _attach_name(ctx: _Ctx, attach: str, main: list) -> str:
@@ -203,7 +205,7 @@ def _attach_name(ctx: _Ctx, attach: str, main: list) -> str:
 def _items(ctx: _Ctx, o: _Out, items: list, depth: int, scope: int, blk: Block | None) -> None:
     for it in items:
         if it.kind == "call":
-            o.add(depth, _call(it, depth))
+            o.add(depth, _call(it, depth, blk))
         elif it.kind == "group":
             join = it.layer
             name = _as(ctx, join, scope)
