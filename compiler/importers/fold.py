@@ -131,17 +131,34 @@ def _make_block(ctx: _Ctx, instances: list, names: list, aux: bool) -> Block:
             slots[key] = name
             params.append(name)
     hints = {getattr(ctx.net, "block_names", {}).get(n) for n in names}
+    family = None
     if len(hints) == 1 and None not in hints:
         name = hints.pop()          # the source knows its blocks' names (a module netc compiled)
+        # one block of the source's, two bodies here (its `if`s took other paths): one block whose
+        # first argument picks the body
+        family = next((b.family for b in ctx.blocks if b.name == name and b.family is not None), None)
     elif aux:
         name = "aux_classifier"
     else:
         name = _block_name([_path(n)[-1] for n in names])
-    taken = {b.name for b in ctx.blocks}
-    base, n = name, 2
-    while name in taken:
-        name, n = f"{base}_{n}", n + 1
+    if family is not None:
+        taken = {p for b in family for p in b.params} | {"variant"}
+        for key, p in list(slots.items()):
+            q, n = p, 2
+            while q in taken:
+                q, n = f"{p}{n}", n + 1
+            slots[key] = q
+            taken.add(q)
+        params = [slots.get(key, p) for key, p in zip(list(slots), params)]
+    else:
+        taken = {b.name for b in ctx.blocks}
+        base, n = name, 2
+        while name in taken:
+            name, n = f"{base}_{n}", n + 1
     blk = Block(name, params, instances[0], slots, aux)
+    if len(hints) == 0 or family is not None or blk.name in getattr(ctx.net, "block_names", {}).values():
+        blk.family = family if family is not None else []
+        blk.family.append(blk)
     tmpl = _layers(instances[0])
     for its in instances:
         for a, b in zip(_layers(its), tmpl):

@@ -164,14 +164,20 @@ def _render(ctx: _Ctx, main: list, auxes: list, header: list[str]) -> str:
         o.add(0, f"var num_classes = {ctx.classes}")
     if ctx.naming != "stage":
         o.add(0, f"naming {ctx.naming}")
-    rendered = set()
-    for blk in ctx.blocks:
-        if blk.name in rendered:
-            continue
-        rendered.add(blk.name)
+    for i, blk in enumerate(ctx.blocks):
+        if any(b.name == blk.name for b in ctx.blocks[i + 1:]):
+            continue            # a block with variants is written where its last one was made
         o.add(0, "")
-        o.add(0, f"block {blk.name}({', '.join(blk.params)}) {{")
-        _items(ctx, o, blk.body, 1, blk.depth, blk)
+        fam = blk.family or [blk]
+        if len(fam) == 1:
+            o.add(0, f"block {blk.name}({', '.join(blk.params)}) {{")
+            _items(ctx, o, blk.body, 1, blk.depth, blk)
+        else:
+            o.add(0, f"block {blk.name}({', '.join(['variant'] + [f'{p}=0' for b in fam for p in b.params])}) {{")
+            for k, b in enumerate(fam):
+                o.add(1, f"if variant == {k + 1} {{")
+                _items(ctx, o, b.body, 2, b.depth, b)
+                o.add(1, "}")
         o.add(0, "}")
     o.add(0, "")
     _items(ctx, o, main, 0, 0, None)
@@ -192,6 +198,9 @@ def _render(ctx: _Ctx, main: list, auxes: list, header: list[str]) -> str:
 def _call(it: Item, depth: int, blk: Block | None = None) -> str:
     slots = blk.slots if blk is not None else {}
     args = [slots.get((id(it), i), a) for i, a in enumerate(it.args)]     # a nested instance's widths
+    fam = it.block.family or [it.block]
+    if len(fam) > 1:
+        args = [str(fam.index(it.block) + 1)] + [f"{p}={a}" for p, a in zip(it.block.params, args)]
     return f"{it.block.name}({', '.join(args)}) as {_path(it.inst)[-1]}"
 
 

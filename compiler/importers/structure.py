@@ -39,6 +39,7 @@ class Block:
     slots: dict                     # id(layer in template) -> parameter name, for its width
     aux: bool = False
     depth: int = 1                  # path segments of an instance's scope in the IR
+    family: list | None = None      # the bodies of one source block (its variants), this one among them
 
 
 @dataclass
