@@ -12,6 +12,7 @@ import operator
 import os
 
 from .graph import ImportError_, Layer, Net
+from .structure import ACT_KINDS
 
 
 def _pair(v):
@@ -243,6 +244,8 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
         _spec_kinds(layers, spec)
     net = Net(layers, (int(c), int(h), int(w)), None, outs, [], name, type(module).__name__, softmax_head=head)
     net.block_names = _block_names(spec)     # type: ignore[attr-defined]
+    # the activations its spec wrote as layers (DenseNet's bn -> relu): not folded into the layer before
+    net.own_layers = {n.name for n in spec.layers() if n.kind in ACT_KINDS} if spec is not None else set()
     return net
 
 

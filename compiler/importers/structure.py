@@ -79,9 +79,10 @@ def simplify(net: Net) -> Net:
             consumers.setdefault(i, []).append(l)
     outputs = {n for n, _ in net.outputs}
     drop: dict[str, str] = {}       # removed layer -> the layer it forwards
+    own = getattr(net, "own_layers", set())     # activations the source wrote as layers of their own
     for l in layers:
         src = idx.get(l.inputs[0]) if len(l.inputs) == 1 else None
-        if l.kind in ACT_KINDS and src is not None and src.kind in (*WEIGHTED, "bn") and src.act is None \
+        if l.kind in ACT_KINDS and l.name not in own and src is not None and src.kind in (*WEIGHTED, "bn") and src.act is None \
                 and len(consumers.get(src.name, [])) == 1 and src.name not in outputs:
             src.act = l.kind
             drop[l.name] = src.name
@@ -96,6 +97,7 @@ def simplify(net: Net) -> Net:
     outs = [(_follow(n, drop), w) for n, w in net.outputs]
     out = Net(kept, net.input, net.channels, outs, net.comments, net.name, net.source, net.softmax_head)
     out.block_names = getattr(net, "block_names", {})    # type: ignore[attr-defined]
+    out.own_layers = own                                  # type: ignore[attr-defined]
     return out
 
 
