@@ -47,8 +47,16 @@ def _collect(items: list, prefix: str, cands: dict) -> None:
         if p is None:
             continue
         if len(_layers(its)) > 1:
-            cands.setdefault(_signature(its), []).append((prefix + p, its))
+            cands.setdefault(_key(its, prefix + p), []).append((prefix + p, its))
         _collect(its, prefix + p + "/", cands)
+
+
+def _key(its: list, inst: str):
+    """A run's structure: its signature and how deep under the instance each layer sits (a block
+    whose one item is an inner block is not that inner block)."""
+    joins = {id(x.layer) for x in _groups(its)}
+    d = len(_path(inst))
+    return _signature(its), tuple(len(_path(l.name)) - d for l in _layers(its) if id(l) not in joins)
 
 
 def _fold(ctx: _Ctx, items: list, aux: bool, prefix: str, cands: dict, made: dict) -> list:
@@ -58,7 +66,7 @@ def _fold(ctx: _Ctx, items: list, aux: bool, prefix: str, cands: dict, made: dic
             out += its
             continue
         inst = prefix + p
-        sig = _signature(its)
+        sig = _key(its, inst)
         group = cands.get(sig, [])
         hinted = inst in getattr(ctx.net, "block_names", {}) and len(_layers(its)) > 1
         inner = _fold(ctx, its, aux, inst + "/", cands, made)

@@ -12,7 +12,7 @@ import operator
 import os
 
 from .graph import ImportError_, Layer, Net
-from .structure import ACT_KINDS
+from .structure import ACT_KINDS, JOINS
 
 
 def _pair(v):
@@ -91,6 +91,10 @@ MODULES = {
     "ReLU": _simple("relu"), "Sigmoid": _simple("sigmoid"), "Tanh": _simple("tanh"),
     "Softmax": _simple("softmax"), "Flatten": _simple("flatten"), "Identity": _simple("identity"),
     "SPP": _spp, "InputGuard": _simple("identity"),
+    "ReLU6": _simple("relu6"), "Hardswish": _simple("hardswish"), "Hardsigmoid": _simple("hardsigmoid"),
+    "SiLU": _simple("silu"), "GELU": _simple("gelu"),
+    "DropPath": lambda m, x: ("droppath", {"p": float(m.p)}),
+    "LayerScale": lambda m, x: ("layerscale", {"init": float(m.init_value)}),
 }
 
 
@@ -104,6 +108,8 @@ def _fn_names():
         torch.add: "add", operator.iadd: "add", torch.softmax: "softmax", F.softmax: "softmax",
         F.dropout: "dropout", F.adaptive_avg_pool2d: "adaptive_avgpool", F.max_pool2d: "maxpool",
         F.avg_pool2d: "avgpool",
+        F.relu6: "relu6", F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", F.silu: "silu", F.gelu: "gelu",
+        operator.mul: "mul", torch.mul: "mul",
     }
 
 
@@ -272,6 +278,39 @@ def _spec_kinds(layers: list, spec) -> None:
         k = kinds.get(l.name)
         if k is not None and k != l.kind and (l.kind, k) in SAME_CODE:
             l.kind, l.params = k, {}
+    _residuals(layers, spec)
+
+
+def _residuals(layers: list, spec) -> None:
+    """``residual { ... }`` adds its input where the shapes agree and is nothing in torch where they
+    do not: the spec's residual joins go back in, each reading its body and its input."""
+    have = {l.name: l for l in layers}
+
+    def ours(name):         # the layer of ours that the spec's node is (identities read through)
+        while name not in have and name != "input":
+            n = spec.node(name)
+            ps = spec.preds(name)
+            if n.kind not in ("identity",) or len(ps) != 1:
+                return None
+            name = ps[0]
+        if name != "input" and (spec.node(name).act or "none") != "none":     # its activation is a node here
+            name = next((l.name for l in layers if l.inputs == [name] and l.kind in ACT_KINDS), name)
+        return name
+    for n in spec.layers():
+        if n.kind != "residual":
+            continue
+        ps = [ours(p) for p in spec.preds(n.name)]
+        if len(ps) != 2 or None in ps:
+            continue
+        if n.name in have:
+            have[n.name].kind, have[n.name].inputs = "residual", ps
+            continue
+        body = ps[0]
+        for l in layers:
+            l.inputs = [n.name if i == body else i for i in l.inputs]
+        r = Layer(n.name, "residual", {}, ps, f"spec {n.name}", None, "residual")
+        layers.insert(next(i for i, l in enumerate(layers) if l.name == body) + 1, r)
+        have[n.name] = r
 
 
 def _block_names(spec) -> dict:
@@ -294,8 +333,9 @@ def _function(n, fns, add, ins, env, shapes) -> None:
         dim = n.args[1] if len(n.args) > 1 else n.kwargs.get("dim", 0)
         if dim != 1:
             raise ImportError_(f"node {n.name}: netc concatenates along channels (dim 1), not dim {dim}")
-    if kind == "add" and len(inputs) != 2:
-        raise ImportError_(f"node {n.name}: an addition of a constant has no netc kind")
+    if kind in ("add", "mul") and len(inputs) != 2:
+        raise ImportError_(f"node {n.name}: an {'addition' if kind == 'add' else 'product'} with a constant has "
+                           f"no netc kind")
     if kind == "flatten":
         out = shapes.get(n.name)
         if out is not None and len(out) != 2:
@@ -304,7 +344,7 @@ def _function(n, fns, add, ins, env, shapes) -> None:
     params: dict = {}
     if kind == "dropout":
         params = {"p": float(n.kwargs.get("p", n.args[1] if len(n.args) > 1 else 0.5))}
-    if kind in ("relu", "sigmoid", "tanh", "softmax", "dropout"):
+    if kind in (*ACT_KINDS, "softmax", "dropout"):
         inputs = inputs[:1]
     if kind in ("maxpool", "avgpool", "adaptive_avgpool"):
         raise ImportError_(f"node {n.name}: functional pooling ({n.target.__name__}) is not read yet; use the nn module")

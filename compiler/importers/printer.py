@@ -22,7 +22,7 @@ import networkx as nx
 
 from .fold import _fold_aux, _fold_blocks, _local, _repeats
 from .graph import Layer, Net, fail
-from .structure import WEIGHTED, Block, Item, _aux_name, _Ctx, _graph, _label, _last, _path, _seq, shapes, simplify
+from .structure import JOINS, WEIGHTED, Block, Item, _aux_name, _Ctx, _graph, _label, _last, _path, _seq, shapes, simplify
 from .words import fmt_num, word
 
 
@@ -219,8 +219,11 @@ def _items(ctx: _Ctx, o: _Out, items: list, depth: int, scope: int, blk: Block |
             join = it.layer
             name = _as(ctx, join, scope)
             o.add(depth, f"{join.kind}{name} {{")
-            for b in it.branches:
-                _branch(ctx, o, b, depth + 1, scope, blk)
+            if join.kind == "residual":         # its lines are its one branch; the other is its input
+                _items(ctx, o, it.branches[0], depth + 1, scope, blk)
+            else:
+                for b in it.branches:
+                    _branch(ctx, o, b, depth + 1, scope, blk)
             o.add(depth, "}")
         elif it.kind == "repeat" and id(it) in ctx.unfold:
             for l in it.run:
@@ -259,7 +262,7 @@ def _fix(ctx: _Ctx, text: str, main: list, auxes: list) -> bool:
     import netc
     ir = netc.loads(text)
     want = _slots(main, auxes)
-    nodes = [n for n in ir.layers() if n.kind not in ("concat", "add", "identity")]
+    nodes = [n for n in ir.layers() if n.kind not in (*JOINS, "identity")]
     if ctx.net.softmax_head and len(nodes) == len(want) + 1 and nodes[len(_slots(main, []))].kind == "softmax":
         nodes.pop(len(_slots(main, [])))
     if len(nodes) != len(want):

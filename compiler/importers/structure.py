@@ -13,7 +13,9 @@ import networkx as nx
 from .graph import Layer, Net, fail
 
 WEIGHTED = ("conv", "fc")
-ACT_KINDS = ("relu", "sigmoid", "tanh")
+ACT_KINDS = ("relu", "sigmoid", "tanh", "relu6", "hardswish", "hardsigmoid", "silu", "gelu")
+#: joins read back as a group of branches (``residual``: its body, and its input)
+JOINS = ("concat", "add", "mul", "residual")
 
 
 # ------------------------------------------------------------------ items
@@ -192,7 +194,7 @@ def _seq(ctx: _Ctx, end: str, stop: str, idom: dict) -> list:
                        ctx.idx[end])
         l = ctx.idx[n]
         preds = l.inputs
-        if l.kind in ("concat", "add") and len(preds) > 1:
+        if l.kind in JOINS and len(preds) > 1:
             fork = idom[n]
             out.append(Item("group", l, branches=[_seq(ctx, p, fork, idom) if p != fork else [] for p in preds]))
             n = fork
