@@ -75,6 +75,12 @@ def _spp(m, x):
     return "spp", {"levels": [int(v) for v in m.levels], "mode": getattr(m, "mode", "max")}
 
 
+def _gelu(m, x):
+    if getattr(m, "approximate", "none") != "none":
+        raise ValueError(f"approximate={m.approximate!r}")
+    return "gelu", {}
+
+
 def _simple(kind):
     return lambda m, x: (kind, {})
 
@@ -92,7 +98,7 @@ MODULES = {
     "Softmax": _simple("softmax"), "Flatten": _simple("flatten"), "Identity": _simple("identity"),
     "SPP": _spp, "InputGuard": _simple("identity"),
     "ReLU6": _simple("relu6"), "Hardswish": _simple("hardswish"), "Hardsigmoid": _simple("hardsigmoid"),
-    "SiLU": _simple("silu"), "GELU": _simple("gelu"),
+    "SiLU": _simple("silu"), "GELU": _gelu,
     "DropPath": lambda m, x: ("droppath", {"p": float(m.p)}),
     "LayerScale": lambda m, x: ("layerscale", {"init": float(m.init_value)}),
 }
