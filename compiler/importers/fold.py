@@ -45,6 +45,9 @@ def _collect(items: list, prefix: str, cands: dict) -> None:
     """Every scope's run of items, at every depth, by signature (widths left out)."""
     for p, its in _runs(items, len(_path(prefix))):
         if p is None:
+            for it in its:      # a block inside a branch (MobileNetV3's squeeze_excite in residual { })
+                for b in (it.branches if it.kind == "group" else []):
+                    _collect(b, prefix, cands)
             continue
         if len(_layers(its)) > 1:
             cands.setdefault(_key(its, prefix + p), []).append((prefix + p, its))
@@ -63,7 +66,8 @@ def _fold(ctx: _Ctx, items: list, aux: bool, prefix: str, cands: dict, made: dic
     out: list = []
     for p, its in _runs(items, len(_path(prefix))):
         if p is None:
-            out += its
+            out += [Item("group", it.layer, branches=[_fold(ctx, b, aux, prefix, cands, made) for b in it.branches])
+                    if it.kind == "group" else it for it in its]
             continue
         inst = prefix + p
         sig = _key(its, inst)
