@@ -98,6 +98,11 @@ def word(ctx: _Ctx, l: Layer, width: str | None = None) -> str:
             kw.append("affine=false")
     elif k == "dropout":
         w = f"dropout({fmt_num(p.get('p', 0.5))})"
+    elif k == "droppath":
+        v = float(p.get("p", 0.0))     # a schedule's rate (0.2 * i / n): written as exactly as computed
+        w = f"drop-path({fmt_num(v) if float(fmt_num(v)) == v else repr(v)})"
+    elif k == "layerscale":
+        w = f"layer-scale({fmt_num(p.get('init', 1e-6))})"
     elif k == "softmax":
         w = "soft-max"
     elif k == "adaptive_avgpool":
