@@ -75,6 +75,12 @@ def _spp(m, x):
     return "spp", {"levels": [int(v) for v in m.levels], "mode": getattr(m, "mode", "max")}
 
 
+def _ln(m, x):
+    if len(m.normalized_shape) != 1:
+        raise ValueError(f"normalized_shape={list(m.normalized_shape)}")
+    return "ln", {"eps": float(m.eps), "affine": bool(m.elementwise_affine)}
+
+
 def _gelu(m, x):
     if getattr(m, "approximate", "none") != "none":
         raise ValueError(f"approximate={m.approximate!r}")
@@ -99,6 +105,7 @@ MODULES = {
     "SPP": _spp, "InputGuard": _simple("identity"),
     "ReLU6": _simple("relu6"), "Hardswish": _simple("hardswish"), "Hardsigmoid": _simple("hardsigmoid"),
     "SiLU": _simple("silu"), "GELU": _gelu,
+    "LayerNorm2d": _ln, "LayerNorm": _ln,
     "DropPath": lambda m, x: ("droppath", {"p": float(m.p)}),
     "LayerScale": lambda m, x: ("layerscale", {"init": float(m.init_value)}),
 }
@@ -257,7 +264,9 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
     net = Net(layers, (int(c), int(h), int(w)), None, outs, [], name, type(module).__name__, softmax_head=head)
     net.block_names = _block_names(spec)     # type: ignore[attr-defined]
     # the activations its spec wrote as layers (DenseNet's bn -> relu): not folded into the layer before
-    net.own_layers = {n.name for n in spec.layers() if n.kind in ACT_KINDS} if spec is not None else set()
+    # and the flatten it wrote before an FC layer (ConvNeXt's)
+    net.own_layers = {n.name for n in spec.layers() if n.kind in (*ACT_KINDS, "flatten")} if spec is not None \
+        else set()
     return net
 
 

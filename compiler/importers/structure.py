@@ -88,7 +88,7 @@ def simplify(net: Net) -> Net:
                 and len(consumers.get(src.name, [])) == 1 and src.name not in outputs:
             src.act = l.kind
             drop[l.name] = src.name
-        elif l.kind == "identity" or (l.kind == "flatten" and _feeds_fc(l, consumers)):
+        elif l.kind == "identity" or (l.kind == "flatten" and l.name not in own and _feeds_fc(l, consumers)):
             drop[l.name] = l.inputs[0]
     kept = []
     for l in layers:

@@ -96,6 +96,12 @@ def word(ctx: _Ctx, l: Layer, width: str | None = None) -> str:
             kw.append(f"momentum={fmt_num(p['momentum'])}")
         if p.get("affine") is False:
             kw.append("affine=false")
+    elif k == "ln":
+        w = "ln"
+        if not _close(p.get("eps", 1e-5), 1e-5):
+            kw.append(f"eps={fmt_num(p['eps'])}")
+        if p.get("affine") is False:
+            kw.append("affine=false")
     elif k == "dropout":
         w = f"dropout({fmt_num(p.get('p', 0.5))})"
     elif k == "droppath":
