@@ -96,6 +96,8 @@ def _widths(items: list) -> list:
         if it.kind == "call":
             out += [((id(it), i), a, None, it.block.params[i] if i < len(it.block.params) else "c")
                     for i, a in enumerate(it.args)]
+        elif it.kind == "from":
+            continue
         elif it.kind == "group":
             for b in it.branches:
                 out += _widths(b)
@@ -118,6 +120,8 @@ def _signature(items: list, depth: int | None = None):
     def sig(it):
         if it.kind == "call":
             return ("call", it.block.name, tuple(it.args), _path(it.inst)[-1])
+        if it.kind == "from":
+            return ("from", it.layer.name)
         if it.kind == "group":
             return ("group", it.layer.kind, tuple(tuple(sig(x) for x in b) for b in it.branches))
         l = it.layer

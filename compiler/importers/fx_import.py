@@ -38,6 +38,14 @@ def _conv(m, x):
     return "conv", p
 
 
+def _upconv(m, x):
+    if m.padding_mode != "zeros" or _pair(m.dilation) != (1, 1):
+        raise ValueError(f"padding_mode={m.padding_mode}, dilation={m.dilation}")
+    p = {"out": m.out_channels, "k": _one(m.kernel_size), "stride": _one(m.stride), "pad": _one(m.padding),
+         "output_pad": _one(m.output_padding), "groups": m.groups, "bias": m.bias is not None}
+    return "upconv", p
+
+
 def _pool(kind):
     def rule(m, x):
         k = _one(m.kernel_size)
@@ -105,7 +113,7 @@ MODULES = {
     "SPP": _spp, "InputGuard": _simple("identity"),
     "ReLU6": _simple("relu6"), "Hardswish": _simple("hardswish"), "Hardsigmoid": _simple("hardsigmoid"),
     "SiLU": _simple("silu"), "GELU": _gelu,
-    "LayerNorm2d": _ln, "LayerNorm": _ln,
+    "ConvTranspose2d": _upconv, "LayerNorm2d": _ln, "LayerNorm": _ln,
     "DropPath": lambda m, x: ("droppath", {"p": float(m.p)}),
     "LayerScale": lambda m, x: ("layerscale", {"init": float(m.init_value)}),
 }
@@ -114,6 +122,8 @@ MODULES = {
 def _fn_names():
     import torch
     import torch.nn.functional as F
+
+    from netc.torch_backend import layers
     return {
         torch.relu: "relu", torch.relu_: "relu", F.relu: "relu", torch.sigmoid: "sigmoid", torch.tanh: "tanh",
         F.sigmoid: "sigmoid", F.tanh: "tanh",
@@ -122,7 +132,7 @@ def _fn_names():
         F.dropout: "dropout", F.adaptive_avg_pool2d: "adaptive_avgpool", F.max_pool2d: "maxpool",
         F.avg_pool2d: "avgpool",
         F.relu6: "relu6", F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", F.silu: "silu", F.gelu: "gelu",
-        operator.mul: "mul", torch.mul: "mul",
+        operator.mul: "mul", torch.mul: "mul", layers.center_crop: "crop",
     }
 
 
@@ -195,6 +205,7 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
     layers: list[Layer] = []
     env: dict = {}          # fx node name -> layer name (or "input")
     names: set = set()
+    crops: dict = {}        # center_crop nodes -> what they crop
     outputs: list = []
     spec = _spec_ir(module)
     # a module netc compiled names a function's node after the layer, scopes joined by '_'
@@ -237,7 +248,7 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
                 continue
             add(n, kind, params, ins(n)[:1], type(m).__name__)
         elif n.op in ("call_function", "call_method"):
-            _function(n, fns, add, ins, env, shapes)
+            _function(n, fns, add, ins, env, shapes, crops)
         elif n.op == "output":
             res = n.args[0]
             items = list(res) if isinstance(res, (tuple, list)) else [res]
@@ -261,8 +272,15 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
     if spec is not None:     # the spec it was compiled from says whether it ends in a soft-max
         head = spec.node(spec.output).kind == "softmax"
         _spec_kinds(layers, spec)
-    net = Net(layers, (int(c), int(h), int(w)), None, outs, [], name, type(module).__name__, softmax_head=head)
+    size = (int(c), int(h), int(w))
+    if spec is not None and not isinstance(spec.input_shape[1], int):
+        size = (int(c), None, None)     # its spec takes any size (U-Net with same padding): the example is one
+    net = Net(layers, size, None, outs, [], name, type(module).__name__, softmax_head=head)
     net.block_names = _block_names(spec)     # type: ignore[attr-defined]
+    net.skips = _skips(spec) if spec is not None else {}    # type: ignore[attr-defined]
+    # the joins its spec named (`concat(crop) as skip4`): written with their names
+    net.named_joins = {n.name for n in spec.layers() if n.kind in JOINS and n.explicit} if spec is not None \
+        else set()     # type: ignore[attr-defined]
     # the activations its spec wrote as layers (DenseNet's bn -> relu): not folded into the layer before
     # and the flatten it wrote before an FC layer (ConvNeXt's)
     net.own_layers = {n.name for n in spec.layers() if n.kind in (*ACT_KINDS, "flatten")} if spec is not None \
@@ -328,6 +346,29 @@ def _residuals(layers: list, spec) -> None:
         have[n.name] = r
 
 
+def _skips(spec) -> dict:
+    """{join: the layers it reads with ``from``}: a branch that is an earlier layer, not a path from
+    the group's input (U-Net's ``concat(crop) { from conv4_2 ; identity }``)."""
+    def before(a, b):       # a is upstream of b
+        seen, todo = set(), [b]
+        while todo:
+            n = todo.pop()
+            for p in spec.preds(n):
+                if p == a:
+                    return True
+                if p not in seen:
+                    seen.add(p)
+                    todo.append(p)
+        return False
+    out: dict = {}
+    for n in spec.layers():
+        ps = spec.preds(n.name) if n.kind in JOINS else []
+        for p in ps:
+            if spec.node(p).kind != "identity" and any(q != p and before(p, q) for q in ps):
+                out.setdefault(n.name, set()).add(p)
+    return out
+
+
 def _block_names(spec) -> dict:
     """A module compiled by netc names its blocks in its spec: {instance: block name}."""
     if spec is None:
@@ -335,7 +376,7 @@ def _block_names(spec) -> dict:
     return {name: sc.block for name, sc in spec.scopes.items() if sc.kind == "block" and sc.block}
 
 
-def _function(n, fns, add, ins, env, shapes) -> None:
+def _function(n, fns, add, ins, env, shapes, crops) -> None:
     kind = fns.get(n.target) if n.op == "call_function" else METHODS.get(n.target)
     if n.op == "call_function" and n.target is operator.getitem:
         kind = None
@@ -344,7 +385,14 @@ def _function(n, fns, add, ins, env, shapes) -> None:
         raise ImportError_(f"node {n.name} calls {what}, which has no netc kind",
                            hint="netc.importers.fx_import maps torch functions to netc kinds (FUNCTIONS, METHODS)")
     inputs = ins(n)
+    if kind == "crop":      # center_crop(x, ref): read back as the concat(crop) that reads it
+        crops[n.name] = inputs[0]
+        env[n.name] = inputs[0]
+        return
     if kind == "concat":
+        if any(a.name in crops for a in n.all_input_nodes):
+            add(n, kind, {"crop": True}, inputs, "cat")
+            return
         dim = n.args[1] if len(n.args) > 1 else n.kwargs.get("dim", 0)
         if dim != 1:
             raise ImportError_(f"node {n.name}: netc concatenates along channels (dim 1), not dim {dim}")

@@ -65,6 +65,8 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
     best = None
     for naming in ("stage", "sequential"):     # VGG's conv1_1 ... or AlexNet's conv1 ...: fewer names wins
         ctx.naming, ctx.explicit, ctx.acts, ctx.unfold = naming, set(), set(), set()
+        _pin_from(ctx, main + [it for a in auxes for it in a[3]])
+        ctx.explicit |= {ctx.template.get(n, n) for n in getattr(net, "named_joins", ())}
         for _ in range(4):
             text = _render(ctx, main, auxes, header or [])
             if not verify or not _fix(ctx, text, main, auxes):
@@ -128,10 +130,33 @@ def _desired_names(ctx: _Ctx, main: list, auxes: list) -> None:
         seen[v] = k
 
 
+def _pin_from(ctx: _Ctx, items: list) -> None:
+    """A layer that a ``from`` names is written with its name (out of a repeat)."""
+    refs: set = set()
+    runs: list = []
+
+    def walk(its):
+        for it in its:
+            if it.kind == "from":
+                refs.add(it.layer.name)
+            elif it.kind == "repeat":
+                runs.append(it)
+            for b in it.branches:
+                walk(b)
+            if it.kind == "call":
+                walk(it.body)
+    walk(items)
+    for r in refs:
+        ctx.explicit.add(ctx.template.get(r, r))
+    for it in runs:
+        if any(l.name in refs for l in it.run):
+            ctx.unfold.add(id(it))
+
+
 def _own(it: Item) -> list:
     if it.kind == "repeat":
         return it.run
-    return [it.layer] if it.layer is not None else []
+    return [it.layer] if it.layer is not None and it.kind != "from" else []
 
 
 # ------------------------------------------------------------------ rendering
@@ -218,7 +243,7 @@ def _items(ctx: _Ctx, o: _Out, items: list, depth: int, scope: int, blk: Block |
         elif it.kind == "group":
             join = it.layer
             name = _as(ctx, join, scope)
-            o.add(depth, f"{join.kind}{name} {{")
+            o.add(depth, f"{join.kind}{'(crop)' if join.params.get('crop') else ''}{name} {{")
             if join.kind == "residual":         # its lines are its one branch; the other is its input
                 _items(ctx, o, it.branches[0], depth + 1, scope, blk)
             else:
@@ -247,6 +272,8 @@ def _width(blk: Block | None, l: Layer) -> str | None:
 def _branch(ctx: _Ctx, o: _Out, items: list, depth: int, scope: int, blk: Block | None) -> None:
     if not items:
         o.add(depth, "identity")
+    elif len(items) == 1 and items[0].kind == "from":
+        o.add(depth, f"from {ctx.names.get(items[0].layer.name, _label(items[0].layer.name))}")
     elif all(it.kind in ("layer", "repeat") for it in items):
         o.add(depth, " -> ".join(_one(ctx, it, scope, blk) for it in items))
     else:
@@ -297,6 +324,8 @@ def _slots(main: list, auxes: list) -> list:
                     walk(b, owner)
             elif it.kind == "repeat":
                 out.extend((l, it) for l in it.run)
+            elif it.kind == "from":
+                continue
             else:
                 out.append((it.layer, owner or it))
     walk(main, None)

@@ -51,6 +51,20 @@ def word(ctx: _Ctx, l: Layer, width: str | None = None) -> str:
             kw.append(f"groups={p['groups']}")
         if p.get("bias") is False:
             kw.append("bias=false")
+    elif k == "upconv":
+        (kh, kw_), (sh, sw) = _pair(p.get("k")), _pair(p.get("stride"))
+        w = f"upconv{_dim(p.get('k'))}-{out}" + (f"/{sh}" if sh == sw and (sh, sw) != (kh, kw_) else "")
+        if sh != sw:
+            kw.append(f"stride=[{sh}, {sw}]")
+        for key in ("pad", "output_pad"):
+            if _pair(p.get(key), 0) != (0, 0):
+                kw.append(f"{key}={fmt_num(p[key])}")
+        if p.get("groups", 1) != 1:
+            kw.append(f"groups={p['groups']}")
+        if p.get("bias") is False:
+            kw.append("bias=false")
+    elif k == "concat" and p.get("crop"):
+        w = "concat(crop)"
     elif k == "fc":
         w = f"FC-{out}"
         if p.get("bias") is False:
