@@ -362,7 +362,7 @@ def _skips(spec) -> dict:
         return False
     out: dict = {}
     for n in spec.layers():
-        ps = spec.preds(n.name) if n.kind in JOINS else []
+        ps = spec.preds(n.name) if n.kind in JOINS and n.kind != "residual" else []    # residual reads its input
         for p in ps:
             if spec.node(p).kind != "identity" and any(q != p and before(p, q) for q in ps):
                 out.setdefault(n.name, set()).add(p)
