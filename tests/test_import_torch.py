@@ -20,7 +20,7 @@ from conftest import run_cli  # noqa: E402
 # maps, drop-path, layer scale, mul/residual joins, nested blocks) do not trace back yet: listed, so
 # that the day they do, this test says so
 _NOT_YET = {
-            "vit", "swin"}
+            "swin"}
 CONFIGS = [pytest.param(f"{ir.filename}:{ir.config}", marks=[pytest.mark.xfail(
     n in _NOT_YET, reason="from_torch does not read the 2015-2020 kinds and nested blocks yet", strict=False)]
     if n in _NOT_YET else []) for n in netc.bundled_names() for ir in netc.load_all(n)]

@@ -113,6 +113,8 @@ MODULES = {
     "SPP": _spp, "InputGuard": _simple("identity"),
     "ReLU6": _simple("relu6"), "Hardswish": _simple("hardswish"), "Hardsigmoid": _simple("hardsigmoid"),
     "SiLU": _simple("silu"), "GELU": _gelu,
+    "SelfAttention": lambda m, x: ("mhsa", {"heads": int(m.heads), "bias": m.in_proj_bias is not None,
+                                            "dropout": float(m.dropout)}),
     "ConvTranspose2d": _upconv, "LayerNorm2d": _ln, "LayerNorm": _ln,
     "DropPath": lambda m, x: ("droppath", {"p": float(m.p)}),
     "LayerScale": lambda m, x: ("layerscale", {"init": float(m.init_value)}),
@@ -123,7 +125,7 @@ def _fn_names():
     import torch
     import torch.nn.functional as F
 
-    from netc.torch_backend import layers
+    from netc.torch_backend import attention, layers
     return {
         torch.relu: "relu", torch.relu_: "relu", F.relu: "relu", torch.sigmoid: "sigmoid", torch.tanh: "tanh",
         F.sigmoid: "sigmoid", F.tanh: "tanh",
@@ -133,6 +135,7 @@ def _fn_names():
         F.avg_pool2d: "avgpool",
         F.relu6: "relu6", F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", F.silu: "silu", F.gelu: "gelu",
         operator.mul: "mul", torch.mul: "mul", layers.center_crop: "crop",
+        attention.prepend_token: "cls_token", torch.transpose: "transpose", operator.getitem: "select",
     }
 
 
@@ -206,6 +209,7 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
     env: dict = {}          # fx node name -> layer name (or "input")
     names: set = set()
     crops: dict = {}        # center_crop nodes -> what they crop
+    tensors: set = set()    # get_attr nodes (learned tensors)
     outputs: list = []
     spec = _spec_ir(module)
     # a module netc compiled names a function's node after the layer, scopes joined by '_'
@@ -223,6 +227,8 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
     def ins(n):
         out = []
         for a in n.all_input_nodes:
+            if a.name in tensors:
+                continue
             if a.name not in env:
                 raise ImportError_(f"node {n.name} ({n.format_node()}) reads {a.name}, which netc cannot follow")
             out.append(env[a.name])
@@ -248,7 +254,7 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
                 continue
             add(n, kind, params, ins(n)[:1], type(m).__name__)
         elif n.op in ("call_function", "call_method"):
-            _function(n, fns, add, ins, env, shapes, crops)
+            _function(n, fns, add, ins, env, shapes, crops, tensors, layers)
         elif n.op == "output":
             res = n.args[0]
             items = list(res) if isinstance(res, (tuple, list)) else [res]
@@ -257,7 +263,7 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
                     raise ImportError_(f"the module's output {r} is not a tensor netc can follow")
                 outputs.append(env[r.name])
         elif n.op == "get_attr":
-            raise ImportError_(f"node {n.name} reads the tensor {n.target} directly; netc cannot express it")
+            tensors.add(n.name)     # a learned tensor: read by a class token or a position embedding
     weights = getattr(module, "aux_weights", None) or {}
     ws = list(weights.values()) if isinstance(weights, dict) else []
     outs = [(outputs[0], None)] + [(o, ws[i] if i < len(ws) else None) for i, o in enumerate(outputs[1:])]
@@ -376,9 +382,31 @@ def _block_names(spec) -> dict:
     return {name: sc.block for name, sc in spec.scopes.items() if sc.kind == "block" and sc.block}
 
 
-def _function(n, fns, add, ins, env, shapes, crops) -> None:
+def _function(n, fns, add, ins, env, shapes, crops, tensors, layers) -> None:
     kind = fns.get(n.target) if n.op == "call_function" else METHODS.get(n.target)
-    if n.op == "call_function" and n.target is operator.getitem:
+    if kind == "select":        # x[:, i]: one token
+        idx = n.args[1] if len(n.args) > 1 else None
+        ok = isinstance(idx, tuple) and len(idx) == 2 and idx[0] == slice(None) and isinstance(idx[1], int)
+        if not ok:
+            kind = None
+        else:
+            add(n, "select", {"index": idx[1]}, ins(n)[:1], "getitem")
+            return
+    if kind == "add" and any(a.name in tensors for a in n.all_input_nodes):
+        kind = "pos_embed"
+    if kind == "flatten" and (n.args[1] if len(n.args) > 1 else n.kwargs.get("start_dim", 0)) == 2:
+        src = next((l for l in layers if l.name == env.get(n.args[0].name)), None)
+        if src is not None and src.kind == "conv":      # conv -> flatten(2) -> transpose: a patch embedding
+            k = src.params["k"]
+            if src.params["stride"] == k and src.params["pad"] in (0, [0, 0]) and isinstance(k, int):
+                src.kind, src.params = "patch", {"out": src.params["out"], "k": k, "bias": src.params["bias"]}
+                env[n.name] = src.name
+                return
+    if kind == "transpose":
+        src = next((l for l in layers if l.name == env.get(n.args[0].name)), None)
+        if src is not None and src.kind == "patch" and tuple(n.args[1:3]) == (1, 2):
+            env[n.name] = src.name
+            return
         kind = None
     if kind is None:
         what = getattr(n.target, "__name__", str(n.target))
@@ -407,7 +435,7 @@ def _function(n, fns, add, ins, env, shapes, crops) -> None:
     params: dict = {}
     if kind == "dropout":
         params = {"p": float(n.kwargs.get("p", n.args[1] if len(n.args) > 1 else 0.5))}
-    if kind in (*ACT_KINDS, "softmax", "dropout"):
+    if kind in (*ACT_KINDS, "softmax", "dropout", "cls_token", "pos_embed"):
         inputs = inputs[:1]
     if kind in ("maxpool", "avgpool", "adaptive_avgpool"):
         raise ImportError_(f"node {n.name}: functional pooling ({n.target.__name__}) is not read yet; use the nn module")

@@ -63,6 +63,18 @@ def word(ctx: _Ctx, l: Layer, width: str | None = None) -> str:
             kw.append(f"groups={p['groups']}")
         if p.get("bias") is False:
             kw.append("bias=false")
+    elif k == "patch":
+        w = f"patch{p['k']}-{out}" + ("(grid)" if p.get("grid") else "")
+        if p.get("bias") is False:
+            kw.append("bias=false")
+    elif k == "mhsa":
+        extra = (["bias=false"] if p.get("bias") is False else []) + \
+            ([f"dropout={fmt_num(p['dropout'])}"] if p.get("dropout") else [])
+        w = f"mhsa({', '.join([str(p['heads'])] + extra)})"
+    elif k in ("cls_token", "pos_embed"):
+        w = {"cls_token": "cls-token", "pos_embed": "pos-embed"}[k]
+    elif k == "select":
+        w = f"select({p.get('index', 0)})"
     elif k == "concat" and p.get("crop"):
         w = "concat(crop)"
     elif k == "fc":
