@@ -115,6 +115,12 @@ MODULES = {
     "SiLU": _simple("silu"), "GELU": _gelu,
     "SelfAttention": lambda m, x: ("mhsa", {"heads": int(m.heads), "bias": m.in_proj_bias is not None,
                                             "dropout": float(m.dropout)}),
+    "WindowAttention": lambda m, x: ("window_attention", {
+        "heads": int(m.heads), "window": int(m.window), "shift": int(m.shift),
+        "bias": getattr(m, "qkv", None) is None or m.qkv.bias is not None, "dropout": float(m.dropout)}),
+    "PatchMerging": lambda m, x: ("patch_merge", {   # out: None where it is the default, 2C
+        "out": None if x and 2 * x[-1] == m.reduction.out_features else int(m.reduction.out_features),
+        "eps": float(m.norm.eps)}),
     "ConvTranspose2d": _upconv, "LayerNorm2d": _ln, "LayerNorm": _ln,
     "DropPath": lambda m, x: ("droppath", {"p": float(m.p)}),
     "LayerScale": lambda m, x: ("layerscale", {"init": float(m.init_value)}),
@@ -136,6 +142,7 @@ def _fn_names():
         F.relu6: "relu6", F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", F.silu: "silu", F.gelu: "gelu",
         operator.mul: "mul", torch.mul: "mul", layers.center_crop: "crop",
         attention.prepend_token: "cls_token", torch.transpose: "transpose", operator.getitem: "select",
+        torch.permute: "permute", torch.mean: "mean",
     }
 
 
@@ -402,6 +409,24 @@ def _function(n, fns, add, ins, env, shapes, crops, tensors, layers) -> None:
                 src.kind, src.params = "patch", {"out": src.params["out"], "k": k, "bias": src.params["bias"]}
                 env[n.name] = src.name
                 return
+    if kind == "permute":       # conv -> permute(0, 2, 3, 1): a patch embedding that keeps its grid (Swin)
+        src = next((l for l in layers if l.name == env.get(n.args[0].name)), None)
+        dims = tuple(n.args[1]) if len(n.args) == 2 and isinstance(n.args[1], (tuple, list)) else tuple(n.args[1:])
+        if src is not None and src.kind == "conv" and dims == (0, 2, 3, 1) and isinstance(src.params["k"], int) \
+                and src.params["stride"] == src.params["k"] and src.params["pad"] in (0, [0, 0]):
+            src.kind, src.params = "patch", {"out": src.params["out"], "k": src.params["k"], "grid": True,
+                                             "bias": src.params["bias"]}
+            env[n.name] = src.name
+            return
+        kind = None
+    if kind == "mean":          # the mean over a token grid's positions (or a sequence's tokens)
+        dims = n.args[1] if len(n.args) > 1 else n.kwargs.get("dim")
+        out = shapes.get(n.name)
+        if out is not None and len(out) == 2 and tuple(dims if isinstance(dims, (tuple, list)) else [dims]) in \
+                ((1, 2), (1,)):
+            add(n, "token_pool", {}, ins(n)[:1], "mean")
+            return
+        kind = None
     if kind == "transpose":
         src = next((l for l in layers if l.name == env.get(n.args[0].name)), None)
         if src is not None and src.kind == "patch" and tuple(n.args[1:3]) == (1, 2):

@@ -71,6 +71,18 @@ def word(ctx: _Ctx, l: Layer, width: str | None = None) -> str:
         extra = (["bias=false"] if p.get("bias") is False else []) + \
             ([f"dropout={fmt_num(p['dropout'])}"] if p.get("dropout") else [])
         w = f"mhsa({', '.join([str(p['heads'])] + extra)})"
+    elif k == "window_attention":
+        shift, window = p.get("shift", 0), p.get("window", 7)
+        extra = [f"window={window}"] * (window != 7) + [f"shift={shift}"] * (shift not in (0, window // 2)) + \
+            (["bias=false"] if p.get("bias") is False else []) + \
+            ([f"dropout={fmt_num(p['dropout'])}"] if p.get("dropout") else [])
+        w = f"{'SW-MSA' if shift else 'W-MSA'}({', '.join([str(p['heads'])] + extra)})"
+    elif k == "patch_merge":
+        extra = [f"eps={fmt_num(p['eps'])}"] if not _close(p.get("eps", 1e-5), 1e-5) else []
+        args = ([str(p["out"])] if p.get("out") is not None else []) + extra
+        w = "patch-merge" + (f"({', '.join(args)})" if args else "")
+    elif k == "token_pool":
+        w = "token-pool"
     elif k in ("cls_token", "pos_embed"):
         w = {"cls_token": "cls-token", "pos_embed": "pos-embed"}[k]
     elif k == "select":
