@@ -16,11 +16,9 @@ from netc.importers import ImportError_  # noqa: E402
 
 from conftest import run_cli  # noqa: E402
 
-# from_torch reads the 2014 vocabulary and one level of blocks; the 2015-2020 networks (layer norm on
-# maps, drop-path, layer scale, mul/residual joins, nested blocks) do not trace back yet: listed, so
-# that the day they do, this test says so
-_NOT_YET = {"resnet", "densenet", "squeezenet", "inception", "unet", "mobilenet", "efficientnet", "convnext",
-            "vit", "swin"}
+# specs from_torch cannot read back yet (none today: every bundled spec round-trips); one listed here is
+# an expected failure, so that the day it reads back, this test says so
+_NOT_YET: set = set()
 CONFIGS = [pytest.param(f"{ir.filename}:{ir.config}", marks=[pytest.mark.xfail(
     n in _NOT_YET, reason="from_torch does not read the 2015-2020 kinds and nested blocks yet", strict=False)]
     if n in _NOT_YET else []) for n in netc.bundled_names() for ir in netc.load_all(n)]
@@ -180,11 +178,11 @@ def test_from_torch_names_what_it_cannot_express():
         def __init__(self):
             super().__init__()
             self.c = nn.Conv2d(3, 4, 3)
-            self.act = nn.GELU()
+            self.act = nn.Softplus()
 
         def forward(self, x):
             return self.act(self.c(x))
-    with pytest.raises(ImportError_, match="calls act, a GELU, which has no netc kind"):
+    with pytest.raises(ImportError_, match="calls act, a Softplus, which has no netc kind"):
         netc.from_torch(Odd(), torch.randn(1, 3, 8, 8))
 
 

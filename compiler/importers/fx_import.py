@@ -12,6 +12,7 @@ import operator
 import os
 
 from .graph import ImportError_, Layer, Net
+from .structure import ACT_KINDS, JOINS
 
 
 def _pair(v):
@@ -35,6 +36,14 @@ def _conv(m, x):
     if _pair(m.dilation) != (1, 1):
         p["dilation"] = _one(m.dilation)
     return "conv", p
+
+
+def _upconv(m, x):
+    if m.padding_mode != "zeros" or _pair(m.dilation) != (1, 1):
+        raise ValueError(f"padding_mode={m.padding_mode}, dilation={m.dilation}")
+    p = {"out": m.out_channels, "k": _one(m.kernel_size), "stride": _one(m.stride), "pad": _one(m.padding),
+         "output_pad": _one(m.output_padding), "groups": m.groups, "bias": m.bias is not None}
+    return "upconv", p
 
 
 def _pool(kind):
@@ -74,6 +83,18 @@ def _spp(m, x):
     return "spp", {"levels": [int(v) for v in m.levels], "mode": getattr(m, "mode", "max")}
 
 
+def _ln(m, x):
+    if len(m.normalized_shape) != 1:
+        raise ValueError(f"normalized_shape={list(m.normalized_shape)}")
+    return "ln", {"eps": float(m.eps), "affine": bool(m.elementwise_affine)}
+
+
+def _gelu(m, x):
+    if getattr(m, "approximate", "none") != "none":
+        raise ValueError(f"approximate={m.approximate!r}")
+    return "gelu", {}
+
+
 def _simple(kind):
     return lambda m, x: (kind, {})
 
@@ -90,12 +111,27 @@ MODULES = {
     "ReLU": _simple("relu"), "Sigmoid": _simple("sigmoid"), "Tanh": _simple("tanh"),
     "Softmax": _simple("softmax"), "Flatten": _simple("flatten"), "Identity": _simple("identity"),
     "SPP": _spp, "InputGuard": _simple("identity"),
+    "ReLU6": _simple("relu6"), "Hardswish": _simple("hardswish"), "Hardsigmoid": _simple("hardsigmoid"),
+    "SiLU": _simple("silu"), "GELU": _gelu,
+    "SelfAttention": lambda m, x: ("mhsa", {"heads": int(m.heads), "bias": m.in_proj_bias is not None,
+                                            "dropout": float(m.dropout)}),
+    "WindowAttention": lambda m, x: ("window_attention", {
+        "heads": int(m.heads), "window": int(m.window), "shift": int(m.shift),
+        "bias": getattr(m, "qkv", None) is None or m.qkv.bias is not None, "dropout": float(m.dropout)}),
+    "PatchMerging": lambda m, x: ("patch_merge", {   # out: None where it is the default, 2C
+        "out": None if x and 2 * x[-1] == m.reduction.out_features else int(m.reduction.out_features),
+        "eps": float(m.norm.eps)}),
+    "ConvTranspose2d": _upconv, "LayerNorm2d": _ln, "LayerNorm": _ln,
+    "DropPath": lambda m, x: ("droppath", {"p": float(m.p)}),
+    "LayerScale": lambda m, x: ("layerscale", {"init": float(m.init_value)}),
 }
 
 
 def _fn_names():
     import torch
     import torch.nn.functional as F
+
+    from netc.torch_backend import attention, layers
     return {
         torch.relu: "relu", torch.relu_: "relu", F.relu: "relu", torch.sigmoid: "sigmoid", torch.tanh: "tanh",
         F.sigmoid: "sigmoid", F.tanh: "tanh",
@@ -103,6 +139,10 @@ def _fn_names():
         torch.add: "add", operator.iadd: "add", torch.softmax: "softmax", F.softmax: "softmax",
         F.dropout: "dropout", F.adaptive_avg_pool2d: "adaptive_avgpool", F.max_pool2d: "maxpool",
         F.avg_pool2d: "avgpool",
+        F.relu6: "relu6", F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", F.silu: "silu", F.gelu: "gelu",
+        operator.mul: "mul", torch.mul: "mul", layers.center_crop: "crop",
+        attention.prepend_token: "cls_token", torch.transpose: "transpose", operator.getitem: "select",
+        torch.permute: "permute", torch.mean: "mean",
     }
 
 
@@ -175,10 +215,15 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
     layers: list[Layer] = []
     env: dict = {}          # fx node name -> layer name (or "input")
     names: set = set()
+    crops: dict = {}        # center_crop nodes -> what they crop
+    tensors: set = set()    # get_attr nodes (learned tensors)
     outputs: list = []
+    spec = _spec_ir(module)
+    # a module netc compiled names a function's node after the layer, scopes joined by '_'
+    scoped = {l.name.replace("/", "_"): l.name for l in spec.layers()} if spec is not None else {}
 
     def add(n, kind, params, inputs, src):
-        name = n.target.replace(".", "/") if n.op == "call_module" else n.name
+        name = n.target.replace(".", "/") if n.op == "call_module" else scoped.get(n.name, n.name)
         base, i = name, 2
         while name in names:
             name, i = f"{base}_{i}", i + 1
@@ -189,6 +234,8 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
     def ins(n):
         out = []
         for a in n.all_input_nodes:
+            if a.name in tensors:
+                continue
             if a.name not in env:
                 raise ImportError_(f"node {n.name} ({n.format_node()}) reads {a.name}, which netc cannot follow")
             out.append(env[a.name])
@@ -214,7 +261,7 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
                 continue
             add(n, kind, params, ins(n)[:1], type(m).__name__)
         elif n.op in ("call_function", "call_method"):
-            _function(n, fns, add, ins, env, shapes)
+            _function(n, fns, add, ins, env, shapes, crops, tensors, layers)
         elif n.op == "output":
             res = n.args[0]
             items = list(res) if isinstance(res, (tuple, list)) else [res]
@@ -223,7 +270,7 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
                     raise ImportError_(f"the module's output {r} is not a tensor netc can follow")
                 outputs.append(env[r.name])
         elif n.op == "get_attr":
-            raise ImportError_(f"node {n.name} reads the tensor {n.target} directly; netc cannot express it")
+            tensors.add(n.name)     # a learned tensor: read by a class token or a position embedding
     weights = getattr(module, "aux_weights", None) or {}
     ws = list(weights.values()) if isinstance(weights, dict) else []
     outs = [(outputs[0], None)] + [(o, ws[i] if i < len(ws) else None) for i, o in enumerate(outputs[1:])]
@@ -234,40 +281,177 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
     meta = getattr(module, "netc", None)
     if isinstance(meta, dict) and meta.get("config"):
         name = f"{os.path.basename(str(meta.get('spec', '')))}:{meta['config']} compiled by netc"
-    net = Net(layers, (int(c), int(h), int(w)), None, outs, [], name, type(module).__name__,
-              softmax_head=main is not None and main.kind == "fc")
-    net.block_names = _block_names(module)     # type: ignore[attr-defined]
+    head = main is not None and main.kind == "fc"
+    if spec is not None:     # the spec it was compiled from says whether it ends in a soft-max
+        head = spec.node(spec.output).kind == "softmax"
+        _spec_kinds(layers, spec)
+    size = (int(c), int(h), int(w))
+    if spec is not None and not isinstance(spec.input_shape[1], int):
+        size = (int(c), None, None)     # its spec takes any size (U-Net with same padding): the example is one
+    net = Net(layers, size, None, outs, [], name, type(module).__name__, softmax_head=head)
+    net.block_names = _block_names(spec)     # type: ignore[attr-defined]
+    net.skips = _skips(spec) if spec is not None else {}    # type: ignore[attr-defined]
+    # the joins its spec named (`concat(crop) as skip4`): written with their names
+    net.named_joins = {n.name for n in spec.layers() if n.kind in JOINS and n.explicit} if spec is not None \
+        else set()     # type: ignore[attr-defined]
+    # the activations its spec wrote as layers (DenseNet's bn -> relu): not folded into the layer before
+    # and the flatten it wrote before an FC layer (ConvNeXt's)
+    net.own_layers = {n.name for n in spec.layers() if n.kind in (*ACT_KINDS, "flatten")} if spec is not None \
+        else set()
     return net
 
 
-def _block_names(module) -> dict:
-    """A module compiled by netc names its blocks in its spec: {instance: block name}."""
+def _spec_ir(module):
+    """The IR of the spec a module compiled by netc came from (None for any other module)."""
     meta = getattr(module, "netc", None)
     if not isinstance(meta, dict) or not meta.get("spec") or not meta.get("config"):
-        return {}
+        return None
     try:
         import netc
-        ir = netc.load(meta["spec"], meta["config"])
+        return netc.load(meta["spec"], meta["config"])
     except Exception:   # noqa: BLE001 - only a hint: a spec that moved or changed gives none
+        return None
+
+
+#: (kind read from torch, kind the spec wrote) pairs that compile to the same torch code: a module
+#: compiled by netc is read back as the kind its spec wrote (``gap`` is adaptive pooling to 1x1)
+SAME_CODE = {("adaptive_avgpool", "gap"), ("adaptive_max", "gmp")}
+
+
+def _spec_kinds(layers: list, spec) -> None:
+    kinds = {n.name: n.kind for n in spec.layers()}
+    for l in layers:
+        k = kinds.get(l.name)
+        if k is not None and k != l.kind and (l.kind, k) in SAME_CODE:
+            l.kind, l.params = k, {}
+    _residuals(layers, spec)
+
+
+def _residuals(layers: list, spec) -> None:
+    """``residual { ... }`` adds its input where the shapes agree and is nothing in torch where they
+    do not: the spec's residual joins go back in, each reading its body and its input."""
+    have = {l.name: l for l in layers}
+
+    def ours(name):         # the layer of ours that the spec's node is (identities read through)
+        while name not in have and name != "input":
+            n = spec.node(name)
+            ps = spec.preds(name)
+            if n.kind not in ("identity",) or len(ps) != 1:
+                return None
+            name = ps[0]
+        if name != "input" and (spec.node(name).act or "none") != "none":     # its activation is a node here
+            name = next((l.name for l in layers if l.inputs == [name] and l.kind in ACT_KINDS), name)
+        return name
+    for n in spec.layers():
+        if n.kind != "residual":
+            continue
+        ps = [ours(p) for p in spec.preds(n.name)]
+        if len(ps) != 2 or None in ps:
+            continue
+        if n.name in have:
+            have[n.name].kind, have[n.name].inputs = "residual", ps
+            continue
+        body = ps[0]
+        for l in layers:
+            l.inputs = [n.name if i == body else i for i in l.inputs]
+        r = Layer(n.name, "residual", {}, ps, f"spec {n.name}", None, "residual")
+        layers.insert(next(i for i, l in enumerate(layers) if l.name == body) + 1, r)
+        have[n.name] = r
+
+
+def _skips(spec) -> dict:
+    """{join: the layers it reads with ``from``}: a branch that is an earlier layer, not a path from
+    the group's input (U-Net's ``concat(crop) { from conv4_2 ; identity }``)."""
+    def before(a, b):       # a is upstream of b
+        seen, todo = set(), [b]
+        while todo:
+            n = todo.pop()
+            for p in spec.preds(n):
+                if p == a:
+                    return True
+                if p not in seen:
+                    seen.add(p)
+                    todo.append(p)
+        return False
+    out: dict = {}
+    for n in spec.layers():
+        ps = spec.preds(n.name) if n.kind in JOINS and n.kind != "residual" else []    # residual reads its input
+        for p in ps:
+            if spec.node(p).kind != "identity" and any(q != p and before(p, q) for q in ps):
+                out.setdefault(n.name, set()).add(p)
+    return out
+
+
+def _block_names(spec) -> dict:
+    """A module compiled by netc names its blocks in its spec: {instance: block name}."""
+    if spec is None:
         return {}
-    return {name: sc.block for name, sc in ir.scopes.items() if sc.kind == "block" and sc.block}
+    return {name: sc.block for name, sc in spec.scopes.items() if sc.kind == "block" and sc.block}
 
 
-def _function(n, fns, add, ins, env, shapes) -> None:
+def _function(n, fns, add, ins, env, shapes, crops, tensors, layers) -> None:
     kind = fns.get(n.target) if n.op == "call_function" else METHODS.get(n.target)
-    if n.op == "call_function" and n.target is operator.getitem:
+    if kind == "select":        # x[:, i]: one token
+        idx = n.args[1] if len(n.args) > 1 else None
+        ok = isinstance(idx, tuple) and len(idx) == 2 and idx[0] == slice(None) and isinstance(idx[1], int)
+        if not ok:
+            kind = None
+        else:
+            add(n, "select", {"index": idx[1]}, ins(n)[:1], "getitem")
+            return
+    if kind == "add" and any(a.name in tensors for a in n.all_input_nodes):
+        kind = "pos_embed"
+    if kind == "flatten" and (n.args[1] if len(n.args) > 1 else n.kwargs.get("start_dim", 0)) == 2:
+        src = next((l for l in layers if l.name == env.get(n.args[0].name)), None)
+        if src is not None and src.kind == "conv":      # conv -> flatten(2) -> transpose: a patch embedding
+            k = src.params["k"]
+            if src.params["stride"] == k and src.params["pad"] in (0, [0, 0]) and isinstance(k, int):
+                src.kind, src.params = "patch", {"out": src.params["out"], "k": k, "bias": src.params["bias"]}
+                env[n.name] = src.name
+                return
+    if kind == "permute":       # conv -> permute(0, 2, 3, 1): a patch embedding that keeps its grid (Swin)
+        src = next((l for l in layers if l.name == env.get(n.args[0].name)), None)
+        dims = tuple(n.args[1]) if len(n.args) == 2 and isinstance(n.args[1], (tuple, list)) else tuple(n.args[1:])
+        if src is not None and src.kind == "conv" and dims == (0, 2, 3, 1) and isinstance(src.params["k"], int) \
+                and src.params["stride"] == src.params["k"] and src.params["pad"] in (0, [0, 0]):
+            src.kind, src.params = "patch", {"out": src.params["out"], "k": src.params["k"], "grid": True,
+                                             "bias": src.params["bias"]}
+            env[n.name] = src.name
+            return
+        kind = None
+    if kind == "mean":          # the mean over a token grid's positions (or a sequence's tokens)
+        dims = n.args[1] if len(n.args) > 1 else n.kwargs.get("dim")
+        out = shapes.get(n.name)
+        if out is not None and len(out) == 2 and tuple(dims if isinstance(dims, (tuple, list)) else [dims]) in \
+                ((1, 2), (1,)):
+            add(n, "token_pool", {}, ins(n)[:1], "mean")
+            return
+        kind = None
+    if kind == "transpose":
+        src = next((l for l in layers if l.name == env.get(n.args[0].name)), None)
+        if src is not None and src.kind == "patch" and tuple(n.args[1:3]) == (1, 2):
+            env[n.name] = src.name
+            return
         kind = None
     if kind is None:
         what = getattr(n.target, "__name__", str(n.target))
         raise ImportError_(f"node {n.name} calls {what}, which has no netc kind",
                            hint="netc.importers.fx_import maps torch functions to netc kinds (FUNCTIONS, METHODS)")
     inputs = ins(n)
+    if kind == "crop":      # center_crop(x, ref): read back as the concat(crop) that reads it
+        crops[n.name] = inputs[0]
+        env[n.name] = inputs[0]
+        return
     if kind == "concat":
+        if any(a.name in crops for a in n.all_input_nodes):
+            add(n, kind, {"crop": True}, inputs, "cat")
+            return
         dim = n.args[1] if len(n.args) > 1 else n.kwargs.get("dim", 0)
         if dim != 1:
             raise ImportError_(f"node {n.name}: netc concatenates along channels (dim 1), not dim {dim}")
-    if kind == "add" and len(inputs) != 2:
-        raise ImportError_(f"node {n.name}: an addition of a constant has no netc kind")
+    if kind in ("add", "mul") and len(inputs) != 2:
+        raise ImportError_(f"node {n.name}: an {'addition' if kind == 'add' else 'product'} with a constant has "
+                           f"no netc kind")
     if kind == "flatten":
         out = shapes.get(n.name)
         if out is not None and len(out) != 2:
@@ -276,7 +460,7 @@ def _function(n, fns, add, ins, env, shapes) -> None:
     params: dict = {}
     if kind == "dropout":
         params = {"p": float(n.kwargs.get("p", n.args[1] if len(n.args) > 1 else 0.5))}
-    if kind in ("relu", "sigmoid", "tanh", "softmax", "dropout"):
+    if kind in (*ACT_KINDS, "softmax", "dropout", "cls_token", "pos_embed"):
         inputs = inputs[:1]
     if kind in ("maxpool", "avgpool", "adaptive_avgpool"):
         raise ImportError_(f"node {n.name}: functional pooling ({n.target.__name__}) is not read yet; use the nn module")

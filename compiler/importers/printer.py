@@ -22,7 +22,7 @@ import networkx as nx
 
 from .fold import _fold_aux, _fold_blocks, _local, _repeats
 from .graph import Layer, Net, fail
-from .structure import WEIGHTED, Block, Item, _aux_name, _Ctx, _graph, _label, _last, _path, _seq, shapes, simplify
+from .structure import JOINS, WEIGHTED, Block, Item, _aux_name, _Ctx, _graph, _label, _last, _path, _seq, shapes, simplify
 from .words import fmt_num, word
 
 
@@ -65,6 +65,8 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
     best = None
     for naming in ("stage", "sequential"):     # VGG's conv1_1 ... or AlexNet's conv1 ...: fewer names wins
         ctx.naming, ctx.explicit, ctx.acts, ctx.unfold = naming, set(), set(), set()
+        _pin_from(ctx, main + [it for a in auxes for it in a[3]])
+        ctx.explicit |= {ctx.template.get(n, n) for n in getattr(net, "named_joins", ())}
         for _ in range(4):
             text = _render(ctx, main, auxes, header or [])
             if not verify or not _fix(ctx, text, main, auxes):
@@ -128,10 +130,33 @@ def _desired_names(ctx: _Ctx, main: list, auxes: list) -> None:
         seen[v] = k
 
 
+def _pin_from(ctx: _Ctx, items: list) -> None:
+    """A layer that a ``from`` names is written with its name (out of a repeat)."""
+    refs: set = set()
+    runs: list = []
+
+    def walk(its):
+        for it in its:
+            if it.kind == "from":
+                refs.add(it.layer.name)
+            elif it.kind == "repeat":
+                runs.append(it)
+            for b in it.branches:
+                walk(b)
+            if it.kind == "call":
+                walk(it.body)
+    walk(items)
+    for r in refs:
+        ctx.explicit.add(ctx.template.get(r, r))
+    for it in runs:
+        if any(l.name in refs for l in it.run):
+            ctx.unfold.add(id(it))
+
+
 def _own(it: Item) -> list:
     if it.kind == "repeat":
         return it.run
-    return [it.layer] if it.layer is not None else []
+    return [it.layer] if it.layer is not None and it.kind != "from" else []
 
 
 # ------------------------------------------------------------------ rendering
@@ -164,14 +189,20 @@ def _render(ctx: _Ctx, main: list, auxes: list, header: list[str]) -> str:
         o.add(0, f"var num_classes = {ctx.classes}")
     if ctx.naming != "stage":
         o.add(0, f"naming {ctx.naming}")
-    rendered = set()
-    for blk in ctx.blocks:
-        if blk.name in rendered:
-            continue
-        rendered.add(blk.name)
+    for i, blk in enumerate(ctx.blocks):
+        if any(b.name == blk.name for b in ctx.blocks[i + 1:]):
+            continue            # a block with variants is written where its last one was made
         o.add(0, "")
-        o.add(0, f"block {blk.name}({', '.join(blk.params)}) {{")
-        _items(ctx, o, blk.body, 1, blk.depth, blk)
+        fam = blk.family or [blk]
+        if len(fam) == 1:
+            o.add(0, f"block {blk.name}({', '.join(blk.params)}) {{")
+            _items(ctx, o, blk.body, 1, blk.depth, blk)
+        else:
+            o.add(0, f"block {blk.name}({', '.join(['variant'] + [f'{p}=0' for b in fam for p in b.params])}) {{")
+            for k, b in enumerate(fam):
+                o.add(1, f"if variant == {k + 1} {{")
+                _items(ctx, o, b.body, 2, b.depth, b)
+                o.add(1, "}")
         o.add(0, "}")
     o.add(0, "")
     _items(ctx, o, main, 0, 0, None)
@@ -189,8 +220,13 @@ def _render(ctx: _Ctx, main: list, auxes: list, header: list[str]) -> str:
     return "\n".join(o.lines) + "\n"
 
 
-def _call(it: Item, depth: int) -> str:
-    return f"{it.block.name}({', '.join(it.args)}) as {_path(it.inst)[-1]}"
+def _call(it: Item, depth: int, blk: Block | None = None) -> str:
+    slots = blk.slots if blk is not None else {}
+    args = [slots.get((id(it), i), a) for i, a in enumerate(it.args)]     # a nested instance's widths
+    fam = it.block.family or [it.block]
+    if len(fam) > 1:
+        args = [str(fam.index(it.block) + 1)] + [f"{p}={a}" for p, a in zip(it.block.params, args)]
+    return f"{it.block.name}({', '.join(args)}) as {_path(it.inst)[-1]}"
 
 
 def _attach_name(ctx: _Ctx, attach: str, main: list) -> str:
@@ -203,13 +239,16 @@ def _attach_name(ctx: _Ctx, attach: str, main: list) -> str:
 def _items(ctx: _Ctx, o: _Out, items: list, depth: int, scope: int, blk: Block | None) -> None:
     for it in items:
         if it.kind == "call":
-            o.add(depth, _call(it, depth))
+            o.add(depth, _call(it, depth, blk))
         elif it.kind == "group":
             join = it.layer
             name = _as(ctx, join, scope)
-            o.add(depth, f"{join.kind}{name} {{")
-            for b in it.branches:
-                _branch(ctx, o, b, depth + 1, scope, blk)
+            o.add(depth, f"{join.kind}{'(crop)' if join.params.get('crop') else ''}{name} {{")
+            if join.kind == "residual":         # its lines are its one branch; the other is its input
+                _items(ctx, o, it.branches[0], depth + 1, scope, blk)
+            else:
+                for b in it.branches:
+                    _branch(ctx, o, b, depth + 1, scope, blk)
             o.add(depth, "}")
         elif it.kind == "repeat" and id(it) in ctx.unfold:
             for l in it.run:
@@ -233,6 +272,8 @@ def _width(blk: Block | None, l: Layer) -> str | None:
 def _branch(ctx: _Ctx, o: _Out, items: list, depth: int, scope: int, blk: Block | None) -> None:
     if not items:
         o.add(depth, "identity")
+    elif len(items) == 1 and items[0].kind == "from":
+        o.add(depth, f"from {ctx.names.get(items[0].layer.name, _label(items[0].layer.name))}")
     elif all(it.kind in ("layer", "repeat") for it in items):
         o.add(depth, " -> ".join(_one(ctx, it, scope, blk) for it in items))
     else:
@@ -248,7 +289,7 @@ def _fix(ctx: _Ctx, text: str, main: list, auxes: list) -> bool:
     import netc
     ir = netc.loads(text)
     want = _slots(main, auxes)
-    nodes = [n for n in ir.layers() if n.kind not in ("concat", "add", "identity")]
+    nodes = [n for n in ir.layers() if n.kind not in (*JOINS, "identity")]
     if ctx.net.softmax_head and len(nodes) == len(want) + 1 and nodes[len(_slots(main, []))].kind == "softmax":
         nodes.pop(len(_slots(main, [])))
     if len(nodes) != len(want):
@@ -283,6 +324,8 @@ def _slots(main: list, auxes: list) -> list:
                     walk(b, owner)
             elif it.kind == "repeat":
                 out.extend((l, it) for l in it.run)
+            elif it.kind == "from":
+                continue
             else:
                 out.append((it.layer, owner or it))
     walk(main, None)

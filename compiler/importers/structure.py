@@ -12,14 +12,16 @@ import networkx as nx
 
 from .graph import Layer, Net, fail
 
-WEIGHTED = ("conv", "fc")
-ACT_KINDS = ("relu", "sigmoid", "tanh")
+WEIGHTED = ("conv", "fc", "upconv")
+ACT_KINDS = ("relu", "sigmoid", "tanh", "relu6", "hardswish", "hardsigmoid", "silu", "gelu")
+#: joins read back as a group of branches (``residual``: its body, and its input)
+JOINS = ("concat", "add", "mul", "residual")
 
 
 # ------------------------------------------------------------------ items
 @dataclass(eq=False)
 class Item:
-    kind: str                       # layer | group | call | repeat
+    kind: str                       # layer | group | call | repeat | from (a branch that reads an earlier layer)
     layer: Layer | None = None      # layer / group join / repeat (first)
     branches: list = field(default_factory=list)    # group: list of item lists
     count: int = 1                  # repeat
@@ -39,6 +41,7 @@ class Block:
     slots: dict                     # id(layer in template) -> parameter name, for its width
     aux: bool = False
     depth: int = 1                  # path segments of an instance's scope in the IR
+    family: list | None = None      # the bodies of one source block (its variants), this one among them
 
 
 @dataclass
@@ -78,13 +81,14 @@ def simplify(net: Net) -> Net:
             consumers.setdefault(i, []).append(l)
     outputs = {n for n, _ in net.outputs}
     drop: dict[str, str] = {}       # removed layer -> the layer it forwards
+    own = getattr(net, "own_layers", set())     # activations the source wrote as layers of their own
     for l in layers:
         src = idx.get(l.inputs[0]) if len(l.inputs) == 1 else None
-        if l.kind in ACT_KINDS and src is not None and src.kind in (*WEIGHTED, "bn") and src.act is None \
+        if l.kind in ACT_KINDS and l.name not in own and src is not None and src.kind in (*WEIGHTED, "bn") and src.act is None \
                 and len(consumers.get(src.name, [])) == 1 and src.name not in outputs:
             src.act = l.kind
             drop[l.name] = src.name
-        elif l.kind == "identity" or (l.kind == "flatten" and _feeds_fc(l, consumers)):
+        elif l.kind == "identity" or (l.kind == "flatten" and l.name not in own and _feeds_fc(l, consumers)):
             drop[l.name] = l.inputs[0]
     kept = []
     for l in layers:
@@ -95,6 +99,9 @@ def simplify(net: Net) -> Net:
     outs = [(_follow(n, drop), w) for n, w in net.outputs]
     out = Net(kept, net.input, net.channels, outs, net.comments, net.name, net.source, net.softmax_head)
     out.block_names = getattr(net, "block_names", {})    # type: ignore[attr-defined]
+    out.own_layers = own                                  # type: ignore[attr-defined]
+    out.skips = getattr(net, "skips", {})                 # type: ignore[attr-defined]
+    out.named_joins = getattr(net, "named_joins", set())  # type: ignore[attr-defined]
     return out
 
 
@@ -165,6 +172,10 @@ def _shape(l: Layer, ins: list):
         (kh, kw), (sh, sw), (ph, pw) = _pair(p.get("k")), _pair(p.get("stride")), _pair(p.get("pad"), 0)
         c = bool(p.get("ceil"))
         return (x[0], pool_size(x[1], kh, sh, ph, c), pool_size(x[2], kw, sw, pw, c))
+    if l.kind == "upconv":
+        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = (_pair(p.get("k")), _pair(p.get("stride")), _pair(p.get("pad"), 0),
+                                                  _pair(p.get("output_pad"), 0))
+        return (p["out"], (x[1] - 1) * sh - 2 * ph + kh + oh, (x[2] - 1) * sw - 2 * pw + kw + ow)
     if l.kind == "fc":
         return (p["out"],)
     if l.kind in ("gap", "gmp"):
@@ -189,8 +200,16 @@ def _seq(ctx: _Ctx, end: str, stop: str, idom: dict) -> list:
                        ctx.idx[end])
         l = ctx.idx[n]
         preds = l.inputs
-        if l.kind in ("concat", "add") and len(preds) > 1:
+        if l.kind in JOINS and len(preds) > 1:
             fork = idom[n]
+            skips = [p for p in preds if p in getattr(ctx.net, "skips", {}).get(n, ())]
+            rest = [p for p in preds if p not in skips]
+            if skips and len(rest) == 1:   # U-Net's skip: `from conv4_2` beside the path it joins
+                fork = rest[0]
+                out.append(Item("group", l, branches=[[Item("from", ctx.idx[p])] if p in skips else []
+                                                      for p in preds]))
+                n = fork
+                continue
             out.append(Item("group", l, branches=[_seq(ctx, p, fork, idom) if p != fork else [] for p in preds]))
             n = fork
             continue
@@ -213,7 +232,7 @@ def _layers(items: list) -> list:
             out += _layers(it.body)
         elif it.kind == "repeat":
             out += it.run
-        else:
+        elif it.kind != "from":
             out.append(it.layer)
     return out
 

@@ -51,6 +51,44 @@ def word(ctx: _Ctx, l: Layer, width: str | None = None) -> str:
             kw.append(f"groups={p['groups']}")
         if p.get("bias") is False:
             kw.append("bias=false")
+    elif k == "upconv":
+        (kh, kw_), (sh, sw) = _pair(p.get("k")), _pair(p.get("stride"))
+        w = f"upconv{_dim(p.get('k'))}-{out}" + (f"/{sh}" if sh == sw and (sh, sw) != (kh, kw_) else "")
+        if sh != sw:
+            kw.append(f"stride=[{sh}, {sw}]")
+        for key in ("pad", "output_pad"):
+            if _pair(p.get(key), 0) != (0, 0):
+                kw.append(f"{key}={fmt_num(p[key])}")
+        if p.get("groups", 1) != 1:
+            kw.append(f"groups={p['groups']}")
+        if p.get("bias") is False:
+            kw.append("bias=false")
+    elif k == "patch":
+        w = f"patch{p['k']}-{out}" + ("(grid)" if p.get("grid") else "")
+        if p.get("bias") is False:
+            kw.append("bias=false")
+    elif k == "mhsa":
+        extra = (["bias=false"] if p.get("bias") is False else []) + \
+            ([f"dropout={fmt_num(p['dropout'])}"] if p.get("dropout") else [])
+        w = f"mhsa({', '.join([str(p['heads'])] + extra)})"
+    elif k == "window_attention":
+        shift, window = p.get("shift", 0), p.get("window", 7)
+        extra = [f"window={window}"] * (window != 7) + [f"shift={shift}"] * (shift not in (0, window // 2)) + \
+            (["bias=false"] if p.get("bias") is False else []) + \
+            ([f"dropout={fmt_num(p['dropout'])}"] if p.get("dropout") else [])
+        w = f"{'SW-MSA' if shift else 'W-MSA'}({', '.join([str(p['heads'])] + extra)})"
+    elif k == "patch_merge":
+        extra = [f"eps={fmt_num(p['eps'])}"] if not _close(p.get("eps", 1e-5), 1e-5) else []
+        args = ([str(p["out"])] if p.get("out") is not None else []) + extra
+        w = "patch-merge" + (f"({', '.join(args)})" if args else "")
+    elif k == "token_pool":
+        w = "token-pool"
+    elif k in ("cls_token", "pos_embed"):
+        w = {"cls_token": "cls-token", "pos_embed": "pos-embed"}[k]
+    elif k == "select":
+        w = f"select({p.get('index', 0)})"
+    elif k == "concat" and p.get("crop"):
+        w = "concat(crop)"
     elif k == "fc":
         w = f"FC-{out}"
         if p.get("bias") is False:
@@ -96,8 +134,19 @@ def word(ctx: _Ctx, l: Layer, width: str | None = None) -> str:
             kw.append(f"momentum={fmt_num(p['momentum'])}")
         if p.get("affine") is False:
             kw.append("affine=false")
+    elif k == "ln":
+        w = "ln"
+        if not _close(p.get("eps", 1e-5), 1e-5):
+            kw.append(f"eps={fmt_num(p['eps'])}")
+        if p.get("affine") is False:
+            kw.append("affine=false")
     elif k == "dropout":
         w = f"dropout({fmt_num(p.get('p', 0.5))})"
+    elif k == "droppath":
+        v = float(p.get("p", 0.0))     # a schedule's rate (0.2 * i / n): written as exactly as computed
+        w = f"drop-path({fmt_num(v) if float(fmt_num(v)) == v else repr(v)})"
+    elif k == "layerscale":
+        w = f"layer-scale({fmt_num(p.get('init', 1e-6))})"
     elif k == "softmax":
         w = "soft-max"
     elif k == "adaptive_avgpool":
