@@ -16,15 +16,10 @@ from netc.importers import ImportError_  # noqa: E402
 
 from conftest import run_cli  # noqa: E402
 
-# specs from_torch cannot read back yet (none today: every bundled spec round-trips); one listed here is
-# an expected failure, so that the day it reads back, this test says so
-_NOT_YET: set = set()
-CONFIGS = [pytest.param(f"{ir.filename}:{ir.config}", marks=[pytest.mark.xfail(
-    n in _NOT_YET, reason="from_torch does not read the 2015-2020 kinds and nested blocks yet", strict=False)]
-    if n in _NOT_YET else []) for n in netc.bundled_names() for ir in netc.load_all(n)]
+CONFIGS = [f"{ir.filename}:{ir.config}" for n in netc.bundled_names() for ir in netc.load_all(n)]
 
 
-@pytest.mark.parametrize("ref", CONFIGS, ids=lambda r: str(r).rsplit("/", 1)[-1])
+@pytest.mark.parametrize("ref", CONFIGS, ids=lambda r: r.rsplit("/", 1)[-1])
 def test_every_bundled_spec_round_trips_through_from_torch(ref):
     ir0 = netc.load(ref)
     model = netc.compile(ir0, device="meta")          # tracing needs no weights
