@@ -43,7 +43,7 @@ def timed(model, x) -> float:
 
 
 def compare(name: str, compiled, reference, x, rounds: int) -> float:
-    netc.load_weights(compiled, reference.state_dict())
+    netc.load_weights(compiled, reference)       # the module: matched by dataflow (ConvNeXt lists layer_scale first)
     compiled.eval(), reference.eval()
     with torch.no_grad():
         assert (compiled(x) - reference(x)).abs().max().item() < 1e-4, "outputs differ"

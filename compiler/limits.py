@@ -150,16 +150,18 @@ MAX_PARAM = 2 ** 31 - 1
 
 def nonfinite_fields(params) -> list[tuple[str, str]]:
     """The fields of a validated parameter model that hold infinity, NaN, or a whole number
-    beyond ``MAX_PARAM``, each with what it must be."""
+    beyond ``MAX_PARAM``, each with what it must be. (Read from the model's ``__dict__``: this
+    runs once per layer.)"""
     bad = []
-    for name in type(params).model_fields:
-        v = getattr(params, name, None)
-        vs = v if isinstance(v, (list, tuple)) else [v]
-        if any(isinstance(x, float) and not math.isfinite(x) for x in vs):
-            bad.append((name, "must be a finite number"))
-        elif name != "out" and any(isinstance(x, int) and not isinstance(x, bool) and abs(x) > MAX_PARAM
-                                   for x in vs):   # widths are bounded by the parameter budget
-            bad.append((name, f"must be at most {MAX_PARAM:,}"))
+    for name, v in params.__dict__.items():
+        for x in (v if isinstance(v, (list, tuple)) else (v,)):
+            t = type(x)
+            if t is float and not math.isfinite(x):
+                bad.append((name, "must be a finite number"))
+                break
+            if t is int and name != "out" and abs(x) > MAX_PARAM:   # widths: bounded by the parameter budget
+                bad.append((name, f"must be at most {MAX_PARAM:,}"))
+                break
     return bad
 
 

@@ -77,7 +77,7 @@ def resolve_activations(ir: IR) -> None:
     ``conv(bn=true)`` does, unless an activation layer follows the batch norm too."""
     g = ir.graph
     below: dict[str, bool] = {}
-    for name in reversed(list(nx.topological_sort(g)) if nx.is_directed_acyclic_graph(g) else list(g)):
+    for name in reversed(list(g)):      # lowering adds nodes in program order: a topological order
         n = g.nodes[name]["node"]
         succ = [s for s in g.successors(name) if g.nodes[s]["node"].aux == n.aux]
         below[name] = any(below.get(s, False) or g.nodes[s]["node"].is_weight for s in succ)
@@ -115,7 +115,8 @@ def _only_next(ir: IR, name: str) -> Node | None:
 def check_graph(ir: IR) -> None:
     """A cycle, or a layer that does not reach an output, is an error."""
     g = ir.graph
-    if not nx.is_directed_acyclic_graph(g):
+    ir.acyclic = nx.is_directed_acyclic_graph(g)
+    if not ir.acyclic:
         cyc = nx.find_cycle(g)
         n = g.nodes[cyc[0][0]]["node"]
         ir.errors.append(GraphError("the network has a cycle: " + " -> ".join(u for u, _ in cyc) + f" -> {cyc[0][0]}",

@@ -472,8 +472,7 @@ class _Resolver:
                 raw[first] = (self._value(layer.list_arg, env), layer.list_arg.span, "word")
                 from_word = {**from_word, first: None}
         sig = _Signature(kind.kind, kind.kind, [p for p in kind.positional if p not in from_word],
-                         list(kind.Params.model_fields), flags=[f for f in kind.Params.model_fields
-                                                                if _is_bool_field(kind.Params, f)],
+                         list(kind.Params.model_fields), flags=_flags(kind.Params),
                          alias=lambda n: _alias(kind, n), known=lambda n, a: self._known(kind, n, a))
         got = self._bind_args(sig, layer.args or [], env, preset={k for k, v in raw.items() if v[2] == "word"},
                               word=layer.word)
@@ -767,6 +766,16 @@ def _head(word: str) -> str:
 def _alias(kind: L.LayerKind, name: str) -> str:
     """A keyword spelling -> the parameter it means; a kind's own field name wins (custom layers)."""
     return name if name in kind.Params.model_fields else ARG_ALIASES.get(name, name)
+
+
+_FLAGS: dict = {}
+
+
+def _flags(model) -> list[str]:
+    """The true/false parameters of a parameter model (remembered: asked once per layer)."""
+    if model not in _FLAGS:
+        _FLAGS[model] = [f for f in model.model_fields if _is_bool_field(model, f)]
+    return _FLAGS[model]
 
 
 def _is_bool_field(model, name: str) -> bool:

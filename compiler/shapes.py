@@ -20,11 +20,17 @@ if TYPE_CHECKING:
     from .ir import IR, Node
 
 
+def _acyclic(ir: IR) -> bool:
+    """Found once by the graph-check pass (lowering only ever links to earlier nodes)."""
+    acyclic = getattr(ir, "acyclic", None)
+    return nx.is_directed_acyclic_graph(ir.graph) if acyclic is None else acyclic
+
+
 def infer_types(ir: IR) -> IR:
     """The pass that infers every value's type, nominal and symbolic; records shape errors.
 
     ``ir.input_hw`` overrides the nominal input size (``netc summary --input``)."""
-    if not nx.is_directed_acyclic_graph(ir.graph):
+    if not _acyclic(ir):
         return ir
     spec = ir.input_spec
     c = spec.channels
@@ -87,7 +93,7 @@ def find_min_input(ir: IR) -> None:
     """The pass that finds the smallest H and W for which every layer's output is at least 1x1: at
     inference (``min_input``; the side outputs do not run) and in training (``min_input_train``, side
     outputs included: Inception v3 takes 75x75 images, but its auxiliary head needs 299x299)."""
-    if not ir.any_size or not nx.is_directed_acyclic_graph(ir.graph):
+    if not ir.any_size or not _acyclic(ir):
         ir.min_input = ir.min_input_train = None
         return
     best = [(1, "input"), (1, "input")]
@@ -114,7 +120,7 @@ def _at_least(n: Node, best: list) -> list:
 
 def count_costs(ir: IR) -> None:
     """The pass that counts each layer's parameters, multiply-adds and receptive field."""
-    if not nx.is_directed_acyclic_graph(ir.graph):
+    if not _acyclic(ir):
         return
     g = ir.graph
     for name in g:
