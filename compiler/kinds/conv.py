@@ -23,6 +23,15 @@ def _k_from_word(kh, kw):
     return [kh, int(kw) if kw.isdigit() else kw]
 
 
+def _from_word(m) -> dict:
+    """conv3-64/2, upconv2-c: kernel (or kh x kw), channels, stride: numbers or variables."""
+    kh, kw, c, s = m.groups()
+    out = {"k": _k_from_word(kh, kw), "out": c}
+    if s is not None:
+        out["stride"] = s
+    return out
+
+
 def _stride_text(sh: int, sw: int) -> str:
     return "" if (sh, sw) == (1, 1) else f"/{sh}" if sh == sw else f"/{sh}x{sw}"
 
@@ -36,11 +45,7 @@ class Conv(Kind):
     doc = "convolution, same padding and ReLU by default: conv3-64, conv11-96/4, conv(k=11, c=96, stride=4, pad=0)"
 
     def from_paper(self, m):
-        kh, kw, c, s = m.groups()
-        out = {"k": _k_from_word(kh, kw), "out": c}
-        if s is not None:
-            out["stride"] = s
-        return out
+        return _from_word(m)
 
     def paper(self, p: ConvParams):
         kh, kw = p.kernel()
@@ -149,11 +154,7 @@ class UpConv(Kind):
            "upconv2-512, upconv(out=64, k=4, stride=2, pad=1)")
 
     def from_paper(self, m):
-        kh, kw, c, s = m.groups()
-        out = {"k": _k_from_word(kh, kw), "out": c}
-        if s is not None:
-            out["stride"] = s
-        return out
+        return _from_word(m)
 
     def paper(self, p: UpConvParams):
         kh, kw = p.kernel()

@@ -120,41 +120,36 @@ def broadcast(kind: str, preds, ins, hint: str | None = None) -> TensorType:
     return TensorType(tuple(out), lay)
 
 
-class Add(Join):
-    kind, words, Params, prefix = "add", ("add",), NoParams, "add"
+class _Elementwise(Join):
+    """A join applying ``op`` across its branches, broadcasting sizes of 1."""
+    Params = NoParams
+    op = operator.add
+    hint = ""
+
+    def check(self, node, preds, ins):
+        return broadcast(self.kind, preds, ins, hint=self.hint)
+
+    def infer(self, p, ins):
+        return broadcast(self.kind, [f"input {i + 1}" for i in range(len(ins))], ins)
+
+    def lower(self, lo, args):
+        out = args[0]
+        for i, other in enumerate(args[1:]):
+            out = lo.call(type(self).op, out, other, name=lo.name if i == len(args) - 2 else None)
+        return out
+
+
+class Add(_Elementwise):
+    kind, words, prefix, op = "add", ("add",), "add", operator.add
+    hint = "every branch of add must give the same shape; project the shortcut with conv1-C"
     doc = "adds its branches elementwise (broadcasting sizes of 1): add { conv3-64 ; identity }"
 
-    def check(self, node, preds, ins):
-        return broadcast("add", preds, ins, hint="every branch of add must give the same shape; project the "
-                                                 "shortcut with conv1-C")
 
-    def infer(self, p, ins):
-        return broadcast("add", [f"input {i + 1}" for i in range(len(ins))], ins)
-
-    def lower(self, lo, args):
-        out = args[0]
-        for i, other in enumerate(args[1:]):
-            out = lo.call(operator.add, out, other, name=lo.name if i == len(args) - 2 else None)
-        return out
-
-
-class Mul(Join):
-    kind, words, Params, prefix = "mul", ("mul", "multiply"), NoParams, "mul"
+class Mul(_Elementwise):
+    kind, words, prefix, op = "mul", ("mul", "multiply"), "mul", operator.mul
+    hint = "the branches must agree, or be 1 where they differ (C x 1 x 1 scales C x H x W)"
     doc = ("multiplies its branches elementwise, broadcasting sizes of 1 (a C x 1 x 1 gate times a C x H x W map): "
            "squeeze-excitation is mul { identity ; { gap -> conv1-16 -> conv1-64(act=sigmoid) } }")
-
-    def check(self, node, preds, ins):
-        return broadcast("mul", preds, ins, hint="the branches must agree, or be 1 where they differ "
-                                                 "(C x 1 x 1 scales C x H x W)")
-
-    def infer(self, p, ins):
-        return broadcast("mul", [f"input {i + 1}" for i in range(len(ins))], ins)
-
-    def lower(self, lo, args):
-        out = args[0]
-        for i, other in enumerate(args[1:]):
-            out = lo.call(operator.mul, out, other, name=lo.name if i == len(args) - 2 else None)
-        return out
 
 
 class Residual(Join):
