@@ -106,13 +106,18 @@ class ConvParams(Params):
 
     @model_validator(mode="after")
     def _same(self):
-        if self.pad == "same" and self.same_padding() is None:
+        if self.pad == "same" and not (_odd(self.k) and self.dilation == 1) and self.same_padding() is None:
             k = "x".join(str(x) for x in dict.fromkeys(self.kernel())) if len(set(self.kernel())) == 1 \
                 else "x".join(map(str, self.kernel()))
             s = "/".join(str(x) for x in dict.fromkeys(self.strides()))
             raise ValueError(f"an even kernel ({k}) with stride {s} cannot keep the size with the same padding on "
                              f"both sides; give the padding: pad=0, pad=1, ... (or pad=[h, w])")
         return self
+
+
+def _odd(k) -> bool:
+    """An odd kernel (or pair of them): its same padding always exists (checked once per conv)."""
+    return k % 2 == 1 if isinstance(k, int) else all(x % 2 == 1 for x in k)
 
 
 def same_pad(k: int, s: int, d: int = 1) -> int | None:
