@@ -259,7 +259,7 @@ def registry_words() -> list[str]:
 
 _SAME = st.sampled_from(["LRN", "dropout(0.5)", "relu", "identity", "bn", "conv3-8(bias=false)",
                          "conv(out=6, k=3, pad=1)", "conv1-4(bn=true)", "maxpool3/1(pad=1)", "avgpool3/1(pad=1)",
-                         "upsample(2) -> maxpool", *registry_words()])
+                         *registry_words()])
 _POOL = st.sampled_from(["maxpool", "avgpool", "maxpool3/2(ceil)", "maxpool2/2"])
 
 
