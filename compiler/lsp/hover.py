@@ -207,17 +207,12 @@ def value_text(v) -> str:
 
 
 def _value_text(v) -> str:
-    if isinstance(v, ast.Number):
-        return v.text or str(v.value)
-    if isinstance(v, ast.Bool):
-        return "true" if v.value else "false"
-    if isinstance(v, ast.Ident):
-        return v.name
-    if isinstance(v, ast.String):
-        return f'"{v.value}"'
-    if isinstance(v, ast.ListValue):
-        return "[" + ", ".join(value_text(x) for x in v.items) + "]"
-    return str(v)
+    """A value as the formatter writes it (expressions included)."""
+    from netc.dsl.fmt import value
+    try:
+        return value(v)
+    except TypeError:
+        return str(v)
 
 
 def _variable(a: Analysis, w: Word, var) -> str:
