@@ -27,7 +27,10 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser. Given the command line, only the command it names is imported (a
+    check does not load the server, the language server or the importers); without one, or for
+    ``--help``, every command is."""
     p = _Parser(prog="netc", description="Check, count, compile, draw and diff neural network specs (.net files).")
     p.add_argument("--version", action="version", version=f"netc {_version()}")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
@@ -38,11 +41,30 @@ def make_parser() -> argparse.ArgumentParser:
                    help="let include reach files outside the including file's directory tree")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for name in COMMANDS:
+    named = _command(argv) if argv is not None else None
+    for name in (named,) if named else COMMANDS:
         mod = f"netc.commands.{name}" + ("_" if keyword.iskeyword(name) else "")   # import -> import_
         if importlib.util.find_spec(mod) is not None:
             importlib.import_module(mod).add_parser(sub)
     return p
+
+
+_TAKES_VALUE = ("--plugin", "--limit")
+
+
+def _command(argv: list[str]) -> str | None:
+    """The command a command line names, if it surely names one: the first word that is not an
+    option (or an option's value) before it, and no top-level --help or --version."""
+    args = iter(argv)
+    for a in args:
+        if a in _TAKES_VALUE:
+            next(args, None)
+        elif a.startswith("-"):
+            if a in ("-h", "--help", "--version") or a.startswith("--h") or a.startswith("--v"):
+                return None
+        else:
+            return a if a in COMMANDS else None
+    return None
 
 
 def _version() -> str:
@@ -76,7 +98,10 @@ def report_hidden() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser()
+    # the CLI's process validates only netc's own parameter models: no pydantic plugins to look up
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    argv = sys.argv[1:] if argv is None else argv
+    parser = make_parser(argv)
     args = parser.parse_args(argv)
     if getattr(args, "allow_include_outside", False):
         from netc.dsl.parser import LIMITS

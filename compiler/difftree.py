@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
 
 from .align import INDEL
 from .ir import IR, Node
@@ -54,8 +53,8 @@ class Unit:
 
 def tree(ir: IR) -> tuple[list[Unit], list[Unit]]:
     """The main sequence of units and the side-output units of an IR (signatures not yet interned)."""
-    g = ir.graph
-    idom = nx.immediate_dominators(g, "input")
+    import networkx as nx           # diff only: the dominator tree
+    idom = nx.immediate_dominators(ir.graph, "input")
     main = _nest(ir, _chain(ir, ir.output, "input", idom), ())
     aux = []
     for a in ir.aux:

@@ -1,20 +1,23 @@
-"""The IR: one configuration as a ``networkx.DiGraph`` of layer instances.
+"""The IR: one configuration as a directed graph of layer instances (``ir.graph``, a
+``networkx.DiGraph``).
 
 Nodes are keyed by their hierarchical name (``conv1_1``, ``4a/3x3_reduce``) and carry a
 :class:`Node` under ``graph.nodes[name]["node"]``; edges carry the tensor shape that flows
 along them (``graph.edges[u, v]["shape"]``) and, into a concat or add, their ``port``.
 Node insertion order is program order, so ``ir.nodes()`` is a deterministic topological order.
+
+The passes read and write the same storage through ``ir.g`` (:class:`netc.graph.Graph`), which
+keeps networkx's layout without importing networkx; ``ir.graph`` wraps it in a DiGraph on first use.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-import networkx as nx
-
 from netc.dsl.errors import NetcError, Span
 
 from . import layers as L
+from .graph import Graph
 from .items import InputSpec, Resolved
 
 
@@ -107,7 +110,7 @@ class IR:
         self.output_mode = resolved.output
         self.naming = resolved.naming
         self.vars = dict(resolved.vars)
-        self.graph = nx.DiGraph(name=resolved.name)
+        self.g = Graph(resolved.name)
         self.scopes: dict[str, Scope] = {}
         self.aux: list[AuxHead] = []
         self.output: str = "input"
@@ -121,12 +124,18 @@ class IR:
         self.min_input_train_layer: tuple[str, str] | None = None
 
     # -------------------------------------------------------------- access
+    @property
+    def graph(self):
+        """The graph as a ``networkx.DiGraph`` (over the same storage as ``ir.g``; networkx is
+        imported on first use)."""
+        return self.g.to_networkx()
+
     def node(self, name: str) -> Node:
-        return self.graph.nodes[name]["node"]
+        return self.g.nodes[name]["node"]
 
     def nodes(self, aux: bool | None = None) -> list[Node]:
         """Nodes in program order; aux=False: main path only, aux=True: side outputs only."""
-        out = [d["node"] for _, d in self.graph.nodes(data=True)]
+        out = [d["node"] for d in self.g.nodes.values()]
         if aux is None:
             return out
         return [n for n in out if (n.aux is not None) == aux]
@@ -139,11 +148,11 @@ class IR:
         return iter(self.nodes())
 
     def __len__(self) -> int:
-        return self.graph.number_of_nodes()
+        return len(self.g)
 
     def preds(self, name: str) -> list[str]:
         """Predecessors in port order."""
-        pred = self.graph.pred[name]
+        pred = self.g.pred[name]
         if len(pred) <= 1:
             return list(pred)
         return sorted(pred, key=lambda u: pred[u].get("port", 0))
@@ -197,13 +206,13 @@ class IR:
         """The nodes inside a block instance or side output (all levels), in program order; from an
         index built in one pass, so that asking for every scope stays linear."""
         idx = self.__dict__.get("_scope_index")
-        if idx is None or idx[0] != len(self.graph):
+        if idx is None or idx[0] != len(self.g):
             by: dict[str, list[Node]] = {}
             for n in self.nodes():
                 parts = n.name.split("/")
                 for k in range(1, len(parts)):
                     by.setdefault("/".join(parts[:k]), []).append(n)
-            idx = self.__dict__["_scope_index"] = (len(self.graph), by)
+            idx = self.__dict__["_scope_index"] = (len(self.g), by)
         return list(idx[1].get(scope, ()))
 
     def _repr_svg_(self):  # Jupyter

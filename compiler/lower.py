@@ -18,7 +18,7 @@ def lower(resolved: Resolved) -> IR:
     ir = IR(resolved)
     b = _Builder(ir)
     inp = resolved.input
-    ir.graph.add_node("input", node=Node("input", "input", L.NoParams(), inp.span or resolved.span,
+    ir.g.add_node("input", node=Node("input", "input", L.NoParams(), inp.span or resolved.span,
                                          spec=ir.registry["input"]))
     ir.output = b.seq(resolved.items, "input", ())
     for a in resolved.aux:
@@ -32,7 +32,7 @@ class _Builder:
         self.names: dict[str, str] = {}   # local reference (block instance name) -> output node
 
     def add(self, name: str, node: Node, preds: list[str]) -> str:
-        g = self.ir.graph
+        g = self.ir.g
         if name in g:
             self.ir.errors.append(SpecError(f"duplicate name '{name}'", node.span,
                                             hint=f"'{name}' is already used at {g.nodes[name]['node'].span}; "
@@ -82,7 +82,7 @@ class _Builder:
 
     def ref(self, it: "RefItem", scope: tuple) -> str:
         """``from NAME``: continue from an earlier layer (a skip that does not nest)."""
-        g = self.ir.graph
+        g = self.ir.g
         prefix = "/".join(scope)
         for cand in ([f"{prefix}/{it.target}"] if prefix else []) + [it.target]:
             hit = self.names.get(cand, cand if cand in g else None)
@@ -95,7 +95,7 @@ class _Builder:
         return "input"
 
     def aux(self, a: AuxItem):
-        g = self.ir.graph
+        g = self.ir.g
         target = self.names.get(a.target, a.target)
         if target not in g or g.nodes[target]["node"].aux is not None:
             cands = [n for n in g if g.nodes[n]["node"].aux is None] + list(self.names)

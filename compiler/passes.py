@@ -9,8 +9,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-import networkx as nx
-
 from netc.dsl.errors import GraphError, LimitError
 from netc.dsl.parser import LIMITS
 
@@ -75,7 +73,7 @@ def resolve_activations(ir: IR) -> None:
     activation layer (``conv3-64`` then ``relu``) gets none, and a layer followed only by a batch
     norm (``conv3-64`` then ``bn``, as ResNet is written) hands its ReLU to the batch norm, as
     ``conv(bn=true)`` does, unless an activation layer follows the batch norm too."""
-    g = ir.graph
+    g = ir.g
     below: dict[str, bool] = {}
     for name in reversed(list(g)):      # lowering adds nodes in program order: a topological order
         n = g.nodes[name]["node"]
@@ -106,33 +104,31 @@ def resolve_activations(ir: IR) -> None:
 
 def _only_next(ir: IR, name: str) -> Node | None:
     """The one layer fed by ``name`` alone, if that is all it feeds."""
-    succ = list(ir.graph.successors(name))
+    succ = list(ir.g.successors(name))
     if len(succ) != 1 or len(ir.preds(succ[0])) != 1:
         return None
-    return ir.graph.nodes[succ[0]]["node"]
+    return ir.g.nodes[succ[0]]["node"]
 
 
 def check_graph(ir: IR) -> None:
     """A cycle, or a layer that does not reach an output, is an error."""
-    g = ir.graph
-    ir.acyclic = nx.is_directed_acyclic_graph(g)
+    g = ir.g
+    ir.acyclic = g.is_acyclic()
     if not ir.acyclic:
-        cyc = nx.find_cycle(g)
+        import networkx as nx       # only to name the cycle
+        cyc = nx.find_cycle(g.to_networkx())
         n = g.nodes[cyc[0][0]]["node"]
         ir.errors.append(GraphError("the network has a cycle: " + " -> ".join(u for u, _ in cyc) + f" -> {cyc[0][0]}",
                                     n.span))
         return
-    outputs = {ir.output, *(a.output for a in ir.aux)}
-    reach = set(outputs)
-    for o in outputs:
-        reach |= nx.ancestors(g, o)
+    reach = g.reachable({ir.output, *(a.output for a in ir.aux)}, backwards=True)
     for name in g:
         if name not in reach:
             n = g.nodes[name]["node"]
             ir.errors.append(GraphError(f"layer '{name}' does not reach any output", n.span,
                                         hint="remove it, or attach it as a side output (aux)"))
     if "input" in g:
-        seen = nx.descendants(g, "input") | {"input"}
+        seen = g.reachable(["input"])
         for name in g:
             if name not in seen:
                 ir.errors.append(GraphError(f"layer '{name}' is unreachable from the input",

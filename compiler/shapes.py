@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import networkx as nx
-
 from netc.dsl.errors import NetcError, ShapeError
 
 from . import layers as L
@@ -23,7 +21,7 @@ if TYPE_CHECKING:
 def _acyclic(ir: IR) -> bool:
     """Found once by the graph-check pass (lowering only ever links to earlier nodes)."""
     acyclic = getattr(ir, "acyclic", None)
-    return nx.is_directed_acyclic_graph(ir.graph) if acyclic is None else acyclic
+    return ir.g.is_acyclic() if acyclic is None else acyclic
 
 
 def infer_types(ir: IR) -> IR:
@@ -50,7 +48,7 @@ def infer_types(ir: IR) -> IR:
 
 
 def _propagate(ir: IR, in_shape: tuple, attr: str) -> list[NetcError]:
-    g = ir.graph
+    g = ir.g
     errors: list[NetcError] = []
     for name in g:
         n: Node = g.nodes[name]["node"]
@@ -76,7 +74,7 @@ def _propagate(ir: IR, in_shape: tuple, attr: str) -> list[NetcError]:
         if attr == "shape" or attr == "sym_shape":
             for p in preds:
                 if out is not None:
-                    g.edges[p, name]["shape" if attr == "shape" else "sym_shape"] = getattr(g.nodes[p]["node"], attr)
+                    g.edge(p, name)["shape" if attr == "shape" else "sym_shape"] = getattr(g.nodes[p]["node"], attr)
     return errors
 
 
@@ -122,7 +120,7 @@ def count_costs(ir: IR) -> None:
     """The pass that counts each layer's parameters, multiply-adds and receptive field."""
     if not _acyclic(ir):
         return
-    g = ir.graph
+    g = ir.g
     for name in g:
         n: Node = g.nodes[name]["node"]
         preds = ir.preds(name)

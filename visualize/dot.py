@@ -195,7 +195,7 @@ def _merge_repeats(ir: IR, g: _Graph) -> None:
         if (cur.block or prev.block or cur.clusters != head.clusters or cur.first.kind != head.first.kind
                 or cur.first.paper != head.first.paper or cur.first.act != head.first.act
                 or ir.preds(cur.first.name) != [prev.last.name]
-                or list(ir.graph.successors(prev.last.name)) != [cur.first.name]):
+                or list(ir.g.successors(prev.last.name)) != [cur.first.name]):
             continue
         head.members.append(cur.first)
         g.rep[cur.first.name] = head.id
@@ -240,12 +240,12 @@ def _edges(ir: IR, g: _Graph, ghost_edges: list[tuple[str, str]]) -> None:
                 entry = _entry_id(heads[v])
                 if (u, entry) not in seen:
                     seen.add((u, entry))
-                    g.edges.append((u, entry, dict(ir.graph.edges[p, n.name], arrowhead="none")))
+                    g.edges.append((u, entry, dict(ir.g.edge(p, n.name), arrowhead="none")))
                 u = entry
             if u == v or (u, v) in seen:
                 continue
             seen.add((u, v))
-            data = dict(ir.graph.edges[p, n.name]) if not u.endswith("/#in") else {}
+            data = dict(ir.g.edge(p, n.name)) if not u.endswith("/#in") else {}
             src, dst = ir.node(p), n
             if dst.aux is not None and src.aux != dst.aux:
                 head = next(a for a in ir.aux if a.name == dst.aux)

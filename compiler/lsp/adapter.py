@@ -124,7 +124,7 @@ def config_facts(ir) -> dict:
 def scope_facts(ir, scope) -> dict:
     """What hover shows of one block instance."""
     nodes = ir.scope_nodes(scope.name)
-    out = ir.node(scope.output) if scope.output in ir.graph else None
+    out = ir.node(scope.output) if scope.output in ir.g else None
     return {"name": scope.name, "label": scope.label, "args": dict(scope.args), "output": node_shape(out),
             "layers": len(nodes), "params": sum(n.n_params for n in nodes), "macs": _total(n.macs for n in nodes)}
 

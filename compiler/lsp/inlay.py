@@ -45,6 +45,6 @@ def _shapes(ir) -> dict:
         if n.kind != "input" and n.span is not None and not in_block(n.name):
             out[(n.span.file, n.span.line, n.span.col)] = node_shape(n)
     for s in ir.scopes.values():
-        if s.kind == "block" and not in_block(s.name) and s.output in ir.graph:
+        if s.kind == "block" and not in_block(s.name) and s.output in ir.g:
             out[(s.span.file, s.span.line, s.span.col)] = node_shape(ir.node(s.output))
     return out

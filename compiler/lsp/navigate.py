@@ -165,7 +165,7 @@ def edit_target(a: Analysis, pos: Pos, node, parents: tuple) -> tuple[str, objec
     ir = a.irs.get(name)
     if ir is None:
         return None
-    if names[0] in ir.graph:
+    if names[0] in ir.g:
         return name, ir.node(names[0])
     scope = ir.scopes.get(names[0])
     return (name, scope) if scope else None
@@ -175,7 +175,7 @@ def _in_main(a: Analysis, name: str):
     ir = a.irs.get("main")
     if ir is None:
         return None
-    if name in ir.graph:
+    if name in ir.g:
         return "main", ir.node(name)
     return ("main", ir.scopes[name]) if name in ir.scopes else None
 

@@ -268,7 +268,7 @@ def _ghost_edges(d, old, ghosts: list, names: set) -> list[tuple[str, str]]:
                 out.append((p, n.name))
             elif p in d.matched and d.matched[p] not in names:
                 out.append((d.matched[p], n.name))
-        for s in old.graph.successors(n.name):
+        for s in old.g.successors(n.name):
             if s not in names and s in d.matched and d.matched[s] not in names:
                 out.append((n.name, d.matched[s]))
     return out

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import copy
 
-import networkx as nx
 
 from netc import layers as L
 from netc.dsl.errors import UsageError, raise_all
+from netc.graph import Graph
 from netc.ir import IR, Node, infer
 
 def _is_fc(n: Node) -> bool:
@@ -57,7 +57,7 @@ def densify(ir: IR) -> IR:
         _to_conv(nn_, k)
         if _last_fc(ir, n.name):
             ends.append(n.name)
-    new.graph = _insert_averages(new, ends)
+    new.g = _insert_averages(new, ends)
     new.errors = []
     infer(new)
     raise_all(new.errors)
@@ -80,23 +80,23 @@ def _fed_by_dense(ir: IR, name: str) -> bool:
 
 def _last_fc(ir: IR, name: str) -> bool:
     """No FC after this one in its head (looking through pass-through layers)."""
-    todo = list(ir.graph.successors(name))
+    todo = list(ir.g.successors(name))
     while todo:
         s = ir.node(todo.pop())
         if _is_fc(s):
             return False
         if _passes(s):
-            todo += list(ir.graph.successors(s.name))
+            todo += list(ir.g.successors(s.name))
     return True
 
 
-def _insert_averages(ir: IR, ends: list[str]) -> nx.DiGraph:
+def _insert_averages(ir: IR, ends: list[str]) -> Graph:
     """A new graph, in program order, with ``<fc>_avg`` (gap) and ``<fc>_flat`` after each end."""
-    old, g = ir.graph, nx.DiGraph(**ir.graph.graph)
+    old, g = ir.g, Graph(ir.g.attrs.get("name", ""))
     renamed: dict[str, str] = {}
-    for name, data in old.nodes(data=True):
+    for name, data in old.nodes.items():
         g.add_node(name, **data)
-        for u, _, e in old.in_edges(name, data=True):
+        for u, e in old.pred[name].items():
             g.add_edge(renamed.get(u, u), name, port=e.get("port", 0))
         if name in ends:
             n = data["node"]

@@ -65,7 +65,7 @@ class InputGuard(nn.Module):
         """The guard of the inference graph, or (``training``) of the training graph, which runs the
         side outputs too and may need a larger input (Inception v3's auxiliary head)."""
         c = ir.input_spec.channels
-        input_span = ir.node("input").span if "input" in ir.graph else None
+        input_span = ir.node("input").span if "input" in ir.g else None
         if not (ir.any_size and ir.min_input):
             hw = tuple(ir.input_shape[1:])
             fixed = (int(hw[0]), int(hw[1])) if all(isinstance(d, int) for d in hw) else None
@@ -85,7 +85,7 @@ class InputGuard(nn.Module):
         if training and ir.min_input_train:
             smallest, layers = ir.min_input_train, ir.min_input_train_layer
         layers = layers or ("", "")
-        spans = tuple(ir.node(n).span if n in ir.graph else None for n in layers)
+        spans = tuple(ir.node(n).span if n in ir.g else None for n in layers)
         return cls(c, tuple(smallest), tuple(layers), spans, input_span=input_span)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

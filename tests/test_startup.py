@@ -1,0 +1,86 @@
+"""Start-up: `netc check` imports only what checking needs.
+
+The time a whole `netc check specs/vgg.net` process takes is benchmarked against
+`python -c "import torch"` in bench/bench_check.py (never asserted here: these machines are noisy).
+What keeps it low is asserted here, deterministically: the modules a check process has imported
+when it ends. A budget on their number catches a new eager import (networkx alone is 300
+modules), and the list of what must stay out names the heavy ones.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# packages a check never needs: the IR's algorithms, the torch back end, the server, the language
+# server, the importers, the pictures
+NEVER = ("torch", "networkx", "numpy", "starlette", "uvicorn", "pygls", "lsprotocol", "onnx", "google.protobuf",
+         "graphviz", "netc.torch_backend", "netc.serve", "netc.lsp", "netc.importers", "netc.visualize",
+         "netc.diff", "netc.difftree", "netc.summary", "netc.commands.serve", "netc.commands.lsp",
+         "netc.commands.import_", "netc.commands.render", "netc.commands.diff")
+
+# every module the process imports, the interpreter's own start-up included (298 today: the
+# interpreter's start-up 68, pydantic and its helpers 49, lark 23, netc 37, the standard library the rest);
+# networkx would add 300, numpy 100
+BUDGET = 320
+
+
+def imported(*args: str) -> list[str]:
+    """Every module in sys.modules at the end of a `netc ARGS` process (as the console script runs it)."""
+    code = ("import sys, json; from netc.cli import main; code = main(sys.argv[1:]); "
+            "print('MODULES=' + json.dumps(sorted(sys.modules))); sys.exit(code)")
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("MODULES="))
+    return json.loads(line[len("MODULES="):])
+
+
+def _offenders(mods: list[str]) -> list[str]:
+    return sorted({m for m in mods for bad in NEVER if m == bad or m.startswith(bad + ".")})
+
+
+def test_check_imports_only_what_checking_needs():
+    mods = imported("check", "specs/vgg.net")
+    assert "netc.resolve" in mods and "lark" in mods       # it did check
+    assert _offenders(mods) == []
+    assert len(mods) <= BUDGET, f"{len(mods)} modules imported by netc check (budget {BUDGET})"
+
+
+@pytest.mark.parametrize("argv", [["--limit", "max_layers=100", "check", "specs/vgg.net"],
+                                  ["--plugin", "json", "check", "specs/vgg.net"]])
+def test_options_before_the_command_still_import_one_command(argv):
+    mods = imported(*argv)
+    assert "netc.commands.check" in mods and "netc.commands.serve" not in mods
+
+
+def test_help_still_lists_every_command():
+    proc = subprocess.run([sys.executable, "-m", "netc.cli", "--help"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    from netc.cli import COMMANDS
+    assert proc.returncode == 0
+    for name in COMMANDS:
+        assert name in proc.stdout
+
+
+def test_a_mistyped_command_is_answered_with_every_choice():
+    proc = subprocess.run([sys.executable, "-m", "netc.cli", "chek", "x.net"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "invalid choice: 'chek'" in proc.stderr and "'check'" in proc.stderr and "'serve'" in proc.stderr
+
+
+def test_the_ir_graph_is_networkx_on_demand():
+    """ir.graph is a networkx DiGraph over the passes' own storage: an edge added through either
+    shows in both, and networkx's algorithms run on it."""
+    code = ("import sys, netc; ir = netc.loads('input 8x8 RGB\\nconv3-4 as a\\nFC-2 as b\\n'); "
+            "assert 'networkx' not in sys.modules; import networkx as nx; g = ir.graph; "
+            "assert isinstance(g, nx.DiGraph) and list(nx.topological_sort(g)) == ['input', 'a', 'b']; "
+            "assert g.edges['a', 'b']['shape'] == (4, 8, 8); g.add_edge('b', 'a'); "
+            "assert ir.g.pred['a'].keys() == {'input', 'b'} and not ir.g.is_acyclic(); print('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "ok", proc.stderr[-2000:]
