@@ -57,3 +57,7 @@ if [ ! -f "$EDITOR_JS" ] || [ playground/src/editor.js -nt "$EDITOR_JS" ] || [ p
         echo "setup: npm not found; netc serve will use a plain text area instead of the editor"
     fi
 fi
+
+# Byte-compile netc, as pip does for an installed (non-editable) package: with PYTHONDONTWRITEBYTECODE
+# set, an editable install would otherwise recompile every module on each run of the CLI.
+.venv/bin/python -m compileall -q compiler dsl visualize >/dev/null || true
