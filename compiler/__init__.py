@@ -11,6 +11,7 @@ Importing netc does not import torch; only :func:`compile` and :func:`load_weigh
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import os
@@ -24,6 +25,7 @@ from netc.dsl.parser import parse as _parse
 
 from . import kinds as _kinds
 from .custom import register_layer
+from .gcpause import gc_paused, paused
 from .kinds import Registry
 from .ir import IR, Node
 from .passes import build
@@ -75,11 +77,12 @@ def program(ref: str | os.PathLike) -> Program:
     return Program.load(path)
 
 
-def _with_limits(fn):
-    """``limits={...}``: the call runs under those limits (:func:`limits`), other callers never see them."""
+def _with_limits(fn, gc_pause: bool = True):
+    """``limits={...}``: the call runs under those limits (:func:`limits`), other callers never see them;
+    and, for the front end, with the cyclic garbage collector paused (:mod:`netc.gcpause`)."""
     @functools.wraps(fn)
     def call(*args, limits: dict | None = None, **kwargs):
-        with call_limits(limits):
+        with call_limits(limits), (paused() if gc_pause else contextlib.nullcontext()):
             return fn(*args, **kwargs)
     return call
 
@@ -121,6 +124,7 @@ def loads(text: str, config: str | None = None, filename: str = "<string>", *, r
     return build_config(prog, config, registry=registry, **overrides)
 
 
+@gc_paused
 def build_config(prog: Program, config: str | None = None, *, registry: Registry | None = None,
                  **overrides: Any) -> IR:
     resolved = resolve(prog, _config(config), overrides, registry=registry)
@@ -143,6 +147,7 @@ def load_all(ref: str | os.PathLike, **overrides: Any) -> list[IR]:
     return [build_config(prog, n, **overrides) for n in names]
 
 
+@gc_paused
 def check_program(prog: Program) -> list[NetcError]:
     """Every error in a loaded program, all configurations included, in source order."""
     errors = list(prog.errors)
@@ -187,7 +192,7 @@ def check(text: str, filename: str = "<string>") -> list[NetcError]:
     return check_program(prog)
 
 
-@_with_limits
+@functools.partial(_with_limits, gc_pause=False)     # torch's own objects: the collector stays on
 def compile(ref: str | os.PathLike, config: str | None = None, **kwargs: Any):
     """Compile a configuration to a ``torch.nn.Module`` (a ``torch.fx.GraphModule``).
 

@@ -63,3 +63,27 @@ def test_registries_are_per_caller():
     for reg in (theirs, None):
         with pytest.raises(netc.NetcError, match="unknown layer 'twice'"):
             netc.loads(text, registry=reg)
+
+
+def test_front_end_calls_pause_the_collector_and_give_it_back(monkeypatch):
+    """netc.check/load/loads run with the cyclic collector paused (a fifth of a large check's time)
+    and leave it as they found it: on after a call, an error, or a nested call; off if the caller
+    had turned it off."""
+    import gc
+
+    import netc.passes
+    seen = []
+    real = netc.passes.lower
+    monkeypatch.setattr(netc.passes, "lower", lambda r: (seen.append(gc.isenabled()), real(r))[1])
+    assert gc.isenabled()
+    assert netc.check("input 8x8 RGB\nconv3-4\nFC-2\n") == []
+    assert netc.loads("input 8x8 RGB\nFC-2\n").params == 8 * 8 * 3 * 2 + 2
+    with pytest.raises(netc.NetcError):
+        netc.loads("input 8x8 RGB\nconv3-4\nmaxpol\n")
+    assert len(seen) >= 2 and not any(seen) and gc.isenabled()
+    gc.disable()
+    try:
+        netc.check("input 8x8 RGB\nFC-2\n")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

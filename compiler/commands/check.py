@@ -6,6 +6,7 @@ import sys
 import netc
 from netc import dims
 from netc.cli import report_hidden, report_many
+from netc.gcpause import paused
 from netc.dsl.errors import NetcError, NetcErrors, UsageError
 
 
@@ -24,7 +25,8 @@ def run(args) -> int:
     for ref in args.files:
         path, cfg = netc.split_ref(ref)
         try:
-            prog = netc.Program.load(path)
+            with paused():
+                prog = netc.Program.load(path)
         except UsageError:
             raise
         except NetcError as e:             # a syntax error: report it, and go on to the next file
