@@ -822,7 +822,8 @@ class _DirectParser:
 
 
 def _callback(ast_builder: "_ToAst", name: str, inline: bool, expand1: bool, include, nones: int, failed: list):
-    """The reduction of one grammar rule (see :class:`_DirectParser`)."""
+    """The reduction of one grammar rule (see :class:`_DirectParser`). A child is a :class:`_Node`,
+    a token, or None (a ``?rule`` can pass up a placeholder)."""
     method = None if inline else getattr(ast_builder, name, None)
 
     def reduce(children):
@@ -836,17 +837,18 @@ def _callback(ast_builder: "_ToAst", name: str, inline: bool, expand1: bool, inc
                 if not c.empty:
                     first = c
                     break
-            elif isinstance(c, Token):
+            elif c is not None:
                 first = c
                 break
-        for c in reversed(children):
-            if type(c) is _Node:
-                if not c.empty:
+        if first is not None:
+            for c in reversed(children):
+                if type(c) is _Node:
+                    if not c.empty:
+                        last = c
+                        break
+                elif c is not None:
                     last = c
                     break
-            elif isinstance(c, Token):
-                last = c
-                break
         # the children the rule keeps
         if include is None:
             kept = children
@@ -867,14 +869,27 @@ def _callback(ast_builder: "_ToAst", name: str, inline: bool, expand1: bool, inc
         if expand1 and len(kept) == 1:      # ?rule with one child: the child, in a wider container
             node = kept[0]
             if type(node) is _Node:
-                if node.empty and (first is not None or last is not None):
+                if node.empty and first is not None:
                     raise _Fallback(name)   # its method already ran without the positions it now gets
                 _contain(node, first, last)
             return node
         node = _Node()
-        node.empty = True
-        node.line = node.end_line = None
-        _contain(node, first, last, own=True)
+        if first is None:
+            node.empty = True
+        else:
+            node.empty = False
+            if type(first) is _Node:
+                node.line = node.c_line = first.c_line
+                node.column = node.c_column = first.c_column
+            else:
+                node.line = node.c_line = first.line
+                node.column = node.c_column = first.column
+            if type(last) is _Node:
+                node.end_line = node.c_end_line = last.c_end_line
+                node.end_column = node.c_end_column = last.c_end_column
+            else:
+                node.end_line = node.c_end_line = last.end_line
+                node.end_column = node.c_end_column = last.end_column
         if inline:
             node.value = kept
             return node
@@ -891,26 +906,19 @@ def _callback(ast_builder: "_ToAst", name: str, inline: bool, expand1: bool, inc
     return reduce
 
 
-def _contain(node: _Node, first, last, own: bool = False) -> None:
-    """Lark's PropagatePositions on one node: its own start and end if unset, its container's always."""
+def _contain(node: _Node, first, last) -> None:
+    """Lark's PropagatePositions on a node a ``?rule`` passed up: its container's start and end
+    (its own stay: it has them, see the caller)."""
     if first is not None:
         if type(first) is _Node:
-            line, col = first.c_line, first.c_column
+            node.c_line, node.c_column = first.c_line, first.c_column
         else:
-            line, col = first.line, first.column
-        if own or node.line is None:
-            node.line, node.column = line, col
-            node.empty = False
-        node.c_line, node.c_column = line, col
-    if last is not None:
+            node.c_line, node.c_column = first.line, first.column
         if type(last) is _Node:
-            line, col = last.c_end_line, last.c_end_column
+            node.c_end_line, node.c_end_column = last.c_end_line, last.c_end_column
         else:
-            line, col = last.end_line, last.end_column
-        if own or node.end_line is None:
-            node.end_line, node.end_column = line, col
-            node.empty = False
-        node.c_end_line, node.c_end_column = line, col
+            node.c_end_line, node.c_end_column = last.end_line, last.end_column
+
 
 _MAX_DIGITS = 100
 _WHOLE_DIGITS = 18
