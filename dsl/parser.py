@@ -930,6 +930,8 @@ def _check_digits(tok: Token, source: Source, whole: bool = True) -> None:
     """A whole number has at most 18 digits (it must fit torch's int64; a stride of 10**100 would
     pass every check and fail in forward); the digits of a decimal number at most 100."""
     limit = _WHOLE_DIGITS if whole else _MAX_DIGITS
+    if len(tok) <= limit:       # no run of digits longer than the limit fits (most words)
+        return
     for m in _DIGITS.finditer(str(tok)):
         if len(m.group().lstrip("0")) > limit:
             col = tok.column + m.start()
