@@ -55,6 +55,9 @@ class _Resolver:
         self.over = False
         self.defaults: dict[str, list[ast.Arg]] = {}
         self.sizer = Sizer(prog.blocks)
+        # the limits asked at every layer, read once (the call's limits hold for all of it)
+        self.max_layers, self.max_repeat, self.max_depth = (LIMITS["max_layers"], LIMITS["max_repeat"],
+                                                            LIMITS["max_depth"])
         # validated parameters by (model, values): 10,000 conv3-64 are validated once. Only valid
         # ones are kept (an error is reported at each layer); models are frozen, and repeated
         # layers (x N) shared theirs already
@@ -377,8 +380,8 @@ class _Resolver:
                 self.err(f"a repetition count must be a whole number (got {_show(n)})",
                          layer.repeat_span or layer.span)
                 return None
-        if n < lo or n > LIMITS["max_repeat"]:
-            self.err(f"repetition must be between {lo} and {LIMITS['max_repeat']:,} (got {n:,})",
+        if n < lo or n > self.max_repeat:
+            self.err(f"repetition must be between {lo} and {self.max_repeat:,} (got {n:,})",
                      layer.repeat_span or layer.span, cls=LimitError)
             return None
         return n
@@ -408,11 +411,11 @@ class _Resolver:
         return out
 
     def _over(self, count: int, layer: ast.Layer) -> bool:
-        if count <= LIMITS["max_layers"]:
+        if count <= self.max_layers:
             return False
         if not self.over:
             self.over = True
-            self.err(f"more than {LIMITS['max_layers']:,} layers", layer.span, cls=LimitError,
+            self.err(f"more than {self.max_layers:,} layers", layer.span, cls=LimitError,
                      hint="every node counts: layers, joins, the identity of an empty block; "
                           "raise netc.LIMITS['max_layers'] if this is intended")
         return True
@@ -421,9 +424,9 @@ class _Resolver:
         """Blocks and branches nested deeper than ``max_depth`` once expanded (every stage walks
         the nesting), refused before expansion."""
         depth = self.sizer.depth(s)
-        if depth <= LIMITS["max_depth"]:
+        if depth <= self.max_depth:
             return False
-        self.err(f"blocks and branches nest {depth} deep once expanded, more than {LIMITS['max_depth']}",
+        self.err(f"blocks and branches nest {depth} deep once expanded, more than {self.max_depth}",
                  s.span, cls=LimitError, hint="raise netc.LIMITS['max_depth'] if this is intended")
         return True
 
