@@ -725,7 +725,10 @@ class _Signature:
 
 def _values_key(model, data: dict) -> tuple | None:
     """What decides a validated parameter model: the model and each value with its type (1, 1.0 and
-    true are equal in Python, not here; -0.0 is not 0.0); None for a value of another type."""
+    true are equal in Python, not here; -0.0 is not 0.0); None for a value of another type, or for a
+    model that is not frozen (a custom one may allow changes, which must then stay with one layer)."""
+    if not model.model_config.get("frozen"):
+        return None
     key = [model]
     for name, v in data.items():
         k = _value_key(v)
