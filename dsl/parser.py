@@ -720,7 +720,6 @@ class _ToAst(Transformer):
         return ast.Module([x for x in c if x is not None], self.s(meta))
 
 
-
 class _Node:
     """A reduced rule on the parser's stack: its value and where it lies.
 

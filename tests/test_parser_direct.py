@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import random
 
-import pytest
 from lark import Token
 
 from netc.dsl import parser as P
