@@ -50,7 +50,7 @@ def processes(runs: int) -> None:
 
 
 def scaling() -> None:
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(_current()))    # this tree (ROOT itself holds no netc package)
     import netc
     netc.check("input 8x8 RGB\nFC-2\n", "warm.net")
     per = []

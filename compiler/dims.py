@@ -133,6 +133,8 @@ class ShapeProblem(Exception):
 
 def _floordiv(x: Sym, q: int, s: int) -> Sym:
     """``floor((x + q) / s)`` for a symbolic ``x``, kept in as few stages as possible."""
+    if q == 0 and s == 1 and (x.m != 1 or x.a == 0):
+        return x            # what either form below gives: x itself (a size-keeping conv or pool)
     if x.m == 1:
         return Sym(x.name, x.b + (x.a + q) * x.c, x.c * s, 1, 0, x.inner)
     if x.m % s == 0:

@@ -38,6 +38,17 @@ class Sizer:
         """(nodes, depth) of one statement of a configuration or block body."""
         return self._body([s], ())
 
+    def depth(self, s) -> int:
+        """How deeply one statement nests once expanded: ``stmt(s)[1]``, a chain of built-in layers
+        (most statements) answered without the walk."""
+        if type(s) is ast.Chain:
+            depth = 0
+            for layer in s.layers:
+                if not isinstance(layer, ast.Ref) and layer.word in self.blocks:
+                    depth = max(depth, self._word(layer, ())[1])
+            return depth
+        return self.stmt(s)[1]
+
     def layer(self, layer: ast.Layer) -> tuple[int, int]:
         """(nodes, depth) of one layer with its repetition."""
         n, d = self._word(layer, ())

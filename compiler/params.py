@@ -20,6 +20,8 @@ class Params(BaseModel):
 
 
 def _pair(v: Any) -> tuple[int, int]:
+    if type(v) is int:          # the common case, asked several times per layer
+        return v, v
     if isinstance(v, (list, tuple)):
         if len(v) != 2:
             raise ValueError("give one number or a pair [h, w]")

@@ -55,6 +55,13 @@ class _Resolver:
         self.over = False
         self.defaults: dict[str, list[ast.Arg]] = {}
         self.sizer = Sizer(prog.blocks)
+        # the limits asked at every layer, read once (the call's limits hold for all of it)
+        self.max_layers, self.max_repeat, self.max_depth = (LIMITS["max_layers"], LIMITS["max_repeat"],
+                                                            LIMITS["max_depth"])
+        # validated parameters by (model, values): 10,000 conv3-64 are validated once. Only valid
+        # ones are kept (an error is reported at each layer); models are frozen, and repeated
+        # layers (x N) shared theirs already
+        self.validated: dict[tuple, Any] = {}
 
     def err(self, msg: str, span: Span | None, hint: str | None = None, cls=SpecError):
         self.errors.append(cls(msg, span, hint))
@@ -373,8 +380,8 @@ class _Resolver:
                 self.err(f"a repetition count must be a whole number (got {_show(n)})",
                          layer.repeat_span or layer.span)
                 return None
-        if n < lo or n > LIMITS["max_repeat"]:
-            self.err(f"repetition must be between {lo} and {LIMITS['max_repeat']:,} (got {n:,})",
+        if n < lo or n > self.max_repeat:
+            self.err(f"repetition must be between {lo} and {self.max_repeat:,} (got {n:,})",
                      layer.repeat_span or layer.span, cls=LimitError)
             return None
         return n
@@ -404,11 +411,11 @@ class _Resolver:
         return out
 
     def _over(self, count: int, layer: ast.Layer) -> bool:
-        if count <= LIMITS["max_layers"]:
+        if count <= self.max_layers:
             return False
         if not self.over:
             self.over = True
-            self.err(f"more than {LIMITS['max_layers']:,} layers", layer.span, cls=LimitError,
+            self.err(f"more than {self.max_layers:,} layers", layer.span, cls=LimitError,
                      hint="every node counts: layers, joins, the identity of an empty block; "
                           "raise netc.LIMITS['max_layers'] if this is intended")
         return True
@@ -416,10 +423,10 @@ class _Resolver:
     def _too_deep(self, s) -> bool:
         """Blocks and branches nested deeper than ``max_depth`` once expanded (every stage walks
         the nesting), refused before expansion."""
-        depth = self.sizer.stmt(s)[1]
-        if depth <= LIMITS["max_depth"]:
+        depth = self.sizer.depth(s)
+        if depth <= self.max_depth:
             return False
-        self.err(f"blocks and branches nest {depth} deep once expanded, more than {LIMITS['max_depth']}",
+        self.err(f"blocks and branches nest {depth} deep once expanded, more than {self.max_depth}",
                  s.span, cls=LimitError, hint="raise netc.LIMITS['max_depth'] if this is intended")
         return True
 
@@ -462,6 +469,8 @@ class _Resolver:
             if value is _BAD:
                 return None
             raw[k] = (value, layer.word_span, "word")
+        if layer.list_arg is None and not layer.args:     # nothing more to bind (most layers)
+            return self._validate(kind, raw, layer) if ok else None
         positional = [p for p in kind.positional if p not in from_word]
         if layer.list_arg is not None:
             if not positional:
@@ -557,8 +566,16 @@ class _Resolver:
 
     def _validate(self, kind: L.LayerKind, raw: dict, layer: ast.Layer):
         data = {k: v[0] for k, v in raw.items()}
+        key = _values_key(kind.Params, data)
+        if key is not None:
+            hit = self.validated.get(key)
+            if hit is not None:
+                return hit
         try:
-            return self._finite(kind.Params.model_validate(data), raw, layer)
+            params = self._finite(kind.Params.model_validate(data), raw, layer)
+            if params is not None and key is not None:
+                self.validated[key] = params
+            return params
         except ValidationError as e:
             for err in e.errors():
                 field_name = str(err["loc"][0]) if err["loc"] else None
@@ -704,6 +721,33 @@ class _Signature:
     def usage(self) -> str:
         return f"{self.word}({', '.join(self.names)})" if self.callee.startswith("block") else \
             f"{self.word}(name=value); parameters: {', '.join(self.names) or 'none'}"
+
+
+def _values_key(model, data: dict) -> tuple | None:
+    """What decides a validated parameter model: the model and each value with its type (1, 1.0 and
+    true are equal in Python, not here; -0.0 is not 0.0); None for a value of another type, or for a
+    model that is not frozen (a custom one may allow changes, which must then stay with one layer)."""
+    if not model.model_config.get("frozen"):
+        return None
+    key = [model]
+    for name, v in data.items():
+        k = _value_key(v)
+        if k is None:
+            return None
+        key.append((name, k))
+    return tuple(key)
+
+
+def _value_key(v):
+    t = type(v)
+    if t is int or t is bool or t is str:
+        return t, v
+    if t is float:
+        return t, v.hex()
+    if t is list:
+        items = tuple(_value_key(x) for x in v)
+        return None if None in items else (t, items)
+    return None
 
 
 class _BadValue:

@@ -157,16 +157,23 @@ def parse(text: str, filename: str = "<string>") -> ast.Module:
     _check_characters(source)
     _check_nesting(source)
     comments: list[tuple[int, str]] = []
-    try:
-        tree = _parse_tree(text, comments)
-    except UnexpectedInput as e:
-        raise _syntax_error(e, source) from None
-    try:
-        module = _ToAst(source).transform(tree)
-    except VisitError as e:
-        if isinstance(e.orig_exc, NetcError):
-            raise e.orig_exc from None
-        raise
+    direct = _DirectParser.of(_lark())
+    if direct is not None:      # the AST built as Lark reduces, no parse tree in between
+        try:
+            module = direct.parse(_source_body(text, comments), _ToAst(source))
+        except UnexpectedInput as e:
+            raise _syntax_error(e, source) from None
+    else:
+        try:
+            tree = _parse_tree(text, comments)
+        except UnexpectedInput as e:
+            raise _syntax_error(e, source) from None
+        try:
+            module = _ToAst(source).transform(tree)
+        except VisitError as e:
+            if isinstance(e.orig_exc, NetcError):
+                raise e.orig_exc from None
+            raise
     module.filename = filename
     module.comments = comments
     return module
@@ -227,14 +234,20 @@ def _not_utf8(data: bytes, e: UnicodeDecodeError, filename: str) -> SpecSyntaxEr
 
 
 def _parse_tree(text: str, comments: list):
-    parser = _lark()
+    return _lark().parse(_source_body(text, comments))
+
+
+def _source_body(text: str, comments: list) -> str:
+    """The text as the grammar reads it (ending in a new line); its comments, which the grammar
+    %ignores, are collected for the formatter."""
     body = text if text.endswith("\n") else text + "\n"
-    # comments are %ignored by the grammar; collect them for the formatter
     for line_no, line in enumerate(body.split("\n"), 1):
+        if "#" not in line:
+            continue
         pos = _comment_start(line)
         if pos is not None:
             comments.append((line_no, line[pos:].rstrip("\r")))
-    return parser.parse(body)
+    return body
 
 
 def _comment_start(line: str) -> int | None:
@@ -707,6 +720,205 @@ class _ToAst(Transformer):
         return ast.Module([x for x in c if x is not None], self.s(meta))
 
 
+class _Node:
+    """A reduced rule on the parser's stack: its value and where it lies.
+
+    The value is what the rule's :class:`_ToAst` method returned; for a rule whose name starts
+    with '_' (``_item``, ``_stmt``), which Lark inlines into the rule using it, the list of its
+    children. The positions are the ones Lark's ``propagate_positions`` gives the tree node the
+    rule would have built: ``line`` ... ``end_column`` its own (what ``_span`` reads; the node is
+    the ``meta`` the method gets), ``c_*`` those of its container (wider where a ``?rule`` passed
+    its one child up)."""
+
+    __slots__ = ("value", "empty", "line", "column", "end_line", "end_column",
+                 "c_line", "c_column", "c_end_line", "c_end_column")
+
+
+class _Fallback(Exception):
+    """The direct parse met a case it does not reproduce exactly: parse through a tree instead."""
+
+
+class _DirectParser:
+    """Lark's LALR parser with callbacks that build the AST as it reduces: no parse tree, no
+    second pass over it. Each callback does what Lark's tree builder does for the rule (the same
+    positions, the same children: tokens filtered out, placeholders for absent optionals, '_'
+    rules inlined, a ``?rule`` of one child passing it up) and then calls the :class:`_ToAst`
+    method with those positions and children, exactly as transforming the tree would.
+
+    An exception raised by a method is kept and raised once the whole text has parsed, as
+    transforming the finished tree would: a syntax error anywhere still wins over it, and of
+    several, the first in the tree's order (the order of reduction) is the one raised."""
+
+    _CACHE: dict = {}
+
+    def __init__(self, lark: Lark):
+        from lark.parsers.lalr_parser import _Parser
+        opts = lark.options
+        if opts.parser != "lalr" or opts.propagate_positions is not True or opts.transformer is not None \
+                or opts.postlex is not None or opts.tree_class is not None or opts.lexer_callbacks:
+            raise _Fallback("options")
+        frontend = lark.parser
+        self._lark = lark
+        self._parser_class = _Parser
+        self._table = frontend.parser.parser.parse_table
+        self._lexer_thread = frontend._make_lexer_thread
+        (self._start,) = frontend.parser_conf.start
+        placeholders = opts.maybe_placeholders
+        self._plans = []
+        for rule in lark.rules:
+            o = rule.options
+            if o.template_source is not None or (rule.origin.name.startswith("_") and (rule.alias or o.expand1)):
+                raise _Fallback("rule")
+            expansion = rule.expansion
+            empty = o.empty_indices if placeholders else None
+            if empty:
+                bits = "".join(str(int(b)) for b in empty)
+                empty_at = [len(ones) for ones in bits.split("0")]
+            else:
+                empty_at = [0] * (len(expansion) + 1)
+            include, nones = [], 0
+            for i, sym in enumerate(expansion):
+                nones += empty_at[i]
+                if o.keep_all_tokens or not (sym.is_term and sym.filter_out):
+                    include.append((i, not sym.is_term and sym.name.startswith("_"), nones))
+                    nones = 0
+            nones += empty_at[len(expansion)]
+            if not (empty or len(include) < len(expansion) or any(x for _, x, _ in include)):
+                include = None          # the children as they are
+            name = rule.alias or rule.origin.name
+            self._plans.append((rule, name, rule.origin.name.startswith("_"),
+                                bool(o.expand1 and not rule.alias), include, nones))
+        known = set(frontend.parser.parser.callbacks)
+        if known != {p[0] for p in self._plans}:
+            raise _Fallback("rules")
+
+    @classmethod
+    def of(cls, lark: Lark) -> "_DirectParser | None":
+        """The direct parser of this Lark instance; None where its setup is not one it reproduces."""
+        key = id(lark)
+        hit = cls._CACHE.get(key)
+        if hit is None or hit[0] is not lark:
+            try:
+                hit = (lark, cls(lark))
+            except (_Fallback, AttributeError, ImportError, ValueError, TypeError):
+                hit = (lark, None)
+            cls._CACHE[key] = hit
+        return hit[1]
+
+    def parse(self, body: str, ast_builder: "_ToAst"):
+        failed: list = []
+        callbacks = {rule: _callback(ast_builder, name, inline, expand1, include, nones, failed)
+                     for rule, name, inline, expand1, include, nones in self._plans}
+        try:
+            result = self._parser_class(self._table, callbacks).parse(self._lexer_thread(body), self._start)
+        except _Fallback:
+            failed = [None]
+        if failed:
+            if failed[0] is None:       # a case the direct parse does not reproduce
+                return ast_builder.transform(self._lark.parse(body))
+            raise failed[0]
+        return result.value
+
+
+def _callback(ast_builder: "_ToAst", name: str, inline: bool, expand1: bool, include, nones: int, failed: list):
+    """The reduction of one grammar rule (see :class:`_DirectParser`). A child is a :class:`_Node`,
+    a token, or None (a ``?rule`` can pass up a placeholder)."""
+    method = None if inline else getattr(ast_builder, name, None)
+
+    def reduce(children):
+        if failed:
+            return None
+        # where it lies: from the first and the last child that has a position (tokens included:
+        # a statement's span runs to the end of its newline, as Lark's tree node's does)
+        first = last = None
+        for c in children:
+            if type(c) is _Node:
+                if not c.empty:
+                    first = c
+                    break
+            elif c is not None:
+                first = c
+                break
+        if first is not None:
+            for c in reversed(children):
+                if type(c) is _Node:
+                    if not c.empty:
+                        last = c
+                        break
+                elif c is not None:
+                    last = c
+                    break
+        # the children the rule keeps
+        if include is None:
+            kept = children
+        else:
+            kept = []
+            for i, expand, add in include:
+                if add:
+                    kept += [None] * add
+                if expand:
+                    if kept:
+                        kept += children[i].value
+                    else:
+                        kept = children[i].value
+                else:
+                    kept.append(children[i])
+            if nones:
+                kept += [None] * nones
+        if expand1 and len(kept) == 1:      # ?rule with one child: the child, in a wider container
+            node = kept[0]
+            if type(node) is _Node:
+                if node.empty and first is not None:
+                    raise _Fallback(name)   # its method already ran without the positions it now gets
+                _contain(node, first, last)
+            return node
+        node = _Node()
+        if first is None:
+            node.empty = True
+        else:
+            node.empty = False
+            if type(first) is _Node:
+                node.line = node.c_line = first.c_line
+                node.column = node.c_column = first.c_column
+            else:
+                node.line = node.c_line = first.line
+                node.column = node.c_column = first.column
+            if type(last) is _Node:
+                node.end_line = node.c_end_line = last.c_end_line
+                node.end_column = node.c_end_column = last.c_end_column
+            else:
+                node.end_line = node.c_end_line = last.end_line
+                node.end_column = node.c_end_column = last.end_column
+        if inline:
+            node.value = kept
+            return node
+        values = [c.value if type(c) is _Node else c for c in kept]
+        try:
+            node.value = method(node, values) if method is not None else getattr(ast_builder, name)(node, values)
+        except _Fallback:
+            raise
+        except Exception as e:      # kept until the text has parsed: a syntax error still wins
+            failed.append(e)
+            return None
+        return node
+
+    return reduce
+
+
+def _contain(node: _Node, first, last) -> None:
+    """Lark's PropagatePositions on a node a ``?rule`` passed up: its container's start and end
+    (its own stay: it has them, see the caller)."""
+    if first is not None:
+        if type(first) is _Node:
+            node.c_line, node.c_column = first.c_line, first.c_column
+        else:
+            node.c_line, node.c_column = first.line, first.column
+        if type(last) is _Node:
+            node.c_end_line, node.c_end_column = last.c_end_line, last.c_end_column
+        else:
+            node.c_end_line, node.c_end_column = last.end_line, last.end_column
+
+
 _MAX_DIGITS = 100
 _WHOLE_DIGITS = 18
 MAX_INT = 10 ** _WHOLE_DIGITS - 1     # the largest whole number a spec, --set or an override may give
@@ -717,6 +929,8 @@ def _check_digits(tok: Token, source: Source, whole: bool = True) -> None:
     """A whole number has at most 18 digits (it must fit torch's int64; a stride of 10**100 would
     pass every check and fail in forward); the digits of a decimal number at most 100."""
     limit = _WHOLE_DIGITS if whole else _MAX_DIGITS
+    if len(tok) <= limit:       # no run of digits longer than the limit fits (most words)
+        return
     for m in _DIGITS.finditer(str(tok)):
         if len(m.group().lstrip("0")) > limit:
             col = tok.column + m.start()

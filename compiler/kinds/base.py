@@ -87,7 +87,8 @@ class Kind:
     # ------------------------------------------------------------ types and counts
     def check_input(self, p, ins: list[Shape], preds: list[str]) -> None:
         """Refuse an input of a layout this kind does not take (the message names the producer)."""
-        need_layout(self.paper(p), ins[0], self.accepts, preds[0] if preds else None)
+        if layout_of(ins[0]) not in self.accepts:      # the notation is written only for the message
+            need_layout(self.paper(p), ins[0], self.accepts, preds[0] if preds else None)
 
     def infer(self, p, ins: list[Shape]) -> Shape:
         return ins[0]
@@ -138,9 +139,12 @@ def need_layout(kind: str, shape: Shape, layouts: tuple[str, ...], pred: str | N
     raise ShapeProblem(f"{kind} needs {want}, but {src} {got} of {dims.fmt_shape(shape)}", hint=hint)
 
 
-def check_positive(dims_: tuple, what: str, before: Shape) -> None:
+def check_positive(dims_: tuple, what, before: Shape) -> None:
+    """Every fixed size at least 1; ``what`` names the layer in the message (a string, or a function
+    giving it: the notation is then written only when it is needed)."""
     for d in dims_:
         if isinstance(d, int) and d < 1:
+            what = what() if callable(what) else what
             raise ShapeProblem(f"{what} makes the spatial size fall below 1 ({dims.fmt_shape(before)} -> "
                                f"{'x'.join(str(x) for x in dims_)})",
                                hint="use a larger input, less pooling, or padding")

@@ -76,7 +76,7 @@ class Conv(Kind):
             raise ShapeProblem(f"{self.paper(p)}: input channels ({c}) are not divisible by groups ({p.groups})")
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = p.kernel(), p.strides(), p.padding(), p.dilations()
         out = fmap(p.out, dims.window(h, kh, sh, ph, dh), dims.window(w, kw, sw, pw, dw))
-        check_positive(out[1:], self.paper(p), ins[0])
+        check_positive(out[1:], lambda: self.paper(p), ins[0])
         return out
 
     def count_params(self, p: ConvParams, ins, out):
@@ -176,7 +176,7 @@ class UpConv(Kind):
         (ph, pw), (oh, ow) = _pair(p.pad), _pair(p.output_pad)
         out = fmap(p.out, dims.shift(dims.scale(h, sh), kh - sh - 2 * ph + oh),
                    dims.shift(dims.scale(w, sw), kw - sw - 2 * pw + ow))
-        check_positive(out[1:], self.paper(p), ins[0])
+        check_positive(out[1:], lambda: self.paper(p), ins[0])
         return out
 
     def count_params(self, p, ins, out):

@@ -43,7 +43,7 @@ class _Pool(Kind):
         c, h, w = ins[0]
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = p.kernel(), p.strides(), p.padding(), p.dilations()
         out = fmap(c, dims.window(h, kh, sh, ph, dh, p.ceil), dims.window(w, kw, sw, pw, dw, p.ceil))
-        check_positive(out[1:], self.paper(p), ins[0])
+        check_positive(out[1:], lambda: self.paper(p), ins[0])
         return out
 
     def rf(self, p: PoolParams, rf_in, ins):

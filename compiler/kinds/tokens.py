@@ -86,7 +86,7 @@ class PatchEmbed(Kind):
     def infer(self, p, ins):
         c, h, w = ins[0]
         gh, gw = dims.window(h, p.k, p.k), dims.window(w, p.k, p.k)
-        check_positive((gh, gw), self.paper(p), ins[0])
+        check_positive((gh, gw), lambda: self.paper(p), ins[0])
         return grid(gh, gw, p.out) if p.grid else seq(dims.product(gh, gw), p.out)
 
     def count_params(self, p, ins, out):

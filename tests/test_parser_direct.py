@@ -1,0 +1,64 @@
+"""The parser builds the AST as Lark reduces (no parse tree): it must give exactly what parsing to a
+tree and transforming it gives, spans included, and raise the same error where the text is wrong."""
+from __future__ import annotations
+
+import dataclasses
+import random
+
+from lark import Token
+
+from netc.dsl import parser as P
+from netc.dsl.errors import NetcError, Span
+
+import strategies
+
+
+def _dump(x):
+    if isinstance(x, Span):
+        return ("Span", x.line, x.col, x.end_line, x.end_col)
+    if isinstance(x, Token):
+        return ("Token", x.type, str(x), x.line, x.column, x.end_line, x.end_column)
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return (type(x).__name__, tuple(sorted((k, _dump(v)) for k, v in vars(x).items())))
+    if isinstance(x, (list, tuple)):
+        return (type(x).__name__, *(_dump(y) for y in x))
+    return x
+
+
+def _parse(text: str, direct: bool, monkeypatch):
+    with monkeypatch.context() as m:
+        if not direct:
+            m.setattr(P._DirectParser, "of", classmethod(lambda cls, lark: None))
+        try:
+            return "ok", _dump(P.parse(text, "t.net"))
+        except NetcError as e:
+            return "error", type(e).__name__, e.message, _dump(e.span), e.hint
+
+
+def test_direct_parser_is_used():
+    assert P._DirectParser.of(P._lark()) is not None
+
+
+EXTRA = [
+    "", "\n", "# only a comment\n", "input 8x8 RGB", "var a = -(1)\nvar b = -2.5e3\nvar c = not true or 1 < 2\n",
+    "input 8x8 RGB\nconv3-8 x 3 as c\nconv(k=[3, 5], c=8) -> relu\nadd {\n  conv3-8\n  {\n  }\n}\n",
+    "input 8x8 RGB\nconv3-" + "9" * 40 + "\nFC-2 x\n",        # a method's error, then a syntax error: the syntax error
+    "input 8x8 RGB\nconv3-" + "9" * 40 + "\nFC-2\n",          # a method's error alone
+    "var a = 1e999\nvar b = " + "1" * 30 + "\n",              # two method errors: the first
+]
+
+
+def test_same_as_tree_on_specs_and_error_corpus(monkeypatch):
+    texts = strategies.seed_texts() + EXTRA
+    for text in texts:
+        assert _parse(text, True, monkeypatch) == _parse(text, False, monkeypatch), text[:200]
+
+
+def test_same_as_tree_on_mutated_texts(monkeypatch):
+    rng = random.Random(20141104)
+    seeds = strategies.seed_texts()
+    for _ in range(300):
+        text = strategies.mutate(rng.choice(seeds), rng)
+        if len(text) > 100_000:
+            continue
+        assert _parse(text, True, monkeypatch) == _parse(text, False, monkeypatch), text[:200]
