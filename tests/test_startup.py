@@ -9,6 +9,7 @@ modules), and the list of what must stay out names the heavy ones.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,19 +23,28 @@ ROOT = Path(__file__).resolve().parent.parent
 NEVER = ("torch", "networkx", "numpy", "starlette", "uvicorn", "pygls", "lsprotocol", "onnx", "google.protobuf",
          "graphviz", "netc.torch_backend", "netc.serve", "netc.lsp", "netc.importers", "netc.visualize",
          "netc.diff", "netc.difftree", "netc.summary", "netc.commands.serve", "netc.commands.lsp",
-         "netc.commands.import_", "netc.commands.render", "netc.commands.diff")
+         "netc.commands.import_", "netc.commands.render", "netc.commands.diff",
+         "importlib.metadata")     # what pydantic's plugin loader imports to find none (netc.cli._no_pydantic_plugins)
 
-# every module the process imports, the interpreter's own start-up included (298 today: the
+# every module the process imports, the interpreter's own start-up included (270 today: the
 # interpreter's start-up 68, pydantic and its helpers 49, lark 23, netc 37, the standard library the rest);
-# networkx would add 300, numpy 100
-BUDGET = 320
+# networkx would add 300, numpy 100, importlib.metadata 30
+BUDGET = 290
 
 
-def imported(*args: str) -> list[str]:
-    """Every module in sys.modules at the end of a `netc ARGS` process (as the console script runs it)."""
-    code = ("import sys, json; from netc.cli import main; code = main(sys.argv[1:]); "
-            "print('MODULES=' + json.dumps(sorted(sys.modules))); sys.exit(code)")
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+def imported(*args: str, env: dict | None = None) -> list[str]:
+    """Every module in sys.modules at the end of a `netc ARGS` process, run as the console script
+    runs it (netc.cli.console, which ends with os._exit or sys.exit)."""
+    code = ("import atexit, json, os, sys\n"
+            "def show(): print('MODULES=' + json.dumps(sorted(sys.modules)), flush=True)\n"
+            "real = os._exit\n"
+            "os._exit = lambda c: (show(), real(c))\n"
+            "atexit.register(show)\n"
+            "sys.argv = ['netc', *sys.argv[1:]]\n"
+            "from netc.cli import console\n"
+            "console()\n")
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     line = next(x for x in proc.stdout.splitlines() if x.startswith("MODULES="))
     return json.loads(line[len("MODULES="):])
@@ -84,3 +94,31 @@ def test_the_ir_graph_is_networkx_on_demand():
             "assert ir.g.pred['a'].keys() == {'input', 'b'} and not ir.g.is_acyclic(); print('ok')")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_the_program_exits_quickly_with_all_its_output_and_its_code(tmp_path):
+    """`netc check` / `table` end the process without the interpreter's teardown: what they
+    printed is all there (flushed first) and the exit status is main()'s."""
+    bad = tmp_path / "bad.net"
+    bad.write_text("input 8x8 RGB\nconv3-4\nmaxpol\n")
+    for argv, code in ((["table", "vgg"], 0), (["check", "specs/vgg.net", str(bad)], 1)):
+        proc = subprocess.run([sys.executable, "-m", "netc.cli", *argv], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == code
+        here = subprocess.run([sys.executable, "-c", "import sys; from netc.cli import main; "
+                               f"print('CODE', main({argv!r}))"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert here.stdout == proc.stdout + f"CODE {code}\n" and here.stderr == proc.stderr
+    assert "unknown layer 'maxpol'" in proc.stderr and proc.stdout.count("weight layers") == 7
+
+
+def test_pydantic_still_validates_and_a_users_plugin_setting_is_kept(tmp_path):
+    """With its plugin loader answered by netc, pydantic still validates (a bad parameter is
+    reported); where the user names plugins to disable, pydantic's own loader is used."""
+    bad = tmp_path / "bad.net"
+    bad.write_text("input 8x8 RGB\nconv3-4\ndropout(p=2)\nFC-2\n")
+    proc = subprocess.run([sys.executable, "-m", "netc.cli", "check", str(bad)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1 and "dropout: p must be less than 1.0 (got 2)" in proc.stderr
+    assert "importlib.metadata" not in imported("check", "specs/vgg.net")
+    mods = imported("check", "specs/vgg.net", env=dict(os.environ, PYDANTIC_DISABLE_PLUGINS="some_plugin"))
+    assert "importlib.metadata" in mods         # pydantic's own loader, which looks for the others
