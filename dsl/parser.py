@@ -820,6 +820,14 @@ class _DirectParser:
         return result.value
 
 
+def _placed(children):
+    """The first child that has a position: a token, or a reduced rule that is not empty."""
+    for c in children:
+        if (not c.empty) if type(c) is _Node else c is not None:
+            return c
+    return None
+
+
 def _callback(ast_builder: "_ToAst", name: str, inline: bool, expand1: bool, include, nones: int, failed: list):
     """The reduction of one grammar rule (see :class:`_DirectParser`). A child is a :class:`_Node`,
     a token, or None (a ``?rule`` can pass up a placeholder)."""
@@ -830,24 +838,8 @@ def _callback(ast_builder: "_ToAst", name: str, inline: bool, expand1: bool, inc
             return None
         # where it lies: from the first and the last child that has a position (tokens included:
         # a statement's span runs to the end of its newline, as Lark's tree node's does)
-        first = last = None
-        for c in children:
-            if type(c) is _Node:
-                if not c.empty:
-                    first = c
-                    break
-            elif c is not None:
-                first = c
-                break
-        if first is not None:
-            for c in reversed(children):
-                if type(c) is _Node:
-                    if not c.empty:
-                        last = c
-                        break
-                elif c is not None:
-                    last = c
-                    break
+        first = _placed(children)
+        last = _placed(reversed(children)) if first is not None else None
         # the children the rule keeps
         if include is None:
             kept = children
