@@ -113,6 +113,42 @@ class Diff:
                 "downstream": [d.to_json() for d in self.downstream], "counts": self.counts(),
                 "notes": list(self.notes)}
 
+    def marks(self, old: IR, new: IR) -> dict:
+        """How the picture of NEW shows this diff, as keyword arguments of ``to_dot``/``render``:
+        added layers green, changed amber, moved outlined, removed ones as ghost nodes with dashed
+        edges from their old neighbours (named as in NEW)."""
+        highlight: dict[str, str] = {}
+        ghosts, ghost_names = [], set()
+        for e in self.edits:
+            if e.new is not None and e.op in ("add", "change", "move"):
+                for n in _under(new, e.new.name):
+                    highlight[n.name] = {"add": "added", "move": "moved"}.get(e.op, "changed")
+            elif e.op == "remove":
+                for n in _under(old, e.old.name):
+                    ghosts.append(n)
+                    ghost_names.add(n.name)
+        return {"highlight": highlight, "ghosts": ghosts,
+                "ghost_edges": self._ghost_edges(old, ghosts, ghost_names)}
+
+    def _ghost_edges(self, old: IR, ghosts: list, names: set) -> list[tuple[str, str]]:
+        """(An edge whose NEW end has the name of a ghost is left out: to_dot could not tell them apart.)"""
+        out = []
+        for n in ghosts:
+            for p in old.preds(n.name):
+                if p in names:
+                    out.append((p, n.name))
+                elif p in self.matched and self.matched[p] not in names:
+                    out.append((self.matched[p], n.name))
+            for s in old.g.successors(n.name):
+                if s not in names and s in self.matched and self.matched[s] not in names:
+                    out.append((n.name, self.matched[s]))
+        return out
+
+
+def _under(ir: IR, name: str) -> list:
+    """The nodes of ``name``: one layer, or every layer of a block instance / side output."""
+    return [n for n in ir.nodes() if n.name == name or n.name.startswith(name + "/")]
+
 
 def _sum(vals):
     return None if any(v is None for v in vals) else sum(vals)

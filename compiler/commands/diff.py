@@ -136,35 +136,4 @@ def _shape(s) -> str:
 def _render(d: Diff, old, new, path: str) -> str:
     """NEW, with added layers green, changed amber, moved outlined in magenta, removed ones as ghost nodes."""
     from netc.visualize import render
-    highlight: dict[str, str] = {}
-    ghosts, ghost_names = [], set()
-    for e in d.edits:
-        if e.new is not None and e.op in ("add", "change", "move"):
-            for n in _under(new, e.new.name):
-                highlight[n.name] = {"add": "added", "move": "moved"}.get(e.op, "changed")
-        elif e.op == "remove":
-            for n in _under(old, e.old.name):
-                ghosts.append(n)
-                ghost_names.add(n.name)
-    return render(new, path, highlight=highlight, ghosts=ghosts, ghost_edges=_ghost_edges(d, old, ghosts, ghost_names))
-
-
-def _under(ir, name: str) -> list:
-    """The nodes of ``name``: one layer, or every layer of a block instance / side output."""
-    return [n for n in ir.nodes() if n.name == name or n.name.startswith(name + "/")]
-
-
-def _ghost_edges(d: Diff, old, ghosts: list, names: set) -> list[tuple[str, str]]:
-    """Dashed edges from a ghost's old neighbours, as they are named in NEW, to the ghost and on.
-    (An edge whose NEW end has the name of a ghost is left out: to_dot could not tell them apart.)"""
-    out = []
-    for n in ghosts:
-        for p in old.preds(n.name):
-            if p in names:
-                out.append((p, n.name))
-            elif p in d.matched and d.matched[p] not in names:
-                out.append((d.matched[p], n.name))
-        for s in old.g.successors(n.name):
-            if s not in names and s in d.matched and d.matched[s] not in names:
-                out.append((n.name, d.matched[s]))
-    return out
+    return render(new, path, **d.marks(old, new))

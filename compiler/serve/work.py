@@ -235,18 +235,10 @@ def diff(req: dict) -> dict:
     old, new = netc.build_config(prog, old_name), netc.build_config(prog, new_name)
     d = run_diff(old, new, old_name, new_name)
     doc = d.to_json()
-    highlight, ghosts, ghost_names = {}, [], set()
-    for e in d.edits:
-        if e.new is not None and e.op in ("add", "change", "move"):
-            for n in _under(new, e.new.name):
-                highlight[n.name] = {"add": "added", "move": "moved"}.get(e.op, "changed")
-        elif e.op == "remove":
-            for n in _under(old, e.old.name):
-                ghosts.append(n)
-                ghost_names.add(n.name)
+    marks = d.marks(old, new)
+    ghosts = marks["ghosts"]
     from netc.visualize import to_dot
-    svg = run_dot(to_dot(new, highlight=highlight, ghosts=ghosts,
-                         ghost_edges=_ghost_edges(d, old, ghosts, ghost_names), **_dot_options(req)))
+    svg = run_dot(to_dot(new, **marks, **_dot_options(req)))
     spans = span_map(new)
     for n in ghosts:
         if n.span is not None and n.span.file == filename:
@@ -254,24 +246,6 @@ def diff(req: dict) -> dict:
     return {"diff": doc, "svg": svg.decode("utf-8"), "spans": spans, "lines": {k: v[0] for k, v in spans.items()},
             "scopes": sorted(new.scopes), "identical": d.identical,
             "old_params": old.params, "new_params": new.params}
-
-
-def _under(ir, name: str) -> list:
-    return [n for n in ir.nodes() if n.name == name or n.name.startswith(name + "/")]
-
-
-def _ghost_edges(d, old, ghosts: list, names: set) -> list[tuple[str, str]]:
-    out = []
-    for n in ghosts:
-        for p in old.preds(n.name):
-            if p in names:
-                out.append((p, n.name))
-            elif p in d.matched and d.matched[p] not in names:
-                out.append((d.matched[p], n.name))
-        for s in old.g.successors(n.name):
-            if s not in names and s in d.matched and d.matched[s] not in names:
-                out.append((n.name, d.matched[s]))
-    return out
 
 
 class UserError(Exception):
