@@ -23,10 +23,8 @@ import re
 import unicodedata
 from pathlib import Path
 
-from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
-
-from . import ast
+from . import ast, lalr
+from .lalr import Token
 from .errors import LimitError, NetcError, Source, Span, SpecSyntaxError, raise_all
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
@@ -138,7 +136,10 @@ _TERMINAL_NAMES = {
 
 
 @functools.lru_cache(maxsize=1)
-def _lark() -> Lark:
+def _lark():
+    """Lark's parser of the grammar (from Lark's own cache): it makes the direct parser's tables,
+    and parses a text the direct parser cannot, to say what is wrong with it."""
+    from lark import Lark
     return Lark(GRAMMAR.read_text(), parser="lalr", lexer="contextual",
                 propagate_positions=True, maybe_placeholders=True, cache=True)
 
@@ -157,23 +158,12 @@ def parse(text: str, filename: str = "<string>") -> ast.Module:
     _check_characters(source)
     _check_nesting(source)
     comments: list[tuple[int, str]] = []
-    direct = _DirectParser.of(_lark())
-    if direct is not None:      # the AST built as Lark reduces, no parse tree in between
-        try:
-            module = direct.parse(_source_body(text, comments), _ToAst(source))
-        except UnexpectedInput as e:
-            raise _syntax_error(e, source) from None
+    body = _source_body(text, comments)
+    direct = _direct()
+    if direct is not None:      # the AST built as the parser reduces, no parse tree in between
+        module = direct.parse(body, _ToAst(source), source)
     else:
-        try:
-            tree = _parse_tree(text, comments)
-        except UnexpectedInput as e:
-            raise _syntax_error(e, source) from None
-        try:
-            module = _ToAst(source).transform(tree)
-        except VisitError as e:
-            if isinstance(e.orig_exc, NetcError):
-                raise e.orig_exc from None
-            raise
+        module = _parse_with_lark(body, source)
     module.filename = filename
     module.comments = comments
     return module
@@ -231,10 +221,6 @@ def _not_utf8(data: bytes, e: UnicodeDecodeError, filename: str) -> SpecSyntaxEr
                            Span(source, line, col, line, col + 1),
                            hint=f"save the file as UTF-8 (it looks like Latin-1 or Windows-1252, where this "
                                 f"byte is {shown})")
-
-
-def _parse_tree(text: str, comments: list):
-    return _lark().parse(_source_body(text, comments))
 
 
 def _source_body(text: str, comments: list) -> str:
@@ -388,7 +374,9 @@ def _open_brace(source: Source) -> tuple[int, int] | None:
     return stack[-1] if stack else None
 
 
-def _syntax_error(e: UnexpectedInput, source: Source) -> SpecSyntaxError:
+def _syntax_error(e, source: Source) -> SpecSyntaxError:
+    """The message for Lark's exception ``e`` (an ``UnexpectedInput``)."""
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
     line = max(1, getattr(e, "line", 1) or 1)
     col = max(1, getattr(e, "column", 1) or 1)
     lines = source.text.splitlines()
@@ -513,16 +501,12 @@ def _tspan(source: Source, tok: Token) -> Span:
     return Span(source, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
-class _ToAst(Transformer):
-    """Lark tree -> AST; one method per grammar rule, called as ``rule(meta, children)``."""
+class _ToAst:
+    """Parsed rules -> AST; one method per grammar rule, called as ``rule(meta, children)`` (by the
+    direct parser as it reduces, or by :func:`_tree_to_ast` on Lark's tree)."""
 
     def __init__(self, source: Source):
-        super().__init__()
         self.source = source
-
-    def _call_userfunc(self, tree, new_children=None):
-        # what v_args(meta=True) does, without re-wrapping the method on every call (10x faster)
-        return getattr(self, tree.data)(tree.meta, tree.children if new_children is None else new_children)
 
     def s(self, meta) -> Span:
         return _span(self.source, meta)
@@ -712,7 +696,7 @@ class _ToAst(Transformer):
         return ast.Row([None, *c], self.s(meta))
 
     def table_def(self, meta, c):
-        cols = [x for x in c if isinstance(x, Token)]
+        cols = [x for x in c if isinstance(x, str)]     # the tokens
         rows = [x for x in c if isinstance(x, ast.Row)]
         return ast.Table([(str(t), self.t(t)) for t in cols], rows, self.s(meta))
 
@@ -739,85 +723,77 @@ class _Fallback(Exception):
 
 
 class _DirectParser:
-    """Lark's LALR parser with callbacks that build the AST as it reduces: no parse tree, no
-    second pass over it. Each callback does what Lark's tree builder does for the rule (the same
-    positions, the same children: tokens filtered out, placeholders for absent optionals, '_'
-    rules inlined, a ``?rule`` of one child passing it up) and then calls the :class:`_ToAst`
-    method with those positions and children, exactly as transforming the tree would.
+    """The grammar's LALR parser (:mod:`netc.dsl.lalr`, Lark's tables run without Lark) with
+    callbacks that build the AST as it reduces: no parse tree, no second pass over it. Each
+    callback does what Lark's tree builder does for the rule (the same positions, the same
+    children: tokens filtered out, placeholders for absent optionals, '_' rules inlined, a
+    ``?rule`` of one child passing it up) and then calls the :class:`_ToAst` method with those
+    positions and children, exactly as transforming the tree would.
 
     An exception raised by a method is kept and raised once the whole text has parsed, as
     transforming the finished tree would: a syntax error anywhere still wins over it, and of
-    several, the first in the tree's order (the order of reduction) is the one raised."""
+    several, the first in the tree's order (the order of reduction) is the one raised. Where the
+    text does not parse, Lark parses it again and its exception makes the message."""
 
-    _CACHE: dict = {}
+    def __init__(self, tables: dict):
+        self._parser = lalr.Parser(tables)
+        self._shapes = [shape[2:] for shape in tables["rules"]]
 
-    def __init__(self, lark: Lark):
-        from lark.parsers.lalr_parser import _Parser
-        opts = lark.options
-        if opts.parser != "lalr" or opts.propagate_positions is not True or opts.transformer is not None \
-                or opts.postlex is not None or opts.tree_class is not None or opts.lexer_callbacks:
-            raise _Fallback("options")
-        frontend = lark.parser
-        self._lark = lark
-        self._parser_class = _Parser
-        self._table = frontend.parser.parser.parse_table
-        self._lexer_thread = frontend._make_lexer_thread
-        (self._start,) = frontend.parser_conf.start
-        placeholders = opts.maybe_placeholders
-        self._plans = []
-        for rule in lark.rules:
-            o = rule.options
-            if o.template_source is not None or (rule.origin.name.startswith("_") and (rule.alias or o.expand1)):
-                raise _Fallback("rule")
-            expansion = rule.expansion
-            empty = o.empty_indices if placeholders else None
-            if empty:
-                bits = "".join(str(int(b)) for b in empty)
-                empty_at = [len(ones) for ones in bits.split("0")]
-            else:
-                empty_at = [0] * (len(expansion) + 1)
-            include, nones = [], 0
-            for i, sym in enumerate(expansion):
-                nones += empty_at[i]
-                if o.keep_all_tokens or not (sym.is_term and sym.filter_out):
-                    include.append((i, not sym.is_term and sym.name.startswith("_"), nones))
-                    nones = 0
-            nones += empty_at[len(expansion)]
-            if not (empty or len(include) < len(expansion) or any(x for _, x, _ in include)):
-                include = None          # the children as they are
-            name = rule.alias or rule.origin.name
-            self._plans.append((rule, name, rule.origin.name.startswith("_"),
-                                bool(o.expand1 and not rule.alias), include, nones))
-        known = set(frontend.parser.parser.callbacks)
-        if known != {p[0] for p in self._plans}:
-            raise _Fallback("rules")
-
-    @classmethod
-    def of(cls, lark: Lark) -> "_DirectParser | None":
-        """The direct parser of this Lark instance; None where its setup is not one it reproduces."""
-        key = id(lark)
-        hit = cls._CACHE.get(key)
-        if hit is None or hit[0] is not lark:
-            try:
-                hit = (lark, cls(lark))
-            except (_Fallback, AttributeError, ImportError, ValueError, TypeError):
-                hit = (lark, None)
-            cls._CACHE[key] = hit
-        return hit[1]
-
-    def parse(self, body: str, ast_builder: "_ToAst"):
+    def parse(self, body: str, ast_builder: "_ToAst", source: Source):
         failed: list = []
-        callbacks = {rule: _callback(ast_builder, name, inline, expand1, include, nones, failed)
-                     for rule, name, inline, expand1, include, nones in self._plans}
+        callbacks = [_callback(ast_builder, name, inline, expand1, include, nones, failed)
+                     for name, inline, expand1, include, nones in self._shapes]
         try:
-            result = self._parser_class(self._table, callbacks).parse(self._lexer_thread(body), self._start)
-        except _Fallback:
+            result = self._parser.parse(body, callbacks)
+        except (_Fallback, lalr.Miss):
             failed = [None]
         if failed:
-            if failed[0] is None:       # a case the direct parse does not reproduce
-                return ast_builder.transform(self._lark.parse(body))
+            if failed[0] is None:       # not a text it parses, or a case it does not reproduce
+                return _parse_with_lark(body, source)
             raise failed[0]
         return result.value
+
+
+@functools.lru_cache(maxsize=1)
+def _direct() -> _DirectParser | None:
+    """The direct parser, its tables from the cache (or made by Lark once); None where Lark's
+    set-up is not one it reproduces."""
+    grammar = GRAMMAR.read_text()
+    tables = lalr.load_tables(grammar, lambda: lalr.compile_tables(_lark(), grammar))
+    return _DirectParser(tables) if tables is not None else None
+
+
+def _parse_with_lark(body: str, source: Source) -> ast.Module:
+    """Parse to Lark's tree and transform it: where the text is wrong, Lark's exception gives
+    the message."""
+    from lark.exceptions import UnexpectedInput, VisitError
+    try:
+        tree = _lark().parse(body)
+    except UnexpectedInput as e:
+        raise _syntax_error(e, source) from None
+    try:
+        return _tree_to_ast()(source).transform(tree)
+    except VisitError as e:
+        if isinstance(e.orig_exc, NetcError):
+            raise e.orig_exc from None
+        raise
+
+
+@functools.lru_cache(maxsize=1)
+def _tree_to_ast():
+    """:class:`_ToAst` as a Lark transformer of parse trees."""
+    from lark import Transformer
+
+    class TreeToAst(_ToAst, Transformer):
+        def __init__(self, source: Source):
+            Transformer.__init__(self)
+            self.source = source
+
+        def _call_userfunc(self, tree, new_children=None):
+            # what v_args(meta=True) does, without re-wrapping the method on every call (10x faster)
+            return getattr(self, tree.data)(tree.meta, tree.children if new_children is None else new_children)
+
+    return TreeToAst
 
 
 def _placed(children):
