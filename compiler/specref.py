@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 from netc.dsl.errors import UsageError, did_you_mean
@@ -11,6 +10,7 @@ from netc.dsl.errors import UsageError, did_you_mean
 
 def bundled_dir() -> Path:
     """The folder of the specs that ship with netc (package data)."""
+    from importlib import resources     # not imported for a spec given by its path (netc check x.net)
     return Path(str(resources.files("netc.specs")))
 
 

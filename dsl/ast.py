@@ -5,46 +5,77 @@ one rule, one transformer method, one class.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass, field, fields
 from typing import Union
 
 from .errors import Span
 
 
+def node(cls):
+    """A node class: a dataclass whose ``==`` and ``repr`` are the two functions below, shared by
+    every node, where ``@dataclass`` would write and compile a pair for each class (a tenth of
+    what importing netc cost). They compare and show what a dataclass's would: the fields, in order."""
+    cls = dataclass(eq=False, repr=False)(cls)
+    cls.__eq__, cls.__repr__, cls.__hash__ = _eq, _repr, None
+    return cls
+
+
+@functools.lru_cache(maxsize=None)
+def _compared(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls) if f.compare)
+
+
+def _eq(self, other):
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    names = _compared(self.__class__)
+    return tuple(getattr(self, n) for n in names) == tuple(getattr(other, n) for n in names)
+
+
+def _repr(self) -> str:
+    shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+    return f"{self.__class__.__qualname__}({shown})"
+
+
 # ---------------------------------------------------------------- values
-@dataclass
+@node
 class Number:
+    """A number as written (``64``, ``0.5``, ``1e-5``); ``text`` keeps its spelling for the formatter."""
     value: int | float
     span: Span
     text: str = ""
 
 
-@dataclass
+@node
 class Bool:
+    """``true`` or ``false``."""
     value: bool
     span: Span
 
 
-@dataclass
+@node
 class Ident:
     """A bare word in a value position: a variable, a block parameter, or an enum (relu, bn)."""
     name: str
     span: Span
 
 
-@dataclass
+@node
 class String:
+    """A quoted string, without its quotes (``"common.net"``)."""
     value: str
     span: Span
 
 
-@dataclass
+@node
 class ListValue:
+    """``[4, 2, 1]``: a list of values."""
     items: list["Value"]
     span: Span
 
 
-@dataclass
+@node
 class BinOp:
     """Arithmetic, comparison or logic on two values: ``c * 4``, ``c / 4`` (integer division when
     both are whole numbers), ``s == 1``, ``a and b``."""
@@ -54,13 +85,14 @@ class BinOp:
     span: Span
 
 
-@dataclass
+@node
 class Not:
+    """``not VALUE``."""
     value: "Value"
     span: Span
 
 
-@dataclass
+@node
 class Call:
     """A helper applied to values: ``make_divisible(c * t, 8)``, ``min(a, b)``."""
     name: str
@@ -68,7 +100,7 @@ class Call:
     span: Span
 
 
-@dataclass
+@node
 class Paren:
     """``(expr)``, kept so that the formatter writes the parentheses back."""
     value: "Value"
@@ -78,15 +110,16 @@ class Paren:
 Value = Union[Number, Bool, Ident, String, ListValue, BinOp, Not, Call, Paren]
 
 
-@dataclass
+@node
 class Arg:
+    """One argument of a layer or block call: ``k=3`` (``name`` 'k') or a positional ``64``."""
     name: str | None          # None for a positional argument
     value: Value
     span: Span
 
 
 # ---------------------------------------------------------------- statements
-@dataclass
+@node
 class Layer:
     """One layer (or block call) as written: ``conv3-64(bias=false) x2 as foo``."""
     word: str
@@ -101,7 +134,7 @@ class Layer:
     repeat_value: "Value | None" = None   # x n, x(n-1): counted by a variable or an expression
 
 
-@dataclass
+@node
 class Ref:
     """``from NAME``: what follows on the line reads the output of the earlier layer NAME."""
     target: str
@@ -109,7 +142,7 @@ class Ref:
     target_span: Span | None = None
 
 
-@dataclass
+@node
 class Chain:
     """Layers joined by ``->`` (or a single layer): a sequence written on one line; it may start
     with ``from NAME``."""
@@ -117,7 +150,7 @@ class Chain:
     span: Span
 
 
-@dataclass
+@node
 class Group:
     """``concat { ... }``, ``add { ... }``, any join: each line is a branch fed by the group's input."""
     op: str
@@ -129,7 +162,7 @@ class Group:
     op_span: Span | None = None
 
 
-@dataclass
+@node
 class If:
     """``if COND { ... } else { ... }``: layers chosen by block parameters and variables."""
     cond: "Value"
@@ -138,7 +171,7 @@ class If:
     span: Span
 
 
-@dataclass
+@node
 class Let:
     """``let NAME = VALUE``: a name for a value inside a block or configuration."""
     name: str
@@ -146,7 +179,7 @@ class Let:
     span: Span
 
 
-@dataclass
+@node
 class Aux:
     """``aux loss1 on 4a weight 0.3 { ... }``: a side output fed by the named layer."""
     name: str
@@ -157,7 +190,7 @@ class Aux:
     target_span: Span | None = None
 
 
-@dataclass
+@node
 class Assign:
     """``num_classes = 20`` inside a configuration: overrides a declared variable."""
     name: str
@@ -165,21 +198,24 @@ class Assign:
     span: Span
 
 
-@dataclass
+@node
 class Replace:
+    """``replace conv1_1, conv1_2 with conv3-32``: in a configuration that extends another."""
     targets: list[tuple[str, Span]]
     chain: Chain
     span: Span
 
 
-@dataclass
+@node
 class Remove:
+    """``remove fc7, drop7``: in a configuration that extends another."""
     targets: list[tuple[str, Span]]
     span: Span
 
 
-@dataclass
+@node
 class Insert:
+    """``insert bn after conv1``: in a configuration that extends another."""
     chain: Chain
     position: str            # "after" | "before"
     target: str
@@ -187,8 +223,9 @@ class Insert:
     span: Span
 
 
-@dataclass
+@node
 class InputStmt:
+    """``input 224x224 RGB``: the input's size (numbers or names) and channels."""
     height: int | str
     width: int | str
     channels: str | None
@@ -196,20 +233,23 @@ class InputStmt:
     channels_span: Span | None = None
 
 
-@dataclass
+@node
 class OutputStmt:
+    """``output logits`` or ``output probs``: what the network returns."""
     mode: str
     span: Span
 
 
-@dataclass
+@node
 class NamingStmt:
+    """``naming stage`` (conv1_1, conv1_2 ...) or ``naming sequential`` (conv1 ... conv5, fc6): how layers are named."""
     scheme: str
     span: Span
 
 
-@dataclass
+@node
 class DefaultsStmt:
+    """``defaults conv(bn=true)``: arguments every layer of a kind gets unless it gives its own."""
     kind: str
     args: list[Arg]
     span: Span
@@ -221,28 +261,32 @@ Stmt = Union[Chain, Group, Aux, Assign, Replace, Remove, Insert, InputStmt, Outp
 
 
 # ---------------------------------------------------------------- top level
-@dataclass
+@node
 class Include:
+    """``include "common.net"``: another file's blocks and variables."""
     path: str
     span: Span
 
 
-@dataclass
+@node
 class VarDecl:
+    """``var num_classes = 1000``: a variable a configuration may override."""
     name: str
     value: Value
     span: Span
 
 
-@dataclass
+@node
 class Param:
+    """One parameter of a block definition, with its default value if it has one."""
     name: str
     default: Value | None
     span: Span
 
 
-@dataclass
+@node
 class BlockDef:
+    """``block NAME(params) { ... }``: a block, called like a layer."""
     name: str
     params: list[Param]
     body: list[Stmt]
@@ -250,8 +294,9 @@ class BlockDef:
     name_span: Span | None = None
 
 
-@dataclass
+@node
 class Config:
+    """``config NAME [extends BASE] { ... }``: one network."""
     name: str
     body: list[Stmt]
     span: Span
@@ -261,7 +306,7 @@ class Config:
     name_span: Span | None = None
 
 
-@dataclass
+@node
 class Row:
     """One table row. ``cells`` has one entry per column (None: no layer in that column),
     or a single entry when the row spans all columns."""
@@ -270,8 +315,9 @@ class Row:
     spanning: bool = False
 
 
-@dataclass
+@node
 class Table:
+    """``table A | B | C { ... }``: several configurations side by side, one column each, as papers print them."""
     columns: list[tuple[str, Span]]
     rows: list[Row]
     span: Span
@@ -280,7 +326,7 @@ class Table:
 Item = Union[Include, VarDecl, BlockDef, Config, Table, Stmt]
 
 
-@dataclass
+@node
 class Module:
     """A parsed .net file."""
     items: list[Item]

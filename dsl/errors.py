@@ -10,7 +10,6 @@ Every AST node and every IR node carries a :class:`Span`; every error netc repor
 """
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 import sys
@@ -178,8 +177,9 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
 
 @functools.lru_cache(maxsize=4096)
 def _closest(word: str, cands: tuple) -> str | None:   # 32,000 typos of one word: one comparison
+    from difflib import get_close_matches      # only when there is a mistake to name
     lower = {c.lower(): c for c in cands}
-    hits = difflib.get_close_matches(word, list(lower), n=1, cutoff=0.6)
+    hits = get_close_matches(word, list(lower), n=1, cutoff=0.6)
     return f"did you mean '{lower[hits[0]]}'?" if hits else None
 
 

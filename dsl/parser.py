@@ -16,7 +16,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-import difflib
 import functools
 import math
 import re
@@ -421,7 +420,8 @@ _LEADING_WORD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(as\s+\S+\s*)?")
 
 
 def _close(word: str, candidates) -> str | None:
-    hits = difflib.get_close_matches(word.lower(), list(candidates), n=1, cutoff=0.75)
+    from difflib import get_close_matches      # only when there is a mistake to name
+    hits = get_close_matches(word.lower(), list(candidates), n=1, cutoff=0.75)
     return hits[0] if hits else None
 
 
