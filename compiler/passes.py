@@ -14,7 +14,7 @@ from netc.dsl.parser import LIMITS
 
 from .ir import IR, Node
 from .items import Resolved
-from .limits import check_cost
+from .bounds import check_cost
 from .lower import lower
 from .shapes import count_costs, find_min_input, infer_types
 

@@ -18,10 +18,10 @@ from . import layers as L
 from .items import (AuxItem, BlockItem, GroupItem, InputSpec, LayerItem, RefItem, Resolved,  # noqa: F401
                     copy_item, count_layers, expand_bn)
 from . import expr
-from .limits import MAX_NAME, Sizer, check_value, nonfinite_fields
+from .bounds import MAX_NAME, Sizer, check_value, nonfinite_fields
 from .reserved import is_reserved, reserved_why
 from .naming import name_items
-from .program import SETTINGS, ConfigEntry, Program
+from .specfile import SETTINGS, ConfigEntry, Program
 
 LIMITS.setdefault("max_layers", 20_000)
 LIMITS.setdefault("max_block_depth", 32)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from netc.dsl.errors import NetcError, ShapeError
 
 from . import layers as L
-from .limits import bounded_rf
+from .bounds import bounded_rf
 from .dims import Sym
 from .tensortype import MAP, TOKENS, fmap, layout_of, typed
 

@@ -21,7 +21,7 @@ import os
 import re
 from itertools import chain
 
-FORMAT = 1      # of the tables below; raise it when their layout changes
+FORMAT = 2      # of the tables below; raise it when their layout changes
 
 
 class Miss(Exception):
@@ -113,8 +113,9 @@ def compile_tables(lark, grammar: str) -> dict:
                     raise Refused("callback")
                 unless[name] = {t.pattern.value: t.name for t in strs}
             by_id[id(basic)] = len(lexers)
-            lexers.append((tuple(m.pattern for m in scanner._mres), unless, frozenset(basic.newline_types),
-                           frozenset(basic.ignore_types)))
+            lexers.append((tuple(m.pattern for m in scanner._mres),
+                           tuple(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in scanner.terminals),
+                           unless, frozenset(basic.newline_types), frozenset(basic.ignore_types)))
         state_lexer.append(by_id[id(basic)])
     return {"format": FORMAT, "grammar": grammar, "lark": (lark_version, _lark_stamp()),
             "start": table.start_states[start], "end": table.end_states[start], "states": states,
@@ -220,8 +221,9 @@ def _valid(t, grammar: str) -> bool:
     if not all(type(i) is int and 0 <= i < len(lexers) for i in state_lexer):
         return False
     for lx in lexers:
-        if not (type(lx) is tuple and len(lx) == 4 and type(lx[0]) is tuple and all(type(p) is str for p in lx[0])
-                and type(lx[1]) is dict and type(lx[2]) is frozenset and type(lx[3]) is frozenset):
+        if not (type(lx) is tuple and len(lx) == 5 and all(type(p) is tuple and all(type(x) is str for x in p)
+                                                           for p in lx[:2])
+                and type(lx[2]) is dict and type(lx[3]) is frozenset and type(lx[4]) is frozenset):
             return False
     for r in rules:
         if not (type(r) is tuple and len(r) == 7 and type(r[0]) is str and type(r[1]) is int and type(r[2]) is str
@@ -250,19 +252,37 @@ def _store(path: str, tables: dict) -> None:
 
 class Parser:
     """Lexes and parses with the tables; ``parse(text, callbacks)`` returns the start rule's value,
-    where ``callbacks[i]`` reduces rule ``i``'s children (tokens, or earlier callbacks' values)."""
+    where ``callbacks[i]`` reduces rule ``i``'s children (tokens, or earlier callbacks' values).
+
+    A state's lexer tries its terminals in Lark's order and takes the first that matches, as
+    Lark's one regular expression of them all does (``(?P<A>..)|(?P<B>..)``). For a long text it
+    is that expression, compiled; for a short one (most specs, and every keystroke in an editor)
+    each terminal's own, compiled once for every lexer it is in: compiling each lexer's whole
+    expression took longer than lexing vgg.net."""
+
+    LONG = 20_000       # characters from which a text is lexed with the lexers' whole expressions
 
     def __init__(self, tables: dict):
         self.tables = tables
         self.states = tables["states"]
         self.rules = tables["rules"]
         self._state_lexer = tables["state_lexer"]
-        self._lexers: list = [None] * len(tables["lexers"])
+        self._whole: list = [None] * len(tables["lexers"])
+        self._each: list = [None] * len(tables["lexers"])
+        self._terminals: dict = {}
 
-    def _lexer(self, i: int):
-        """Lexer ``i`` compiled (on first use: most texts meet few of them)."""
-        patterns, unless, newline, ignore = self.tables["lexers"][i]
-        lx = self._lexers[i] = (tuple(re.compile(p).match for p in patterns), unless, newline, ignore)
+    def _lexer(self, i: int, whole: bool):
+        """Lexer ``i``, compiled on first use (most texts meet few of them): its matchers in order,
+        the keywords its names may be, the terminals that may hold new lines, those skipped."""
+        patterns, terminals, unless, newline, ignore = self.tables["lexers"][i]
+        if whole:
+            lx = self._whole[i] = (tuple(re.compile(p).match for p in patterns), unless, newline, ignore)
+        else:
+            cache = self._terminals
+            for t in terminals:
+                if t not in cache:
+                    cache[t] = re.compile(t).match
+            lx = self._each[i] = (tuple(cache[t] for t in terminals), unless, newline, ignore)
         return lx
 
     def parse(self, text: str, callbacks: list):
@@ -297,12 +317,13 @@ class Parser:
     def _tokens(self, text: str, stack: list):
         """The text's tokens, each lexed by the lexer of the state the parser is in when it is
         asked for it (Lark's contextual lexer); ignored terminals (spaces, comments) skipped."""
-        state_lexer, lexers = self._state_lexer, self._lexers
+        whole = len(text) >= self.LONG
+        state_lexer, lexers = self._state_lexer, self._whole if whole else self._each
         new = str.__new__
         pos, line, line_start, end = 0, 1, 0, len(text)
         while pos < end:
             i = state_lexer[stack[-1]]
-            matchers, unless, newline, ignore = lexers[i] or self._lexer(i)
+            matchers, unless, newline, ignore = lexers[i] or self._lexer(i, whole)
             for match in matchers:
                 m = match(text, pos)
                 if m is not None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import dataclasses
 import random
 
+import pytest
+
+from netc.dsl import lalr
 from netc.dsl import parser as P
 from netc.dsl.errors import NetcError, Span
 
@@ -24,10 +27,14 @@ def _dump(x):
     return x
 
 
-def _parse(text: str, direct: bool, monkeypatch):
+def _parse(text: str, way: str, monkeypatch):
+    """Parse ``way``: "tree" (Lark's parser and tree), or the direct parser lexing with each
+    terminal's expression ("each", short texts) or with each lexer's whole one ("whole", long texts)."""
     with monkeypatch.context() as m:
-        if not direct:
+        if way == "tree":
             m.setattr(P, "_direct", lambda: None)
+        else:
+            m.setattr(lalr.Parser, "LONG", 0 if way == "whole" else 10 ** 9)
         try:
             return "ok", _dump(P.parse(text, "t.net"))
         except NetcError as e:
@@ -47,17 +54,19 @@ EXTRA = [
 ]
 
 
-def test_same_as_tree_on_specs_and_error_corpus(monkeypatch):
+@pytest.mark.parametrize("way", ["each", "whole"])
+def test_same_as_tree_on_specs_and_error_corpus(monkeypatch, way):
     texts = strategies.seed_texts() + EXTRA
     for text in texts:
-        assert _parse(text, True, monkeypatch) == _parse(text, False, monkeypatch), text[:200]
+        assert _parse(text, way, monkeypatch) == _parse(text, "tree", monkeypatch), text[:200]
 
 
-def test_same_as_tree_on_mutated_texts(monkeypatch):
+@pytest.mark.parametrize("way", ["each", "whole"])
+def test_same_as_tree_on_mutated_texts(monkeypatch, way):
     rng = random.Random(20141104)
     seeds = strategies.seed_texts()
     for _ in range(300):
         text = strategies.mutate(rng.choice(seeds), rng)
         if len(text) > 100_000:
             continue
-        assert _parse(text, True, monkeypatch) == _parse(text, False, monkeypatch), text[:200]
+        assert _parse(text, way, monkeypatch) == _parse(text, "tree", monkeypatch), text[:200]

@@ -126,3 +126,21 @@ def test_pydantic_still_validates_and_a_users_plugin_setting_is_kept(tmp_path):
     assert "importlib.metadata" not in imported("check", "specs/vgg.net")
     mods = imported("check", "specs/vgg.net", env=dict(os.environ, PYDANTIC_DISABLE_PLUGINS="some_plugin"))
     assert "importlib.metadata" in mods         # pydantic's own loader, which looks for the others
+
+
+def test_import_netc_is_light_and_every_public_name_is_the_api_s():
+    """``import netc`` imports no more than the package; each public name, asked for, is
+    netc.api's, whatever submodules were imported before (none is named like one of them)."""
+    code = ("import sys, pkgutil, importlib, netc\n"
+            "assert [m for m in sys.modules if m.startswith('netc')] == ['netc'], sorted(sys.modules)\n"
+            "assert 'pydantic' not in sys.modules and 'lark' not in sys.modules\n"
+            "skip = ('netc.torch_backend', 'netc.importers', 'netc.serve', 'netc.lsp', 'netc.commands', 'netc.specs')\n"
+            "for m in pkgutil.walk_packages(netc.__path__, 'netc.'):\n"
+            "    if not m.name.startswith(skip): importlib.import_module(m.name)\n"
+            "import netc.api as api\n"
+            "bad = [n for n in netc.__all__ if getattr(netc, n) is not getattr(api, n)]\n"
+            "assert not bad, bad\n"
+            "assert netc.load('vgg:A').params == 132863336 and callable(netc.limits) and callable(netc.program)\n"
+            "print('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == "ok", proc.stderr[-2000:]
