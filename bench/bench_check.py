@@ -3,6 +3,8 @@
 1. `netc check specs/vgg.net` as a whole process vs `python -c "import torch"` as a whole process,
    interleaved; reports the medians and their ratio (target: at most 0.10). netc is byte-compiled
    first, as pip leaves any installed package.
+   Then where the time of one such process goes: the interpreter's start (``python -c pass``, with
+   and without site), and in one process, as the ``netc`` program runs, each step (best of --runs).
 2. Scaling: netc.check on generated specs of 1,250 ... 10,000 layers; reports seconds per 1,000
    layers at each size (linear parsing keeps these roughly equal) and the 10,000-layer time.
 
@@ -15,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -47,6 +50,46 @@ def processes(runs: int) -> None:
     print(f"netc check specs/vgg.net   median {ma:6.3f} s  ({runs} runs)")
     print(f"python -c 'import torch'   median {mb:6.3f} s  ({runs} runs)")
     print(f"ratio check / torch import       {ma / mb:6.2f}")
+
+
+_STEPS = """
+import json, sys, time
+t = [time.perf_counter()]
+import gc, io, contextlib
+from netc import cli                                      # the program: argparse, the front end's errors
+t.append(time.perf_counter())
+cli._no_pydantic_plugins()
+gc.disable()                                              # as console() does for a short command
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+t.append(time.perf_counter())
+import netc.api                                           # netc's modules: kinds, parameter models, AST, IR
+t.append(time.perf_counter())
+from netc.dsl import parser
+parser._direct()                                          # the parser's tables, from the cache
+t.append(time.perf_counter())
+with contextlib.redirect_stdout(io.StringIO()):
+    code = cli.main(["check", "specs/vgg.net"])
+t.append(time.perf_counter())
+assert code == 0
+print(json.dumps([b - a for a, b in zip(t, t[1:])]))
+"""
+
+_STEP_NAMES = ("netc.cli imported (argparse, the parser's modules)", "pydantic imported",
+               "netc's modules (kinds, parameter models, IR)", "the parser's tables, from the cache",
+               "netc check specs/vgg.net: parse, check 7 configurations, print")
+
+
+def breakdown(runs: int) -> None:
+    python = str(VENV / "python")
+    bare = min(wall([python, "-S", "-c", "pass"]) for _ in range(runs))
+    site = min(wall([python, "-c", "pass"]) for _ in range(runs))
+    steps = [json.loads(subprocess.run([python, "-c", _STEPS], cwd=ROOT, capture_output=True, text=True,
+                                       check=True).stdout) for _ in range(runs)]
+    print(f"where one check's time goes (best of {runs}):")
+    print(f"  {'python started, no site':<68} {bare * 1000:5.1f} ms")
+    print(f"  {'site (the editable install finder, pathlib)':<68} {(site - bare) * 1000:5.1f} ms")
+    for i, name in enumerate(_STEP_NAMES):
+        print(f"  {name:<68} {min(s[i] for s in steps) * 1000:5.1f} ms")
 
 
 def scaling() -> None:
@@ -133,6 +176,7 @@ if __name__ == "__main__":
     ap.add_argument("--against", metavar="REV", help="also compare the 10,000-layer check with revision REV")
     args = ap.parse_args()
     processes(args.runs)
+    breakdown(args.runs)
     scaling()
     if args.against:
         against(args.against, args.runs)

@@ -16,6 +16,7 @@ it is executed.
 """
 from __future__ import annotations
 
+import binascii
 import marshal
 import os
 import re
@@ -177,20 +178,26 @@ def cache_dir() -> str:
                         "netc")
 
 
-def _cache_file() -> str:
-    return os.path.join(cache_dir(), f"grammar-tables-{FORMAT}.marshal")
+_MAX_BYTES = 4_000_000     # the tables are about 100 KB; a larger file is not theirs
+
+
+def _cache_file(grammar: str) -> str:
+    """Named by format and grammar: two netc versions side by side keep a file each."""
+    return os.path.join(cache_dir(), f"grammar-tables-{FORMAT}-{binascii.crc32(grammar.encode()):08x}.marshal")
 
 
 def load_tables(grammar: str, build) -> dict | None:
     """The tables of this grammar: from the cache where it holds them for this grammar, format
     and Lark, else ``build()`` (which imports Lark) and kept in the cache. None where ``build``
     refuses."""
-    path = _cache_file()
+    path = _cache_file(grammar)
     try:
         with open(path, "rb") as f:
-            tables = marshal.loads(f.read())
-        if _valid(tables, grammar):
-            return tables
+            data = f.read(_MAX_BYTES + 1)
+        if len(data) <= _MAX_BYTES:
+            tables = marshal.loads(data)
+            if _valid(tables, grammar):
+                return tables
     except (OSError, ValueError, EOFError, TypeError):
         pass
     try:
@@ -223,11 +230,16 @@ def _valid(t, grammar: str) -> bool:
     for lx in lexers:
         if not (type(lx) is tuple and len(lx) == 5 and all(type(p) is tuple and all(type(x) is str for x in p)
                                                            for p in lx[:2])
-                and type(lx[2]) is dict and type(lx[3]) is frozenset and type(lx[4]) is frozenset):
+                and type(lx[2]) is dict and all(type(k) is str and type(v) is dict and all(
+                    type(a) is str and type(b) is str for a, b in v.items()) for k, v in lx[2].items())
+                and type(lx[3]) is frozenset and type(lx[4]) is frozenset):
             return False
     for r in rules:
-        if not (type(r) is tuple and len(r) == 7 and type(r[0]) is str and type(r[1]) is int and type(r[2]) is str
-                and type(r[6]) is int and (r[5] is None or type(r[5]) is tuple)):
+        if not (type(r) is tuple and len(r) == 7 and type(r[0]) is str and type(r[1]) is int and r[1] >= 0
+                and type(r[2]) is str and type(r[6]) is int and r[6] >= 0 and (r[5] is None or (
+                    type(r[5]) is tuple and all(type(i) is tuple and len(i) == 3 and type(i[0]) is int
+                                                and 0 <= i[0] < r[1] and type(i[2]) is int and i[2] >= 0
+                                                for i in r[5])))):
             return False
     return True
 

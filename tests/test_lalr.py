@@ -63,7 +63,7 @@ def fresh(monkeypatch, tmp_path):
     """In this process: the cache directory ``tmp_path/"c"``, the direct parser made again."""
     monkeypatch.setenv("NETC_CACHE_DIR", str(tmp_path / "c"))
     P._direct.cache_clear()
-    yield tmp_path / "c" / f"grammar-tables-{lalr.FORMAT}.marshal"
+    yield Path(lalr._cache_file(P.GRAMMAR.read_text()))
     P._direct.cache_clear()
 
 
@@ -73,7 +73,7 @@ def _good_tables() -> dict:
 
 
 @pytest.mark.parametrize("damage", ["empty", "garbage", "truncated", "other format", "other grammar", "other lark",
-                                    "bad state", "not a dict"])
+                                    "bad state", "bad shape", "huge", "not a dict"])
 def test_a_damaged_or_foreign_cache_is_made_again(fresh, damage):
     good = _good_tables()
     data = marshal.dumps(good)
@@ -82,6 +82,8 @@ def test_a_damaged_or_foreign_cache_is_made_again(fresh, damage):
            "other grammar": marshal.dumps({**good, "grammar": good["grammar"] + "\n// changed\n"}),
            "other lark": marshal.dumps({**good, "lark": ("0.0.1", ("/elsewhere/lark/__init__.py", 1, 2))}),
            "bad state": marshal.dumps({**good, "states": [{"WORD": 10 ** 6}] + good["states"][1:]}),
+           "bad shape": marshal.dumps({**good, "rules": [r[:5] + (((99, False, 0),), 0) for r in good["rules"]]}),
+           "huge": data + b"\x00" * 5_000_000,
            "not a dict": marshal.dumps([1, 2, 3])}[damage]
     fresh.parent.mkdir(parents=True)
     fresh.write_bytes(bad)

@@ -96,8 +96,14 @@ def test_the_ir_graph_is_networkx_on_demand():
             "assert 'networkx' not in sys.modules; import networkx as nx; g = ir.graph; "
             "assert isinstance(g, nx.DiGraph) and list(nx.topological_sort(g)) == ['input', 'a', 'b']; "
             "assert g.edges['a', 'b']['shape'] == (4, 8, 8); g.add_edge('b', 'a'); "
-            "assert ir.g.pred['a'].keys() == {'input', 'b'} and not ir.g.is_acyclic(); print('ok')")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+            "assert ir.g.pred['a'].keys() == {'input', 'b'} and not ir.g.is_acyclic()")
+    _passes(code)
+
+
+def _passes(code: str) -> None:
+    """Python ``code`` runs to its end in a fresh process (its asserts hold)."""
+    proc = subprocess.run([sys.executable, "-c", code + "\nprint('ok')"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
     assert proc.stdout.strip() == "ok", proc.stderr[-2000:]
 
 
@@ -141,10 +147,8 @@ def test_import_netc_is_light_and_every_public_name_is_the_api_s():
             "import netc.api as api\n"
             "bad = [n for n in netc.__all__ if getattr(netc, n) is not getattr(api, n)]\n"
             "assert not bad, bad\n"
-            "assert netc.load('vgg:A').params == 132863336 and callable(netc.limits) and callable(netc.program)\n"
-            "print('ok')\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.stdout.strip() == "ok", proc.stderr[-2000:]
+            "assert netc.load('vgg:A').params == 132863336 and callable(netc.limits) and callable(netc.program)\n")
+    _passes(code)
 
 
 @pytest.mark.parametrize("columns", [None, "50", "abc", "", "-3", "200"])
