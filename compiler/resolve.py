@@ -58,10 +58,10 @@ class _Resolver:
         # the limits asked at every layer, read once (the call's limits hold for all of it)
         self.max_layers, self.max_repeat, self.max_depth = (LIMITS["max_layers"], LIMITS["max_repeat"],
                                                             LIMITS["max_depth"])
-        # validated parameters by (model, values): 10,000 conv3-64 are validated once. Only valid
-        # ones are kept (an error is reported at each layer); models are frozen, and repeated
-        # layers (x N) shared theirs already
-        self.validated: dict[tuple, Any] = {}
+        # validated parameters by (model, values): 10,000 conv3-64 are validated once, and once
+        # for all the configurations of a file. Only valid ones are kept (an error is reported at
+        # each layer); models are frozen, and repeated layers (x N) shared theirs already
+        self.validated: dict[tuple, Any] = prog.validated
 
     def err(self, msg: str, span: Span | None, hint: str | None = None, cls=SpecError):
         self.errors.append(cls(msg, span, hint))

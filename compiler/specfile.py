@@ -45,6 +45,9 @@ class Program:
     configs: dict[str, ConfigEntry] = field(default_factory=dict)
     errors: list[NetcError] = field(default_factory=list)
     included: set = field(default_factory=set)   # files already read: a diamond reads each once
+    # layer parameters validated for any configuration of this file, by (model, values): frozen,
+    # so configurations share them (netc.resolve; VGG's seven repeat the same 25 layers)
+    validated: dict = field(default_factory=dict, repr=False, compare=False)
 
     # -------------------------------------------------------------- loading
     @classmethod

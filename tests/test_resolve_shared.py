@@ -1,5 +1,5 @@
-"""Resolve validates identical layer parameters once per configuration and shares the (frozen)
-model: nothing a spec can see may change by it."""
+"""Resolve validates identical layer parameters once per file (for all its configurations) and
+shares the (frozen) model: nothing a spec can see may change by it."""
 from __future__ import annotations
 
 from pydantic import ConfigDict
@@ -42,3 +42,15 @@ def test_a_model_that_is_not_frozen_is_not_shared():
 
     assert _values_key(Open, {"a": 1}) is None
     assert _values_key(netc.layers.DEFAULT["conv"].Params, {"out": 8, "k": [3, 5], "x": object()}) is None
+
+
+def test_configurations_of_a_file_share_models_and_keep_their_errors():
+    prog = netc.program("vgg")
+    a, e = netc.build_config(prog, "A"), netc.build_config(prog, "E")
+    assert a.node("conv1_1").params is e.node("conv1_1").params
+    assert a.node("fc8").params is e.node("fc8").params
+    assert netc.build_config(prog, "A", num_classes=20).node("fc8").params.out == 20      # other values: its own
+    assert a.node("fc8").params.out == 1000
+    errors = netc.check("input 8x8 RGB\ntable A | B {\n  conv3-8(stride=0) | conv3-8(stride=0)\n  FC-2\n}\n")
+    assert [(e.message, e.span.line, e.span.col) for e in errors] == [
+        ("conv3-8: stride must be at least 1 (got 0)", 3, 11), ("conv3-8: stride must be at least 1 (got 0)", 3, 31)]
