@@ -47,9 +47,9 @@ def processes(runs: int) -> None:
         a.append(wall(check))
         b.append(wall(torch))
     ma, mb = statistics.median(a), statistics.median(b)
-    print(f"netc check specs/vgg.net   median {ma:6.3f} s  ({runs} runs)")
-    print(f"python -c 'import torch'   median {mb:6.3f} s  ({runs} runs)")
-    print(f"ratio check / torch import       {ma / mb:6.2f}")
+    print(f"netc check specs/vgg.net   median {ma:6.3f} s  best {min(a):6.3f} s  ({runs} runs)")
+    print(f"python -c 'import torch'   median {mb:6.3f} s  best {min(b):6.3f} s  ({runs} runs)")
+    print(f"ratio check / torch import       {ma / mb:6.3f} (medians)  {min(a) / min(b):6.3f} (best)")
 
 
 _STEPS = """

@@ -169,21 +169,28 @@ def _lark_stamp():
 
 # ---- the cache --------------------------------------------------------------------------------
 
-def cache_dir() -> str:
+def cache_dir() -> str | None:
+    """``$NETC_CACHE_DIR``, else ``$XDG_CACHE_HOME/netc`` (an absolute path, as the XDG spec asks),
+    else ``~/.cache/netc``; None where there is no home to put it in (no cache then)."""
     base = os.environ.get("NETC_CACHE_DIR")
     if base:
         return base
     xdg = os.environ.get("XDG_CACHE_HOME")
-    return os.path.join(xdg if xdg and os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache"),
-                        "netc")
+    if xdg and os.path.isabs(xdg):
+        return os.path.join(xdg, "netc")
+    home = os.path.expanduser("~")
+    return os.path.join(home, ".cache", "netc") if os.path.isabs(home) else None
 
 
 _MAX_BYTES = 4_000_000     # the tables are about 100 KB; a larger file is not theirs
 
 
-def _cache_file(grammar: str) -> str:
+def _cache_file(grammar: str) -> str | None:
     """Named by format and grammar: two netc versions side by side keep a file each."""
-    return os.path.join(cache_dir(), f"grammar-tables-{FORMAT}-{binascii.crc32(grammar.encode()):08x}.marshal")
+    where = cache_dir()
+    if where is None:
+        return None
+    return os.path.join(where, f"grammar-tables-{FORMAT}-{binascii.crc32(grammar.encode()):08x}.marshal")
 
 
 def load_tables(grammar: str, build) -> dict | None:
@@ -192,6 +199,8 @@ def load_tables(grammar: str, build) -> dict | None:
     refuses."""
     path = _cache_file(grammar)
     try:
+        if path is None:
+            raise FileNotFoundError("no cache directory")
         with open(path, "rb") as f:
             data = f.read(_MAX_BYTES + 1)
         if len(data) <= _MAX_BYTES:
@@ -204,7 +213,8 @@ def load_tables(grammar: str, build) -> dict | None:
         tables = build()
     except Refused:
         return None
-    _store(path, tables)
+    if path is not None:
+        _store(path, tables)
     return tables
 
 

@@ -114,6 +114,14 @@ def test_the_cache_directory(monkeypatch):
     assert lalr.cache_dir() == os.path.join("/x/cache", "netc")
     monkeypatch.setenv("XDG_CACHE_HOME", "relative")          # not absolute: ignored, as the spec says
     assert lalr.cache_dir() == os.path.join(os.path.expanduser("~"), ".cache", "netc")
+    monkeypatch.setenv("HOME", "")                             # no home: no cache, still a parser
+    monkeypatch.setattr(os.path, "expanduser", lambda p: p)
+    assert lalr.cache_dir() is None
+    P._direct.cache_clear()
+    try:
+        assert P._direct() is not None and len(P.parse(VGG, "vgg.net").items) == 4
+    finally:
+        P._direct.cache_clear()
     monkeypatch.setenv("NETC_CACHE_DIR", "/y")
     assert lalr.cache_dir() == "/y"
 
