@@ -1,4 +1,6 @@
-"""Text -> :class:`~netc.dsl.ast.Module`, with Lark's LALR parser.
+"""Text -> :class:`~netc.dsl.ast.Module`, with the LALR parser Lark makes of ``grammar.lark``
+(run by :mod:`netc.dsl.lalr` from its tables, without importing Lark; Lark itself parses a text
+that does not parse, to say why).
 
 Lark's raw errors (``Unexpected token Token('WORD', 'x')``) are wrapped into
 :class:`SpecSyntaxError` with a span, what was found and what was expected.
