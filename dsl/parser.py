@@ -845,20 +845,11 @@ def _callback(ast_builder: "_ToAst", name: str, inline: bool, expand1: bool, inc
         node = _Node()
         if first is None:
             node.empty = True
-        else:
+        else:       # its own positions are its container's: from the first to the last placed child
             node.empty = False
-            if type(first) is _Node:
-                node.line = node.c_line = first.c_line
-                node.column = node.c_column = first.c_column
-            else:
-                node.line = node.c_line = first.line
-                node.column = node.c_column = first.column
-            if type(last) is _Node:
-                node.end_line = node.c_end_line = last.c_end_line
-                node.end_column = node.c_end_column = last.c_end_column
-            else:
-                node.end_line = node.c_end_line = last.end_line
-                node.end_column = node.c_end_column = last.end_column
+            _contain(node, first, last)
+            node.line, node.column = node.c_line, node.c_column
+            node.end_line, node.end_column = node.c_end_line, node.c_end_column
         if inline:
             node.value = kept
             return node
@@ -876,8 +867,8 @@ def _callback(ast_builder: "_ToAst", name: str, inline: bool, expand1: bool, inc
 
 
 def _contain(node: _Node, first, last) -> None:
-    """Lark's PropagatePositions on a node a ``?rule`` passed up: its container's start and end
-    (its own stay: it has them, see the caller)."""
+    """Lark's PropagatePositions: a node's container's start and end, from the first and last
+    placed children (a node a ``?rule`` passed up keeps its own, see the caller)."""
     if first is not None:
         if type(first) is _Node:
             node.c_line, node.c_column = first.c_line, first.c_column
