@@ -41,7 +41,7 @@ def processes(runs: int) -> None:
     # PYTHONDONTWRITEBYTECODE set, an editable install would recompile every module on each run
     subprocess.run([str(VENV / "python"), "-m", "compileall", "-q", "compiler", "dsl", "visualize"], cwd=ROOT,
                    check=True, capture_output=True)
-    wall(check), wall(torch)  # warm the file cache and the parser's tables (netc.dsl.lalr)
+    wall(check), wall(torch)  # warm the file cache
     a, b = [], []
     for _ in range(runs):
         a.append(wall(check))

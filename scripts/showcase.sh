@@ -2,6 +2,7 @@
 # Set up (.venv, see scripts/setup.sh) and show what netc does, section by section.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/fresh-env.sh       # under CI=true: empty temporary and cache directories
 bash scripts/setup.sh
 NETC=.venv/bin/netc
 OUT=${NETC_SHOWCASE_OUT:-out/showcase}

@@ -25,7 +25,7 @@ NEVER = ("torch", "networkx", "numpy", "starlette", "uvicorn", "pygls", "lsproto
          "netc.diff", "netc.difftree", "netc.summary", "netc.commands.serve", "netc.commands.lsp",
          "netc.commands.import_", "netc.commands.render", "netc.commands.diff",
          "importlib.metadata",     # what pydantic's plugin loader imports to find none (netc.cli._no_pydantic_plugins)
-         "lark",                   # the parser's tables come from the cache (netc.dsl.lalr)
+         "lark",                   # the parser is Lark's standalone module (netc.dsl.lark_standalone)
          "shutil")                 # what argparse imports for the terminal's width (netc.cli._Formatter)
 
 # every module the process imports, the interpreter's own start-up included (222 today: pydantic
@@ -56,12 +56,9 @@ def _offenders(mods: list[str]) -> list[str]:
     return sorted({m for m in mods for bad in NEVER if m == bad or m.startswith(bad + ".")})
 
 
-def test_check_imports_only_what_checking_needs(tmp_path):
-    env = dict(os.environ, NETC_CACHE_DIR=str(tmp_path))
-    first = imported("check", "specs/vgg.net", env=env)     # no tables in the cache yet: Lark makes them
-    assert "lark" in first
-    mods = imported("check", "specs/vgg.net", env=env)
-    assert "netc.resolve" in mods and "netc.dsl.lalr" in mods       # it did check
+def test_check_imports_only_what_checking_needs():
+    mods = imported("check", "specs/vgg.net")
+    assert "netc.resolve" in mods and "netc.dsl.lark_standalone" in mods       # it did check
     assert _offenders(mods) == []
     assert len(mods) <= BUDGET, f"{len(mods)} modules imported by netc check (budget {BUDGET})"
 
