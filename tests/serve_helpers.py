@@ -7,6 +7,7 @@ import select
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +19,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 
 class Server:
-    """``netc serve ARGS --port 0`` in a subprocess; ``.url``, ``.port``, ``.host``, ``.proc``."""
+    """``netc serve ARGS --port 0`` in a subprocess; ``.url``, ``.port``, ``.host``, ``.proc``, ``.log``
+    (its stderr after the banner, read as it comes)."""
 
     def __init__(self, *args: str, timeout: float = 60.0):
         self.proc = subprocess.Popen([sys.executable, "-m", "netc.cli", "serve", *args, "--port", "0"],
@@ -35,12 +37,36 @@ class Server:
                 if m:
                     self.host, self.port = m.group(1), int(m.group(2))
                     self.url = f"http://{self.host}:{self.port}/"
+                    self._drain()
                     self._wait_ready(deadline)
                     return
             if self.proc.poll() is not None:
                 break
         self.stop()
         raise RuntimeError(f"netc serve did not start: {self.banner}")
+
+    def _drain(self) -> None:
+        """Keep reading the server's stderr (a full pipe would block it) into ``.log``."""
+        self._log: list[str] = []
+        self._log_lock = threading.Lock()
+
+        def read():
+            for raw in iter(self.proc.stderr.readline, b""):
+                with self._log_lock:
+                    self._log.append(raw.decode("utf-8", "replace"))
+        self._reader = threading.Thread(target=read, daemon=True)
+        self._reader.start()
+
+    @property
+    def log(self) -> str:
+        """What the server has written to stderr after its banner, so far."""
+        with self._log_lock:
+            return "".join(self._log)
+
+    def worker_pids(self) -> list[int]:
+        """The server's worker processes (its direct children)."""
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
 
     def _wait_ready(self, deadline: float) -> None:
         import urllib.request
@@ -60,6 +86,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        reader = getattr(self, "_reader", None)
+        if reader is not None:
+            reader.join(timeout=10)
         if self.proc.stderr:
             self.proc.stderr.close()
 

@@ -1,15 +1,14 @@
 """netc serve over HTTP: the API, its limits and budgets, malformed requests, a bounded load test.
 
 The in-process tests use starlette's TestClient (the worker processes are real); the others run
-the real server (uvicorn) on 127.0.0.1 with a free port. No test asserts an absolute time.
+the real server (uvicorn) on 127.0.0.1 with a free port. No test measures time: the load tests
+check that every request is answered in full and that memory stays bounded.
 """
 from __future__ import annotations
 
 import asyncio
 import re
 import socket
-import statistics
-import time
 
 import pytest
 
@@ -46,7 +45,7 @@ SLOW = ("input 32x32 RGB\ntable " + " | ".join(f"c{i}" for i in range(40)) +
 @pytest.fixture(scope="module")
 def client():
     app = create_app(VGG, VGG_FILE, None, workers=2, timeout=TIMEOUT)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:     # the server's own address (netc.serve.app.Guard)
         yield c
 
 
@@ -210,46 +209,45 @@ def _edit(i: int) -> str:
     return VGG.replace("var num_classes = 1000", f"var num_classes = {1000 + i}")
 
 
-async def _load(url: str, n: int, concurrency: int) -> tuple[list[int], list[float]]:
+async def _load(url: str, n: int, concurrency: int) -> list[int]:
+    """``n`` distinct edits, ``concurrency`` at a time: the status of each (200 only with a summary)."""
     sem = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as c:
         async def one(i):
             async with sem:
-                t = time.perf_counter()
                 r = await c.post("api/check", json={"text": _edit(i), "config": "ABCDE"[i % 5]})
                 ok = r.status_code == 200 and r.json().get("summary", {}).get("params", 0) > 0
-                return (200 if ok else r.status_code), time.perf_counter() - t
-        res = await asyncio.gather(*(one(i) for i in range(n)))
-    return [s for s, _ in res], [t for _, t in res]
+                return 200 if ok else r.status_code
+        return list(await asyncio.gather(*(one(i) for i in range(n))))
 
 
-def _single_latency(url: str, k: int = 5) -> float:
-    times = []
+def _lone_edits(url: str, start: int, k: int = 3) -> None:
+    """A few edits one after another, each answered in full (its own configuration, its own count)."""
     with httpx.Client(base_url=url, timeout=60) as c:
-        for i in range(k):
-            t = time.perf_counter()
-            assert c.post("api/check", json={"text": _edit(10_000 + i + int(t * 1000) % 100000),
-                                             "config": "D"}).status_code == 200
-            times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for i in range(start, start + k):
+            r = c.post("api/check", json={"text": _edit(i), "config": "D"})
+            assert r.status_code == 200, r.text[:200]
+            d = r.json()
+            assert d["config"] == "D" and d["errors"] == []
+            # the classifier's width follows the edit: num_classes = 1000 + i
+            assert d["summary"]["params"] == 138_357_544 + 4097 * i
 
 
 def _load_test(server, n: int, concurrency: int):
-    before = _single_latency(server.url)
-    statuses, _ = asyncio.run(_load(server.url, n, concurrency))
+    _lone_edits(server.url, 10_000)
+    statuses = asyncio.run(_load(server.url, n, concurrency))
     assert statuses.count(200) == n, {s: statuses.count(s) for s in set(statuses)}   # no request lost
     rss1 = rss_kib(server.proc.pid)
-    statuses, _ = asyncio.run(_load(server.url, n, concurrency))
+    statuses = asyncio.run(_load(server.url, n, concurrency))
     assert statuses.count(200) == n
     rss2 = rss_kib(server.proc.pid)
-    after = _single_latency(server.url)
+    _lone_edits(server.url, 20_000)      # served as before the load, the pool intact
     health = httpx.get(server.url + "api/health").json()
-    assert health["workers"] == 2
+    assert health["workers"] == 2 and health["busy"] == 0
+    assert health["timeouts"] == 0 and health["crashes"] == 0 and health["memory"] == 0
     # a second wave of the same size does not grow memory much (the cache and pool are bounded)
     assert rss2 - rss1 < max(150_000, rss1 // 4), (rss1, rss2)
-    # the latency of a lone edit is held after the load (relative, not an absolute time)
-    assert after < 3 * before + 0.25, (before, after)
 
 
 def test_load_small(server):
@@ -294,7 +292,7 @@ def test_filename_and_examples_are_confined(client):
 
 def test_starter_spec_without_a_file():
     app = create_app(workers=1, timeout=TIMEOUT)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://localhost") as c:
         spec = c.get("/api/spec").json()
         d = c.post("/api/check", json={"text": spec["text"]}).json()
         assert d["errors"] == [] and d["svg"] and d["summary"]["params"] > 0

@@ -2,7 +2,10 @@
 
 An editor on the left, on the right the diagram, the summary and the errors, updated as you type.
 Binds to 127.0.0.1 unless --host says otherwise. Each check runs in a worker process with a time
-(--timeout) and memory (--memory-mb) budget. Exit status 0 when stopped (Ctrl-C), 2 on usage errors.
+(--timeout) and memory (--memory-mb) budget. It answers only requests addressed to it (Host:
+127.0.0.1, localhost, [::1], the --host given and any --allow-host, with its port) from its own
+pages (Origin), so no other web site can use it through the browser. Exit status 0 when stopped
+(Ctrl-C), 2 on usage errors.
 """
 from __future__ import annotations
 
@@ -23,6 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("--workers", type=int, default=2, help="worker processes that check specs (default 2)")
     p.add_argument("--timeout", type=float, default=3.0, help="seconds one check may take (default 3)")
     p.add_argument("--memory-mb", type=int, default=2048, help="address space of a worker in MiB (default 2048)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests addressed to NAME (Host header), e.g. this machine's name when "
+                        "--host binds beyond loopback; 127.0.0.1, localhost, [::1] and --host are always accepted")
     p.set_defaults(run=run)
 
 
@@ -41,26 +47,41 @@ def run(args) -> int:
     if args.spec:
         from netc.serve.work import read_spec
         text, filename, config = read_spec(args.spec)
-    app = create_app(text, filename, config, workers=args.workers, timeout=args.timeout,
-                     memory=args.memory_mb << 20)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((args.host, args.port))
     except OSError as e:
+        sock.close()
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror}",
                          hint="pick another --port (0 picks a free one)") from None
     host, port = sock.getsockname()[:2]
+    hosts = [args.host, host, *args.allow_host]
+    if host in ("0.0.0.0", "::"):          # every interface: this machine's own names too
+        hosts += [socket.gethostname(), socket.getfqdn()]
+    app = create_app(text, filename, config, workers=args.workers, timeout=args.timeout,
+                     memory=args.memory_mb << 20, hosts=hosts, port=port)
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     print(f"netc serve: http://{shown}:{port}/  ({filename}; Ctrl-C stops)", file=sys.stderr, flush=True)
-    if host not in ("127.0.0.1", "::1", "localhost"):
+    if not _loopback(host):
         print(f"netc serve: note: listening on {host}, not only this machine: whoever reaches it can use "
-              "the playground (it reads only the spec given and the bundled ones)", file=sys.stderr, flush=True)
-    config_ = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+              "the playground (it reads only the spec given and the bundled ones); it answers to "
+              f"{', '.join(sorted(set(h for h in hosts if h)))} (--allow-host adds a name)",
+              file=sys.stderr, flush=True)
+    config_ = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2,
+                             proxy_headers=False, server_header=False)
     server = uvicorn.Server(config_)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

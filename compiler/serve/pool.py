@@ -5,7 +5,9 @@ server, no re-import of the server's main module) that imports netc once, limits
 space (RLIMIT_AS) and leads its own session, so killing its process group also ends any ``dot`` it
 started. Requests and answers are JSON lines on its stdin and stdout. A request that runs past its
 time is answered with :class:`Budget` at once; its worker is killed and replaced in the background,
-so the next request is answered. A worker that dies (out of memory) is replaced the same way.
+so the next request is answered. A worker that runs out of memory says so and is replaced the same
+way; one that dies without an answer (killed from outside, a native crash) is reported as a crash
+(:class:`Crashed`), never as "too much memory", since nothing says memory was the cause.
 """
 from __future__ import annotations
 
@@ -16,17 +18,38 @@ import signal
 import sys
 
 READY_TIMEOUT = 60.0
-LINE_LIMIT = 256 << 20        # bytes of one answer (an SVG of a large network fits)
+MAX_ANSWER = 48 << 20         # bytes of one answer: a worker refuses to send more (netc.serve.worker)
+LINE_LIMIT = MAX_ANSWER + (1 << 20)     # the parent never buffers a longer line
+EXIT_WAIT = 2.0               # seconds to wait for a worker that closed its stdout to exit
 
 
 class Budget(Exception):
     """The request ran past its time or memory budget; the work was cancelled."""
 
+    MESSAGES = {"memory": "this spec takes too much memory to check; the check was stopped",
+                "size": "the answer for this spec is too large to send; the check was stopped"}
+
     def __init__(self, what: str, seconds: float | None = None):
-        self.what = what          # "time" or "memory"
+        self.what = what          # "time", "memory" or "size"
         self.seconds = seconds
         super().__init__(f"this spec takes too long to check (over {seconds:g} s); the check was stopped"
-                         if what == "time" else "this spec takes too much memory to check; the check was stopped")
+                         if what == "time" else self.MESSAGES[what])
+
+
+class Crashed(Exception):
+    """The worker ended without answering (killed from outside, a crash): not a verdict on the spec."""
+
+    def __init__(self, returncode: int | None):
+        self.returncode = returncode
+        how = ""
+        if returncode is not None and returncode < 0:
+            try:
+                how = f" (killed by {signal.Signals(-returncode).name})"
+            except ValueError:
+                how = f" (killed by signal {-returncode})"
+        elif returncode:
+            how = f" (exit status {returncode})"
+        super().__init__(f"the checker stopped unexpectedly{how}; a new one is starting, try again")
 
 
 class Failed(Exception):
@@ -57,8 +80,17 @@ class _Worker:
         line = await self.proc.stdout.readline()
         if not line:
             raise EOFError("the worker ended")
+        if not line.endswith(b"\n"):
+            raise EOFError("the worker ended mid-answer")
         kind, value = json.loads(line)
         return kind, value
+
+    async def exit_status(self) -> int | None:
+        """The worker's exit status once it has ended (None if it is still running after a moment)."""
+        try:
+            return await asyncio.wait_for(self.proc.wait(), EXIT_WAIT)
+        except asyncio.TimeoutError:
+            return None
 
     def kill(self) -> None:
         try:
@@ -88,7 +120,8 @@ class Pool:
         self._closed = False
         self._tasks: set[asyncio.Task] = set()
         self._spawning = 0
-        self.stats = {"served": 0, "timeouts": 0, "memory": 0, "restarts": 0}
+        self.busy = 0                 # workers answering a request now
+        self.stats = {"served": 0, "timeouts": 0, "memory": 0, "crashes": 0, "restarts": 0}
 
     async def start(self) -> None:
         if self._idle is None:
@@ -149,26 +182,43 @@ class Pool:
             raise Overloaded("no worker became free in time; try again") from None
         finally:
             self._waiting -= 1
+        self.busy += 1
+        try:
+            return await self._ask(w, request, timeout)
+        finally:
+            self.busy -= 1
+
+    async def _ask(self, w: _Worker, request: dict, timeout: float):
         try:
             kind, value = await asyncio.wait_for(w.ask(request), timeout)
         except asyncio.TimeoutError:
             self.stats["timeouts"] += 1
             self._replace(w)
             raise Budget("time", timeout) from None
-        except (EOFError, OSError, ValueError):
-            # the worker died: almost always its address-space limit (or a native crash)
+        except ValueError:
+            # a line over LINE_LIMIT (the worker refuses to send one; defence in depth) or not JSON
             self.stats["memory"] += 1
             self._replace(w)
-            raise Budget("memory") from None
+            raise Budget("size") from None
+        except (EOFError, OSError):
+            # the worker ended without an answer: killed from outside or a native crash. A worker
+            # out of memory answers "memory" itself (MemoryError under its RLIMIT_AS), so nothing
+            # here says the spec was too big: say what happened.
+            self.stats["crashes"] += 1
+            try:
+                status = await w.exit_status()
+            finally:
+                self._replace(w)
+            raise Crashed(status) from None
         except BaseException:               # cancelled mid-request: the worker's state is unknown
             self._replace(w)
             raise
         w.served += 1
         self.stats["served"] += 1
-        if kind == "memory":
+        if kind in ("memory", "size"):
             self.stats["memory"] += 1
             self._replace(w)                 # its heap may be fragmented; start clean
-            raise Budget("memory")
+            raise Budget(kind)
         if w.served >= self.recycle_after:
             self._replace(w)                 # bounded memory over a long session
         else:

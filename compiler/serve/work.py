@@ -4,6 +4,11 @@ Pure functions of the request (a dict) that return a JSON-ready dict. They run i
 (netc.serve.pool) with a time and memory budget; nothing here imports torch, and nothing in a spec
 is executed. Graphviz's ``dot`` runs as a child of the worker, in the worker's process group, so a
 worker killed for its budget takes its ``dot`` with it.
+
+An error in the spec is never a failure: ``check`` lists it, ``picture`` and ``diff`` raise
+:class:`UserError` with its diagnostics (HTTP 422), whichever stage found it (parsing, building a
+configuration, a limit). Error lists are capped at ``MAX_ERRORS`` (the count of the rest is given),
+and each diagnostic's text at ``MAX_TEXT`` characters, so an answer stays small whatever the spec.
 """
 from __future__ import annotations
 
@@ -13,8 +18,10 @@ import subprocess
 from pathlib import Path
 
 import netc
-from netc.dsl.errors import NetcError, NetcErrors
+from netc.dsl.errors import MAX_SHOWN, NetcError, NetcErrors
 
+MAX_ERRORS = MAX_SHOWN    # diagnostics in one answer; the rest are counted ("errors_total")
+MAX_TEXT = 4000           # characters of one diagnostic's message, hint or rendered text
 MAX_DRAWN = 1500          # layers; a larger network is checked and counted but not drawn
 DOT_TIMEOUT = 20.0        # seconds; the pool's budget usually ends it first
 STARTER = """# A playground: edit the spec, the diagram follows. Nothing here is executed.
@@ -43,11 +50,19 @@ def handle(req: dict) -> dict:
     """Dispatch one request: {"op": "check" | "diff" | "picture", ...}."""
     op = req.get("op")
     if op == "check":
-        return check(req)
-    if op == "diff":
-        return diff(req)
-    if op == "picture":
-        return picture(req)
+        try:
+            return check(req)
+        except NetcError as e:          # a limit or an error found outside the usual places
+            return _errors_only(diagnostics(_flat(e), _filename(req)))
+        except RecursionError:
+            return _errors_only([plain_diagnostic("the spec nests too deeply to check")])
+    if op in ("diff", "picture"):
+        try:
+            return diff(req) if op == "diff" else picture(req)
+        except NetcError as e:          # building a configuration, a limit: the spec's error, not ours
+            raise _user_error(_flat(e), _filename(req)) from None
+        except RecursionError:
+            raise UserError([plain_diagnostic("the spec nests too deeply to check")]) from None
     if op == "ping":
         return {"ok": True}
     if op == "sleep":          # for tests of the budget: a request that never ends in time
@@ -84,9 +99,46 @@ def diagnostic(e: NetcError, filename: str) -> dict:
     return {
         "line": s.line if here else 0, "col": s.col if here else 0,
         "end_line": s.end_line if here else 0, "end_col": s.end_col if here else 0,
-        "file": s.file, "kind": type(e).__name__, "message": e.message, "hint": e.hint,
-        "text": e.render(color=False),
+        "file": s.file, "kind": type(e).__name__, "message": _clip(e.message), "hint": _clip(e.hint),
+        "text": _clip(e.render(color=False)),
     }
+
+
+def diagnostics(errors, filename: str, limit: int = MAX_ERRORS) -> list[dict]:
+    """The first ``limit`` distinct errors (same place, same message: once) as diagnostics."""
+    out, seen = [], set()
+    for e in errors:
+        s = e.span
+        key = (s.file, s.line, s.col, e.message)
+        if key not in seen:
+            seen.add(key)
+            if len(out) < limit:
+                out.append(diagnostic(e, filename))
+    return out
+
+
+def plain_diagnostic(message: str) -> dict:
+    """A diagnostic with no place in the text."""
+    return {"line": 0, "col": 0, "end_line": 0, "end_col": 0, "file": None, "kind": "SpecError",
+            "message": message, "hint": None, "text": f"error: {message}"}
+
+
+def _clip(text: str | None, limit: int = MAX_TEXT) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + f"... ({len(text) - limit:,} more characters)"
+
+
+def _capped(out: dict, errors: list[dict], total: int) -> dict:
+    """``out`` with at most MAX_ERRORS of ``errors`` and, when some were left out, their total."""
+    out["errors"] = errors[:MAX_ERRORS]
+    if total > len(out["errors"]):
+        out["errors_total"] = total
+    return out
+
+
+def _errors_only(errors: list[dict]) -> dict:
+    return {"configs": [], "config": None, "errors": errors, "svg": None, "lines": {}, "summary": None}
 
 
 def _pick(prog, want: str | None) -> str | None:
@@ -145,8 +197,8 @@ def check(req: dict) -> dict:
     prog, errors = _program(text, filename)
     out: dict = {"configs": [], "config": None, "errors": [], "svg": None, "lines": {}, "summary": None}
     if prog is None:
-        out["errors"] = [diagnostic(e, filename) for e in errors]
-        return out
+        errors = sort_unique(errors)
+        return _capped(out, [diagnostic(e, filename) for e in errors[:MAX_ERRORS]], len(errors))
     out["configs"] = prog.own_configs()
     out["default"] = prog.default_config()
     name = _pick(prog, req.get("config"))
@@ -171,12 +223,12 @@ def check(req: dict) -> dict:
                 drawing = DotJob(to_dot(ir, **_dot_options(req)))
     errors, seen = [], set()
     for e in netc.check_program(prog):       # configurations that share a line report its error once
-        d = diagnostic(e, filename)
-        key = (d["file"], d["line"], d["col"], d["message"])
+        key = (e.span.file, e.span.line, e.span.col, e.message)
         if key not in seen:
             seen.add(key)
-            errors.append(d)
-    out["errors"] = errors
+            if len(errors) < MAX_ERRORS:
+                errors.append(diagnostic(e, filename))
+    _capped(out, errors, len(seen))
     if drawing is not None:
         out["svg"] = drawing.result().decode("utf-8")
     return out
@@ -204,6 +256,19 @@ class DotJob:
         return self._out
 
 
+def _build(prog, name: str, filename: str):
+    """The configuration's IR; its errors (and the file's others, as check lists them) as UserError."""
+    try:
+        return netc.build_config(prog, name)
+    except NetcError as e:
+        found = _flat(e)
+    try:
+        found += list(netc.check_program(prog))
+    except NetcError as e:
+        found += _flat(e)
+    raise _user_error(sort_unique(found), filename)
+
+
 def picture(req: dict) -> dict:
     """The chosen configuration as PNG (base64) or SVG, for download."""
     text, filename = str(req.get("text", "")), _filename(req)
@@ -214,7 +279,7 @@ def picture(req: dict) -> dict:
     name = _pick(prog, req.get("config"))
     if name is None:
         raise _user_error([prog.no_network()], filename)
-    ir = netc.build_config(prog, name)
+    ir = _build(prog, name, filename)
     from netc.visualize import to_dot
     data = run_dot(to_dot(ir, **_dot_options(req)), fmt)
     return {"format": fmt, "config": name, "data": base64.b64encode(data).decode("ascii")}
@@ -232,7 +297,7 @@ def diff(req: dict) -> dict:
     for n in (old_name, new_name):
         if n not in names:
             raise _user_error([NetcError(f"no configuration {n!r}; the file has: {', '.join(names)}")], filename)
-    old, new = netc.build_config(prog, old_name), netc.build_config(prog, new_name)
+    old, new = _build(prog, old_name, filename), _build(prog, new_name, filename)
     d = run_diff(old, new, old_name, new_name)
     doc = d.to_json()
     marks = d.marks(old, new)
@@ -257,7 +322,19 @@ class UserError(Exception):
 
 
 def _user_error(errors, filename: str) -> UserError:
-    return UserError([diagnostic(e, filename) for e in errors])
+    return UserError(diagnostics(errors, filename))
+
+
+def sort_unique(errors) -> list[NetcError]:
+    """Errors flattened, each place and message once, in source order."""
+    flat, seen = [], set()
+    for e in errors:
+        for one in _flat(e):
+            key = (one.span.file or "", one.span.line, one.span.col, one.message)
+            if key not in seen:
+                seen.add(key)
+                flat.append(one)
+    return sorted(flat, key=lambda e: (e.span.file or "", e.span.line, e.span.col))
 
 
 def read_spec(ref: str) -> tuple[str, str, str | None]:

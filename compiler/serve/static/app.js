@@ -110,7 +110,7 @@
     }
     setConfigs(doc.configs || [], doc.config);
     const errs = doc.errors || [];
-    showErrors(errs);
+    showErrors(errs, null, doc.errors_total);
     editor.setDiagnostics(errs.filter((e) => e.line > 0).map((e) => ({
       line: e.line, col: e.col, end_line: e.end_line, end_col: e.end_col,
       message: e.message + (e.hint ? `\nhint: ${e.hint}` : "")})));
@@ -134,7 +134,7 @@
     s.classList.toggle("stale", !!stale);
   }
 
-  function showErrors(errs, budget) {
+  function showErrors(errs, budget, total) {   // total: when the server sent only the first errors
     const box = $("errors");
     box.innerHTML = "";
     box.classList.toggle("budget", !!budget);
@@ -142,7 +142,9 @@
     box.hidden = false;
     const head = document.createElement("div");
     head.className = "head";
-    head.textContent = budget || `${errs.length} error${errs.length > 1 ? "s" : ""}`;
+    const n = Math.max(errs.length, total || 0);
+    head.textContent = budget || `${n.toLocaleString("en")} error${n > 1 ? "s" : ""}` +
+      (n > errs.length ? ` (the first ${errs.length} shown)` : "");
     box.appendChild(head);
     for (const e of errs) {
       const div = document.createElement("div");
