@@ -20,6 +20,6 @@ def run(args) -> int:
         import pygls  # noqa: F401
     except ImportError:
         raise UsageError("netc lsp needs pygls", hint="pip install 'netc[lsp]' (or pip install pygls)") from None
+    from netc.lsp import analysis  # noqa: F401  (reads NETC_LSP_TIMEOUT/MEMORY_MB: a bad value is a usage error)
     from netc.lsp import serve
-    serve()
-    return 0
+    return serve()

@@ -8,6 +8,6 @@ Nothing here imports torch.
 from __future__ import annotations
 
 
-def serve() -> None:
+def serve() -> int:
     from .server import serve as _serve
-    _serve()
+    return _serve()

@@ -11,6 +11,7 @@ import difflib
 import os
 import re
 import signal
+import stat
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from lsprotocol import types as T
 
 import netc
 from netc.dsl import ast
-from netc.dsl.errors import NetcError, NetcErrors, Source, Span, sort_errors
+from netc.dsl.errors import NetcError, NetcErrors, Source, Span, UsageError, sort_errors
 
 from .adapter import check_program
 
@@ -31,11 +32,51 @@ _FIX = re.compile(r"did you mean '([^']+)'\?")
 
 def uri_to_path(uri: str) -> str:
     u = urlparse(uri)
-    return unquote(u.path) if u.scheme == "file" else "<string>"
+    path = unquote(u.path) if u.scheme == "file" else "<string>"
+    return "<string>" if "\x00" in path else path            # no file has a NUL in its name
 
 
 def path_to_uri(path: str) -> str:
     return Path(path).resolve().as_uri()
+
+
+#: the most of a never-opened document read from disk (larger ones are read as empty)
+DISK_LIMIT = 16 * 1024 * 1024
+
+
+def read_unopened(uri: str, limit: int = DISK_LIMIT) -> str:
+    """The text of a document the client never opened, read from disk, or "" when it is not a
+    regular file of at most ``limit`` bytes (a FIFO, a device such as /dev/zero, a folder, a file
+    that is missing or unreadable). Never blocks: the path is checked before it is opened, and
+    opened non-blocking (and checked again) in case it was replaced in between."""
+    path = uri_to_path(uri)
+    if path == "<string>" or not path:
+        return ""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return ""
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+                     | getattr(os, "O_CLOEXEC", 0))
+    except (OSError, ValueError):           # ValueError: a NUL in the path
+        return ""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            return ""
+        chunks, n = [], 0
+        while n <= limit:
+            b = os.read(fd, min(1 << 20, limit + 1 - n))
+            if not b:
+                break
+            chunks.append(b)
+            n += len(b)
+        if n > limit:                       # it grew while being read
+            return ""
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", errors="replace")
 
 
 # ---------------------------------------------------------------- positions
@@ -151,8 +192,9 @@ def analyse(uri: str, text: str, version: int | None = None) -> Analysis:
     except (_TooLong, MemoryError) as e:
         a.program, a.irs = None, {}
         what = "takes too long to check" if isinstance(e, _TooLong) else "needs too much memory to check"
+        memory = f"{MEMORY_MB:,} MB for the server" if MEMORY_MB else "no memory cap"
         a.errors = [NetcError(f"this spec {what} (the budget is {BUDGET_S:g} s a check and "
-                              f"{MEMORY_MB:,} MB for the server); the next change is checked as usual",
+                              f"{memory}); the next change is checked as usual",
                               Span(Source(path, text), 1, 1, 1, 1),
                               hint="a repetition or block nesting that builds an enormous network? "
                                    "netc check on the command line reports its limits")]
@@ -164,9 +206,25 @@ def analyse(uri: str, text: str, version: int | None = None) -> Analysis:
     return a
 
 
+def _setting(name: str, default, parse, ok, want: str):
+    """A number from the environment; a value that is not one is a usage error (exit 2), not a crash."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = parse(raw)
+    except (ValueError, OverflowError):
+        value = None
+    if value is None or not ok(value):
+        raise UsageError(f"{name}={raw[:40]!r} is not {want}", hint=f"unset {name} for the default ({default:g})")
+    return value
+
+
 #: each analysis gets this much time (NETC_LSP_TIMEOUT) and the server this much memory (NETC_LSP_MEMORY_MB)
-BUDGET_S = float(os.environ.get("NETC_LSP_TIMEOUT", "3"))
-MEMORY_MB = int(os.environ.get("NETC_LSP_MEMORY_MB", "4096"))
+BUDGET_S = _setting("NETC_LSP_TIMEOUT", 3.0, float, lambda v: 0 <= v <= 86400,
+                    "a number of seconds from 0 (no budget) to 86400")
+MEMORY_MB = _setting("NETC_LSP_MEMORY_MB", 4096, int, lambda v: v == 0 or 256 <= v <= 1 << 30,
+                     "a whole number of megabytes, at least 256 (0: no cap)")
 
 
 class _TooLong(BaseException):
@@ -199,6 +257,8 @@ def limit_memory(mb: int = MEMORY_MB) -> None:
     """Cap the server's address space, so that a hostile spec gets a MemoryError, not the OOM killer."""
     try:
         import resource
+        if mb <= 0:
+            return
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         want = mb * 1024 * 1024
         if soft == resource.RLIM_INFINITY or soft > want:
@@ -214,6 +274,11 @@ def _check(a: "Analysis", text: str, path: str) -> None:
         a.errors = [NetcError("internal error in netc: the spec nests too deeply to analyse")]
     except NetcError as e:
         a.errors = sort_errors(e.errors if isinstance(e, NetcErrors) else [e])
+    except MemoryError:
+        raise
+    except Exception as e:          # a bug in netc, not in the spec: say so, keep the server alive
+        a.errors = [NetcError(f"internal error in netc: {type(e).__name__}: {e}",
+                              hint="this is a bug in netc, not in your spec")]
     else:
         try:
             a.errors, a.irs = check_program(a.program)

@@ -2,36 +2,95 @@
 
 Each document version is analysed once (:func:`netc.lsp.analysis.analyse`) and every feature
 reads that analysis. Diagnostics are published from a task scheduled on each change; a burst of
-changes is coalesced (a task whose version is no longer the newest does nothing), and a request
-that arrives first (hover, definition) analyses the newest version itself.
+changes is coalesced: the task waits until the input read so far is handled (the transport hands
+every message of a read over at once, :mod:`.transport`), and a task whose version is no longer the
+newest does nothing, so only the newest version is analysed. A request that arrives first (hover,
+definition) analyses the newest version itself.
+
+Hostile input: frames are read with bounded memory and resynchronised (:mod:`.transport`); error
+responses carry no traceback; a change to a document that is not open, or with a reversed range, is
+not an error; a document the client never opened is read from disk only if it is a small regular
+file (:func:`.analysis.read_unopened`: never a FIFO or a device).
 """
 from __future__ import annotations
 
 import asyncio
+import logging
+from urllib.parse import unquote
 
 from lsprotocol import types as T
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
+from pygls.workspace import TextDocument
 
 from netc import __version__
 from netc.dsl.errors import NetcError
 
 from .adapter import format_text
-from .analysis import ENCODING, Analysis, analyse, limit_memory
+from .analysis import ENCODING, Analysis, analyse, limit_memory, read_unopened
 from .complete import complete, signature_help
 from .hover import hover
 from .inlay import inlay_hints
 from .navigate import definition, folding, references, symbols
 
 
+log = logging.getLogger("netc.lsp")
+
+#: how long a change waits for the next before it is analysed (a burst arriving in several reads)
+DEBOUNCE_S = 0.005
+
+
+class NetcProtocol(LanguageServerProtocol):
+    """pygls' protocol, less its hostility to hostile input."""
+
+    def _send_response(self, msg_id, result=None, error=None):
+        if error is not None and error.data is not None:       # pygls puts a traceback there
+            error = T.ResponseError(code=error.code, message=error.message)
+        super()._send_response(msg_id, result, error)
+
+    @lsp_method(T.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: T.DidChangeTextDocumentParams):
+        """Apply the changes of an open document; a change to one that is not open is ignored (pygls
+        raises a KeyError), and a reversed range is taken from its first end to its last."""
+        uri = params.text_document.uri
+        if unquote(uri) not in self.workspace.text_documents:
+            log.warning("a change to a document that is not open was ignored")
+            return
+        for change in params.content_changes:
+            if isinstance(change, T.TextDocumentContentChangePartial):
+                a, b = change.range.start, change.range.end
+                if (a.line, a.character) > (b.line, b.character):
+                    change = T.TextDocumentContentChangePartial(T.Range(b, a), change.text, change.range_length)
+            self.workspace.update_text_document(params.text_document, change)
+        if (user_handler := self.fm.features.get(T.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield user_handler, (params,), None
+
+
 class NetcServer(LanguageServer):
     def __init__(self):
-        super().__init__("netc", __version__)
+        super().__init__("netc", __version__, protocol_cls=NetcProtocol)
         self.analyses: dict[str, Analysis] = {}
         self.good: dict[str, Analysis] = {}           # the last analysis that parsed, per document
         self.published: dict[str, int | None] = {}
+        self.inbox = None                              # the transport's queue of unhandled input
+
+    def document(self, uri: str) -> TextDocument:
+        """An open document, or one read from disk as :func:`.analysis.read_unopened` allows (pygls
+        would read any path, a FIFO or /dev/zero included, in full, on every access)."""
+        doc = self.workspace.text_documents.get(unquote(uri))
+        if doc is None:
+            doc = TextDocument(uri, source=read_unopened(uri), version=None,
+                               position_codec=self.workspace.position_codec)
+        return doc
+
+    def is_open(self, uri: str) -> bool:
+        return unquote(uri) in self.workspace.text_documents
 
     def analysis(self, uri: str) -> Analysis:
-        doc = self.workspace.get_text_document(uri)
+        doc = self.document(uri)
+        if not self.is_open(uri):                      # not kept: nothing tells when it changes
+            return analyse(uri, doc.source, None)
         a = self.analyses.get(uri)
         if a is None or a.version != doc.version or a.text != doc.source:
             a = analyse(uri, doc.source, doc.version)
@@ -50,9 +109,10 @@ class NetcServer(LanguageServer):
         return a
 
     async def publish_later(self, uri: str, version: int | None) -> None:
-        await asyncio.sleep(0)
-        doc = self.workspace.get_text_document(uri)
-        if doc.version != version or uri not in self.analyses_open:
+        await asyncio.sleep(DEBOUNCE_S)
+        while self.inbox is not None and self.inbox.pending():
+            await asyncio.sleep(DEBOUNCE_S)            # handle what was read first: it may be newer
+        if not self.is_open(uri) or self.document(uri).version != version:
             return                                    # a newer change will publish
         a = self.analysis(uri)
         if self.published.get(uri, -1) == a.version and a.version is not None:
@@ -60,16 +120,14 @@ class NetcServer(LanguageServer):
         self.published[uri] = a.version
         self.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri, a.diagnostics, version=a.version))
 
-    @property
-    def analyses_open(self) -> set:
-        return set(self.workspace.text_documents)
-
 
 server = NetcServer()
 
 
 def _schedule(ls: NetcServer, uri: str) -> None:
-    doc = ls.workspace.get_text_document(uri)
+    if not ls.is_open(uri):
+        return
+    doc = ls.document(uri)
     if doc.version is None:             # no versions to tell changes apart: always publish
         ls.published.pop(uri, None)
     asyncio.get_running_loop().create_task(ls.publish_later(uri, doc.version))
@@ -153,7 +211,7 @@ def on_symbols(ls: NetcServer, params: T.DocumentSymbolParams):
 
 @server.feature(T.TEXT_DOCUMENT_FOLDING_RANGE)
 def on_folding(ls: NetcServer, params: T.FoldingRangeParams):
-    return folding(ls.workspace.get_text_document(params.text_document.uri).source)
+    return folding(ls.document(params.text_document.uri).source)
 
 
 @server.feature(T.TEXT_DOCUMENT_INLAY_HINT)
@@ -163,7 +221,7 @@ def on_inlay_hint(ls: NetcServer, params: T.InlayHintParams):
 
 @server.feature(T.TEXT_DOCUMENT_FORMATTING)
 def on_formatting(ls: NetcServer, params: T.DocumentFormattingParams):
-    doc = ls.workspace.get_text_document(params.text_document.uri)
+    doc = ls.document(params.text_document.uri)
     a = ls.analysis(params.text_document.uri)
     try:
         out = format_text(doc.source, a.path)
@@ -207,11 +265,14 @@ def _unique(actions: list[T.CodeAction]) -> list[T.CodeAction]:
     return out
 
 
-def serve() -> None:
-    """Speak LSP over stdin/stdout until the client says exit."""
+def serve() -> int:
+    """Speak LSP over stdin/stdout until the client says exit (or the input ends); the exit code."""
     import gc
+
+    from .transport import configure_logging, run
+    configure_logging()
     analyse("file:///warm-up.net", "input 8x8 RGB\nconv3-4 -> maxpool\nFC-2\n")     # lazy imports, caches
     gc.collect()
     limit_memory()   # a hostile spec meets a MemoryError (shown as a diagnostic), not the OOM killer
     gc.freeze()      # what is loaded now is never garbage: full collections stay short (max 250 -> 70 ms)
-    server.start_io()
+    return run(server)
