@@ -5,12 +5,21 @@ GlobalAveragePool, GlobalMaxPool, LRN, BatchNormalization, Relu, Sigmoid, Tanh, 
 Dropout, Flatten, Reshape to (N, features), Concat on channels, Add of two tensors, Identity.
 Layer names come from the weights' names (``conv1.weight`` -> ``conv1``) or from the node's
 scope (``/inception_3a/1x1/Conv`` -> ``inception_3a/1x1``). Any other operator is an error
-naming the node and its op type.
+naming the node and its op type, and so is a node outside the standard domain (``""`` /
+``ai.onnx``) or from an opset newer than the installed ``onnx`` knows.
+
+An ONNX file is hostile input. External data is read only from the model's own folder (never
+the current directory): no absolute paths, no ``..``, no symbolic link that leads out, regular
+files only, and a tensor's declared size is checked against the bytes there before anything is
+read. A plain import reads only the few small tensors that decide the spec (a Reshape's shape, a
+scalar constant); ``--weights`` reads the rest. No message ever shows a tensor's contents.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
+import stat
 
 from .graph import ImportError_, Layer, Net
 
@@ -34,31 +43,200 @@ def _one(v):
     return v[0] if len(set(v)) == 1 else v
 
 
-def read(path: str) -> Net:
-    """The neutral graph of an ONNX file (its weights are not loaded)."""
+def _nid(node) -> str:
+    """How an error names a node: its name, else its first output."""
+    return node.name or (node.output[0] if node.output else "") or "(unnamed)"
+
+
+def _load(path: str):
+    """The ModelProto of ``path``; external data is never loaded by onnx (see :func:`_array`)."""
     import onnx
     try:
-        model = onnx.load(path, load_external_data=False)
+        return onnx.load(path, load_external_data=False)
     except Exception as e:   # noqa: BLE001 - a broken file, whatever protobuf says
-        raise ImportError_(f"{path}: not an ONNX model ({type(e).__name__}: {e})") from None
-    return to_net(model, path)
+        raise ImportError_(f"{path}: not an ONNX model ({type(e).__name__})") from None
+
+
+def read(path: str) -> Net:
+    """The neutral graph of an ONNX file (its weights are not loaded)."""
+    return to_net(_load(path), path)
+
+
+# ------------------------------------------------------------------ domains and opsets
+_STANDARD = ("", "ai.onnx")
+
+
+def _check_ops(model, path: str) -> None:
+    """Refuse a node outside the standard ONNX domain (a custom op that merely shares a standard
+    op's name means something else) and a standard opset newer than the installed onnx knows."""
+    import onnx.defs
+    known = onnx.defs.onnx_opset_version()
+    versions = {o.domain: o.version for o in model.opset_import}
+    std = max((versions[d] for d in _STANDARD if d in versions), default=None)
+    at = f"{path}: " if path else ""
+    stack = [model.graph]
+    while stack:
+        g = stack.pop()
+        for n in g.node:
+            if n.domain not in _STANDARD:
+                raise ImportError_(f"{at}node {_nid(n)} ({n.op_type}) is of domain {n.domain!r}, not standard ONNX; "
+                                   "netc reads only the operators of the default domain ('' / 'ai.onnx')")
+            if std is not None and std > known:
+                raise ImportError_(f"{at}node {_nid(n)} ({n.op_type}) comes from ONNX opset {std}, newer than the "
+                                   f"{known} this netc's onnx package knows",
+                                   hint="export with an older opset, or upgrade the onnx package")
+            stack += [a.g for a in n.attribute if a.type == a.GRAPH]
+            stack += [sg for a in n.attribute if a.type == a.GRAPHS for sg in a.graphs]
+
+
+# ------------------------------------------------------------------ tensors, external data included
+_NUMERIC = {"FLOAT", "DOUBLE", "FLOAT16", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64",
+            "BOOL"}
+
+
+def _array(t, name: str, what: str, folder: str | None, path: str = ""):
+    """The numpy array of tensor ``t`` (called ``name``; ``what`` says whose it is, for errors).
+
+    Its declared shape is checked against the data it holds before anything is converted; external
+    data is read only from ``folder`` (the model's own folder), see :func:`_external`. No error
+    shows the tensor's contents."""
+    from onnx import TensorProto, helper, numpy_helper
+    label = f"{path + ': ' if path else ''}tensor '{name}'{f' ({what})' if what else ''}"
+    dims = list(t.dims)
+    if any(d < 0 for d in dims):
+        raise ImportError_(f"{label} declares a negative dimension ({'x'.join(map(str, dims))})")
+    tname = TensorProto.DataType.Name(t.data_type) if t.data_type in TensorProto.DataType.values() else str(t.data_type)
+    if tname not in _NUMERIC:
+        raise ImportError_(f"{label} is of type {tname}; netc reads float, integer and bool tensors")
+    import numpy as np
+    count = math.prod(dims)
+    size = count * np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
+    shape = "x".join(map(str, dims)) or "a scalar"
+    if t.data_location == TensorProto.EXTERNAL:
+        raw = _external(t, label, shape, size, folder)
+        c = TensorProto()
+        c.data_type, c.name = t.data_type, t.name
+        c.dims.extend(dims)
+        c.raw_data = raw
+        t = c
+    elif t.raw_data:
+        if len(t.raw_data) != size:
+            raise ImportError_(f"{label} declares shape {shape} ({size:,} bytes) but holds {len(t.raw_data):,} bytes")
+    else:
+        held = len(getattr(t, helper.tensor_dtype_to_field(t.data_type)))
+        if held != count:
+            raise ImportError_(f"{label} declares shape {shape} ({count:,} values) but holds {held:,} values")
+    try:
+        return numpy_helper.to_array(t)
+    except Exception as e:  # noqa: BLE001 - whatever onnx/numpy make of a malformed tensor; never its contents
+        raise ImportError_(f"{label} cannot be read ({type(e).__name__})") from None
+
+
+def _external(t, label: str, shape: str, size: int, folder: str | None) -> bytes:
+    """The ``size`` bytes of external data of ``t``, from a regular file inside ``folder``."""
+    info = {e.key: e.value for e in t.external_data}
+    loc = info.get("location", "")
+    if folder is None:
+        raise ImportError_(f"{label} is stored in external data, and no folder is known to read it from")
+    if not loc or "\x00" in loc:
+        raise ImportError_(f"{label} is stored in external data without a usable location")
+    parts = re.split(r"[\\/]", loc)
+    if loc.startswith(("/", "\\")) or os.path.isabs(loc) or re.match(r"[A-Za-z]:", loc):
+        raise ImportError_(f"{label} is stored in external data at an absolute path; netc reads external data "
+                           "only from the model's folder")
+    if ".." in parts:
+        raise ImportError_(f"{label} is stored in external data {loc!r}, outside the model's folder; netc reads "
+                           "external data only from the model's folder")
+    nums = {}
+    for key in ("offset", "length"):
+        v = info.get(key)
+        if v is not None and not re.fullmatch(r"[0-9]{1,20}", v):
+            raise ImportError_(f"{label}: its external data's {key} {v[:40]!r} is not a byte count")
+        nums[key] = int(v) if v is not None else None
+    offset = nums["offset"] or 0
+    if nums["length"] is not None and nums["length"] != size:
+        raise ImportError_(f"{label} declares shape {shape} ({size:,} bytes) but its external data is "
+                           f"{nums['length']:,} bytes long")
+    base = os.path.realpath(folder)
+    full = os.path.realpath(os.path.join(base, *[p for p in parts if p not in ("", ".")]))
+    if os.path.commonpath([base, full]) != base or full == base:
+        raise ImportError_(f"{label} is stored in external data {loc!r}, which leads outside the model's folder "
+                           "(a symbolic link); netc reads external data only from the model's folder")
+    try:
+        fd = os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ImportError_(f"{label} is stored in external data {loc!r}, which is not in the model's folder "
+                           f"({folder})") from None
+    except OSError as e:
+        raise ImportError_(f"{label}: cannot open its external data {loc!r} ({e.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ImportError_(f"{label} is stored in external data {loc!r}, which is not a regular file")
+        if offset + size > st.st_size:
+            raise ImportError_(f"{label} declares shape {shape} ({size:,} bytes) but its external data {loc!r} "
+                               f"holds {max(st.st_size - offset, 0):,} bytes from offset {offset:,}")
+        chunks, got = [], 0
+        while got < size:
+            b = os.pread(fd, min(size - got, 1 << 24), offset + got)
+            if not b:
+                raise ImportError_(f"{label}: its external data {loc!r} ended early")
+            chunks.append(b)
+            got += len(b)
+        return b"".join(chunks)
+    except OSError as e:
+        raise ImportError_(f"{label}: cannot read its external data {loc!r} ({e.strerror})") from None
+    finally:
+        os.close(fd)
+
+
+def _constant_tensor(n):
+    """The tensor a Constant node makes (``value``, ``value_int(s)``, ``value_float(s)``), or None."""
+    from onnx import TensorProto, helper
+    for a in n.attribute:
+        if a.name == "value" and a.type == a.TENSOR:
+            return a.t
+        if a.name == "value_int":
+            return helper.make_tensor("", TensorProto.INT64, [], [a.i])
+        if a.name == "value_ints":
+            return helper.make_tensor("", TensorProto.INT64, [len(a.ints)], list(a.ints))
+        if a.name == "value_float":
+            return helper.make_tensor("", TensorProto.FLOAT, [], [a.f])
+        if a.name == "value_floats":
+            return helper.make_tensor("", TensorProto.FLOAT, [len(a.floats)], list(a.floats))
+    return None
 
 
 class _Reader:
     def __init__(self, model, path: str):
         self.g = model.graph
         self.path = path
+        self.folder = os.path.dirname(os.path.abspath(path)) if path else None
         self.inits = {i.name: i for i in self.g.initializer}
-        self.consts: dict = {}
+        self.consts: dict = {}         # value name -> the tensor of the Constant node that makes it
+        for n in self.g.node:
+            if n.op_type == "Constant" and n.output:
+                t = _constant_tensor(n)
+                if t is not None:
+                    self.consts[n.output[0]] = t
         self.alias: dict = {}          # value name -> initializer name (Identity of an initializer)
         self.value: dict = {}          # value name -> layer name ("input")
         self.layers: list[Layer] = []
         self.names: set = set()
+        self.next: dict = {}           # base name -> the next suffix to try (linear naming)
         self.weights: dict = {}        # layer name -> {"weight": init name, "bias": ...}
 
     def init(self, name: str):
         name = self.alias.get(name, name)
         return self.inits.get(name)
+
+    def tensor(self, name: str):
+        """The initializer or Constant node's tensor called ``name`` (through Identity), or None."""
+        t = self.init(name)
+        return t if t is not None else self.consts.get(self.alias.get(name, name))
+
+    def array(self, t, name: str, what: str):
+        return _array(t, name, what, self.folder, self.path)
 
     def src(self, node, name: str) -> str:
         if name not in self.value:
@@ -75,9 +253,7 @@ class _Reader:
             if not base or re.fullmatch(r"(node_)?" + re.escape(node.op_type) + r"(_\d+)?", base, re.I):
                 base = re.sub(r"_output_\d+$", "", node.output[0].strip("/")).replace("/", "_")
         base = base.replace(".", "/")
-        name, i = base, 2
-        while name in self.names:
-            name, i = f"{base}_{i}", i + 1
+        name = _unique(base, self.names, self.next)
         self.names.add(name)
         return name
 
@@ -89,7 +265,20 @@ class _Reader:
             self.weights[name] = extra
 
 
+def _unique(base: str, taken: set, nxt: dict) -> str:
+    """``base``, else the first of ``base_2``, ``base_3`` ... not in ``taken``; ``nxt`` remembers
+    where the search for each base stopped (names are only ever added), so n names cost O(n)."""
+    if base not in taken:
+        return base
+    i = nxt.get(base, 2)
+    while f"{base}_{i}" in taken:
+        i += 1
+    nxt[base] = i + 1
+    return f"{base}_{i}"
+
+
 def to_net(model, path: str = "") -> Net:
+    _check_ops(model, path)
     r = _Reader(model, path)
     inputs = [i for i in r.g.input if i.name not in r.inits]
     if len(inputs) != 1:
@@ -111,10 +300,15 @@ def to_net(model, path: str = "") -> Net:
             continue        # shape arithmetic and constants: not a layer
         rule = OPS.get(node.op_type)
         if rule is None:
-            raise ImportError_(f"node {node.name or node.output[0]} of type {node.op_type} has no netc kind",
+            raise ImportError_(f"node {_nid(node)} of type {node.op_type} has no netc kind",
                                hint="netc reads Conv, Gemm, pooling, LRN, BatchNormalization, Relu, Softmax, "
                                     "Dropout, Flatten, Concat, Add")
-        rule(r, node)
+        try:
+            rule(r, node)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+            # a hostile or broken node (an attribute or input missing, of the wrong type)
+            raise ImportError_(f"{path + ': ' if path else ''}node {_nid(node)} ({node.op_type}) is malformed: "
+                               f"netc cannot read its attributes or inputs ({type(e).__name__})") from None
     _rescope(r)
     outs = [r.value.get(o.name) for o in r.g.output]
     if any(o is None or o == "input" for o in outs):
@@ -158,12 +352,10 @@ def _rescope(r: _Reader) -> None:
         if scope and not (fork or rename.get(src.name, src.name).startswith(scope + "/")):
             scope = ""
         rename[l.name] = f"{scope}/{leaf}" if scope else leaf
-    taken = set()
+    taken: set = set()
+    nxt: dict = {}
     for l in r.layers:
-        new = rename.get(l.name, l.name)
-        base, i = new, 2
-        while new in taken:
-            new, i = f"{base}_{i}", i + 1
+        new = _unique(rename.get(l.name, l.name), taken, nxt)
         taken.add(new)
         rename[l.name] = new
     for l in r.layers:
@@ -175,17 +367,13 @@ def _rescope(r: _Reader) -> None:
 
 
 # ------------------------------------------------------------------ LRN, as exporters decompose it
-def _const(r: _Reader, name: str):
-    from onnx import numpy_helper
-    t = r.inits.get(r.alias.get(name, name))
-    if t is None:
-        for n in r.g.node:
-            if n.op_type == "Constant" and n.output[0] == name:
-                t = _attrs(n).get("value")
-    if t is None:
-        return None
-    a = numpy_helper.to_array(t)
-    return float(a.reshape(-1)[0]) if a.size == 1 else None
+def _const(r: _Reader, name: str, what: str = "a constant"):
+    """The value of a scalar constant (an initializer or a Constant node), or None."""
+    t = r.tensor(name)
+    if t is None or math.prod(t.dims) != 1:
+        return None         # not a scalar: nothing is read
+    a = r.array(t, name, what)
+    return float(a.reshape(-1)[0]) if a.dtype.kind in "fiub" else None
 
 
 def _static(r: _Reader) -> set:
@@ -236,8 +424,11 @@ def _find_lrn(r: _Reader, static: set) -> dict:
         ops = {m.op_type: m for m in seen}
         if square is None or "AveragePool" not in ops or "Pow" not in ops:
             continue
-        k = _attrs(ops["AveragePool"])["kernel_shape"]
-        consts = lambda m: [v for v in (_const(r, i) for i in m.input) if v is not None]   # noqa: E731
+        k = _attrs(ops["AveragePool"]).get("kernel_shape")
+        if not k:
+            continue
+        consts = lambda m: [v for v in (_const(r, i, f"an input of node {_nid(m)}") for i in m.input)   # noqa: E731
+                            if v is not None]
         alpha = next((v for m in seen if m.op_type == "Mul" and m is not square for v in consts(m)), 1.0)
         kk = next((v for m in seen if m.op_type == "Add" for v in consts(m)), 1.0)
         beta = next(iter(consts(ops["Pow"])), 0.75)
@@ -320,7 +511,7 @@ def _dropout(r: _Reader, n):
     a = _attrs(n)
     p = a.get("ratio", 0.5)
     if len(n.input) > 1 and n.input[1]:
-        v = _const(r, n.input[1])
+        v = _const(r, n.input[1], f"the ratio of node {_nid(n)}")
         p = v if v is not None else p
     r.add(n, "dropout", {"p": round(float(p), 6)}, [r.src(n, n.input[0])])
 
@@ -338,7 +529,7 @@ def _add(r: _Reader, n):
 
 
 def _identity(r: _Reader, n):
-    if n.input[0] in r.inits or n.input[0] in r.alias:
+    if n.input[0] in r.inits or n.input[0] in r.consts or n.input[0] in r.alias:
         r.alias[n.output[0]] = r.alias.get(n.input[0], n.input[0])
     else:
         r.value[n.output[0]] = r.src(n, n.input[0])
@@ -357,14 +548,19 @@ def _flatten(r: _Reader, n):
 
 
 def _reshape(r: _Reader, n):
-    from onnx import numpy_helper
-    t = r.init(n.input[1])
+    from onnx import TensorProto
+    t = r.tensor(n.input[1]) if len(n.input) > 1 else None
     if t is None:
-        t = next((_attrs(m).get("value") for m in r.g.node if m.op_type == "Constant" and m.output[0] == n.input[1]),
-                 None)
-    shape = list(numpy_helper.to_array(t)) if t is not None else None
-    if shape is None or len(shape) != 2:
-        raise ImportError_(f"node {n.name} (Reshape) to {shape}: netc only flattens to (N, features)")
+        raise ImportError_(f"node {_nid(n)} (Reshape) takes its shape from another node; netc reads a Reshape "
+                           "only to (N, features), with the shape a constant")
+    if len(t.dims) != 1 or t.dims[0] != 2:
+        # refused on the declared shape alone: nothing is read, and the values are never shown
+        raise ImportError_(f"node {_nid(n)} (Reshape) to a shape of {'x'.join(map(str, t.dims)) or 'no'} values; "
+                           "netc only flattens to (N, features)")
+    if t.data_type != TensorProto.INT64:
+        raise ImportError_(f"node {_nid(n)} (Reshape): its shape tensor '{n.input[1]}' is not int64, as ONNX "
+                           "requires")
+    r.array(t, n.input[1], f"the shape of node {_nid(n)}")      # read (from the model's folder only) and checked
     r.add(n, "flatten", {}, [r.src(n, n.input[0])])
 
 
@@ -379,26 +575,34 @@ OPS = {
 
 def weights(path: str, text: str) -> dict:
     """The ONNX file's weights as a state_dict for the spec ``text`` (keys from the compiled spec)."""
-    import onnx
     import torch
-    from onnx import numpy_helper
     import netc
-    model = onnx.load(path)
+    model = _load(path)         # external data: read below, from the model's folder only
     net = to_net(model, path)
+    folder = os.path.dirname(os.path.abspath(path))
     inits = {i.name: i for i in model.graph.initializer}
     compiled = netc.compile(netc.loads(text), device="meta")
-    order = [l.name for l in net.layers if l.name in net.weight_names]
-    tensors = []
-    for name in order:
-        w = net.weight_names[name]
-        for key in ("weight", "bias", "running_mean", "running_var"):
-            if w.get(key):
-                a = torch.from_numpy(numpy_helper.to_array(inits[w[key]]).copy())
-                if key == "weight" and w.get("transposed"):
-                    a = a.t().contiguous()
-                tensors.append(a)
     from netc.torch_backend.weights import dataflow_tensors
     dst = dataflow_tensors(compiled)
-    if len(dst) != len(tensors):
-        raise ImportError_(f"{path}: {len(tensors)} weight tensors for a spec that has {len(dst)}")
-    return {k: t.reshape(v.shape) for (k, v), t in zip(dst, tensors)}
+    wanted = []         # (tensor name, what it is, transposed)
+    for l in net.layers:
+        w = net.weight_names.get(l.name)
+        for key in ("weight", "bias", "running_mean", "running_var"):
+            if w and w.get(key):
+                wanted.append((w[key], f"the {key} of layer '{l.name}', {l.where}",
+                               key == "weight" and w.get("transposed")))
+    if len(dst) != len(wanted):
+        raise ImportError_(f"{path}: {len(wanted)} weight tensors for a spec that has {len(dst)}")
+    out = {}
+    for (k, v), (tname, what, transposed) in zip(dst, wanted):
+        t = inits.get(tname)
+        if t is None:
+            raise ImportError_(f"{path}: tensor '{tname}' ({what}) is not an initializer of the model")
+        if math.prod(t.dims) != v.numel():      # checked on the declared shape, before anything is read
+            raise ImportError_(f"{path}: tensor '{tname}' ({what}) has shape {'x'.join(map(str, t.dims)) or 'scalar'}; "
+                               f"the spec's {k} needs {'x'.join(map(str, v.shape))}")
+        a = torch.from_numpy(_array(t, tname, what, folder, path).copy())
+        if transposed:
+            a = a.reshape(t.dims[0], -1).t().contiguous()
+        out[k] = a.reshape(v.shape)
+    return out

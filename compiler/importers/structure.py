@@ -82,13 +82,14 @@ def simplify(net: Net) -> Net:
     outputs = {n for n, _ in net.outputs}
     drop: dict[str, str] = {}       # removed layer -> the layer it forwards
     own = getattr(net, "own_layers", set())     # activations the source wrote as layers of their own
+    memo: dict = {}
     for l in layers:
         src = idx.get(l.inputs[0]) if len(l.inputs) == 1 else None
         if l.kind in ACT_KINDS and l.name not in own and src is not None and src.kind in (*WEIGHTED, "bn") and src.act is None \
                 and len(consumers.get(src.name, [])) == 1 and src.name not in outputs:
             src.act = l.kind
             drop[l.name] = src.name
-        elif l.kind == "identity" or (l.kind == "flatten" and l.name not in own and _feeds_fc(l, consumers)):
+        elif l.kind == "identity" or (l.kind == "flatten" and l.name not in own and _feeds_fc(l, consumers, memo)):
             drop[l.name] = l.inputs[0]
     kept = []
     for l in layers:
@@ -111,11 +112,22 @@ def _follow(name: str, drop: dict) -> str:
     return name
 
 
-def _feeds_fc(l: Layer, consumers: dict) -> bool:
+def _feeds_fc(l: Layer, consumers: dict, memo: dict | None = None) -> bool:
+    """Whether ``l`` feeds only FC layers, through a chain of dropout / relu / flatten. Every layer
+    on that chain has the same answer: ``memo`` keeps it, so a long chain is walked once."""
+    memo = {} if memo is None else memo
+    chain = [l.name]
     seen = consumers.get(l.name, [])
-    while len(seen) == 1 and seen[0].kind in ("dropout", "relu", "flatten"):
+    while len(seen) == 1 and seen[0].kind in ("dropout", "relu", "flatten") and seen[0].name not in memo:
+        chain.append(seen[0].name)
         seen = consumers.get(seen[0].name, [])
-    return bool(seen) and all(c.kind == "fc" for c in seen)
+    if len(seen) == 1 and seen[0].name in memo and seen[0].kind in ("dropout", "relu", "flatten"):
+        out = memo[seen[0].name]
+    else:
+        out = bool(seen) and all(c.kind == "fc" for c in seen)
+    for n in chain:
+        memo[n] = out
+    return out
 
 
 def _graph(net: Net) -> nx.DiGraph:
