@@ -58,19 +58,98 @@ def run(args) -> int:
     ir = _load(args)                    # spec errors are reported before torch is imported
     from netc.torch_backend import compile_spec
     from netc.torch_backend.export import example_input, export
-    model = compile_spec(ir, dtype=args.dtype, dense=args.dense, budget=_budget(args))
-    if args.weights:
-        netc.load_weights(model, _read_weights(args.weights))
-    model.train(args.train)
-    if args.show:
-        print(model.code.strip("\n"))
-    if args.output:
-        # the example input is built only for a format that runs the model (not for a state_dict)
-        done = export(model, args.output, example_input(model, hw) if hw is not None else None)
-        what = ", ".join(filter(None, [done.format, f"{sum(p.numel() for p in model.parameters()):,} parameters",
-                                       done.describe()]))
-        print(f"wrote {args.output} ({what})", file=sys.stderr)
+    need = _memory_needed(ir, args)
+    with _out_of_memory(ir, args, need):
+        model = compile_spec(ir, dtype=args.dtype, dense=args.dense, budget=_budget(args))
+        if args.weights:
+            from netc.torch_backend.weights import check_file_size
+            check_file_size(args.weights, model)     # a zip bomb is refused before it is inflated
+            netc.load_weights(model, _read_weights(args.weights))
+        model.train(args.train)
+        if args.show:
+            print(model.code.strip("\n"))
+        if args.output:
+            # the example input is built only for a format that runs the model (not for a state_dict)
+            done = export(model, args.output, example_input(model, hw) if hw is not None else None)
+            what = ", ".join(filter(None, [done.format, f"{sum(p.numel() for p in model.parameters()):,} parameters",
+                                           done.describe()]))
+            print(f"wrote {args.output} ({what})", file=sys.stderr)
     return 0
+
+
+_DTYPE_BYTES = {None: 4, "float32": 4, "float64": 8, "bfloat16": 2, "float16": 2}
+
+
+def _memory_needed(ir, args) -> int:
+    """The bytes the weights take (parameters at the chosen type), refused at once where this
+    process can surely not have them: beyond its address-space limit (ulimit -v) or beyond the
+    machine's memory and swap. Nothing is allocated first."""
+    need = ir.params * _DTYPE_BYTES.get(args.dtype, 4)
+    if args.output:
+        need *= 2                     # the file is serialised in memory before it is written
+    have = _memory_available()
+    if have is not None and need > have[0]:
+        raise _memory_error(ir, args, need, f"more than {have[1]} ({_gb(have[0])})")
+    return need
+
+
+def _memory_available():
+    """(bytes, what they are) this process could have at most, or None where nothing says."""
+    import resource
+    out = []
+    try:
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            out.append((soft, "this process's address-space limit"))
+    except (ValueError, OSError, AttributeError):
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            info = {k: int(v.split()[0]) * 1024 for k, v in (line.split(":", 1) for line in f if ":" in line)}
+        out.append((info["MemTotal"] + info.get("SwapTotal", 0), "this machine's memory and swap"))
+    except (OSError, KeyError, ValueError):
+        pass
+    return min(out) if out else None
+
+
+def _gb(n: int) -> str:
+    from netc.bounds import _bytes
+    return _bytes(n)
+
+
+def _memory_error(ir, args, need: int, why: str):
+    from netc.dsl.errors import LimitError
+    dtype = args.dtype or "float32"
+    copy = ", held twice: in the model and in the file written from it" if args.output else ""
+    return LimitError(f"compiling {args.spec} needs about {_gb(need)} of memory for its "
+                      f"{ir.params:,} parameters ({dtype}{copy}), {why}",
+                      hint="compile it on a machine with more memory, or with --dtype bfloat16 (half the memory); "
+                           "netc summary and netc check need none of it")
+
+
+class _out_of_memory:
+    """Memory that runs out while the model is built, loaded or written (a MemoryError, or
+    torch's allocator refusing) is reported with the memory the weights need, as an error of the
+    spec's size, not of netc."""
+
+    def __init__(self, ir, args, need: int):
+        self.ir, self.args, self.need = ir, args, need
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, typ, e, tb):
+        if typ is None:
+            return False
+        if typ is MemoryError or (issubclass(typ, RuntimeError) and _is_oom(str(e))):
+            raise _memory_error(self.ir, self.args, self.need, "more than this process could allocate") from None
+        return False
+
+
+def _is_oom(text: str) -> bool:
+    t = text.lower()
+    return "can't allocate memory" in t or "cannot allocate memory" in t or "out of memory" in t \
+        or "not enough memory" in t or "failed to allocate" in t
 
 
 def _budget(args):

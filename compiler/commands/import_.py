@@ -90,16 +90,40 @@ def _beside(path: str) -> str | None:
 def _callable(ref: str, args):
     import importlib
     mod, _, fn = ref.partition(":")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    import torch                  # netc's own imports first, from the installed packages
+    import netc
+    # the current directory is searched last, and only while the named module is imported (as for
+    # --plugin): a torch.py or numpy.py lying there never shadows an installed package
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.append(cwd)
     try:
         obj = getattr(importlib.import_module(mod), fn)
     except (ImportError, AttributeError) as e:
         raise UsageError(f"cannot import {ref}: {e}") from None
-    import torch
-    import netc
-    module = obj() if not isinstance(obj, torch.nn.Module) else obj
-    dims = [int(x) for x in re.split(r"[x×]", args.input)]
+    except Exception as e:        # the module's own code failed: the user's error, not netc's
+        raise UsageError(f"module '{mod}' failed while importing: {type(e).__name__}: {e}",
+                         hint=f"run python -c 'import {mod}' to see the traceback") from None
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+    if isinstance(obj, torch.nn.Module):
+        module = obj
+    elif callable(obj):
+        try:
+            module = obj()
+        except Exception as e:    # noqa: BLE001 - the callable is the user's code
+            raise UsageError(f"{ref}() failed: {type(e).__name__}: {e}") from None
+    else:
+        module = obj
+    if not isinstance(module, torch.nn.Module):
+        raise UsageError(f"{ref} gives {type(module).__name__}, not a torch.nn.Module",
+                         hint="name a torch.nn.Module, or a callable that returns one (mypkg.models:resnet50)")
+    try:
+        dims = [int(x) for x in re.split(r"[x×]", args.input)]
+    except ValueError:
+        raise UsageError(f"--input {args.input!r} is not a size such as 3x224x224") from None
     text = netc.from_torch(module, torch.randn(1, *dims))
     weights = None
     if args.weights:

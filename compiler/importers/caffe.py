@@ -114,6 +114,9 @@ def parse_text(text: str, filename: str = "<prototxt>"):
         line = getattr(e, "GetLine", lambda: 0)() or 0
         col = getattr(e, "GetColumn", lambda: 1)() or 1
         raise ImportError_(f"not a Caffe prototxt: {e}", _span(filename, text, line or 1, col)) from None
+    except RecursionError:
+        raise ImportError_(f"{os.path.basename(filename)}: its braces nest too deeply to read",
+                           hint="a Caffe network nests a few levels (layer { convolution_param { ... } })") from None
     return net
 
 
@@ -151,11 +154,16 @@ def layers_of(net, text: str = "") -> list[CLayer]:
     return out
 
 
+_NAME = re.compile(r'(?:^|(?<=[^\S\n]|{))name[^\S\n]*:[^\S\n]*"([^"\n]*)"', re.M)
+
+
 def _name_lines(text: str):
     found: dict = {}
-    for i, line in enumerate(text.split("\n"), 1):
-        for m in re.finditer(r'(?:^|[\s{])name\s*:\s*"([^"]*)"', line):
-            found.setdefault(m.group(1), []).append(i)
+    line, at = 1, 0
+    for m in _NAME.finditer(text):      # one pass over the text, lines counted on the way
+        line += text.count("\n", at, m.start())
+        at = m.start()
+        found.setdefault(m.group(1), []).append(line)
     used: dict = {}
 
     def line_of(name: str) -> int:
@@ -190,7 +198,9 @@ def to_net(net, text: str, path: str) -> Net:
     _inputs(g, net, cl)
     for l in cl:
         g.layer(l)
-    return g.finish(net)
+    out = g.finish(net)
+    out.locate = g.span_of            # type: ignore[attr-defined]  # errors in the printed spec point here
+    return out
 
 
 def _inputs(g: "_Build", net, cl: list) -> None:
@@ -201,10 +211,14 @@ def _inputs(g: "_Build", net, cl: list) -> None:
             shape = list(net.input_shape[0].dim)
         elif len(net.input_dim) >= 4:
             shape = list(net.input_dim[:4])
+        m = re.search(r"^[^\S\n]*input_(?:dim|shape)\b", g.text, re.M) or re.search(r"^[^\S\n]*input\b", g.text, re.M)
+        g.input_line = g.text.count("\n", 0, m.start()) + 1 if m else 0
     for l in cl:
         if l.type == "Input" and len(l.msg.input_param.shape):
             shape = list(l.msg.input_param.shape[0].dim)
+            g.input_line = l.line
         elif l.type in DATA and shape is None:
+            g.input_line = g.input_line or l.line
             tp = getattr(l.msg, "transform_param", None)
             if tp is not None and tp.crop_size:
                 shape = [0, 1 if tp.force_gray else 3, tp.crop_size, tp.crop_size]
@@ -219,21 +233,37 @@ class _Build:
         self.blobs: dict[str, str] = {}      # blob name -> the layer that last wrote it
         self.layers: list[Layer] = []
         self.names: set = set()
+        self.suffix: dict = {}               # source name -> the next suffix to try for a repeat of it
         self.losses: list = []               # (bottom layer, weight, loss layer name)
         self.dropped: list = []
         self.shape = None
         self.mean: list = []
         self.blobs_of: dict = {}             # layer name -> Caffe blobs (weights)
         self.scales: dict = {}               # batch norm layer -> the Scale layer after it
+        self.made: dict = {}                 # the name a layer got here -> its CLayer (where it is)
+        self.input_line = 0                  # where the input is declared
+        self._lines: list | None = None
+
+    def span_of(self, name: str | None) -> Span | None:
+        """Where the layer the spec calls ``name`` is in the prototxt (None: not one of its layers);
+        ``name`` None: where the input is declared (else the first line)."""
+        if name is None:
+            return self.span(CLayer("", "", [], [], None, self.input_line)) if self.text else None
+        l = self.made.get(name)
+        return self.span(l) if l is not None and l.line else None
+
+    def span(self, l: CLayer) -> Span:
+        if self._lines is None:
+            self._lines = self.text.split("\n")
+        line = l.line if 0 < l.line <= len(self._lines) else 1
+        text = self._lines[line - 1] if self._lines else ""
+        return _span(self.path, self.text, line, len(text) - len(text.lstrip()) + 1)
 
     def where(self, l: CLayer) -> str:
         return f"{os.path.basename(self.path)}:{l.line}" if l.line else os.path.basename(self.path)
 
     def error(self, l: CLayer, msg: str, hint: str | None = None) -> ImportError_:
-        line = l.line or 1
-        col = len(self.text.split("\n")[line - 1]) - len(self.text.split("\n")[line - 1].lstrip()) + 1 if self.text else 1
-        return ImportError_(f"layer '{l.name}' of type {l.type}: {msg}", _span(self.path, self.text, line, col),
-                            hint=hint)
+        return ImportError_(f"layer '{l.name}' of type {l.type}: {msg}", self.span(l), hint=hint)
 
     def src(self, l: CLayer, blob: str) -> str:
         if blob not in self.blobs:
@@ -242,10 +272,13 @@ class _Build:
 
     def add(self, l: CLayer, kind: str, params: dict | None = None, inputs: list | None = None) -> None:
         name = l.name
-        n = 2
-        while name in self.names:
-            name, n = f"{l.name}_{n}", n + 1
+        if name in self.names:      # a repeated name: the first free of name_2, name_3 ... (counted on, not from 2)
+            n = self.suffix.get(l.name, 2)
+            while f"{l.name}_{n}" in self.names:
+                n += 1
+            name, self.suffix[l.name] = f"{l.name}_{n}", n + 1
         self.names.add(name)
+        self.made[name] = l
         ins = inputs if inputs is not None else [self.src(l, b) for b in l.bottom]
         self.layers.append(Layer(name, kind, params or {}, ins, self.where(l), None, l.type))
         for t in l.top:
@@ -374,7 +407,7 @@ class _Build:
         losses = [x for x in self.losses if x[0] != "input"]
         softmax = False
         if losses:
-            main = max(losses, key=lambda x: (x[1], losses.index(x)))
+            main = max(enumerate(losses), key=lambda p: (p[1][1], p[0]))[1]   # the heaviest, the last of equals
             outputs = [(main[0], None)] + [(b, w) for b, w, _, _ in losses if (b, w) != (main[0], main[1])]
             softmax = main[3] == "SoftmaxWithLoss"
         else:

@@ -30,14 +30,25 @@ def read_blobs(path: str) -> dict:
         name = l.name if l.name else (l.layer.name if l.HasField("layer") else "")
         blobs = list(l.blobs) or (list(l.layer.blobs) if hasattr(l, "layer") and l.HasField("layer") else [])
         if blobs:
-            out[name] = [_array(b, np) for b in blobs]
+            out[name] = [_array(b, np, name, path) for b in blobs]
     return out
 
 
-def _array(b, np):
+def _array(b, np, layer: str = "?", path: str = ""):
+    """A blob's values in the shape it declares: a shape that does not hold exactly its values
+    (a dimension below 0, more values than there are, fewer) is an error naming the layer."""
     data = np.asarray(b.double_data if len(b.double_data) else b.data, dtype=np.float32)
     dims = list(b.shape.dim) if b.HasField("shape") else [b.num, b.channels, b.height, b.width]
-    return data.reshape([d for d in dims if d] or [data.size]) if np.prod([d for d in dims if d]) == data.size else data
+    shape = [int(d) for d in dims if d]       # a legacy blob leaves unused axes 0
+    n = 1
+    for d in shape:
+        n *= d                                # Python integers: no overflow to a matching 0
+    if shape and (any(d < 0 for d in shape) or n != data.size):     # no shape at all: the values as they are
+        src = f"{os.path.basename(path)}: " if path else ""
+        raise ImportError_(f"{src}blob of layer '{layer}' declares shape {' x '.join(map(str, shape))} "
+                           f"but holds {data.size:,} values",
+                           hint="the .caffemodel is damaged or was not written for this prototxt")
+    return data.reshape(shape or [data.size])
 
 
 def import_with_weights(prototxt: str, caffemodel: str):
@@ -61,10 +72,16 @@ def import_with_weights(prototxt: str, caffemodel: str):
             raise ImportError_(f"layer '{src}' ({l.where}) has no weights in {os.path.basename(caffemodel)}")
         b = blobs[src]
         if l.kind == "bn":
+            if len(b) < 2 or (len(b) > 2 and not b[2].size):
+                raise ImportError_(f"layer '{src}' has {len(b)} blobs in the caffemodel; a BatchNorm has mean, "
+                                   "variance and scale factor")
             sf = float(b[2].reshape(-1)[0]) if len(b) > 2 else 1.0
             sf = 1.0 / sf if sf else 0.0
             scale = blobs.get(getattr(net, "scales", {}).get(name, ""))     # the Scale layer after it
             if scale is not None:
+                if len(scale) < 2:
+                    raise ImportError_(f"the Scale layer after '{src}' has {len(scale)} blobs in the caffemodel, "
+                                       "2 expected (scale and bias)")
                 tensors += [scale[0], scale[1]]
             tensors += [b[0] * sf, b[1] * sf]
         else:

@@ -237,6 +237,10 @@ def _fold_aux(ctx: _Ctx, auxes: list) -> None:
 
 # ------------------------------------------------------------------ repetition
 def _repeats(items: list) -> list:
+    """Runs of identical layers as ``x N``; a run longer than netc allows (``max_repeat``,
+    10,000) is written as several."""
+    from netc.dsl.parser import LIMITS
+    most = LIMITS.get("max_repeat") or float("inf")
     out: list = []
     for it in items:
         if it.kind == "group":
@@ -244,7 +248,7 @@ def _repeats(items: list) -> list:
         if it.kind == "layer" and out and out[-1].kind in ("layer", "repeat") and it.layer.kind != "softmax":
             prev = out[-1]
             first = prev.layer
-            if _same_layer(first, it.layer):
+            if _same_layer(first, it.layer) and (prev.count if prev.kind == "repeat" else 1) < most:
                 if prev.kind == "layer":
                     out[-1] = Item("repeat", first, count=2, run=[first, it.layer])
                 else:

@@ -21,8 +21,11 @@ import re
 import networkx as nx
 
 from .fold import _fold_aux, _fold_blocks, _local, _repeats
-from .graph import Layer, Net, fail
-from .structure import JOINS, WEIGHTED, Block, Item, _aux_name, _Ctx, _graph, _label, _last, _path, _seq, shapes, simplify
+from netc.dsl.errors import NetcError, NetcErrors, Span, raise_all
+
+from .graph import ImportError_, Layer, Net, fail
+from .structure import (JOINS, WEIGHTED, Block, Item, _aux_name, _Ctx, _graph, _label, _last, _layers, _path, _seq,
+                        shapes, simplify)
 from .words import fmt_num, word
 
 
@@ -30,7 +33,9 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
     """The spec text of ``net`` (see the module docstring). ``order``, a list, receives the
     source's layer names in the order the spec builds them (main network, then side outputs)."""
     from netc.dsl.fmt import format_text
+    locate = getattr(net, "locate", None)       # the importer's: a layer's place in its source file
     net = simplify(net)
+    _max_layers(net, locate)
     g = _graph(net)
     ctx = _Ctx(net, g, shapes(net), idx=net.index())
     main_out = net.outputs[0][0] if net.outputs else net.layers[-1].name
@@ -69,8 +74,11 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
         ctx.explicit |= {ctx.template.get(n, n) for n in getattr(net, "named_joins", ())}
         for _ in range(4):
             text = _render(ctx, main, auxes, header or [])
-            if not verify or not _fix(ctx, text, main, auxes):
-                break
+            try:
+                if not verify or not _fix(ctx, text, main, auxes):
+                    break
+            except NetcError as e:      # an error in the printed text is one in the source: say where
+                raise _in_source(e, text, ctx, locate) from None
         top = ctx.explicit - set(ctx.template.values())     # names in block bodies are the same either way
         if best is None or len(top) < best[0]:
             best = (len(top), text)
@@ -79,6 +87,21 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
     if order is not None:
         order[:] = [l.name for l, _ in _slots(main, auxes)]
     return format_text(best[1])
+
+
+def _max_layers(net: Net, locate) -> None:
+    """A network of more layers than a spec may have (``max_layers``) is refused before it is
+    printed: every one of its layers is a layer of the spec (a join too), so loading would refuse it."""
+    from netc.dsl.parser import LIMITS
+    most = LIMITS.get("max_layers")
+    if most and len(net.layers) > most:
+        l = net.layers[most]
+        span = locate(l.name) if locate is not None else None
+        where = f" ({l.where})" if l.where and span is None else ""
+        raise ImportError_(f"layer '{l.name}' of type {l.source_type or l.kind}{where}: the network has "
+                           f"{len(net.layers):,} layers, more than the limit of {most:,}", span,
+                           hint="raise the limit for one run: netc --limit max_layers=N import ... "
+                                "(netc.LIMITS['max_layers'])")
 
 
 # ------------------------------------------------------------------ names
@@ -98,7 +121,7 @@ def _top_name(name: str) -> str:
             return _label(f"{a}_reduce")
         b = re.sub(r"_\d+x\d+(_s\d+)?$", "", b)
         return _label(b)
-    return _label(name)
+    return _label(name).replace("/", "_")      # no scope at the top: a/b/c is a_b_c
 
 
 def _desired_names(ctx: _Ctx, main: list, auxes: list) -> None:
@@ -125,9 +148,19 @@ def _desired_names(ctx: _Ctx, main: list, auxes: list) -> None:
     seen: dict = {}
     for k, v in list(ctx.names.items()):
         if v in seen:       # two layers would get one name: keep the source's names
-            ctx.names[k] = _label(k)
-            ctx.names[seen[v]] = _label(seen[v])
+            ctx.names[k] = _label(k) if "/" in v else _label(k).replace("/", "_")
+            ctx.names[seen[v]] = _label(seen[v]) if "/" in v else _label(seen[v]).replace("/", "_")
         seen[v] = k
+    taken, kept, after = set(ctx.names.values()), set(), {}
+    for k, v in list(ctx.names.items()):
+        if v in kept:       # the source's names agree once made netc names (`..` and `__`): number them
+            n = after.get(v, 2)
+            while f"{v}_{n}" in taken:
+                n += 1
+            after[v] = n + 1
+            ctx.names[k] = f"{v}_{n}"
+            taken.add(ctx.names[k])
+        kept.add(ctx.names[k])
 
 
 def _pin_from(ctx: _Ctx, items: list) -> None:
@@ -170,13 +203,17 @@ def _as(ctx: _Ctx, l: Layer, scope_depth: int) -> str:
 class _Out:
     def __init__(self):
         self.lines: list[str] = []
+        self.at: dict = {}          # line number -> the source layer the line writes (for errors)
+        self.input = 0              # the line of the input declaration
 
-    def add(self, depth: int, text: str):
+    def add(self, depth: int, text: str, layer: Layer | None = None):
         self.lines.append("    " * depth + text)
+        if layer is not None:
+            self.at[len(self.lines)] = layer
 
 
 def _render(ctx: _Ctx, main: list, auxes: list, header: list[str]) -> str:
-    o = _Out()
+    o = ctx.out = _Out()
     for c in header:
         o.add(0, f"# {c}" if c else "#")
     net = ctx.net
@@ -185,6 +222,7 @@ def _render(ctx: _Ctx, main: list, auxes: list, header: list[str]) -> str:
         ch = net.channels or {1: "gray", 3: "RGB", 4: "RGBA"}.get(c, f"{c}ch")
         size = f"{h}x{w}" if h is not None else "HxW"
         o.add(0, f"input {size} {ch}")
+        o.input = len(o.lines)
     if ctx.classes is not None:
         o.add(0, f"var num_classes = {ctx.classes}")
     if ctx.naming != "stage":
@@ -195,7 +233,7 @@ def _render(ctx: _Ctx, main: list, auxes: list, header: list[str]) -> str:
         o.add(0, "")
         fam = blk.family or [blk]
         if len(fam) == 1:
-            o.add(0, f"block {blk.name}({', '.join(blk.params)}) {{")
+            o.add(0, f"block {blk.name}({', '.join(blk.params)}) {{", _first(blk.body))
             _items(ctx, o, blk.body, 1, blk.depth, blk)
         else:
             o.add(0, f"block {blk.name}({', '.join(['variant'] + [f'{p}=0' for b in fam for p in b.params])}) {{")
@@ -212,9 +250,9 @@ def _render(ctx: _Ctx, main: list, auxes: list, header: list[str]) -> str:
         target = _attach_name(ctx, attach, main)
         wt = f" weight {fmt_num(weight)}" if weight is not None else ""
         if len(items) == 1 and items[0].kind == "call":
-            o.add(0, f"aux {name} on {target}{wt} {{ {_call(items[0], 1)} }}")
+            o.add(0, f"aux {name} on {target}{wt} {{ {_call(items[0], 1)} }}", _first(items))
             continue
-        o.add(0, f"aux {name} on {target}{wt} {{")
+        o.add(0, f"aux {name} on {target}{wt} {{", _first(items))
         _items(ctx, o, items, 1, len(_path(name)), None)
         o.add(0, "}")
     return "\n".join(o.lines) + "\n"
@@ -239,11 +277,11 @@ def _attach_name(ctx: _Ctx, attach: str, main: list) -> str:
 def _items(ctx: _Ctx, o: _Out, items: list, depth: int, scope: int, blk: Block | None) -> None:
     for it in items:
         if it.kind == "call":
-            o.add(depth, _call(it, depth, blk))
+            o.add(depth, _call(it, depth, blk), _first(it.body))
         elif it.kind == "group":
             join = it.layer
             name = _as(ctx, join, scope)
-            o.add(depth, f"{join.kind}{'(crop)' if join.params.get('crop') else ''}{name} {{")
+            o.add(depth, f"{join.kind}{'(crop)' if join.params.get('crop') else ''}{name} {{", join)
             if join.kind == "residual":         # its lines are its one branch; the other is its input
                 _items(ctx, o, it.branches[0], depth + 1, scope, blk)
             else:
@@ -252,9 +290,9 @@ def _items(ctx: _Ctx, o: _Out, items: list, depth: int, scope: int, blk: Block |
             o.add(depth, "}")
         elif it.kind == "repeat" and id(it) in ctx.unfold:
             for l in it.run:
-                o.add(depth, word(ctx, l, _width(blk, l)) + _as(ctx, l, scope))
+                o.add(depth, word(ctx, l, _width(blk, l)) + _as(ctx, l, scope), l)
         else:
-            o.add(depth, _one(ctx, it, scope, blk))
+            o.add(depth, _one(ctx, it, scope, blk), it.layer)
 
 
 def _one(ctx: _Ctx, it: Item, scope: int, blk: Block | None) -> str:
@@ -273,13 +311,70 @@ def _branch(ctx: _Ctx, o: _Out, items: list, depth: int, scope: int, blk: Block 
     if not items:
         o.add(depth, "identity")
     elif len(items) == 1 and items[0].kind == "from":
-        o.add(depth, f"from {ctx.names.get(items[0].layer.name, _label(items[0].layer.name))}")
+        o.add(depth, f"from {ctx.names.get(items[0].layer.name, _label(items[0].layer.name))}", items[0].layer)
     elif all(it.kind in ("layer", "repeat") for it in items):
-        o.add(depth, " -> ".join(_one(ctx, it, scope, blk) for it in items))
+        o.add(depth, " -> ".join(_one(ctx, it, scope, blk) for it in items), items[0].layer)
     else:
         o.add(depth, "{")
         _items(ctx, o, items, depth + 1, scope, blk)
         o.add(depth, "}")
+
+
+def _first(items: list) -> Layer | None:
+    ls = _layers(items)
+    return ls[0] if ls else None
+
+
+# ------------------------------------------------------------------ errors in the printed text
+def _in_source(e: NetcError, text: str, ctx: _Ctx, locate) -> NetcError:
+    """``e``, found loading the printed ``text``, as an error of the source layer its line writes
+    (the nearest line above that writes one): at the layer's place in the source file where the
+    importer can say (``locate(name)``, a span; ``locate(None)``: its input), else naming the layer
+    and where it came from. Never at the printed text, which the user has not seen."""
+    import bisect
+    out_ = getattr(ctx, "out", None)
+    at = out_.at if out_ is not None else {}
+    lines = sorted(at)
+    out = []
+    for x in (e.errors if isinstance(e, NetcErrors) else [e]):
+        src = x.span.source
+        if src is None or not text.startswith(src.text):
+            out.append(x)
+            continue
+        k = bisect.bisect_right(lines, x.span.line)
+        l = at[lines[k - 1]] if k else None
+        span = locate(l.name if l is not None else None) if locate is not None else None
+        if l is None and out_ is not None and x.span.line == out_.input:
+            msg = f"the input ({out_.lines[out_.input - 1].strip()}): {x.message}"
+        elif l is None:         # the file as a whole (its size): its first line
+            msg = f"the spec written for it: {x.message}"
+            if span is not None:
+                span = Span(span.source, 1, 1, 1, max(2, len(span.source.line(1).rstrip()) + 1))
+        else:
+            where = f" ({l.where})" if l.where and span is None else ""
+            msg = f"layer '{l.name}' of type {l.source_type or l.kind}{where}: {x.message}"
+        out.append(ImportError_(_no_text(msg, text, at, lines, locate), span,
+                                hint=x.hint and _no_text(x.hint, text, at, lines, locate)))
+    try:
+        raise_all(out)
+    except NetcError as err:
+        return err
+    return e
+
+
+def _no_text(s: str, text: str, at: dict, lines: list, locate) -> str:
+    """``s`` with each place in the printed text (``<string>:7:1``) as the source's place of the
+    layer written there."""
+    import bisect
+
+    def place(m):
+        k = bisect.bisect_right(lines, int(m.group(1)))
+        l = at[lines[k - 1]] if k else None
+        span = locate(l.name) if locate is not None and l is not None else None
+        if span is not None:
+            return f"{span.file}:{span.line}"
+        return f"layer '{l.name}'" + (f" ({l.where})" if l.where else "") if l is not None else "the spec written for it"
+    return re.sub(r"<string>:(\d+):\d+", place, s)
 
 
 # ------------------------------------------------------------------ verification: names and activations

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from netc.reserved import is_reserved
+
 from .graph import Layer, Net, fail
 
 WEIGHTED = ("conv", "fc", "upconv")
@@ -271,6 +273,17 @@ def _aux_name(net: Net, nodes: set, out: str) -> str:
 
 
 def _label(s: str) -> str:
+    """A source's name as a netc name: other characters as ``_``, and no part (between ``/``) that
+    netc reserves (``..`` is ``__``, a dunder: left out; ``forward`` is ``forward_``)."""
     s = re.sub(r"[^A-Za-z0-9_\-/]", "_", s).strip("/")
+    if "/" in s or is_reserved(s):
+        s = "/".join(p for p in map(_unreserved, s.split("/")) if p)
     s = re.sub(r"^-+", "", s)
     return s or "layer"
+
+
+def _unreserved(part: str) -> str:
+    if not is_reserved(part):
+        return part
+    bare = part.strip("_")
+    return bare + "_" if bare and is_reserved(bare) else bare

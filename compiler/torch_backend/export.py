@@ -147,10 +147,29 @@ def _export(model, fmt: str, path: Path, x, opset, dynamic_hw) -> Exported:
     return Exported(fmt, shape, low, note=note)
 
 
+class _Buffer(io.BytesIO):
+    """Memory that keeps the MemoryError its write met (torch's writer reports one as
+    "unexpected pos")."""
+    failed: MemoryError | None = None
+
+    def write(self, b):
+        try:
+            return super().write(b)
+        except MemoryError as e:
+            self.failed = e
+            raise
+
+
 def _save_bytes(save, path: Path) -> None:
-    """Serialise into memory, then write with Python's I/O, whose errors are exceptions."""
-    buf = io.BytesIO()
-    save(buf)
+    """Serialise into memory, then write with Python's I/O, whose errors are exceptions. Memory
+    that runs out while serialising is a MemoryError, whatever torch made of it."""
+    buf = _Buffer()
+    try:
+        save(buf)
+    except Exception:
+        if buf.failed is not None:
+            raise MemoryError("out of memory while serialising the model") from None
+        raise
     with open(path, "wb") as f:
         f.write(buf.getbuffer())
 

@@ -165,6 +165,43 @@ def _side_outputs_moved(model: nn.Module, dst: list, src: list) -> list | None:
     return [by_key[k] for k, _ in dst]
 
 
+# ------------------------------------------------------------------ a weight file's size, before it is read
+#: a weight file may unpack to this many times the model's own tensors (float64 copies, an
+#: optimizer's state beside them, an average of the weights) plus ``FILE_SLACK`` bytes
+FILE_FACTOR = 8
+FILE_SLACK = 16 << 20
+
+
+def unpacked_bytes(path) -> int:
+    """The bytes a ``torch.save`` file unpacks to, read from its zip directory: the sizes it
+    declares for its entries (torch's reader allocates what an entry declares and inflates no
+    more), so nothing is inflated to learn them. A file that is not a zip archive (torch's legacy
+    format) is read as it is stored: its own size."""
+    import os
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as z:
+            return sum(max(0, i.file_size) for i in z.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
+        return os.path.getsize(path)
+
+
+def check_file_size(path, model: nn.Module) -> int:
+    """Refuse a weight file that would unpack to far more than ``model``'s tensors (a 500 KB
+    archive of deflated zeros holding 512 MB), before anything is inflated. Returns the bytes."""
+    from netc.bounds import _bytes
+    own = sum(t.numel() * t.element_size() for t in model.state_dict(keep_vars=True).values()
+              if isinstance(t, torch.Tensor))
+    n = unpacked_bytes(path)
+    most = FILE_FACTOR * own + FILE_SLACK
+    if n > most:
+        raise WeightsError(f"the weights do not fit: {path} unpacks to {_bytes(n)} of tensors, more than "
+                           f"{FILE_FACTOR}x the model's own {_bytes(own)} (its {len(model.state_dict()):,} tensors)",
+                           hint="nothing was unpacked; give the state_dict of this architecture "
+                                "(torch.save(model.state_dict(), path))")
+    return n
+
+
 # ------------------------------------------------------------------ matching by dataflow
 def _load_by_dataflow(model: nn.Module, source: nn.Module, strict: bool) -> nn.Module:
     """Pair the tensors of ``source`` and ``model`` in the order the computation uses them (traced
