@@ -126,15 +126,40 @@ def test_guard_is_left_out_of_traced_graphs():
 
 
 def test_guard_overhead_is_negligible():
-    """The check is a few integer comparisons: far below a millisecond."""
-    import time
+    """The check is a few integer comparisons: it reads the input's shape and runs no tensor
+    operation, and makes the same few Python calls whatever the batch."""
+    import sys
+    from torch.overrides import TorchFunctionMode
+
+    class Ops(TorchFunctionMode):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.seen.append(getattr(func, "__name__", str(func)))
+            return func(*args, **(kwargs or {}))
+
+    def calls(x) -> int:
+        n = [0]
+
+        def prof(frame, event, arg):
+            n[0] += event in ("call", "c_call")
+        sys.setprofile(prof)
+        try:
+            guard(x)
+        finally:
+            sys.setprofile(None)
+        return n[0]
+
     guard = netc.compile(netc.loads(FIXED), device="meta").input_guard
-    x = torch.empty(8, 3, 16, 16)
-    guard(x)
-    t = time.perf_counter()
-    for _ in range(1000):
-        guard(x)
-    assert (time.perf_counter() - t) / 1000 < 1e-4
+    small, large = torch.empty(8, 3, 16, 16), torch.empty(512, 3, 16, 16)
+    guard(small)
+    with Ops() as ops:
+        guard(small)
+        guard(large)
+    assert set(ops.seen) <= {"__get__"}, ops.seen        # x.shape, nothing computed on the tensor
+    assert calls(small) == calls(large) <= 60
 
 
 @pytest.mark.parametrize("mod", ["netc.torch_backend.guards", "netc.torch_backend.spp"])

@@ -29,7 +29,8 @@ def _hidden(n) -> bool:
 
 # ------------------------------------------------------------------ family (VGG Table 1)
 
-def family_table(irs: list[IR], program=None, all_layers: bool = False, depth: int | None = 1) -> Table:
+def family_table(irs: list[IR], program=None, all_layers: bool = False, depth: int | None = 1,
+                 notes: list | None = None) -> Table:
     """Configurations side by side: columns in the given order, rows aligned.
 
     Columns that are columns of one ``table`` in the spec are aligned by that table's rows;
@@ -37,8 +38,11 @@ def family_table(irs: list[IR], program=None, all_layers: bool = False, depth: i
     alignment of the layers as the paper writes them. A layer that a column has and its left
     neighbour has not (or has differently) is bold. ``all_layers`` keeps dropout rows;
     blocks nested ``depth`` deep or deeper are one row each (None: every layer is a row).
+    ``notes`` (a list, if given) receives a sentence for each column whose alignment was bounded
+    for its size (two long configurations that differ almost everywhere).
     """
     al = Alignment(len(irs))
+    paper = _Papers()
     inp = al.new(None)
     names = [ir.config for ir in irs]
     for j, ir in enumerate(irs):
@@ -49,8 +53,11 @@ def family_table(irs: list[IR], program=None, all_layers: bool = False, depth: i
         else:
             base = entry.base if entry is not None else None
             ref = names.index(base) if base in names[:j] else j - 1
-            place_aligned(al, j, _items(ir, depth), ref, inp)
-    return _family_to_table(irs, al, all_layers)
+            bounded = len(al.notes)
+            place_aligned(al, j, _items(ir, depth), ref, inp, paper)
+            if notes is not None:
+                notes += [f"column {ir.config}: {n}" for n in al.notes[bounded:]]
+    return _family_to_table(irs, al, all_layers, paper)
 
 
 @dataclass
@@ -75,13 +82,42 @@ def _items(ir: IR, depth: int | None) -> list:
     return out
 
 
-def _family_to_table(irs: list[IR], al: Alignment, all_layers: bool) -> Table:
+class _Papers:
+    """``node.paper`` and ``_hidden(node)``, worked out once per layer kind and parameter object:
+    the layers of a repetition (conv3-8 x10000) share theirs, as do configurations of one file."""
+
+    def __init__(self):
+        self.texts: dict[tuple, str] = {}
+        self.hides: dict[tuple, bool] = {}
+
+    def __call__(self, n) -> str:
+        if not isinstance(n, Node) or n.params is None:
+            return n.paper
+        key = (id(n.spec), n.kind, id(n.params))     # the nodes, and so the parameters, outlive the table
+        text = self.texts.get(key)
+        if text is None:
+            text = self.texts[key] = n.paper
+        return text
+
+    def hidden(self, n) -> bool:
+        if not isinstance(n, Node):
+            return _hidden(n)
+        key = (id(n.spec), n.kind)
+        h = self.hides.get(key)
+        if h is None:
+            h = self.hides[key] = _hidden(n)
+        return h
+
+
+def _family_to_table(irs: list[IR], al: Alignment, all_layers: bool, paper: _Papers | None = None) -> Table:
+    paper = paper if paper is not None else _Papers()
+    hidden = paper.hidden
     rows = []
     for slot in al.slots:
-        cells = [None if (n is not None and _hidden(n) and not all_layers) else n for n in slot.cells]
+        cells = [None if (n is not None and not all_layers and hidden(n)) else n for n in slot.cells]
         if all(c is None for c in cells):
             continue
-        texts = [_family_text(c) for c in cells]
+        texts = [_family_text(c, paper) for c in cells]
         if slot.spanning and None not in cells and len(set(texts)) == 1:
             rows.append(Row([Cell(texts[0])], span=True))
             continue
@@ -94,12 +130,12 @@ def _family_to_table(irs: list[IR], al: Alignment, all_layers: bool) -> Table:
                  note="added or changed over the column to the left", grouped=True)
 
 
-def _family_text(n: Node | None) -> str | None:
+def _family_text(n: Node | None, paper=None) -> str | None:
     if n is None:
         return None
     if n.kind == "input":
         return f"input ({_input_words(n)})"
-    return n.paper
+    return paper(n) if paper is not None else n.paper
 
 
 def _input_words(n: Node) -> str:

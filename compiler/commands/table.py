@@ -65,6 +65,9 @@ def run(args) -> int:
     if len(irs) == 1:
         table = row_table(irs[0], depth=args.depth, aux=args.aux)
     else:
-        table = family_table(irs, prog, all_layers=args.all_layers, depth=args.depth)
+        notes: list[str] = []
+        table = family_table(irs, prog, all_layers=args.all_layers, depth=args.depth, notes=notes)
+        for n in notes:
+            print(f"note: {n}", file=sys.stderr)
     print(table.render(args.format, color=args.format == "term" and use_color(sys.stdout)))
     return 0
