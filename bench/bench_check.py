@@ -56,7 +56,7 @@ _STEPS = """
 import json, sys, time
 t = [time.perf_counter()]
 import gc, io, contextlib
-from netc import cli                                      # the program: argparse, the front end's errors
+from netc.tools import cli                                      # the program: argparse, the front end's errors
 t.append(time.perf_counter())
 cli._no_pydantic_plugins()
 gc.disable()                                              # as console() does for a short command
@@ -74,7 +74,7 @@ assert code == 0
 print(json.dumps([b - a for a, b in zip(t, t[1:])]))
 """
 
-_STEP_NAMES = ("netc.cli imported (argparse, the parser's modules)", "pydantic imported",
+_STEP_NAMES = ("netc.tools.cli imported (argparse, the parser's modules)", "pydantic imported",
                "netc's modules (kinds, parameter models, IR)", "the parser (standalone module, tables loaded)",
                "netc check specs/vgg.net: parse, check 7 configurations, print")
 

@@ -14,7 +14,7 @@ import time
 import torch
 
 import netc
-from netc.torch_backend import to_module
+from netc.backends.torch import to_module
 
 
 def generated(layers: int) -> str:

@@ -2,7 +2,7 @@
 
 CPU, batch 8, inference (eval, no_grad). The compiled VGG-16 (vgg:D) runs against a VGG-16 in
 torchvision's layout, the compiled GoogLeNet (googlenet) against a GoogLeNet in BVLC's layout
-(both references are in tests/test_torch_weights.py, where they are also proven equal). The two
+(both references are in tests/backends/test_torch_weights.py, where they are also proven equal). The two
 are timed interleaved in one run (A B A B ...) and the ratio is compiled / reference median.
 
 The 2015-2020 zoo (``--zoo``): compiled resnet50, mobilenet_v3_large and convnext_tiny against the
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def references():
-    spec = importlib.util.spec_from_file_location("refs", ROOT / "tests" / "test_torch_weights.py")
+    spec = importlib.util.spec_from_file_location("refs", ROOT / "tests" / "backends" / "test_torch_weights.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

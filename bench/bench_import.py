@@ -35,7 +35,7 @@ def googlenet() -> None:
         from_caffe(GOOGLENET)
         runs.append(time.perf_counter() - t)
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "netc.cli", "import", GOOGLENET], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "netc.tools.cli", "import", GOOGLENET], check=True, capture_output=True)
     whole = time.perf_counter() - t
     print(f"googlenet train_val.prototxt (2,433 lines) -> {len(text.splitlines())} spec lines")
     print(f"  from_caffe, first call in the process  {first:6.3f} s")

@@ -1,6 +1,6 @@
 """Forward time of the compiled vit_b_16 and swin_t against hand-written references with the same
 weights (tests/references/transformers.py: torchvision's module layout and forward; proven equal in
-tests/test_transformers.py and tests/test_reference_transformers.py).
+tests/backends/test_transformers.py and tests/backends/test_reference_transformers.py).
 
 CPU, eval, ``no_grad``, batch 2 at 224x224, interleaved A B / B A rounds in one run, median; ratio =
 compiled / reference (the target is at most 1.02). By default the clock is the process's CPU time

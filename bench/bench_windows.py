@@ -85,7 +85,7 @@ def rcnn(model, image, boxes, batch: int) -> tuple[float, float]:
 
 def spp(model, image, boxes, scale: int, repeat: int) -> dict:
     """The SPP-net way, best of ``repeat`` runs."""
-    from netc.torch_backend.windows import check_boxes, pool_windows, project
+    from netc.backends.torch.windows import check_boxes, pool_windows, project
     h, w = image.shape[2:]
     f = scale / min(h, w)
     big = F.interpolate(image, scale_factor=f, mode="bilinear", align_corners=False)
@@ -156,7 +156,7 @@ def main() -> None:
     rate = fc * s["distinct"] / head
     print(f"fc layers of (b): {fc * s['distinct'] / 1e9:.1f} G multiply-adds in {head:.2f} s = {rate / 1e9:.1f} G/s; "
           f"this machine's matmul peak (256^3, cache-resident): {peak / 1e9:.1f} G/s ({rate / peak:.0%} of it).")
-    big = netc.ir.infer(netc.load("sppnet:ZF-5"), s["size"])
+    big = netc.passes.infer(netc.load("sppnet:ZF-5"), s["size"])
     feats = sum(n.macs for n in big.layers() if n.kind != "fc")
     floor = fc * s["distinct"] / peak
     print(f"bound: at that peak the fc layers alone need {floor:.2f} s, and the features of the "

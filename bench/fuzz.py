@@ -7,7 +7,7 @@ Every input starts from a bundled spec or an invalid-spec corpus file (tests/err
 numbers, deep nesting, unicode, stray tokens, huge repetition). A crash is anything other than a
 returned list of diagnostics or a raised NetcError (and, for text that parses, netc fmt failing or
 not being idempotent); a hang is an input taking more than --hang seconds. With --save, each
-crashing input is written to tests/regressions/ (replayed by tests/test_fuzz.py). The reference
+crashing input is written to tests/regressions/ (replayed by tests/tools/test_fuzz.py). The reference
 for the timings is the time to check the unmutated seed specs, measured in the same run.
 """
 from __future__ import annotations

@@ -14,7 +14,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 __all__ = [
-    "parse", "program", "load", "loads", "load_all", "check", "check_program", "compile", "load_weights",
+    "parse", "program", "load", "loads", "load_all", "check", "check_program", "check_configs", "Checked", "compile", "load_weights",
     "build_config", "IR", "Node", "Program", "NetcError", "NetcErrors", "SpecError", "SpecSyntaxError",
     "ShapeError", "GraphError", "LimitError", "UsageError", "Span", "Source", "LIMITS", "bundled_dir",
     "bundled_names", "split_ref", "register_layer", "registry", "Registry", "limits", "from_torch",
@@ -27,7 +27,7 @@ _ALSO = frozenset({"reuse_base", "raise_all"})
 def __getattr__(name: str):
     """netc's functions and classes, from :mod:`netc.api` when one is first asked for: ``import
     netc`` alone imports nothing more, so that the ``netc`` program sets itself up before the
-    front end and pydantic load (netc.cli.console), and a submodule's user does not pay for them."""
+    front end and pydantic load (netc.tools.cli.console), and a submodule's user does not pay for them."""
     if name not in __all__ and name not in _ALSO:   # a submodule not imported yet (from . import x asks)
         raise AttributeError(f"module 'netc' has no attribute {name!r}")
     from importlib import import_module

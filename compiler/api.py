@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import functools
 import os
 from typing import Any
@@ -11,18 +12,18 @@ from typing import Any
 from netc.dsl import ast
 from netc.dsl.errors import (GraphError, LimitError, NetcError, NetcErrors, ShapeError, Source, Span,
                              SpecError, SpecSyntaxError, UsageError, raise_all, sort_errors)
-from netc.dsl.parser import LIMITS, call_limits
+from netc.dsl.limits import LIMITS, call_limits
 from netc.dsl.parser import parse as _parse
 
-from . import kinds as _kinds
-from .custom import register_layer
-from .gcpause import gc_paused, paused
-from .kinds import Registry
-from .ir import IR, Node
-from .passes import build
-from .specfile import Program
-from .resolve import resolve
-from .specref import bundled_dir, bundled_names, split_ref
+from netc import kinds as _kinds
+from netc.kinds.custom import register_layer
+from netc.gcpause import gc_paused, paused
+from netc.kinds import Registry
+from netc.ir import IR, Node
+from netc.passes import build, enforce_budget, params_budget
+from netc.elaborate.specfile import Program
+from netc.elaborate.resolve import resolve
+from netc.elaborate.specref import bundled_dir, bundled_names, split_ref
 
 
 def parse(text: str, filename: str = "<string>") -> ast.Module:
@@ -136,22 +137,42 @@ def load_all(ref: str | os.PathLike, **overrides: Any) -> list[IR]:
     return [build_config(prog, n, **overrides) for n in names]
 
 
+@dataclasses.dataclass
+class Checked:
+    """What checking a program found: every error, in source order, and the IR of each configuration
+    that could be built (with its own ``.errors``), by name in file order."""
+    errors: list[NetcError]
+    irs: dict[str, IR]
+
+
 @gc_paused
-def check_program(prog: Program) -> list[NetcError]:
-    """Every error in a loaded program, all configurations included, in source order."""
+def check_configs(prog: Program, names: list[str] | None = None) -> Checked:
+    """Check configurations ``names`` of a loaded program (default: every configuration it defines;
+    a file with none and no blocks is an error). The one way a program is checked: ``netc.check``,
+    ``netc check`` and the language server call it."""
     errors = list(prog.errors)
-    if not prog.errors and not prog.own_configs() and not prog.blocks:
-        errors.append(prog.no_network())
+    if names is None:
+        names = prog.own_configs()
+        if not prog.errors and not names and not prog.blocks:
+            errors.append(prog.no_network())
     built: dict[str, IR] = {}
-    for name in prog.own_configs():
+    irs: dict[str, IR] = {}
+    for name in names:
         try:
             ir = reuse_base(prog, name, built) or build(resolve(prog, name))
-            errors += ir.errors
-            if not ir.errors:
-                built[name] = ir
         except NetcError as e:
             errors.append(e)
-    return sort_errors(errors)
+            continue
+        irs[name] = ir
+        errors += ir.errors
+        if not ir.errors:
+            built[name] = ir
+    return Checked(sort_errors(errors), irs)
+
+
+def check_program(prog: Program) -> list[NetcError]:
+    """Every error in a loaded program, all configurations included, in source order."""
+    return check_configs(prog).errors
 
 
 def reuse_base(prog: Program, name: str, built: dict) -> IR | None:
@@ -181,20 +202,41 @@ def check(text: str, filename: str = "<string>") -> list[NetcError]:
     return check_program(prog)
 
 
-@functools.partial(_with_limits, gc_pause=False)     # torch's own objects: the collector stays on
-def compile(ref: str | os.PathLike, config: str | None = None, **kwargs: Any):
-    """Compile a configuration to a ``torch.nn.Module`` (a ``torch.fx.GraphModule``).
+_DEFAULT: Any = object()
 
-    ``netc.compile("vgg:D", num_classes=20)``; keyword arguments that name spec variables override
-    them; ``device``, ``dtype``, ``dense`` and friends are compile options (see the README).
+
+@functools.partial(_with_limits, gc_pause=False)     # torch's own objects: the collector stays on
+def compile(ref: str | os.PathLike | IR, config: str | None = None, *, device=None, dtype=None, dense: bool = False,
+            budget: int | None = _DEFAULT, registry: Registry | None = None, **overrides: Any):
+    """Compile a configuration to a ``torch.nn.Module`` (a ``torch.fx.GraphModule``): load the spec
+    (or take an IR), check its parameter budget before anything is allocated, build the module.
+
+    ``netc.compile("vgg:D", num_classes=20)``: keyword arguments that name spec variables override
+    them. ``device="meta"`` builds the module without allocating weights; ``dtype`` sets the
+    parameter type; ``dense=True`` turns FC layers into convolutions (dense evaluation over larger
+    images); ``budget`` refuses a spec with more parameters than that (default
+    ``netc.LIMITS["max_params"]``; None: no limit).
     """
-    from .torch_backend import compile_spec
-    return compile_spec(ref, config, **kwargs)
+    budget = LIMITS.get("max_params") if budget is _DEFAULT else budget
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget >= 0):
+        raise UsageError(f"budget must be a number of parameters (or None for no limit), not {budget!r}")
+    if isinstance(ref, IR):
+        if config is not None or overrides:
+            raise UsageError("config and variable overrides apply to a spec reference, not to an IR")
+        ir = ref
+    else:
+        with params_budget(budget):
+            ir = load(ref, config, registry=registry, **overrides)
+    from netc.backends import torch as backend          # torch is imported here, not before
+    if dense:
+        ir = backend.densify(ir)
+    enforce_budget(ir, budget)
+    return backend.to_module(ir, device=device, dtype=dtype)
 
 
 def load_weights(model, state_dict, strict: bool = True):
     """Copy a state_dict from another implementation of the same architecture, matched by structure."""
-    from .torch_backend import load_weights as _lw
+    from netc.backends.torch import load_weights as _lw
     return _lw(model, state_dict, strict=strict)
 
 
@@ -203,6 +245,6 @@ def from_torch(module, example_input) -> str:
 
     Runs the module (on ``example_input``, to learn its shapes): it is your code.
     """
-    from .importers import from_torch as _ft
+    from netc.importers import from_torch as _ft
     return _ft(module, example_input)
 

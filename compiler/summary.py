@@ -10,8 +10,8 @@ import io
 import json
 from dataclasses import dataclass
 
-from . import dims
-from .ir import IR, Node
+from netc.types import dims
+from netc.ir import IR, Node
 
 CONVENTIONS = {
     "params": "learnable values of the compiled module: weights, biases, batch-norm gamma and beta",

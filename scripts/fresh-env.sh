@@ -2,7 +2,7 @@
 # machine: a new empty temporary directory and cache directory (XDG_CACHE_HOME), no NETC_CACHE_DIR,
 # so that anything that works only with warm caches fails in CI as it would for a new user. The set-up
 # (pip, npm) keeps the machine's own configuration in HOME; netc's own first run with a read-only
-# home is tested in tests/test_fresh_machine.py.
+# home is tested in tests/tools/test_fresh_machine.py.
 if [ "${CI:-}" = true ]; then
     NETC_FRESH=$(mktemp -d "${TMPDIR:-/tmp}/netc-fresh.XXXXXX")
     mkdir -p "$NETC_FRESH/tmp" "$NETC_FRESH/cache"

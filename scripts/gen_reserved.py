@@ -1,4 +1,4 @@
-"""Write compiler/reserved.py: the names a layer, block instance or side output may not take.
+"""Write compiler/elaborate/reserved.py: the names a layer, block instance or side output may not take.
 
 A compiled network is a torch.fx GraphModule whose submodules are attributes named after the
 spec's layers, and whose forward is generated Python: a name that is an attribute of the module
@@ -27,7 +27,7 @@ scripts/gen_reserved.py from torch {__import__("torch").__version__}: do not edi
 A compiled network's submodules are attributes named after its layers, and its forward is
 generated Python, so a name cannot be an attribute of ``torch.nn.Module`` or of netc's module
 class (``forward``, ``to``, ``training``, ``state_dict``, ``graph``, ``netc``), a Python keyword
-(``def``, ``None``), ``self``, or a ``__dunder__`` name. tests/test_adversarial.py checks that the
+(``def``, ``None``), ``self``, or a ``__dunder__`` name. tests/tools/test_adversarial.py checks that the
 list covers the installed torch.
 """
 

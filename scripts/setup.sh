@@ -46,8 +46,8 @@ if ! .venv/bin/python -c "import netc, lark, pydantic, networkx, graphviz, pytes
 fi
 
 # The playground's editor (CodeMirror 6), bundled by esbuild from playground/ (package-lock.json)
-# into compiler/serve/static/editor.js. Without npm, netc serve falls back to a plain text area.
-EDITOR_JS=compiler/serve/static/editor.js
+# into compiler/tools/serve/static/editor.js. Without npm, netc serve falls back to a plain text area.
+EDITOR_JS=compiler/tools/serve/static/editor.js
 if [ ! -f "$EDITOR_JS" ] || [ playground/src/editor.js -nt "$EDITOR_JS" ] || [ playground/package-lock.json -nt "$EDITOR_JS" ]; then
     if command -v npm >/dev/null 2>&1; then
         echo "setup: building the playground's editor (npm ci && npm run build in playground/)"

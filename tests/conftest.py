@@ -25,5 +25,20 @@ def golden(path: Path, actual: str) -> None:
 
 def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None, env: dict | None = None):
     """Run the netc CLI in a subprocess of this interpreter; return the CompletedProcess."""
-    return subprocess.run([sys.executable, "-m", "netc.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "netc.tools.cli", *args], capture_output=True, text=True,
                           input=stdin, cwd=cwd or ROOT, env={**os.environ, **(env or {})}, timeout=300)
+
+
+FRONT_END_AND_CORE = ("dsl", "core")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The front end's and the core's tests need no torch: a run of tests/dsl and tests/core alone
+    fails if torch was imported on the way (a test that compiles belongs in tests/backends)."""
+    items = getattr(session, "items", None) or []
+    folders = {Path(str(item.fspath)).parent.name for item in items}
+    if items and folders <= set(FRONT_END_AND_CORE) and "torch" in sys.modules:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("FAILED: torch was imported by the tests of tests/dsl or tests/core")

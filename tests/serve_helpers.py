@@ -23,7 +23,7 @@ class Server:
     (its stderr after the banner, read as it comes)."""
 
     def __init__(self, *args: str, timeout: float = 60.0):
-        self.proc = subprocess.Popen([sys.executable, "-m", "netc.cli", "serve", *args, "--port", "0"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "netc.tools.cli", "serve", *args, "--port", "0"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.banner = ""

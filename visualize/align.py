@@ -14,7 +14,7 @@ which a layer may share a row with the same layer or one of its kind.
 
 Both placements are linear in the table's size: rows are a linked list (a row is inserted below
 another in constant time), a table's rows are found by origin in a dictionary, and the sequence
-alignment is banded (as ``netc diff``'s, compiler/align.py) and exact whenever the band provably
+alignment is banded (as ``netc diff``'s, compiler/diff/align.py) and exact whenever the band provably
 holds the best alignment. Two long configurations that differ in too many places are aligned
 within a bounded band, and ``Alignment.notes`` says so. ``Alignment.work`` counts the cells
 filled and the rows visited, so that tests bound the work rather than the time.

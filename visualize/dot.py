@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from netc import dims
+from netc.types import dims
 from netc.ir import IR, Node
 from netc.summary import human
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from .graph import ImportError_, Layer, Net
+from netc.importers.graph import ImportError_, Layer, Net
 
 
 def header(net: Net, what: str) -> list[str]:
@@ -20,24 +20,24 @@ def header(net: Net, what: str) -> list[str]:
 
 def from_caffe(path: str, text: str | None = None) -> str:
     """The spec text of a Caffe prototxt (V0, V1 or V2)."""
-    from . import caffe
-    from .printer import to_spec
+    from netc.importers import caffe
+    from netc.importers.printer import to_spec
     net = caffe.read(path, text)
     return to_spec(net, header(net, "Caffe prototxt"))
 
 
 def from_onnx(path: str) -> str:
     """The spec text of an ONNX file."""
-    from . import onnx_import
-    from .printer import to_spec
+    from netc.importers import onnx_import
+    from netc.importers.printer import to_spec
     net = onnx_import.read(path)
     return to_spec(net, header(net, "ONNX"))
 
 
 def from_torch(module, example_input) -> str:
     """The spec text of a PyTorch module, traced with torch.fx (torch.export where fx cannot)."""
-    from . import fx_import
-    from .printer import to_spec
+    from netc.importers import fx_import
+    from netc.importers.printer import to_spec
     net = fx_import.read(module, example_input)
     return to_spec(net, header(net, "a PyTorch module, traced"))
 

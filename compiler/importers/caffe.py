@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from netc.dsl.errors import Source, Span
 
-from .graph import ImportError_, Layer, Net
+from netc.importers.graph import ImportError_, Layer, Net
 
 V1_TYPES = {
     "CONVOLUTION": "Convolution", "INNER_PRODUCT": "InnerProduct", "POOLING": "Pooling", "LRN": "LRN",
@@ -106,7 +106,7 @@ class _Obj:
 def parse_text(text: str, filename: str = "<prototxt>"):
     """The NetParameter of a prototxt (any generation), or an error with the line."""
     from google.protobuf import text_format
-    from .caffe_proto import NetParameter
+    from netc.importers.caffe_proto import NetParameter
     net = NetParameter()
     try:
         text_format.Parse(text, net, allow_unknown_field=True)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 
-from .graph import ImportError_
+from netc.importers.graph import ImportError_
 
 
 def read_blobs(path: str) -> dict:
     """{layer name: [numpy arrays]} of a .caffemodel (V1 or V2 layers)."""
     import numpy as np
-    from .caffe_proto import NetParameter
+    from netc.importers.caffe_proto import NetParameter
     net = NetParameter()
     try:
         with open(path, "rb") as f:
@@ -55,8 +55,8 @@ def import_with_weights(prototxt: str, caffemodel: str):
     """(spec text, state_dict) of a prototxt and its .caffemodel."""
     import torch
     import netc
-    from . import caffe, header
-    from .printer import to_spec
+    from netc.importers import caffe, header
+    from netc.importers.printer import to_spec
     net = caffe.read(prototxt)
     order: list = []
     text = to_spec(net, header(net, "Caffe prototxt") + [f"weights: {os.path.basename(caffemodel)}"], order=order)
@@ -89,7 +89,7 @@ def import_with_weights(prototxt: str, caffemodel: str):
             if len(b) < want:
                 raise ImportError_(f"layer '{src}' has {len(b)} blobs in the caffemodel, {want} expected")
             tensors += b[:want]
-    from netc.torch_backend.weights import dataflow_tensors
+    from netc.backends.torch.weights import dataflow_tensors
     model = netc.compile(netc.loads(text), device="meta")
     dst = dataflow_tensors(model)
     if len(dst) != len(tensors):

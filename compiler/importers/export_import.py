@@ -6,7 +6,7 @@ outputs that run only in training are not part of such a graph.
 """
 from __future__ import annotations
 
-from .graph import ImportError_, Layer, Net
+from netc.importers.graph import ImportError_, Layer, Net
 
 
 def _one(v):

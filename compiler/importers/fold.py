@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 
-from .graph import Layer
-from .structure import WEIGHTED, Block, Item, _Ctx, _label, _layers, _groups, _path
+from netc.importers.graph import Layer
+from netc.importers.structure import WEIGHTED, Block, Item, _Ctx, _label, _layers, _groups, _path
 
 
 # ------------------------------------------------------------------ blocks
@@ -239,7 +239,7 @@ def _fold_aux(ctx: _Ctx, auxes: list) -> None:
 def _repeats(items: list) -> list:
     """Runs of identical layers as ``x N``; a run longer than netc allows (``max_repeat``,
     10,000) is written as several."""
-    from netc.dsl.parser import LIMITS
+    from netc.dsl.limits import LIMITS
     most = LIMITS.get("max_repeat") or float("inf")
     out: list = []
     for it in items:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import operator
 import os
 
-from .graph import ImportError_, Layer, Net
-from .structure import ACT_KINDS, JOINS
+from netc.importers.graph import ImportError_, Layer, Net
+from netc.importers.structure import ACT_KINDS, JOINS
 
 
 def _pair(v):
@@ -131,7 +131,7 @@ def _fn_names():
     import torch
     import torch.nn.functional as F
 
-    from netc.torch_backend import attention, layers
+    from netc.backends.torch import attention, layers
     return {
         torch.relu: "relu", torch.relu_: "relu", F.relu: "relu", torch.sigmoid: "sigmoid", torch.tanh: "tanh",
         F.sigmoid: "sigmoid", F.tanh: "tanh",
@@ -173,7 +173,7 @@ def read(module, example_input) -> Net:
     finally:
         module.train(was)
     if gm is None:
-        from . import export_import
+        from netc.importers import export_import
         return export_import.read(module, example_input)
     shapes = _shapes(gm, graph, example_input, module)
     return _to_net(gm, graph, shapes, example_input, module)

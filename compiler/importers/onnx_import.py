@@ -21,7 +21,7 @@ import os
 import re
 import stat
 
-from .graph import ImportError_, Layer, Net
+from netc.importers.graph import ImportError_, Layer, Net
 
 
 def _attrs(node) -> dict:
@@ -582,7 +582,7 @@ def weights(path: str, text: str) -> dict:
     folder = os.path.dirname(os.path.abspath(path))
     inits = {i.name: i for i in model.graph.initializer}
     compiled = netc.compile(netc.loads(text), device="meta")
-    from netc.torch_backend.weights import dataflow_tensors
+    from netc.backends.torch.weights import dataflow_tensors
     dst = dataflow_tensors(compiled)
     wanted = []         # (tensor name, what it is, transposed)
     for l in net.layers:

@@ -20,13 +20,13 @@ import re
 
 import networkx as nx
 
-from .fold import _fold_aux, _fold_blocks, _local, _repeats
+from netc.importers.fold import _fold_aux, _fold_blocks, _local, _repeats
 from netc.dsl.errors import NetcError, NetcErrors, Span, raise_all
 
-from .graph import ImportError_, Layer, Net, fail
-from .structure import (JOINS, WEIGHTED, Block, Item, _aux_name, _Ctx, _graph, _label, _last, _layers, _path, _seq,
+from netc.importers.graph import ImportError_, Layer, Net, fail
+from netc.importers.structure import (JOINS, WEIGHTED, Block, Item, _aux_name, _Ctx, _graph, _label, _last, _layers, _path, _seq,
                         shapes, simplify)
-from .words import fmt_num, word
+from netc.importers.words import fmt_num, word
 
 
 def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, order: list | None = None) -> str:
@@ -92,7 +92,7 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
 def _max_layers(net: Net, locate) -> None:
     """A network of more layers than a spec may have (``max_layers``) is refused before it is
     printed: every one of its layers is a layer of the spec (a join too), so loading would refuse it."""
-    from netc.dsl.parser import LIMITS
+    from netc.dsl.limits import LIMITS
     most = LIMITS.get("max_layers")
     if most and len(net.layers) > most:
         l = net.layers[most]

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from netc.reserved import is_reserved
+from netc.elaborate.reserved import is_reserved
 
-from .graph import Layer, Net, fail
+from netc.importers.graph import Layer, Net, fail
 
 WEIGHTED = ("conv", "fc", "upconv")
 ACT_KINDS = ("relu", "sigmoid", "tanh", "relu6", "hardswish", "hardsigmoid", "silu", "gelu")

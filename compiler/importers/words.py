@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 
-from .graph import Layer
-from .structure import _Ctx, _pair, pool_size
+from netc.importers.graph import Layer
+from netc.importers.structure import _Ctx, _pair, pool_size
 
 
 def fmt_num(v) -> str:

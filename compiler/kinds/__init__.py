@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
-from ..params import Params
-from . import act, attention, conv, fc, joins, misc, norm, pool, tokens
-from .base import FAMILIES, ROLES, Kind
+from netc.kinds.params import Params
+from netc.kinds import act, attention, conv, fc, joins, misc, norm, pool, tokens
+from netc.kinds.base import FAMILIES, ROLES, Kind
 
 BUILTIN_KINDS: list[Kind] = [*conv.KINDS, *fc.KINDS, *pool.KINDS, *norm.KINDS, *misc.KINDS, *act.KINDS,
                              *joins.KINDS, *tokens.KINDS, *attention.KINDS]
@@ -115,6 +115,30 @@ class Registry:
         words = {w for w, k in self.words.items() if not self.kinds[k].join and k != "input"}
         words.update(_SAMPLES)
         return sorted(words)
+
+    def spellings(self) -> list[tuple[str, str, str]]:
+        """Every layer spelling: (word, kind name, one-line doc); the paper examples included
+        (editors complete and highlight these)."""
+        out, seen = [], set()
+        for w in self.vocabulary():
+            hit = self.lookup_word(w)
+            out.append((w, hit[0].kind if hit else "", getattr(hit[0], "doc", "") if hit else ""))
+            seen.add(w.lower())
+        for name, kind in self.kinds.items():     # kind names that are not also spellings (custom kinds)
+            if name.lower() not in seen and self.lookup_word(name) is not None:
+                out.append((name, name, getattr(kind, "doc", "")))
+        return out
+
+    def word_pattern(self) -> str:
+        """One regular expression for every layer word, the papers' notation included (``conv3-64``,
+        ``maxpool3/2``): lower case, for Python's re and Oniguruma alike (the highlighters use it)."""
+        paper = [k.paper_re.pattern.lstrip("^").rstrip("$") for k in self.kinds.values() if k.paper_re is not None]
+        words = {w.lower() for w, _, _ in self.spellings() if re.fullmatch(r"[A-Za-z_][\w\-]*", w)}
+        return "|".join(paper + [re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w))])
+
+    def join_words(self) -> list[str]:
+        """The words that open a join group (``concat {``, ``add {``, ``residual {``)."""
+        return sorted({w for w, k in self.words.items() if self.kinds[k].join})
 
 
 def _orig_case(word: str, m: re.Match) -> re.Match:

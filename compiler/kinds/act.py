@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ..params import Params
-from .base import Kind, num
+from netc.kinds.params import Params
+from netc.kinds.base import Kind, num
 
 
 class Activation(Kind):

@@ -15,12 +15,12 @@ from typing import Optional
 
 from pydantic import Field
 
-from .. import dims
-from ..dims import ShapeProblem
-from ..params import Params
-from ..tensortype import TOKENS
-from .base import Kind
-from .tokens import need_grid, need_seq
+from netc.types import dims
+from netc.types.dims import ShapeProblem
+from netc.kinds.params import Params
+from netc.types.tensortype import TOKENS
+from netc.kinds.base import Kind
+from netc.kinds.tokens import need_grid, need_seq
 
 
 class AttentionParams(Params):
@@ -61,7 +61,7 @@ class SelfAttention(Kind):
         return None     # every token sees every other: the whole input
 
     def module(self, node, ins):
-        from netc.torch_backend.attention import SelfAttention as Module
+        from netc.backends.torch.attention import SelfAttention as Module
         p = node.params
         return Module(ins[0][1], p.heads, bias=p.bias, dropout=p.dropout, device="meta")
 
@@ -134,7 +134,7 @@ class WindowAttention(Kind):
         return None
 
     def module(self, node, ins):
-        from netc.torch_backend.attention import WindowAttention as Module
+        from netc.backends.torch.attention import WindowAttention as Module
         p = node.params
         return Module(ins[0][2], p.heads, p.window, p.shift_size(), bias=p.bias, dropout=p.dropout,
                       device="meta")

@@ -14,15 +14,15 @@ import re
 from fractions import Fraction
 from typing import Any, ClassVar
 
-from .. import dims
-from ..dims import ShapeProblem
-from ..params import NoParams
-from ..tensortype import MAP, TOKENS, VECTOR, TensorType, layout_of
+from netc.types import dims
+from netc.types.dims import ShapeProblem
+from netc.kinds.params import NoParams
+from netc.types.tensortype import MAP, TOKENS, VECTOR, TensorType, layout_of
 
 Shape = TensorType
 RF = tuple  # (size, stride): stride may be a Fraction after upsampling
 
-#: naming roles (netc.naming): how an unnamed instance is named
+#: naming roles (netc.elaborate.naming): how an unnamed instance is named
 ROLES = ("conv", "fc", "pool", "prob", "norm", "join", "token", "other")
 #: diagram families (netc.visualize.palette): one colour each
 FAMILIES = ("conv", "fc", "pool", "spp", "norm", "drop", "act", "join", "resize", "attention", "embed",
@@ -111,13 +111,13 @@ class Kind:
         return None
 
     def lower(self, lo, args: list):
-        """Emit this layer into a torch.fx graph through ``lo`` (netc.torch_backend.codegen.Lowering):
+        """Emit this layer into a torch.fx graph through ``lo`` (netc.backends.torch.codegen.Lowering):
         ``lo.call_module(x)``, ``lo.call(fn, *args)``. Returns the fx node of the output."""
         return lo.activate(lo.call_module(args[0]))
 
     def init(self, m) -> None:
         """Initialise a freshly materialised module (torchvision's VGG init by default)."""
-        from netc.torch_backend.modules import init_module
+        from netc.backends.torch.modules import init_module
         init_module(m)
 
     # ------------------------------------------------------------ activations (act=NAME)

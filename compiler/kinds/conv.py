@@ -7,11 +7,11 @@ from typing import Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from .. import dims
-from ..dims import ShapeProblem
-from ..params import Activation, ConvParams, IntOrPair, Params, _pair, _positive_pair
-from ..tensortype import MAP, fmap
-from .base import Kind, check_positive, scaled_rf, window_rf
+from netc.types import dims
+from netc.types.dims import ShapeProblem
+from netc.kinds.params import Activation, ConvParams, IntOrPair, Params, _pair, _positive_pair
+from netc.types.tensortype import MAP, fmap
+from netc.kinds.base import Kind, check_positive, scaled_rf, window_rf
 
 _WORD = r"(\d+|[a-z_][a-z0-9_]*)"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import re
 
-from .. import dims
-from ..dims import ShapeProblem
-from ..params import FCParams
-from ..tensortype import MAP, TOKENS, TensorType, vector
-from .base import Kind, window_rf
+from netc.types import dims
+from netc.types.dims import ShapeProblem
+from netc.kinds.params import FCParams
+from netc.types.tensortype import MAP, TOKENS, TensorType, vector
+from netc.kinds.base import Kind, window_rf
 
 
 class FC(Kind):

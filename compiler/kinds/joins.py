@@ -8,11 +8,11 @@ import operator
 
 from pydantic import Field
 
-from .. import dims
-from ..dims import ShapeProblem
-from ..params import NoParams, Params
-from ..tensortype import MAP, TOKENS, TensorType, layout_of
-from .base import Kind
+from netc.types import dims
+from netc.types.dims import ShapeProblem
+from netc.kinds.params import NoParams, Params
+from netc.types.tensortype import MAP, TOKENS, TensorType, layout_of
+from netc.kinds.base import Kind
 
 
 def _desc(preds, ins) -> str:
@@ -97,7 +97,7 @@ class Concat(Join):
         xs = list(args)
         ref = lo.node.meta.get("crop_ref")
         if ref is not None:
-            from netc.torch_backend.layers import center_crop
+            from netc.backends.torch.layers import center_crop
             small = next(i for i, s in enumerate(lo.ins) if tuple(s[1:]) == tuple(ref))
             xs = [x if tuple(s[1:]) == tuple(ref) else lo.call(center_crop, x, xs[small], name=f"{lo.name}_crop{i}")
                   for i, (x, s) in enumerate(zip(args, lo.ins))]

@@ -7,11 +7,11 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from .. import dims
-from ..dims import ShapeProblem
-from ..params import DropoutParams, IntOrPair, NoParams, Params, _pair, _positive_pair
-from ..tensortype import MAP, TOKENS, fmap, vector
-from .base import Kind, num, scaled_rf
+from netc.types import dims
+from netc.types.dims import ShapeProblem
+from netc.kinds.params import DropoutParams, IntOrPair, NoParams, Params, _pair, _positive_pair
+from netc.types.tensortype import MAP, TOKENS, fmap, vector
+from netc.kinds.base import Kind, num, scaled_rf
 
 
 class Dropout(Kind):
@@ -48,7 +48,7 @@ class DropPath(Kind):
         return f"drop-path({num(p.p)})"
 
     def module(self, node, ins):
-        from netc.torch_backend.layers import DropPath as DropPathModule
+        from netc.backends.torch.layers import DropPath as DropPathModule
         return DropPathModule(node.params.p)
 
 
@@ -117,7 +117,7 @@ class LayerScale(Kind):
         return ins[0].channels
 
     def module(self, node, ins):
-        from netc.torch_backend.layers import LayerScale as LayerScaleModule
+        from netc.backends.torch.layers import LayerScale as LayerScaleModule
         return LayerScaleModule(ins[0].channels, node.params.init, spatial=ins[0].layout == MAP)
 
     def init(self, m) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ..params import Activation, BNParams, LRNParams, Params
-from ..tensortype import MAP, TOKENS, VECTOR
-from .base import Kind, num
+from netc.kinds.params import Activation, BNParams, LRNParams, Params
+from netc.types.tensortype import MAP, TOKENS, VECTOR
+from netc.kinds.base import Kind, num
 
 
 class LRN(Kind):
@@ -21,7 +21,7 @@ class LRN(Kind):
 
     def module(self, node, ins):
         from netc.dsl.errors import SpecError
-        from netc.torch_backend.lrn import LocalResponseNorm, WithinChannelLRN
+        from netc.backends.torch.lrn import LocalResponseNorm, WithinChannelLRN
         p = node.params
         if p.region == "across":
             return LocalResponseNorm(p.size, alpha=p.torch_alpha(), beta=p.beta, k=p.k)
@@ -76,7 +76,7 @@ class LayerNorm(Kind):
     def module(self, node, ins):
         from torch import nn
 
-        from netc.torch_backend.layers import LayerNorm2d
+        from netc.backends.torch.layers import LayerNorm2d
         p = node.params
         cls = LayerNorm2d if ins[0].layout == MAP else nn.LayerNorm
         return cls(ins[0].channels, eps=p.eps, elementwise_affine=p.affine, device="meta")
@@ -99,7 +99,7 @@ class GroupNorm(Kind):
         return f"GN({p.groups})"
 
     def infer(self, p, ins):
-        from ..dims import ShapeProblem
+        from netc.types.dims import ShapeProblem
         if ins[0][0] % p.groups:
             raise ShapeProblem(f"{self.paper(p)}: channels ({ins[0][0]}) are not divisible by groups ({p.groups})")
         return ins[0]

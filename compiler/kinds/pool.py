@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from .. import dims
-from ..params import AdaptivePoolParams, PoolParams, SPPParams, _pair
-from ..tensortype import MAP, fmap, vector
-from .base import Kind, check_positive, window_rf
+from netc.types import dims
+from netc.kinds.params import AdaptivePoolParams, PoolParams, SPPParams, _pair
+from netc.types.tensortype import MAP, fmap, vector
+from netc.kinds.base import Kind, check_positive, window_rf
 
 
 class _Pool(Kind):
@@ -163,7 +163,7 @@ class SPP(Kind):
         return _whole_map_rf(rf_in, ins)
 
     def module(self, node, ins):
-        from netc.torch_backend.spp import SPP as SPPModule
+        from netc.backends.torch.spp import SPP as SPPModule
         return SPPModule(node.params.levels, node.params.mode)
 
 

@@ -16,11 +16,11 @@ import re
 
 from pydantic import Field
 
-from .. import dims
-from ..dims import ShapeProblem
-from ..params import NoParams, Params
-from ..tensortype import MAP, TOKENS, TensorType, vector
-from .base import Kind, check_positive, window_rf
+from netc.types import dims
+from netc.types.dims import ShapeProblem
+from netc.kinds.params import NoParams, Params
+from netc.types.tensortype import MAP, TOKENS, TensorType, vector
+from netc.kinds.base import Kind, check_positive, window_rf
 
 _WORD = r"(\d+|[a-z_][a-z0-9_]*)"
 
@@ -115,7 +115,7 @@ class PatchEmbed(Kind):
         return lo.call(torch.transpose, y, 1, 2, name=f"{lo.name}_tokens")
 
     def init(self, m):
-        from netc.torch_backend.attention import init_patch_embedding
+        from netc.backends.torch.attention import init_patch_embedding
         init_patch_embedding(m)
 
 
@@ -227,14 +227,14 @@ class ClassToken(Kind):
         return ins[0][-1]
 
     def module(self, node, ins):
-        from netc.torch_backend.attention import TensorParam
+        from netc.backends.torch.attention import TensorParam
         return TensorParam((1, 1, ins[0][-1]), init="zeros")
 
     def init(self, m):
         m.reset_parameters()
 
     def lower(self, lo, args):
-        from netc.torch_backend.attention import prepend_token
+        from netc.backends.torch.attention import prepend_token
         token = lo.get_attr()
         return lo.call(prepend_token, args[0], token, name=lo.name)
 
@@ -264,7 +264,7 @@ class PosEmbed(Kind):
         return math.prod(ins[0])
 
     def module(self, node, ins):
-        from netc.torch_backend.attention import TensorParam
+        from netc.backends.torch.attention import TensorParam
         return TensorParam((1, *ins[0]), init="normal", std=0.02)
 
     def init(self, m):
@@ -361,7 +361,7 @@ class PatchMerge(Kind):
         return window_rf(rf_in, 2, 2)
 
     def module(self, node, ins):
-        from netc.torch_backend.attention import PatchMerging
+        from netc.backends.torch.attention import PatchMerging
         c = ins[0][-1]
         return PatchMerging(c, self._out(node.params, c), eps=node.params.eps, device="meta")
 

@@ -1,6 +1,6 @@
 // The editor of `netc serve`: CodeMirror 6 with a small highlighter for .net specs, error
 // squiggles, and a way to select a line from the diagram. Bundled by esbuild into one file,
-// compiler/serve/static/editor.js (npm run build); the page falls back to a <textarea> without it.
+// compiler/tools/serve/static/editor.js (npm run build); the page falls back to a <textarea> without it.
 import {EditorState, StateEffect, StateField} from "@codemirror/state";
 import {EditorView, Decoration, keymap, lineNumbers, highlightActiveLine, highlightActiveLineGutter,
         drawSelection, highlightSpecialChars} from "@codemirror/view";

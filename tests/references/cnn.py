@@ -9,7 +9,7 @@ parameter (ConvNeXt's ``layer_scale`` = 1e-6); tests that compare outputs should
 weights into both models anyway.
 
 Checked once against torchvision 0.28.0 (imported from a scratch directory, outside this
-repository; ``tests/test_references.py::test_against_torchvision`` repeats it wherever torchvision
+repository; ``tests/backends/test_references.py::test_against_torchvision`` repeats it wherever torchvision
 imports): identical state-dict keys, order and shapes, identical ``named_modules()`` lists, and
 bitwise-equal eval outputs after loading torchvision's randomised weights (Inception-v3's training-
 mode aux logits too).

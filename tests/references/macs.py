@@ -8,7 +8,7 @@
 
 Nothing else is counted: no bias adds, norms, activations, pools, residual adds or the elementwise
 product of squeeze-excitation. This is the convention of torchvision's published ``_ops`` figures
-(see :func:`macs` and tests/test_references.py), which were measured with a dispatch-level counter
+(see :func:`macs` and tests/backends/test_references.py), which were measured with a dispatch-level counter
 that sees only ``aten.convolution`` and the matrix products (``mm``/``addmm``/``bmm``) and counts a
 multiply-add as one operation.
 

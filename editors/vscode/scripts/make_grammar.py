@@ -3,7 +3,7 @@ registry of layer kinds included). Run it after adding a kind or a keyword:
 
     .venv/bin/python editors/vscode/scripts/make_grammar.py
 
-tests/test_editor_grammar.py fails while the checked-in grammar differs from what this writes.
+tests/tools/test_editor_grammar.py fails while the checked-in grammar differs from what this writes.
 Every rule is a one-line `match` or a one-line begin/end, with regular expressions that Python's
 re and Oniguruma read alike.
 """
@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from netc.pygments_lexer import JOINS, KEYWORDS, LAYER, NAME
+from netc.tools.pygments_lexer import JOINS, KEYWORDS, LAYER, NAME
 
 OUT = Path(__file__).resolve().parent.parent / "syntaxes" / "netc.tmLanguage.json"
 KW = "keyword.control.netc"

@@ -1,0 +1,289 @@
+"""Weights from another implementation of the same architecture, matched by structure.
+
+Names differ between implementations (torchvision's ``features.28.weight`` is netc's
+``conv5_3.weight``), but the order and shapes of their tensors do not: both list each layer's
+parameters and buffers in program order. :func:`load_weights` pairs the tensors one by one,
+checks every shape, and names the first pair that disagrees. Batch-norm's
+``num_batches_tracked`` counters are bookkeeping and are skipped on both sides.
+"""
+from __future__ import annotations
+
+import warnings
+
+from collections import OrderedDict
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from netc.dsl.errors import NetcError
+
+
+class WeightsError(NetcError):
+    """A state_dict that does not fit the compiled model."""
+
+
+def _tensors(sd: Mapping[str, torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
+    return [(k, v) for k, v in sd.items() if not k.endswith("num_batches_tracked") and isinstance(v, torch.Tensor)]
+
+
+def _fits(dst: torch.Tensor, src: torch.Tensor) -> bool:
+    if dst.shape == src.shape:
+        return True
+    # a fully-connected weight onto a convolution (dense evaluation) or back: same numbers, new shape
+    return dst.numel() == src.numel() and {dst.dim(), src.dim()} == {2, 4} and dst.shape[0] == src.shape[0]
+
+
+def _where(model: nn.Module, key: str) -> str:
+    layer = key.rsplit(".", 1)[0]
+    for info in getattr(model, "netc", {}).get("layers", []):
+        if info["target"] == layer:
+            spec = info.get("file")
+            at = f", {spec}:{info['line']}" if spec and info.get("line") else ""
+            return f"layer {info['name']} ({info.get('paper', info['kind'])}{at})"
+    return f"layer {layer}"
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "[" + ", ".join(str(d) for d in t.shape) + "]"
+
+
+def load_weights(model: nn.Module, state_dict, strict: bool = True) -> nn.Module:
+    """Copy ``state_dict`` (or a module's weights) into ``model`` by structure; returns ``model``.
+
+    strict=False loads the common prefix: every tensor up to the first one whose shape disagrees
+    or that one side lacks (a new head for fine-tuning), and warns what it left out. strict=True
+    raises :class:`WeightsError` naming the first layer whose shapes disagree.
+
+    >>> import netc, torch
+    >>> a, b = netc.compile("vgg:A"), netc.compile("vgg:A")
+    >>> _ = netc.load_weights(b, a.state_dict())
+    >>> torch.equal(a.conv1_1.weight, b.conv1_1.weight)
+    True
+    """
+    if isinstance(state_dict, nn.Module):
+        return _load_by_dataflow(model, state_dict, strict)
+    if not isinstance(state_dict, Mapping):
+        raise WeightsError(f"expected a state_dict (a mapping of names to tensors), got {type(state_dict).__name__}")
+    dst, src = _tensors(model.state_dict()), _tensors(state_dict)
+    moved = _side_outputs_moved(model, dst, src)
+    if moved is not None:   # the source registers its side heads elsewhere (torchvision's Inception3, GoogLeNet)
+        src = moved
+    return _pair_and_copy(model, dst, src, strict)
+
+
+def _pair_and_copy(model: nn.Module, dst: list, src: list, strict: bool) -> nn.Module:
+    """Pair ``dst`` and ``src`` (lists of (name, tensor)) one by one, check the shapes, copy."""
+    for i, ((dk, dv), (sk, sv)) in enumerate(zip(dst, src)):
+        if not _fits(dv, sv):
+            if not strict:
+                warnings.warn(f"load_weights(strict=False): loaded the first {i} of {len(dst)} tensors; "
+                              f"{dk} of {_where(model, dk)} is {_shape(dv)} but the source's {sk} is "
+                              f"{_shape(sv)}, so it and the rest keep their initial values", stacklevel=3)
+                dst, src = dst[:i], src[:i]
+                break
+            raise WeightsError(f"the weights do not fit at tensor {i + 1}: {dk} of {_where(model, dk)} is "
+                               f"{_shape(dv)}, but the source's {sk} is {_shape(sv)}",
+                               hint="the source is a different architecture or configuration, or lists its "
+                                    "layers in another order (pass the source module itself, "
+                                    "load_weights(model, source_module), to match by dataflow); strict=False "
+                                    "loads everything before this tensor (e.g. a backbone under a new head)")
+    if strict and len(dst) != len(src):
+        more, extra = ("source", src[len(dst)][0]) if len(src) > len(dst) else ("model", dst[len(src)][0])
+        where = f" ({_where(model, extra)})" if more == "model" else ""
+        raise WeightsError(f"the model has {len(dst)} tensors and the source {len(src)}: the first unmatched "
+                           f"one is the {more}'s {extra}{where}", hint="pass strict=False to load the common prefix")
+    if any(v.is_meta for _, v in dst):   # the shapes fit (checked above), but there is nowhere to put values
+        raise WeightsError("the model is on the meta device and holds no weights to load into",
+                           hint="compile it on a real device: netc.compile(..., device='cpu')")
+    if any(v.is_meta for _, v in src):
+        raise WeightsError("the source's tensors are on the meta device: they hold no values")
+    new = OrderedDict((dk, sv.detach().reshape(dv.shape)) for (dk, dv), (_, sv) in zip(dst, src))
+    with torch.no_grad():
+        current = model.state_dict(keep_vars=True)
+        for k, v in new.items():
+            current[k].copy_(v.to(dtype=current[k].dtype, device=current[k].device))
+    return model
+
+
+def _side_outputs_moved(model: nn.Module, dst: list, src: list) -> list | None:
+    """The source's tensors in the model's order when they differ only in where each side output's
+    tensors sit: netc lists a side head's tensors after the main path, torchvision registers
+    Inception3's AuxLogits between Mixed_6e and Mixed_7a and GoogLeNet's aux1/aux2 before its fc.
+    Each head's tensors stay together and in order, as do the main path's; the first placement
+    of the heads (earliest first) where every shape fits is taken. None when the plain order
+    fits, when the model has no side outputs, or when no placement fits."""
+    heads = list(getattr(model, "aux_weights", {}) or {})
+    if not heads or len(dst) != len(src) or all(_fits(d, s) for (_, d), (_, s) in zip(dst, src)):
+        return None
+    blocks = [[t for t in dst if t[0].startswith(h + ".")] for h in heads]
+    if any(not b for b in blocks):
+        return None
+    in_head = {k for b in blocks for k, _ in b}
+    main = [t for t in dst if t[0] not in in_head]
+    if [t[0] for t in main + [t for b in blocks for t in b]] != [t[0] for t in dst]:
+        return None   # the model's own order is not main path then heads: nothing to undo
+    order = sorted(range(len(heads)), key=lambda j: [k for k, _ in dst].index(blocks[j][0][0]))
+    blocks = [blocks[j] for j in order]
+    dead: set = set()
+
+    def place(i: int, j: int) -> list | None:
+        """Source tensors from position i + (lengths of the first j heads) matched to main[i:] and heads[j:]."""
+        if (i, j) in dead:
+            return None
+        at = i + sum(len(b) for b in blocks[:j])
+        if i == len(main) and j == len(blocks):
+            return []
+        if j < len(blocks) and at + len(blocks[j]) <= len(src) and all(
+                _fits(d, s) for (_, d), (_, s) in zip(blocks[j], src[at:at + len(blocks[j])])):
+            rest = place(i, j + 1)
+            if rest is not None:
+                return [("head", j)] + rest
+        if i < len(main) and _fits(main[i][1], src[at][1]):
+            rest = place(i + 1, j)
+            if rest is not None:
+                return [("main", i)] + rest
+        dead.add((i, j))
+        return None
+
+    import sys
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 4 * len(src) + 100))
+    try:
+        steps = place(0, 0)
+    finally:
+        sys.setrecursionlimit(limit)
+    if steps is None:
+        return None
+    by_key: dict = {}
+    at = 0
+    for what, n in steps:
+        group = [main[n]] if what == "main" else blocks[n]
+        for (k, _), s in zip(group, src[at:at + len(group)]):
+            by_key[k] = s
+        at += len(group)
+    return [by_key[k] for k, _ in dst]
+
+
+# ------------------------------------------------------------------ a weight file's size, before it is read
+#: a weight file may unpack to this many times the model's own tensors (float64 copies, an
+#: optimizer's state beside them, an average of the weights) plus ``FILE_SLACK`` bytes
+FILE_FACTOR = 8
+FILE_SLACK = 16 << 20
+
+
+def unpacked_bytes(path) -> int:
+    """The bytes a ``torch.save`` file unpacks to, read from its zip directory: the sizes it
+    declares for its entries (torch's reader allocates what an entry declares and inflates no
+    more), so nothing is inflated to learn them. A file that is not a zip archive (torch's legacy
+    format) is read as it is stored: its own size."""
+    import os
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as z:
+            return sum(max(0, i.file_size) for i in z.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
+        return os.path.getsize(path)
+
+
+def check_file_size(path, model: nn.Module) -> int:
+    """Refuse a weight file that would unpack to far more than ``model``'s tensors (a 500 KB
+    archive of deflated zeros holding 512 MB), before anything is inflated. Returns the bytes."""
+    from netc.elaborate.bounds import _bytes
+    own = sum(t.numel() * t.element_size() for t in model.state_dict(keep_vars=True).values()
+              if isinstance(t, torch.Tensor))
+    n = unpacked_bytes(path)
+    most = FILE_FACTOR * own + FILE_SLACK
+    if n > most:
+        raise WeightsError(f"the weights do not fit: {path} unpacks to {_bytes(n)} of tensors, more than "
+                           f"{FILE_FACTOR}x the model's own {_bytes(own)} (its {len(model.state_dict()):,} tensors)",
+                           hint="nothing was unpacked; give the state_dict of this architecture "
+                                "(torch.save(model.state_dict(), path))")
+    return n
+
+
+# ------------------------------------------------------------------ matching by dataflow
+def _load_by_dataflow(model: nn.Module, source: nn.Module, strict: bool) -> nn.Module:
+    """Pair the tensors of ``source`` and ``model`` in the order the computation uses them (traced
+    with torch.fx), not the order the modules were registered in: a source that registers its
+    head before its trunk, or its side heads before its classifier, loads all the same."""
+    return _pair_and_copy(model, dataflow_tensors(model), dataflow_tensors(source), strict)
+
+
+def _walk_from_outputs(graph) -> list:
+    """The graph's nodes in a canonical dataflow order, whatever order its Python forward computed
+    them in: a depth-first walk back from each output (the main output first, then side outputs),
+    each node emitted after its inputs, visited in argument order (concat's branches as they are
+    concatenated), a parameter read (get_attr) after the computation it scales (``layer_scale * x``
+    reads the scale after x, as a spec writes it)."""
+    nodes = list(graph.nodes)
+    out = next((n for n in nodes if n.op == "output"), None)
+    roots: list = []
+
+    def flat(a):
+        if isinstance(a, (tuple, list)):
+            for x in a:
+                flat(x)
+        elif hasattr(a, "op"):
+            roots.append(a)
+
+    if out is not None:
+        flat(out.args[0])
+    # the main output first, then the side outputs in the order the graph computes them
+    # (torchvision's GoogLeNet returns (x, aux2, aux1); netc returns its heads as they hang off)
+    where = {n: i for i, n in enumerate(nodes)}
+    roots = roots[:1] + sorted(roots[1:], key=lambda n: where.get(n, 0))
+    order, done = [], set()
+    for root in roots:
+        stack = [(root, False)]
+        while stack:
+            n, expanded = stack.pop()
+            if n in done:
+                continue
+            if expanded:
+                done.add(n)
+                order.append(n)
+                continue
+            stack.append((n, True))
+            ins = [a for a in n.all_input_nodes if a.op != "get_attr"] + \
+                  [a for a in n.all_input_nodes if a.op == "get_attr"]
+            stack.extend((a, False) for a in reversed(ins) if a not in done)
+    return order + [n for n in nodes if n not in done]
+
+
+def dataflow_tensors(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """(state_dict key, tensor) in dataflow order: the layers feeding the main output in the
+    order the traced graph runs them, then side outputs' layers (auxiliary heads, traced in
+    training mode), each module's parameters and buffers in its own order. A module torch.fx
+    cannot trace keeps its registration order (with a warning)."""
+    import torch.fx as fx
+    was = module.training
+    try:
+        module.train(True)
+        graph = module.graph if isinstance(module, fx.GraphModule) else fx.symbolic_trace(module).graph
+    except Exception as e:  # noqa: BLE001 - any tracing failure: fall back, and say so
+        warnings.warn(f"load_weights: torch.fx cannot trace {type(module).__name__} ({type(e).__name__}: {e}); "
+                      "matching its tensors in registration order", stacklevel=4)
+        return _tensors(module.state_dict())
+    finally:
+        module.train(was)
+    order = _walk_from_outputs(graph)
+    sd = module.state_dict(keep_vars=True)
+    keys: list[str] = []
+    seen: set = set()
+    for n in order:
+        if n.op == "call_module":
+            prefix = n.target + "."
+            mine = [k for k in sd if k.startswith(prefix) and "." not in k[len(prefix):]]
+            sub = module.get_submodule(n.target)
+            mine = [prefix + k for k in sub.state_dict(keep_vars=True) if prefix + k in sd] or mine
+        elif n.op == "get_attr":
+            mine = [n.target] if n.target in sd else [k for k in sd if k.startswith(n.target + ".")]
+        else:
+            continue
+        for k in mine:
+            if k not in seen:
+                seen.add(k)
+                keys.append(k)
+    keys += [k for k in sd if k not in seen]      # anything the graph does not use, last
+    return [(k, sd[k]) for k in keys if not k.endswith("num_batches_tracked") and isinstance(sd[k], torch.Tensor)]

@@ -1,0 +1,113 @@
+"""Lowering: an elaborated configuration (items) -> the IR's graph of layer instances.
+
+Each layer item becomes a node, each join a node fed by its branches' ends, each block instance
+a scope, each side output a head hanging off its target; ``from NAME`` continues from an earlier
+node. Nothing is inferred here: the analyses are passes (:mod:`netc.passes`).
+"""
+from __future__ import annotations
+
+from netc.dsl.errors import SpecError, did_you_mean
+
+from netc.kinds.params import NoParams
+from netc.ir import IR, AuxHead, Node, Scope
+from netc.elaborate.items import AuxItem, BlockItem, GroupItem, LayerItem, RefItem, Resolved
+
+
+def lower(resolved: Resolved) -> IR:
+    """Items -> an IR with nodes and edges (no types, counts or checks yet)."""
+    ir = IR(resolved)
+    b = _Builder(ir)
+    inp = resolved.input
+    ir.g.add_node("input", node=Node("input", "input", NoParams(), inp.span or resolved.span,
+                                         spec=ir.registry["input"]))
+    ir.output = b.seq(resolved.items, "input", ())
+    for a in resolved.aux:
+        b.aux(a)
+    return ir
+
+
+class _Builder:
+    def __init__(self, ir: IR):
+        self.ir = ir
+        self.names: dict[str, str] = {}   # local reference (block instance name) -> output node
+
+    def add(self, name: str, node: Node, preds: list[str]) -> str:
+        g = self.ir.g
+        if name in g:
+            self.ir.errors.append(SpecError(f"duplicate name '{name}'", node.span,
+                                            hint=f"'{name}' is already used at {g.nodes[name]['node'].span}; "
+                                                 "pick another with 'as NAME'"))
+            i = 2
+            while f"{name}_{i}" in g:
+                i += 1
+            name = node.name = f"{name}_{i}"
+        g.add_node(name, node=node)
+        for port, p in enumerate(preds):
+            g.add_edge(p, name, port=port)
+        return name
+
+    def seq(self, items: list, tail: str, scope: tuple, aux: str | None = None) -> str:
+        for it in items:
+            tail = self.item(it, tail, scope, aux)
+        return tail
+
+    def item(self, it, tail: str, scope: tuple, aux: str | None) -> str:
+        prefix = "/".join(scope)
+        full = f"{prefix}/{it.local}" if prefix else it.local
+        if isinstance(it, LayerItem):
+            node = Node(full, it.kind.kind, it.params, it.span, scope, aux, it.word, explicit=it.name is not None,
+                        spec=it.kind)
+            return self.add(full, node, [tail])
+        if isinstance(it, RefItem):
+            return self.ref(it, scope)
+        if isinstance(it, BlockItem):
+            out = self.seq(it.body, tail, (*scope, it.local), aux)
+            if out == tail:   # an empty block passes its input through
+                ident = self.ir.registry["identity"]
+                out = self.add(f"{full}/identity", Node(f"{full}/identity", "identity", NoParams(), it.span,
+                                                        (*scope, it.local), aux, "identity", spec=ident), [tail])
+            self.ir.scopes[full] = Scope(full, "block", it.label, it.span, it.block, it.args, out, tail,
+                                         explicit=it.name is not None)
+            self.names.setdefault(it.local, out)
+            self.names[full] = out
+            return out
+        if isinstance(it, GroupItem):
+            ends = [self.seq(br, tail, scope, aux) for br in it.branches]
+            if it.kind.sequential_body:     # residual: the body, then the group's input as the shortcut
+                ends = [ends[-1] if ends else tail, tail]
+            node = Node(full, it.kind.kind, it.params, it.span, scope, aux, it.op, explicit=it.name is not None,
+                        spec=it.kind)
+            return self.add(full, node, ends)
+        raise TypeError(f"unknown item {it!r}")
+
+    def ref(self, it: "RefItem", scope: tuple) -> str:
+        """``from NAME``: continue from an earlier layer (a skip that does not nest)."""
+        g = self.ir.g
+        prefix = "/".join(scope)
+        for cand in ([f"{prefix}/{it.target}"] if prefix else []) + [it.target]:
+            hit = self.names.get(cand, cand if cand in g else None)
+            if hit is not None:
+                return hit
+        cands = [n for n in g if n != "input"] + list(self.names)
+        self.ir.errors.append(SpecError(f"'from {it.target}': no earlier layer is named '{it.target}'", it.span,
+                                        did_you_mean(it.target, cands) or
+                                        "name the layer with 'as NAME' before referring to it"))
+        return "input"
+
+    def aux(self, a: AuxItem):
+        g = self.ir.g
+        target = self.names.get(a.target, a.target)
+        if target not in g or g.nodes[target]["node"].aux is not None:
+            cands = [n for n in g if g.nodes[n]["node"].aux is None] + list(self.names)
+            self.ir.errors.append(SpecError(f"side output '{a.name}' is attached to '{a.target}', which is not a layer "
+                                            "of this configuration", a.target_span, did_you_mean(a.target, cands)))
+            return
+        if a.name in g or a.name in self.ir.scopes:
+            self.ir.errors.append(SpecError(f"duplicate name '{a.name}'", a.span))
+            return
+        out = self.seq(a.body, target, (a.name,), aux=a.name)
+        self.ir.scopes[a.name] = Scope(a.name, "aux", f"aux {a.name} (weight {a.weight:g})", a.span,
+                                       output=out, input=target)
+        self.ir.aux.append(AuxHead(a.name, target, out, a.weight, a.span))
+
+

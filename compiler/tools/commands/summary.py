@@ -1,0 +1,74 @@
+"""netc summary SPEC[:CONFIG]: per-layer output shape, params, multiply-adds, receptive field."""
+from __future__ import annotations
+
+import netc
+from netc import summary as S
+from netc.dsl.errors import UsageError
+from netc.tools.commands import add_overrides, overrides as spec_overrides
+from netc.passes import check_budget, infer
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("summary", help="per-layer shapes, params, multiply-adds, receptive fields",
+                       description="Summarise one configuration (or every configuration of a file).")
+    p.add_argument("spec", metavar="SPEC[:CONFIG]", help="e.g. vgg:D, googlenet, path/to/net.net:B")
+    p.add_argument("--input", metavar="CxHxW", help="evaluate at this input size (e.g. 3x256x320 or 256x320)")
+    p.add_argument("--depth", type=int, metavar="N", help="aggregate blocks nested at depth N or deeper into one row")
+    p.add_argument("--json", action="store_true", help="print JSON (same as --format json)")
+    p.add_argument("--format", choices=("term", "markdown", "csv", "json"), default="term")
+    add_overrides(p)
+    p.set_defaults(run=run)
+
+
+def parse_input_chw(text: str) -> tuple[int | None, int, int]:
+    """``3x256x320`` -> (3, 256, 320); ``256x320`` -> (None, 256, 320)."""
+    parts = text.lower().replace("\u00d7", "x").split("x")
+    if len(parts) not in (2, 3) or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise UsageError(f"--input takes CxHxW or HxW with positive numbers, not {text!r}")
+    c = int(parts[0]) if len(parts) == 3 else None
+    return c, int(parts[-2]), int(parts[-1])
+
+
+def parse_input(text: str) -> tuple[int, int]:
+    """``3x256x320`` or ``256x320`` -> (256, 320)."""
+    return parse_input_chw(text)[1:]
+
+
+def _load(spec: str, overrides: dict) -> list:
+    """SPEC:CONFIG -> that one; a file with a `default` configuration -> the default (``googlenet``
+    alone names GoogLeNet, not every variant in the file); otherwise every configuration."""
+    _, cfg = netc.split_ref(spec)
+    if cfg is None and any(c.default and c.own for c in netc.program(spec).configs.values()):
+        return [netc.load(spec, **overrides)]
+    return netc.load_all(spec, **overrides)
+
+
+def run(args) -> int:
+    fmt = "json" if args.json else args.format
+    overrides = spec_overrides(args)
+    irs = _load(args.spec, overrides)
+    if args.input:
+        c, h, w = parse_input_chw(args.input)
+        for ir in irs:
+            if c is not None and c != ir.input_spec.channels:
+                raise UsageError(f"--input gives {c} channel{'s' * (c != 1)}, but {ir.config} takes "
+                                 f"{ir.input_spec.channels}; --input changes the size only",
+                                 hint=f"give HxW ({h}x{w}), or derive a configuration with another input line, "
+                                      f"e.g. config {ir.config}-gray extends {ir.config} {{ input {h}x{w} gray }}")
+            for n in ir.nodes():
+                n.shape = None
+            infer(ir, (h, w))
+            check_budget(ir)
+            netc.raise_all(ir.errors)
+    if args.depth is not None and args.depth < 1:
+        raise UsageError("--depth takes a number at least 1")
+    if fmt == "json":
+        print(S.to_json(irs, args.depth))
+        return 0
+    render = {"term": S.to_text, "markdown": S.to_markdown, "csv": S.to_csv}[fmt]
+    texts = [render(ir, args.depth) for ir in irs]
+    if fmt == "csv":
+        print(texts[0] + "".join(t.split("\n", 1)[1] for t in texts[1:]), end="")
+    else:
+        print("\n\n".join(texts))
+    return 0
