@@ -1,13 +1,18 @@
 """Per-layer summary rows of an IR and their formats (terminal, Markdown, CSV, JSON).
 
 ``rows(ir, depth=N)`` aggregates every block instance nested at depth N or deeper into one row
-(at depth 1 GoogLeNet's rows are the rows of its Table 1).
+(at depth 1 GoogLeNet's rows are the rows of its Table 1). ``tree(ir, depth)`` is what the terminal
+and Markdown tables show: each block a heading row with its totals, its layers under it named
+relative to it; ``default_depth(ir)`` the deepest level that fits on a screen (``SCREEN`` rows).
+``totals(ir, batch)`` counts trainable and frozen parameters and the memory of parameters and
+activations (float32).
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass
 
 from netc.types import dims
@@ -20,7 +25,16 @@ CONVENTIONS = {
             "conv = Hout*Wout*Cout*k*k*Cin/groups, FC = in*out (bias adds, activations, "
             "normalisation and pooling are not counted; FLOPs ~ 2 x MACs)",
     "rf": "[size, stride]: receptive field of one output unit on the input, and the cumulative stride",
+    "memory": "float32 (4 bytes a value): parameter memory = (trainable + frozen parameters + buffers) x 4; "
+              "activation memory = batch x (input + every layer's output, side outputs included) x 4, "
+              "what a training step keeps for the backward pass (in MB, 10^6 bytes)",
+    "frozen": "parameters that are not trained (none unless a layer is frozen); buffers: batch-norm "
+              "running statistics (2 per channel), saved with the weights but not trained",
 }
+
+#: rows a terminal shows at once: a summary longer than this at full depth shows its blocks instead
+SCREEN = 40
+BYTES = 4     # float32
 
 
 @dataclass
@@ -81,7 +95,79 @@ def _scope_row(ir: IR, key: str, depth: int) -> Row:
                line=sc.span.line)
 
 
-def to_dict(ir: IR, depth: int | None = None) -> dict:
+def tree(ir: IR, depth: int | None = None) -> list[Row]:
+    """The rows of the terminal table: every block instance above ``depth`` is a heading row (its
+    totals) followed by its contents; a block at ``depth`` is one row; names are relative to the
+    enclosing block (``conv1`` under ``bottleneck_1``) and ``Row.depth`` is the indentation level."""
+    out: list[Row] = []
+    open_: list[str] = []
+    for n in ir.layers():
+        chain = [key for key in ("/".join(n.scope[:k]) for k in range(1, len(n.scope) + 1)) if key in ir.scopes]
+        if depth is not None:
+            chain = chain[:depth]
+        at = 0
+        while at < len(open_) and at < len(chain) and open_[at] == chain[at]:
+            at += 1
+        del open_[at:]
+        for key in chain[at:]:
+            level = len(open_)
+            out.append(_relative(_scope_row(ir, key, level + 1), open_, level))
+            open_.append(key)
+        if depth is not None and len(chain) == depth:      # inside a block shown as one row
+            continue
+        r = Row(n.name, n.kind, n.paper, _shape(n), n.n_params, n.macs, n.rf, n.aux, len(open_), line=n.span.line)
+        out.append(_relative(r, open_, len(open_)))
+    return out
+
+
+def _relative(r: Row, open_: list[str], level: int) -> Row:
+    parent = open_[-1] if open_ else ""
+    if parent and r.name.startswith(parent + "/"):
+        r.name = r.name[len(parent) + 1:]
+    r.depth = level
+    return r
+
+
+def max_depth(ir: IR) -> int:
+    """How deep blocks nest (0: no blocks)."""
+    return max((sum(1 for k in range(1, len(n.scope) + 1) if "/".join(n.scope[:k]) in ir.scopes)
+                for n in ir.layers()), default=0)
+
+
+def default_depth(ir: IR, screen: int = SCREEN) -> int | None:
+    """The deepest ``depth`` whose table fits ``screen`` rows (None: everything fits); at least 1."""
+    deepest = max_depth(ir)
+    if len(tree(ir, None)) <= screen:
+        return None
+    for d in range(deepest, 0, -1):
+        if len(tree(ir, d)) <= screen:
+            return d
+    return 1
+
+
+def _numel(shape) -> int | None:
+    if shape is None or not all(isinstance(d, int) for d in shape):
+        return None
+    return math.prod(shape)
+
+
+def totals(ir: IR, batch: int = 1) -> dict:
+    """Trainable and frozen parameters, buffers, and memory in bytes (float32) for ``batch`` inputs:
+    activations are the input and every layer's output (None where a size is symbolic)."""
+    frozen = sum(n.n_params for n in ir.layers() if n.meta.get("frozen"))
+    buffers = sum(2 * _shape(n)[0] for n in ir.layers() if n.kind == "bn" and _shape(n) is not None
+                  and isinstance(_shape(n)[0], int))
+    sizes = [_numel(_shape(n)) for n in ir.nodes()]
+    act = None if None in sizes else batch * sum(sizes) * BYTES
+    return {"trainable": ir.params - frozen, "frozen": frozen, "buffers": buffers, "batch": batch,
+            "param_bytes": (ir.params + buffers) * BYTES, "activation_bytes": act}
+
+
+def mb(n: int | None) -> str:
+    return "?" if n is None else f"{n / 1e6:,.2f} MB"
+
+
+def to_dict(ir: IR, depth: int | None = None, batch: int = 1) -> dict:
     inp = ir.node("input")
     return {
         "config": ir.config,
@@ -99,11 +185,12 @@ def to_dict(ir: IR, depth: int | None = None) -> dict:
         "aux": [{"name": a.name, "on": a.attach, "weight": a.weight} for a in ir.aux],
         "conventions": CONVENTIONS,
         "layers": [r.to_json() for r in rows(ir, depth)],
+        **{k: v for k, v in totals(ir, batch).items()},
     }
 
 
-def to_json(irs: list[IR], depth: int | None = None) -> str:
-    docs = [to_dict(ir, depth) for ir in irs]
+def to_json(irs: list[IR], depth: int | None = None, batch: int = 1) -> str:
+    docs = [to_dict(ir, depth, batch) for ir in irs]
     return json.dumps(docs[0] if len(docs) == 1 else docs, indent=2)
 
 
@@ -132,13 +219,23 @@ def _cells(r: Row) -> list[str]:
 HEADER = ["layer", "type", "output", "params", "mult-adds", "receptive field"]
 
 
-def to_text(ir: IR, depth: int | None = None) -> str:
-    main = [r for r in rows(ir, depth) if r.aux is None]
-    side = [r for r in rows(ir, depth) if r.aux is not None]
-    table = [HEADER] + [_cells(r) for r in main]
+def to_text(ir: IR, depth: int | None = None, batch: int = 1, *, relative: bool = True) -> str:
+    """The terminal table: blocks as headings with their layers indented under them, named relative
+    to the block (``relative=False``: the flat list of full names), then totals and memory."""
+    listing = tree(ir, depth) if relative else rows(ir, depth)
+
+    def cells(r: Row) -> list[str]:
+        c = _cells(r)
+        if relative:
+            c[0] = "  " * r.depth + c[0]
+        return c
+
+    main = [r for r in listing if r.aux is None]
+    side = [r for r in listing if r.aux is not None]
+    table = [HEADER] + [cells(r) for r in main]
     if side:
         table.append(["side outputs (training only)", "", "", "", "", ""])
-        table += [_cells(r) for r in side]
+        table += [cells(r) for r in side]
     aux_params = ir.params - ir.params_inference
     macs_aux = None if ir.macs_train is None or ir.macs is None else ir.macs_train - ir.macs
     table.append(["total (inference)", "", dims.fmt_shape(ir.output_shape), f"{ir.params_inference:,}",
@@ -150,16 +247,23 @@ def to_text(ir: IR, depth: int | None = None) -> str:
     lines = [f"{ir.filename}:{ir.config}  input {dims.fmt_shape(_shape(ir.node('input')))}  "
              f"{ir.depth} weight layers"]
     for j, row in enumerate(table):
-        cells = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(row)]
-        lines.append(" " + "  ".join(cells).rstrip())
+        cells_ = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(row)]
+        lines.append(" " + "  ".join(cells_).rstrip())
         if j == 0 or (j == len(table) - (2 if ir.aux else 1) - 1):
             lines.append(" " + "  ".join("-" * w for w in widths))
+    t = totals(ir, batch)
+    frozen = f"{t['frozen']:,} frozen" + (f", {t['buffers']:,} buffers (batch-norm statistics)" if t["buffers"] else "")
+    lines.append(f"params: {t['trainable']:,} trainable, {frozen}")
+    lines.append(f"memory (float32): parameters {mb(t['param_bytes'])}, activations {mb(t['activation_bytes'])} "
+                 f"for a batch of {batch}")
     if ir.min_input:
         lines.append(f"accepts any input of at least {ir.min_input[0]}x{ir.min_input[1]} "
                      f"(limited by {ir.min_input_layer[0]})")
         if ir.min_input_train and tuple(ir.min_input_train) != tuple(ir.min_input):
             lines.append(f"training (side outputs) needs at least {ir.min_input_train[0]}x{ir.min_input_train[1]} "
                          f"(limited by {ir.min_input_train_layer[0]})")
+    if depth is not None and depth <= max_depth(ir):
+        lines.append(f"blocks nested {depth} deep are one row each; --depth all lists every layer")
     return "\n".join(lines)
 
 

@@ -13,11 +13,33 @@ def add_parser(sub) -> None:
                        description="Summarise one configuration (or every configuration of a file).")
     p.add_argument("spec", metavar="SPEC[:CONFIG]", help="e.g. vgg:D, googlenet, path/to/net.net:B")
     p.add_argument("--input", metavar="CxHxW", help="evaluate at this input size (e.g. 3x256x320 or 256x320)")
-    p.add_argument("--depth", type=int, metavar="N", help="aggregate blocks nested at depth N or deeper into one row")
+    p.add_argument("--depth", metavar="N|all",
+                   help="aggregate blocks nested at depth N or deeper into one row; all: every layer (default: "
+                        "the terminal table shows as deep as fits a screen; the other formats every layer)")
+    p.add_argument("--batch", default="1", metavar="N",
+                   help="batch size for the activation memory (default 1)")
     p.add_argument("--json", action="store_true", help="print JSON (same as --format json)")
     p.add_argument("--format", choices=("term", "markdown", "csv", "json"), default="term")
     add_overrides(p)
     p.set_defaults(run=run)
+
+
+def _depth(text: str):
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        d = int(text)
+    except ValueError:
+        raise UsageError(f"--depth takes a number at least 1 or 'all', not {text!r}") from None
+    if d < 1:
+        raise UsageError("--depth takes a number at least 1 or 'all'")
+    return d
+
+
+def _batch(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+        raise UsageError(f"--batch takes a number from 1 to 1000000, not {text!r}")
+    return int(text)
 
 
 def parse_input_chw(text: str) -> tuple[int | None, int, int]:
@@ -60,13 +82,17 @@ def run(args) -> int:
             infer(ir, (h, w))
             check_budget(ir)
             netc.raise_all(ir.errors)
-    if args.depth is not None and args.depth < 1:
-        raise UsageError("--depth takes a number at least 1")
+    depth = None if args.depth is None else _depth(args.depth)
+    batch = _batch(args.batch)
+    depth, chosen = (None if depth == "all" else depth), depth is not None
     if fmt == "json":
-        print(S.to_json(irs, args.depth))
+        print(S.to_json(irs, depth, batch))
         return 0
-    render = {"term": S.to_text, "markdown": S.to_markdown, "csv": S.to_csv}[fmt]
-    texts = [render(ir, args.depth) for ir in irs]
+    if fmt == "term":
+        texts = [S.to_text(ir, depth if chosen else S.default_depth(ir), batch) for ir in irs]
+    else:
+        render = {"markdown": S.to_markdown, "csv": S.to_csv}[fmt]
+        texts = [render(ir, depth) for ir in irs]
     if fmt == "csv":
         print(texts[0] + "".join(t.split("\n", 1)[1] for t in texts[1:]), end="")
     else:
