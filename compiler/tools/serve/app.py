@@ -4,7 +4,8 @@
     GET  /static/...        the page's script and style; editor.js is the bundled CodeMirror
     GET  /api/spec          the spec being edited: {"text", "filename", "config", "examples"}
                             (?example=NAME opens a bundled spec instead)
-    POST /api/check         {"text", "config"?, "depth"?, "rankdir"?} -> diagnostics, summary, SVG, line map
+    POST /api/check         {"text", "config"?, "depth"?, "rankdir"?, "open"?, "closed"?} -> diagnostics,
+                            summary (folded as drawn), SVG (ids n:NAME, c:BLOCK), line map, hover facts
     POST /api/diff          {"text", "old", "new"} -> netc diff's edits and NEW drawn in its colours
     POST /api/picture       {"text", "config"?, "format": "svg" | "png"} -> the picture (base64)
     GET  /api/health        {"ok": true, "workers": N}
@@ -51,6 +52,7 @@ MAX_BODY = 2_000_000        # bytes; a spec file may have 1,000,000 (netc.LIMITS
 CACHE_BYTES = 32 << 20      # the answer cache holds at most this many bytes of JSON ...
 CACHE_ENTRY_BYTES = 2 << 20     # ... and no answer over this (it is sent, not kept)
 CACHE_ENTRIES = 64
+MAX_FOLDS = 2000            # block names in a check's "open" or "closed"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -294,6 +296,12 @@ def create_app(text: str | None = None, filename: str = "playground.net", config
             req.update(options(doc))
             if op == "check":
                 req["config"] = field(doc, "config", str)
+                for name in ("open", "closed"):      # blocks opened or folded by a click, in place
+                    scopes = field(doc, name, list) or []
+                    if len(scopes) > MAX_FOLDS or not all(isinstance(x, str) and len(x) <= 1000 for x in scopes):
+                        raise BadRequest(422, f"field {name!r} must be at most {MAX_FOLDS} block names")
+                    if scopes:
+                        req[name] = sorted(set(scopes))
             elif op == "diff":
                 req["old"] = field(doc, "old", str, required=True)
                 req["new"] = field(doc, "new", str, required=True)

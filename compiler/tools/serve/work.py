@@ -13,7 +13,9 @@ and each diagnostic's text at ``MAX_TEXT`` characters, so an answer stays small 
 from __future__ import annotations
 
 import base64
+import html
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -219,8 +221,7 @@ def check(req: dict) -> dict:
             if n > MAX_DRAWN:
                 out["too_big"] = f"{n:,} layers: too many to draw here (netc render draws it)"
             else:
-                from netc.visualize import to_dot
-                drawing = DotJob(to_dot(ir, **_dot_options(req)))
+                drawing = DotJob(folded_dot(ir, _dot_options(req), req.get("open") or (), req.get("closed") or ()))
     errors, seen = [], set()
     for e in netc.check_program(prog):       # configurations that share a line report its error once
         key = (e.span.file, e.span.line, e.span.col, e.message)
@@ -230,7 +231,10 @@ def check(req: dict) -> dict:
                 errors.append(diagnostic(e, filename))
     _capped(out, errors, len(seen))
     if drawing is not None:
-        out["svg"] = drawing.result().decode("utf-8")
+        out["svg"] = stable_ids(drawing.result().decode("utf-8"))
+        drawn = drawn_units(out["svg"])
+        out["facts"] = unit_facts(ir, drawn)
+        out["summary"]["layers"] = folded_rows(ir, drawn)
     return out
 
 
@@ -283,6 +287,176 @@ def picture(req: dict) -> dict:
     from netc.visualize import to_dot
     data = run_dot(to_dot(ir, **_dot_options(req)), fmt)
     return {"format": fmt, "config": name, "data": base64.b64encode(data).decode("ascii")}
+
+
+# ------------------------------------------------------------------ folding, ids, hover facts
+def folded_dot(ir, options: dict, open_=(), closed=()) -> str:
+    """The DOT text with some blocks opened or folded in place (a click in the playground): a block
+    in ``closed`` is one box, one in ``open`` is drawn expanded whatever the depth; the rest follow
+    ``options['depth']`` (and a run of identical instances, ``encoder_block ×12``, stays one box
+    unless it is opened)."""
+    from netc.visualize import dot as D
+    from netc.visualize import to_dot
+    open_, closed = set(open_), set(closed)
+    if not open_ and not closed:
+        return to_dot(ir, **options)
+    depth = options.get("depth")
+    if depth is None:           # depth None folds runs into one box; emulate it so that a run can be opened
+        runs = D.block_runs(ir, D.FOLD_BLOCKS)
+        closed |= {r[0] for r in runs if r[0] not in open_}
+    place = D._place
+
+    def fold_place(ir_, n, _depth):
+        full, _ = place(ir_, n, None)               # every block expanded: the clusters around n
+        level = 0
+        for k in range(1, len(n.scope) + 1):
+            path = "/".join(n.scope[:k])
+            sc = ir_.scopes.get(path)
+            if sc is None or sc.kind != "block":
+                continue
+            level += 1
+            if path in closed or (path not in open_ and depth is not None and level >= depth):
+                return tuple(c for c in full if not (c == path or c.startswith(path + "/"))), path
+        return full, None
+    D._place = fold_place
+    try:
+        return to_dot(ir, **{**options, "depth": depth if depth is not None else 1 << 20})
+    finally:
+        D._place = place
+
+
+_UNIT = re.compile(r'<g id="(?:node|clust)\d+" class="(node|cluster)">\s*<title>([^<]*)</title>')
+
+
+def stable_ids(svg: str) -> str:
+    """Graphviz numbers its groups (node7, clust3); name them after what they draw instead, so that a
+    node keeps its id from one drawing to the next: ``n:conv1``, ``c:inception_3a``."""
+    def name(m):
+        what, title = m.group(1), html.unescape(m.group(2))
+        ident = "n:" + title if what == "node" else "c:" + title.removeprefix("cluster_")
+        return f'<g id="{html.escape(ident, quote=True)}" class="{what}">\n<title>{m.group(2)}</title>'
+    return _UNIT.sub(name, svg)
+
+
+def drawn_units(svg: str) -> dict[str, set[str]]:
+    """{"nodes": drawn node ids (IR node or folded block names), "clusters": expanded block names}."""
+    out: dict[str, set[str]] = {"nodes": set(), "clusters": set()}
+    for what, title in _UNIT_TITLE.findall(svg):
+        title = html.unescape(title)
+        if what == "node":
+            out["nodes"].add(title)
+        else:
+            out["clusters"].add(title.removeprefix("cluster_"))
+    return out
+
+
+_UNIT_TITLE = re.compile(r'<g id="[^"]*" class="(node|cluster)">\s*<title>([^<]*)</title>')
+
+
+def _run_of(ir) -> dict[str, list[str]]:
+    """First instance of a run of identical blocks -> the run's instances."""
+    from netc.visualize import dot as D
+    return {r[0]: r for r in D.block_runs(ir, D.FOLD_BLOCKS)}
+
+
+def unit_facts(ir, drawn: dict) -> dict[str, dict]:
+    """What hovering a drawn node shows, as the language server's hover does (netc.tools.lsp.adapter):
+    its spec word, output shape, parameters, multiply-adds and receptive field; for a folded block,
+    its totals. Keyed by the node's id in the DOT text."""
+    from netc.tools.lsp.adapter import layer_facts, scope_facts
+    runs = _run_of(ir)
+    out: dict[str, dict] = {}
+    for name in drawn["nodes"]:
+        if name in ir.scopes:
+            sc = ir.scopes[name]
+            f = scope_facts(ir, sc)
+            last = ir.node(sc.output) if sc.output in ir.g else None
+            n_runs = len(runs.get(name, ())) or 1
+            params, macs = f["params"], f["macs"]
+            if n_runs > 1:
+                inst = [ir.scope_nodes(s) for s in runs[name]]
+                params = sum(m.n_params for ns in inst for m in ns)
+                macs = None if any(m.macs is None for ns in inst for m in ns) else sum(m.macs for ns in inst for m in ns)
+                last = ir.node(ir.scopes[runs[name][-1]].output)
+            out[name] = {"block": True, "word": sc.label, "name": name, "kind": sc.block or sc.kind,
+                         "args": ", ".join(f"{k}={show(v)}" for k, v in f["args"].items()),
+                         "shape": f["output"] if n_runs == 1 else _shape_text(last), "layers": f["layers"] * n_runs,
+                         "repeat": n_runs, "params": params, "macs": macs,
+                         "rf": list(last.rf) if last is not None and last.rf else None}
+        elif name in ir.g:
+            f = layer_facts(ir.node(name))
+            out[name] = {"block": False, "word": f["paper"], "name": name, "kind": f["kind"],
+                         "args": ", ".join(f"{k}={show(v)}" for k, v in f["params"].items()),
+                         "shape": f["shape"], "params": f["n_params"], "macs": f["macs"],
+                         "rf": list(f["rf"]) if f["rf"] else None}
+    return out
+
+
+def show(v) -> str:
+    """A value as the language writes it (as the language server's hover shows it)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(show(x) for x in v) + "]"
+    return str(v)
+
+
+def _shape_text(node) -> str:
+    from netc.tools.lsp.adapter import node_shape
+    return node_shape(node)
+
+
+def folded_rows(ir, drawn: dict) -> list[dict]:
+    """The summary table as the diagram folds it: an expanded block is a heading row (its totals)
+    over its layers, a folded block one row; names are relative to the enclosing block (``level``
+    says how deep). Layers drawn by the first instance of a folded run are not repeated."""
+    from netc.summary import _json_shape, _shape
+    nodes, clusters = drawn["nodes"], drawn["clusters"]
+    runs = _run_of(ir)
+    rows: list[dict] = []
+    done: set[str] = set()
+
+    def rel(name: str, parent: str | None) -> str:
+        return name[len(parent) + 1:] if parent and name.startswith(parent + "/") else name
+
+    def block_row(key: str, parent: str | None, level: int, is_open: bool) -> dict:
+        sc = ir.scopes[key]
+        inst = runs.get(key, [key])
+        members = [m for s in inst for m in ir.scope_nodes(s)]
+        out = ir.node(ir.scopes[inst[-1]].output) if ir.scopes[inst[-1]].output in ir.g else None
+        macs = [m.macs for m in members]
+        return {"name": rel(key, parent), "full": key, "kind": sc.block or sc.kind,
+                "layer": sc.label + (f" ×{len(inst)}" if len(inst) > 1 else ""),
+                "out_shape": _json_shape(_shape(out)) if out is not None else None,
+                "params": sum(m.n_params for m in members),
+                "macs": None if any(v is None for v in macs) else sum(macs),
+                "rf": list(out.rf) if out is not None and out.rf else None, "aux": out.aux if out is not None else None,
+                "line": sc.span.line if sc.span is not None else 0, "level": level, "block": True, "open": is_open}
+
+    for n in ir.layers():
+        parent, level, unit = None, 0, None
+        for k in range(1, len(n.scope) + 1):
+            path = "/".join(n.scope[:k])
+            if path in nodes:                 # folded: the block's box draws n
+                unit = path
+                break
+            if path in clusters:
+                if path not in done:
+                    done.add(path)
+                    rows.append(block_row(path, parent, level, True))
+                parent, level = path, level + 1
+        if unit is not None:
+            if unit not in done:
+                done.add(unit)
+                rows.append(block_row(unit, parent, level, False))
+            continue
+        if n.name not in nodes:
+            continue                          # a later instance of a folded run: drawn as the first
+        rows.append({"name": rel(n.name, parent), "full": n.name, "kind": n.kind, "layer": n.paper,
+                     "out_shape": _json_shape(_shape(n)), "params": n.n_params, "macs": n.macs,
+                     "rf": list(n.rf) if n.rf else None, "aux": n.aux,
+                     "line": n.span.line if n.span is not None else 0, "level": level, "block": False})
+    return rows
 
 
 def diff(req: dict) -> dict:
