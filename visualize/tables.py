@@ -69,16 +69,54 @@ class _BlockItem:
 
 
 def _items(ir: IR, depth: int | None) -> list:
-    """Main-path layers, with blocks nested ``depth`` deep collapsed into one item each."""
+    """Main-path layers, with blocks nested ``depth`` deep collapsed into one item each; a run of
+    identical block instances (ViT's 12 encoder blocks) is one item ``encoder_block(...) ×12``,
+    followed by its first instance's layers where ``depth`` opens it, as the diagram draws it."""
     out, seen = [], set()
+    runs = _fold_runs(ir)
     for n in ir.layers(aux=False):
         key = _collapsed(ir, n, depth) if depth else None
+        chain = _open_runs(n, key, runs)
+        if any(pos for _, pos in chain):
+            continue                                   # a later instance of a folded run
+        for first, _ in chain:
+            if first not in seen:
+                seen.add(first)
+                sc = ir.scopes[first]
+                out.append(_BlockItem(f"{sc.label} ×{len(runs[first][0])}", sc.span))
+        if key is not None and key in runs and runs[key][1] == 0:
+            if key not in seen:
+                seen.add(key)
+                sc = ir.scopes[key]
+                out.append(_BlockItem(f"{sc.label} ×{len(runs[key][0])}", sc.span))
+            continue
+        if key is not None and key in runs:
+            continue
         if key is None:
             out.append(n)
         elif key not in seen:
             seen.add(key)
             sc = ir.scopes[key]
             out.append(_BlockItem(sc.label, sc.span))
+    return out
+
+
+def _fold_runs(ir: IR) -> dict[str, tuple[list[str], int]]:
+    """Every instance of a run of identical block instances long enough to fold (as the diagrams
+    fold them, netc.visualize.dot.FOLD_BLOCKS) -> (the run, its position in the run)."""
+    from .dot import FOLD_BLOCKS, block_runs
+    return {sc: (run, i) for run in block_runs(ir, FOLD_BLOCKS) for i, sc in enumerate(run)}
+
+
+def _open_runs(n: Node, key: str | None, runs: dict) -> list[tuple[str, int]]:
+    """The folded runs ``n`` lies in whose instance is opened (not collapsed into ``key`` or above
+    it): (the run's first instance, the position of n's instance), outermost first."""
+    out = []
+    for k in range(1, len(n.scope) + 1):
+        p = "/".join(n.scope[:k])
+        if p in runs and (key is None or key.startswith(p + "/")):
+            run, pos = runs[p]
+            out.append((run[0], pos))
     return out
 
 
@@ -161,9 +199,14 @@ def row_table(ir: IR, depth: int = 1, aux: bool = False) -> Table:
     (['type', 'patch size/stride', 'output size', 'depth'], 'convolution', '3×3/1')
     """
     units, times = _row_units(ir, depth, aux)
+    units, indent = _fold_open(ir, units, times)
     params = _block_columns(ir, units)
     header = [["type", "patch size/stride", "output size", "depth"] + [h for _, h in params] + ["params", "ops"]]
-    rows = [Row([Cell(c) for c in _row_cells(ir, u, params, times.get(u[0], 1))]) for u in units]
+    rows = []
+    for u, ind in zip(units, indent):
+        cells = _row_cells(ir, u, params, times.get(u[0], 1))
+        cells[0] = "  " * ind + cells[0]
+        rows.append(Row([Cell(c) for c in cells]))
     totals = [_compact(ir.params_inference if not aux else ir.params),
               _compact(ir.macs if not aux else ir.macs_train)]
     footer = [Row([Cell(c) for c in ["total"] + [""] * (3 + len(params)) + totals])]
@@ -172,6 +215,31 @@ def row_table(ir: IR, depth: int = 1, aux: bool = False) -> Table:
     file = os.path.basename(ir.filename)
     return Table(header, rows, footer, caption=f"{ir.config} ({file}): {ir.depth} weight layers",
                  note="; ".join(notes), grouped=False, numeric=(3, *range(4 + len(params), 6 + len(params))))
+
+
+def _fold_open(ir: IR, units, times: dict[str, int]):
+    """Fold runs of identical block instances that ``depth`` opens (ViT's encoder blocks at
+    ``--depth 2``): a row ``encoder_block ×12`` with the run's totals, then its first instance's
+    rows indented under it; the other instances' rows are left out. Returns the units and the
+    indentation of each."""
+    runs = _fold_runs(ir)
+    if not runs:
+        return units, [0] * len(units)
+    out, indent, seen = [], [], set()
+    for key, members in units:
+        chain = _open_runs(members[0], key or None, runs)
+        if any(pos for _, pos in chain):
+            continue
+        for level, (first, _) in enumerate(chain):
+            if first not in seen:
+                seen.add(first)
+                run = runs[first][0]
+                out.append((first, [m for sc in run for m in ir.scope_nodes(sc)]))
+                indent.append(level)
+                times[first] = len(run)
+        out.append((key, members))
+        indent.append(len(chain))
+    return out, indent
 
 
 def _owner(ir: IR, node: str) -> str:

@@ -157,3 +157,25 @@ def test_a_table_of_block_instances_is_one_row_per_block():
     texts = [[c.text for c in r.cells] for r in t.rows]
     assert ["unit(8, 1)", "unit(8, 2)"] in texts and ["unit(16, 1)", "unit(32, 1)"] in texts
     assert [r.cells[1].bold for r in t.rows if len(r.cells) == 2] == [True, True]
+
+
+def test_an_opened_run_of_blocks_folds_into_one_row():
+    # ViT at --depth 2 opens its encoder blocks: one row encoder_block ×12 (the run's totals), the
+    # first block's layers indented under it, the other eleven left out (as the diagram folds them)
+    ir = netc.load("vit:vit_b_16")
+    t = row_table(ir, depth=2)
+    types = [r.cells[0].text for r in t.rows]
+    assert len(t.rows) < 25
+    i = types.index("encoder_block ×12")
+    assert types[i + 1:i + 3] == ["  layer norm", "  multi-head attention"]
+    assert sum(1 for x in types if x.strip() == "multi-head attention") == 1
+    params = t.header[0].index("params")
+    assert t.rows[i].cells[params].text == "85M"
+    assert t.footer[0].cells[params].text == "87M"     # the totals count all twelve
+
+
+def test_a_family_table_folds_runs_of_blocks():
+    t = family_table([netc.load(f"vit:{c}") for c in ("vit_b_16", "vit_l_16")], netc.program("vit"), depth=2)
+    texts = [c.text for r in t.rows for c in r.cells]
+    assert "encoder_block(12, 768, 3072) ×12" in texts and "*" not in "".join(texts)
+    assert sum(1 for x in texts if x.startswith("encoder_block(12")) == 1
