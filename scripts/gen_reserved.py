@@ -27,7 +27,7 @@ scripts/gen_reserved.py from torch {__import__("torch").__version__}: do not edi
 A compiled network's submodules are attributes named after its layers, and its forward is
 generated Python, so a name cannot be an attribute of ``torch.nn.Module`` or of netc's module
 class (``forward``, ``to``, ``training``, ``state_dict``, ``graph``, ``netc``), a Python keyword
-(``def``, ``None``), ``self``, or a ``__dunder__`` name. tests/tools/test_adversarial.py checks that the
+(``def``, ``None``), ``self``, or a name that starts with two underscores. tests/tools/test_adversarial.py checks that the
 list covers the installed torch.
 """
 
@@ -38,7 +38,9 @@ RESERVED = frozenset({{
 
 
 def is_reserved(name: str) -> bool:
-    return name in RESERVED or (name.startswith("__") and name.endswith("__"))
+    # a name that starts with two underscores: Python mangles it inside a class body, and torch keeps
+    # private attributes of that form on nn.Module (``___needs_generation_tag_patch``, after torch.export)
+    return name in RESERVED or name.startswith("__")
 
 
 def reserved_why(name: str) -> str:
@@ -47,6 +49,8 @@ def reserved_why(name: str) -> str:
         return "a Python keyword (the generated forward is Python)"
     if name == "self":
         return "the generated forward's own name"
+    if name.startswith("__"):
+        return "a name that starts with two underscores (Python mangles it; torch keeps private attributes so)"
     return "the compiled torch module has an attribute of that name"
 ''')
 print(f"wrote {out} ({len(names)} names)")

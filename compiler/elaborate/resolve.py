@@ -150,6 +150,10 @@ class _Resolver:
         return out
 
     def _input(self, s: ast.InputStmt) -> InputSpec:
+        if getattr(s, "tokens", False):
+            if isinstance(s.height, int) and s.height < 1:
+                self.err(f"input length must be at least 1 (got {s.height})", s.span)
+            return InputSpec(s.height, 1, 1, s.span, tokens=True)
         ch = 3
         if s.channels is not None:
             key = s.channels.lower()
@@ -351,7 +355,7 @@ class _Resolver:
             if is_reserved(part):
                 self.err(f"'{part}' is reserved: {reserved_why(part)}", span,
                          hint=f"pick another name, e.g. {part.strip('_')}_layer; reserved are the Python keywords, "
-                              "self, __dunder__ names and the attributes of torch.nn.Module and of netc's "
+                              "self, names that start with __ and the attributes of torch.nn.Module and of netc's "
                               "compiled module (netc.elaborate.reserved.RESERVED)")
 
     def _aux(self, s: ast.Aux, env: dict) -> AuxItem:

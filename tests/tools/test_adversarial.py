@@ -9,6 +9,7 @@ ones are generated here.
 """
 from __future__ import annotations
 
+import importlib
 import builtins
 import io
 import keyword
@@ -212,7 +213,7 @@ def test_diff_of_two_large_specs_that_differ_everywhere(monkeypatch):
     assert code == 1 and "20000 added" in out and "note: 20,000 and 20,000 layers differ" in out
     # the alignment fills a bounded band, not the 20,000 x 20,000 table
     from netc import diff as diff_module
-    from netc.diff import align as banded
+    banded = importlib.import_module("netc.diff.align")   # the module (netc.diff.align is also a function)
     pairs = []
     real = diff_module.align
 
@@ -324,6 +325,15 @@ def test_the_reserved_list_covers_every_module_attribute_and_keyword():
     from netc.elaborate.reserved import is_reserved
     missing = [n for n in _reserved_candidates() if not is_reserved(n)]
     assert missing == [], "run scripts/gen_reserved.py: " + ", ".join(missing)
+
+
+def test_a_name_with_two_leading_underscores_is_refused():
+    """torch puts private attributes of that form on nn.Module at run time (``___needs_generation_tag_patch``
+    once torch.export has run), and Python mangles such names inside a class body."""
+    for name in ("___needs_generation_tag_patch", "__x", "__init__"):
+        errs = netc.check(f"input 8x8 RGB\nconv3-4 as {name}\nFC-2\n")
+        assert [e.message for e in errs] == [f"'{name}' is reserved: a name that starts with two underscores "
+                                             "(Python mangles it; torch keeps private attributes so)"], name
 
 
 @pytest.mark.parametrize("where", ["layer", "block", "aux", "instance"])
