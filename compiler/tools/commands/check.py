@@ -21,8 +21,15 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from netc.tools.progress import progress
+    with progress("checking") as bar:
+        return _run(args, bar)
+
+
+def _run(args, bar) -> int:
     total_errors = 0
     for ref in args.files:
+        bar.stage(ref)
         path, cfg = netc.split_ref(ref)
         try:
             with paused():
@@ -31,6 +38,7 @@ def run(args) -> int:
             raise
         except NetcError as e:             # a syntax error: report it, and go on to the next file
             errs = e.errors if isinstance(e, NetcErrors) else [e]
+            bar.clear()
             report_many(errs)
             total_errors += len(errs)
             continue
@@ -38,13 +46,17 @@ def run(args) -> int:
         lines = []
         if args.emit == "ast":
             from netc.backends.emit import emit_ast
+            bar.clear()
             print(emit_ast(prog.module), end="")
         if not prog.errors:
             if cfg:
                 prog.config(cfg)
             elif not prog.own_configs() and prog.blocks:     # a library of blocks, for others to include
                 lines.append([_label(ref, path), f"no configurations; blocks: {', '.join(prog.blocks)}"])
+            n = 1 if cfg else len(prog.own_configs())
+            bar.stage(f"{ref}: {n} configuration{'s' * (n != 1)}")
             checked = netc.check_configs(prog, [cfg] if cfg else None)     # None: every configuration
+            bar.clear()
             errors = checked.errors
             for ir in checked.irs.values():
                 if ir.errors:
@@ -59,6 +71,7 @@ def run(args) -> int:
             _print_aligned(lines)
             sys.stdout.flush()
         if errors:
+            bar.clear()
             err = NetcErrors(errors) if len(errors) > 1 else errors[0]
             report_many(err.errors if isinstance(err, NetcErrors) else [err])
             total_errors += len(err.errors) if isinstance(err, NetcErrors) else 1

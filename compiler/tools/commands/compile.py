@@ -55,25 +55,38 @@ def run(args) -> int:
     if args.weights and not Path(args.weights).is_file():
         raise UsageError(f"no such weight file: {args.weights}")
     hw = parse_input(args.input) if args.input else None
-    ir = _load(args)                    # spec errors are reported before torch is imported
-    from netc.backends.torch.export import example_input, export
-    need = _memory_needed(ir, args)
-    with _out_of_memory(ir, args, need):
-        model = netc.compile(ir, dtype=args.dtype, dense=args.dense, budget=_budget(args))
-        if args.weights:
-            from netc.backends.torch.weights import check_file_size
-            check_file_size(args.weights, model)     # a zip bomb is refused before it is inflated
-            netc.load_weights(model, _read_weights(args.weights))
-        model.train(args.train)
-        if args.show:
-            print(model.code.strip("\n"))
-        if args.output:
-            # the example input is built only for a format that runs the model (not for a state_dict)
-            done = export(model, args.output, example_input(model, hw) if hw is not None else None)
-            what = ", ".join(filter(None, [done.format, f"{sum(p.numel() for p in model.parameters()):,} parameters",
-                                           done.describe()]))
-            print(f"wrote {args.output} ({what})", file=sys.stderr)
+    from netc.tools.progress import progress
+    with progress(f"compiling {args.spec}") as bar:
+        bar.stage("checking the spec")
+        ir = _load(args)                    # spec errors are reported before torch is imported
+        bar.stage("importing torch")
+        from netc.backends.torch.export import example_input, export
+        need = _memory_needed(ir, args)
+        with _out_of_memory(ir, args, need):
+            bar.stage(f"building modules ({ir.params:,} parameters)")
+            model = netc.compile(ir, dtype=args.dtype, dense=args.dense, budget=_budget(args))
+            if args.weights:
+                bar.stage(f"loading weights from {args.weights}")
+                from netc.backends.torch.weights import check_file_size
+                check_file_size(args.weights, model)     # a zip bomb is refused before it is inflated
+                netc.load_weights(model, _read_weights(args.weights))
+            model.train(args.train)
+            if args.show:
+                bar.clear()
+                print(model.code.strip("\n"), flush=True)
+            if args.output:
+                bar.stage(f"exporting to {_format_name(args.output)}")
+                done = export(model, args.output, example_input(model, hw) if hw is not None else None)
+                what = ", ".join(filter(None, [done.format, f"{sum(p.numel() for p in model.parameters()):,} parameters",
+                                               done.describe()]))
+                bar.close()
+                print(f"wrote {args.output} ({what})", file=sys.stderr)
     return 0
+
+
+def _format_name(path: str) -> str:
+    suffix = Path(path).suffix.lower()
+    return {".onnx": "ONNX", ".pt2": "torch.export"}.get(suffix, "a state_dict")
 
 
 _DTYPE_BYTES = {None: 4, "float32": 4, "float64": 8, "bfloat16": 2, "float16": 2}

@@ -41,8 +41,15 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
+    from netc.tools.progress import progress
+    with progress(f"importing {os.path.basename(args.source)}") as bar:
+        return _import(args, bar)
+
+
+def _import(args, bar) -> int:
     from netc import importers
     src = args.source
+    bar.stage("reading")
     weights = None
     if re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", src) and not os.path.exists(src):
         text, weights = _callable(src, args)
@@ -51,6 +58,7 @@ def _run(args) -> int:
     elif src.endswith(".onnx"):
         text = importers.from_onnx(src)
         if args.weights:
+            bar.stage("reading the weights")
             from netc.importers import onnx_import
             weights = onnx_import.weights(src, text)
     else:
@@ -59,9 +67,11 @@ def _run(args) -> int:
             model = args.caffemodel or _beside(src)
             if model is None:
                 raise UsageError(f"--weights needs the .caffemodel: none next to {src}; pass --caffemodel FILE")
+            bar.stage(f"reading the weights from {os.path.basename(model)}")
             text, weights = caffe_weights.import_with_weights(src, model)
         else:
             text = importers.from_caffe(src)
+    bar.close()
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(text)
@@ -72,7 +82,9 @@ def _run(args) -> int:
         if weights is None:
             raise UsageError("this source has no weights to write")
         import torch
+        bar.stage(f"writing {args.weights}")
         torch.save(weights, args.weights)
+        bar.close()
         print(f"wrote {args.weights} ({len(weights)} tensors)", file=sys.stderr)
     return 0
 
