@@ -22,7 +22,7 @@ import sys
 
 
 def _cli():
-    for name in ("netc.tools.cli", "netc.cli"):      # the program's module, as either layout names it
+    for name in ("netc.cli", "netc.tools.cli"):      # the program's module, as either layout names it
         try:
             return importlib.import_module(name)
         except ImportError:
