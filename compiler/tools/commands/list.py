@@ -1,7 +1,10 @@
-"""netc list: every bundled network with its parameters and multiply-adds, and where it lives."""
+"""netc list [PATTERN]: every bundled network with its parameters and multiply-adds, and where it
+lives; PATTERN is a shell-style glob on the name, as timm.list_models('resnet*')."""
 from __future__ import annotations
 
+import fnmatch
 import json
+import sys
 
 import netc
 from netc.dsl.errors import NetcError
@@ -12,18 +15,24 @@ def add_parser(sub) -> None:
     p = sub.add_parser("list", help="list the bundled networks with their parameters and multiply-adds",
                        description="Every configuration of every bundled spec: its reference (a model name such "
                                    "as resnet50 where it has one), parameters, multiply-adds and source.")
+    p.add_argument("pattern", nargs="?", metavar="PATTERN",
+                   help="only the names matching this glob (resnet*, *vit*, vgg:?), case-insensitive")
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(run=run)
 
 
-def networks() -> list[dict]:
-    """One entry per bundled configuration, in file order."""
+def networks(pattern: str | None = None) -> list[dict]:
+    """One entry per bundled configuration, in file order; with ``pattern``, those whose name (or
+    ``file:config`` reference) matches the glob."""
     names = {(str(path), cfg): model for model, (path, cfg) in model_index().items()}
     out = []
     for path in sorted(bundled_dir().glob("*.net")):
-        prog = netc.Program.load(path)
-        for cfg in prog.own_configs():
+        prog = None
+        for cfg in _configs(path, prog):
             ref = names.get((str(path), cfg)) or (path.stem if cfg == path.stem else f"{path.stem}:{cfg}")
+            if pattern and not (_match(ref, pattern) or _match(f"{path.stem}:{cfg}", pattern)):
+                continue
+            prog = prog or netc.Program.load(path)
             try:
                 ir = netc.build_config(prog, cfg)
             except NetcError as e:
@@ -33,16 +42,31 @@ def networks() -> list[dict]:
     return out
 
 
+def _configs(path, prog) -> list[str]:
+    return (prog or netc.Program.load(path)).own_configs()
+
+
+def _match(name: str, pattern: str) -> bool:
+    pat = pattern.lower()
+    if not any(c in pat for c in "*?["):
+        pat = f"*{pat}*"                      # a plain word: the names that contain it
+    return fnmatch.fnmatchcase(name.lower(), pat)
+
+
 def run(args) -> int:
-    rows = networks()
+    rows = networks(args.pattern)
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    width = max(len(r["name"]) for r in rows)
+    if not rows:
+        print(f"no bundled network matches {args.pattern!r}", file=sys.stderr)
+        return 1
+    width = max([len(r["name"]) for r in rows] + [len("name")])
+    print(f"{'name':<{width}}  {'params':>13}  {'mult-adds':>10}  source")
     for r in rows:
         if "error" in r:
             print(f"{r['name']:<{width}}  error: {r['error']}")
             continue
-        macs = f"{r['macs'] / 1e9:7.3f} G mult-adds" if r["macs"] is not None else "  any size"
-        print(f"{r['name']:<{width}}  {r['params']:>13,} params  {macs}   {r['source']}")
+        macs = f"{r['macs'] / 1e9:.3f} G" if r["macs"] is not None else "any size"
+        print(f"{r['name']:<{width}}  {r['params']:>13,}  {macs:>10}  {r['source']}")
     return 0
