@@ -216,6 +216,22 @@ class IR:
             idx = self.__dict__["_scope_index"] = (len(self.g), by)
         return list(idx[1].get(scope, ()))
 
+    def _repr_html_(self) -> str:  # Jupyter: totals and the folded rows of the paper's table
+        import html
+
+        from netc import summary as S
+        from netc.visualize import row_table
+        t = S.totals(self)
+        cells = [("parameters", f"{self.params:,}"), ("trainable / frozen", f"{t['trainable']:,} / {t['frozen']:,}"),
+                 ("multiply-adds", S.human(self.macs)), ("weight layers", str(self.depth)),
+                 ("output", str(self.output_shape)), ("parameter memory", S.mb(t["param_bytes"])),
+                 ("activations (batch 1)", S.mb(t["activation_bytes"]))]
+        head = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+                       for k, v in cells)
+        title = html.escape(f"{self.config} ({self.filename.rsplit('/', 1)[-1]})")
+        return (f"<div class='netc-ir'><b>{title}</b><table>{head}</table>"
+                f"{row_table(self).render('html')}</div>")
+
     def _repr_svg_(self):  # Jupyter
         from netc.visualize import to_svg
         return to_svg(self)

@@ -33,7 +33,7 @@ class NetcLexer(RegexLexer):
     """netc's architecture language (``.net`` files: ``conv3-64``, ``maxpool``, ``FC-4096``)."""
 
     name = "netc"
-    aliases = ["netc"]
+    aliases = ["netc", "net"]
     filenames = ["*.net"]
     mimetypes = ["text/x-netc"]
     url = "https://github.com/netc"

@@ -79,3 +79,10 @@ def test_json_keeps_every_layer_and_adds_totals():
 def test_bad_depth_or_batch_is_a_usage_error(args, msg):
     p = run_cli("summary", "vgg:A", *args)
     assert p.returncode == 2 and msg in p.stderr and "Traceback" not in p.stderr
+
+
+def test_notebook_html_has_the_totals_and_the_folded_rows():
+    h = netc.load("vit_b_16")._repr_html_()
+    assert "86,567,656" in h and "trainable / frozen" in h and "MB" in h
+    assert "encoder_block ×12" in h and h.count("multi-head attention") == 0
+    assert "<script" not in netc.loads('input 8x8 RGB\nconv3-4 as x\ngap\nFC-2\n', "<b>.net")._repr_html_()
