@@ -385,8 +385,10 @@ def unit_facts(ir, drawn: dict) -> dict[str, dict]:
                          "rf": list(last.rf) if last is not None and last.rf else None}
         elif name in ir.g:
             f = layer_facts(ir.node(name))
+            node = ir.node(name)
+            given = node.params.model_dump(exclude_defaults=True) if hasattr(node.params, "model_dump") else {}
             out[name] = {"block": False, "word": f["paper"], "name": name, "kind": f["kind"],
-                         "args": ", ".join(f"{k}={show(v)}" for k, v in f["params"].items()),
+                         "args": ", ".join(f"{k}={show(v)}" for k, v in given.items()),
                          "shape": f["shape"], "params": f["n_params"], "macs": f["macs"],
                          "rf": list(f["rf"]) if f["rf"] else None}
     return out
