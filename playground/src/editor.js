@@ -8,34 +8,37 @@ import {defaultKeymap, history, historyKeymap, indentWithTab} from "@codemirror/
 import {StreamLanguage, HighlightStyle, syntaxHighlighting, bracketMatching, indentOnInput} from "@codemirror/language";
 import {setDiagnostics, lintGutter} from "@codemirror/lint";
 import {tags as t} from "@lezer/highlight";
+import {tokenizeLine} from "./tokens.js";
 
-const KEYWORDS = new Set(["input", "var", "config", "default", "table", "block", "extends", "replace", "with",
-  "remove", "insert", "after", "before", "aux", "on", "weight", "include", "output", "naming", "defaults", "as",
-  "concat", "add", "mul"]);
-
-// A layer word as the papers write it: conv3-64, conv11-96/4, maxpool3/2, FC-4096, spp, soft-max ...
-const LAYER = /^(conv\d+(x\d+)?-[A-Za-z0-9_]+(\/\d+)?|(max|avg|ave)-?pool(\d+(\/\d+)?)?|fc-[A-Za-z0-9_]+|soft-?max|lrn|bn|batchnorm|dropout|spp|gap|gmp|global-(avg|max)pool|adaptive-avgpool|relu|sigmoid|tanh|identity|flatten|linear|conv)\b/i;
-
+// The highlighting rules are the VS Code grammar's, generated with it from netc's kind registry
+// (tokens.js, written by editors/vscode/scripts/make_grammar.py): one source for the playground,
+// VS Code and Pygments. A line is scanned once; its tokens are handed out one by one.
 const netLanguage = StreamLanguage.define({
   name: "netc",
-  token(stream) {
-    if (stream.eatSpace()) return null;
-    if (stream.match(/^#.*/)) return "comment";
-    if (stream.match(/^"[^"]*"?/)) return "string";
-    if (stream.match(/^\d+(\.\d+)?(e-?\d+)?(x\d+)?\b/i)) return "number";
-    if (stream.match(/^[x×]\s*\d+/)) return "number";
-    if (stream.match(LAYER)) return "typeName";
-    if (stream.match(/^->/)) return "operator";
-    const word = stream.match(/^[A-Za-z_][A-Za-z0-9_\-]*/);
-    if (word) {
-      if (KEYWORDS.has(word[0])) return "keyword";
-      if (stream.peek() === "(") return "function";
-      if (stream.peek() === "=" ) return "propertyName";
-      return "variableName";
+  startState: () => ({line: null, tokens: []}),
+  copyState: (s) => ({line: s.line, tokens: s.tokens}),
+  token(stream, state) {
+    if (state.line !== stream.string) {
+      state.line = stream.string;
+      // a token inside another (a capture inside its rule's match) is its own: drop the outer one there
+      state.tokens = tokenizeLine(stream.string).sort((a, b) => a[0] - b[0] || (b[1] - b[0]) - (a[1] - a[0]));
     }
-    if (stream.match(/^[{}()\[\]]/)) return "bracket";
-    if (stream.match(/^[|=,:\/]/)) return "punctuation";
-    stream.next();
+    const pos = stream.pos;
+    let next = null;
+    for (const t of state.tokens) {
+      if (t[1] <= pos) continue;
+      if (t[0] <= pos) {
+        // the innermost token covering pos: a later-starting token inside it ends the current piece
+        const inner = state.tokens.find(u => u !== t && u[0] > pos && u[0] < t[1]);
+        const inside = state.tokens.filter(u => u !== t && u[0] <= pos && u[1] > pos && u[1] - u[0] < t[1] - t[0]);
+        if (inside.length) continue;
+        stream.pos = inner ? inner[0] : t[1];
+        return t[2];
+      }
+      if (next === null || t[0] < next) next = t[0];
+    }
+    stream.pos = next !== null && next > pos ? next : stream.string.length;
+    if (stream.pos === pos) stream.next();
     return null;
   },
   languageData: {commentTokens: {line: "#"}},
@@ -49,6 +52,10 @@ const netHighlight = HighlightStyle.define([
   {tag: t.string, color: "#15803d"},
   {tag: t.function(t.variableName), color: "#0f766e"},
   {tag: t.propertyName, color: "#9d174d"},
+  {tag: t.className, color: "#7c3aed"},
+  {tag: t.labelName, color: "#374151", fontStyle: "italic"},
+  {tag: t.atom, color: "#b45309"},
+  {tag: t.definition(t.variableName), color: "#0f766e"},
   {tag: t.operator, color: "#6b7280"},
   {tag: t.punctuation, color: "#9ca3af"},
 ]);

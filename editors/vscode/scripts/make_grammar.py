@@ -6,6 +6,11 @@ registry of layer kinds included). Run it after adding a kind or a keyword:
 tests/tools/test_editor_grammar.py fails while the checked-in grammar differs from what this writes.
 Every rule is a one-line `match` or a one-line begin/end, with regular expressions that Python's
 re and Oniguruma read alike.
+
+It also writes the playground's highlighter rules, playground/src/tokens.js (the same rules, as
+JavaScript regular expressions, with the scan the test runs: the rule matching earliest wins), so
+that the VS Code grammar, the playground and Pygments (whose layer words, joins, keywords and names
+these are) share one source; rebuild the playground's bundle after (cd playground && npm run build).
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from pathlib import Path
 from netc.tools.pygments_lexer import JOINS, KEYWORDS, LAYER, NAME
 
 OUT = Path(__file__).resolve().parent.parent / "syntaxes" / "netc.tmLanguage.json"
+TOKENS_JS = Path(__file__).resolve().parents[3] / "playground" / "src" / "tokens.js"
 KW = "keyword.control.netc"
 
 
@@ -100,6 +106,131 @@ def text() -> str:
     return json.dumps(grammar(), indent=2, ensure_ascii=False) + "\n"
 
 
+# ---------------------------------------------------------------- the playground's rules
+#: CodeMirror's highlighting tag for a TextMate scope (the longest matching prefix wins)
+TAGS = {
+    "comment": "comment", "string": "string", "keyword.control": "keyword", "keyword.other.join": "keyword",
+    "constant.language": "atom", "constant.numeric": "number", "keyword.operator.repeat": "number",
+    "keyword.operator": "operator", "support.function.layer": "typeName",
+    "entity.name.function": "variableName.function", "entity.name.type": "className", "entity.name.tag": "labelName",
+    "variable.parameter": "propertyName", "variable.other.definition": "variableName.definition", "variable.other": "variableName",
+    "punctuation": "punctuation",
+}
+
+
+def tag(scope: str) -> str:
+    best = max((k for k in TAGS if scope.startswith(k)), key=len, default=None)
+    return TAGS[best] if best else "variableName"
+
+
+def _js(pattern: str) -> tuple[str, str]:
+    """A Python/Oniguruma pattern as a JavaScript one: the inline (?i:...) of the layer words
+    becomes the rule's i flag (the rest of that rule is the same in either case)."""
+    flags = ""
+    if "(?i:" in pattern:
+        pattern, flags = pattern.replace("(?i:", "(?:"), "i"
+    return pattern, flags
+
+
+def _rule(r: dict, repo: dict) -> dict:
+    if "include" in r:
+        return _rule(repo[r["include"].lstrip("#")], repo)
+    out: dict = {}
+    if "match" in r:
+        out["match"], out["flags"] = _js(r["match"])
+    else:
+        out["begin"], out["flags"] = _js(r["begin"])
+        out["end"], out["endFlags"] = _js(r["end"])
+        out["patterns"] = [_rule(p, repo) for p in r.get("patterns", [])]
+    if r.get("name"):
+        out["tag"] = tag(r["name"])
+    for key in ("captures", "beginCaptures", "endCaptures"):
+        if r.get(key):
+            out[key] = {g: tag(c["name"]) for g, c in r[key].items()}
+    return out
+
+
+def tokens_js() -> str:
+    g = grammar()
+    rules = [_rule(p, g["repository"]) for p in g["patterns"]]
+    data = json.dumps(rules, indent=1, ensure_ascii=False)
+    return f"""// Written by editors/vscode/scripts/make_grammar.py from netc's layer registry; do not edit by hand.
+// The playground's highlighting rules: the VS Code grammar's rules (syntaxes/netc.tmLanguage.json),
+// whose layer words, joins, keywords and names the Pygments lexer shares, with CodeMirror tags.
+export const RULES = {data};
+
+const compiled = new Map();
+function re(src, flags) {{
+  const key = flags + "/" + src;
+  if (!compiled.has(key)) compiled.set(key, new RegExp(src, flags + "g"));
+  const r = compiled.get(key);
+  return r;
+}}
+
+function search(src, flags, line, pos) {{
+  const r = re(src, flags);
+  r.lastIndex = pos;
+  return r.exec(line);
+}}
+
+function emit(out, m, rule, caps, tag) {{
+  if (tag) out.push([m.index, m.index + m[0].length, tag]);
+  for (const [g, t] of Object.entries(caps || {{}})) {{
+    const text = m[+g];
+    if (text === undefined || text === "") continue;
+    const start = m.indices ? m.indices[+g][0] : m.index + m[0].indexOf(text);
+    out.push([start, start + text.length, t]);
+  }}
+}}
+
+// [start, end, tag] for one line: at each step the rule matching earliest wins (the first listed on
+// a tie); a begin/end rule scans its own patterns until its end matches in the line (as TextMate).
+export function tokenizeLine(line) {{
+  const out = [];
+  let pos = 0;
+  while (pos < line.length) {{
+    let best = null;
+    for (const rule of RULES) {{
+      const m = search(rule.match || rule.begin, rule.flags + "d", line, pos);
+      if (m && (best === null || m.index < best[0].index)) best = [m, rule];
+    }}
+    if (best === null) break;
+    const [m, rule] = best;
+    if (rule.match) {{
+      emit(out, m, rule, rule.captures, rule.tag);
+      pos = Math.max(m.index + m[0].length, m.index + 1);
+      continue;
+    }}
+    emit(out, m, rule, rule.beginCaptures, rule.tag);
+    pos = m.index + m[0].length;
+    for (;;) {{
+      const e = search(rule.end, rule.endFlags + "d", line, pos);
+      let hit = null;
+      for (const r of rule.patterns) {{
+        const h = search(r.match, r.flags + "d", line, pos);
+        if (h && (e === null || h.index < e.index) && (hit === null || h.index < hit[1].index)) hit = [r, h];
+      }}
+      if (hit === null) {{
+        if (e !== null) {{
+          emit(out, e, rule, rule.endCaptures, null);
+          pos = Math.max(e.index + e[0].length, pos);
+        }} else {{
+          pos = line.length;
+        }}
+        break;
+      }}
+      const [r, h] = hit;
+      out.push([h.index, h.index + h[0].length, r.tag]);
+      pos = Math.max(h.index + h[0].length, h.index + 1);
+    }}
+  }}
+  return out;
+}}
+"""
+
+
 if __name__ == "__main__":
     OUT.write_text(text())
     print(f"wrote {OUT}", file=sys.stderr)
+    TOKENS_JS.write_text(tokens_js())
+    print(f"wrote {TOKENS_JS}", file=sys.stderr)
