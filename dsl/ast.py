@@ -231,6 +231,7 @@ class InputStmt:
     channels: str | None
     span: Span
     channels_span: Span | None = None
+    tokens: bool = False     # ``input tokens 2048`` / ``input tokens L``: token ids, the length in height
 
 
 @node

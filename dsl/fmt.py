@@ -130,6 +130,8 @@ def simple(s) -> str | None:
     if isinstance(s, ast.Insert):
         return f"insert {chain(s.chain)} {s.position} {s.target}"
     if isinstance(s, ast.InputStmt):
+        if s.tokens:
+            return f"input tokens {s.height}"
         return f"input {s.height}x{s.width}" + (f" {s.channels}" if s.channels else "")
     if isinstance(s, ast.OutputStmt):
         return f"output {s.mode}"

@@ -32,7 +32,7 @@ GRAMMAR = Path(__file__).with_name("grammar.lark")
 # How a terminal reads in an error message.
 _TERMINAL_NAMES = {
     "WORD": "a layer or name", "LABEL": "a name", "NUMBER": "a number", "STRING": "a quoted path",
-    "SIZE": "an input size such as 224x224 or HxW", "NCH": "a channel count such as 4ch", "REPEAT": "a repetition such as x3",
+    "SIZE": "an input size such as 224x224 or HxW", "TOKENS_IN": "'tokens'", "NCH": "a channel count such as 4ch", "REPEAT": "a repetition such as x3",
     "_NL": "a new line", "LBRACE": "'{'", "RBRACE": "'}'", "LPAR": "'('", "RPAR": "')'",
     "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "EQUAL": "'='", "VBAR": "'|'", "MINUS": "'-'",
     "__ANON_0": "'->'", "AFTER": "'after'", "BEFORE": "'before'", "REPEAT_VAR": "a repetition such as x3",
@@ -564,6 +564,15 @@ class _ToAst:
         h, w = _split_size(str(size))
         return ast.InputStmt(h, w, str(channels) if channels is not None else None, self.s(meta),
                              self.t(channels) if channels is not None else None)
+
+    def input_tokens(self, meta, c):
+        _, length = c
+        _check_digits(length, self.source)
+        n = int(str(length)) if str(length).isdigit() else str(length)
+        if isinstance(n, str) and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n):
+            raise SpecSyntaxError(f"'{length}' is not a sequence length", _tspan(self.source, length),
+                                  hint="input tokens 2048, or a name for a variable length: input tokens L")
+        return ast.InputStmt(n, 1, None, self.s(meta), None, tokens=True)
 
     def output_stmt(self, meta, c):
         return ast.OutputStmt(str(c[0]), self.s(meta))

@@ -91,6 +91,7 @@ class InputSpec:
     width: int | str
     channels: int
     span: Span | None = None
+    tokens: bool = False     # token ids (``input tokens L``): the length is ``height``, width 1
 
     @property
     def fixed(self) -> bool:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 
 from netc.kinds.params import Params
-from netc.kinds import act, attention, conv, fc, joins, misc, norm, pool, tokens
+from netc.kinds import act, attention, conv, fc, joins, llm, misc, norm, pool, tokens
 from netc.kinds.base import FAMILIES, ROLES, Kind
 
 BUILTIN_KINDS: list[Kind] = [*conv.KINDS, *fc.KINDS, *pool.KINDS, *norm.KINDS, *misc.KINDS, *act.KINDS,
-                             *joins.KINDS, *tokens.KINDS, *attention.KINDS]
+                             *joins.KINDS, *tokens.KINDS, *attention.KINDS, *llm.KINDS]
 _SAMPLES = ("conv3-64", "conv1-256", "conv11-96/4", "maxpool3/2", "avgpool7/1", "FC-4096", "spp[6,3,2,1]",
             "upconv2-512")
 

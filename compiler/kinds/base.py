@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from netc.types import dims
 from netc.types.dims import ShapeProblem
 from netc.kinds.params import NoParams
-from netc.types.tensortype import MAP, TOKENS, VECTOR, TensorType, layout_of
+from netc.types.tensortype import IDS, MAP, TOKENS, VECTOR, TensorType, layout_of
 
 Shape = TensorType
 RF = tuple  # (size, stride): stride may be a Fraction after upsampling
@@ -132,10 +132,12 @@ def need_layout(kind: str, shape: Shape, layouts: tuple[str, ...], pred: str | N
     if lay in layouts:
         return
     want = " or ".join({MAP: "a feature map (C x H x W)", TOKENS: "a token sequence (L x D)",
-                        VECTOR: "a vector"}[x] for x in layouts)
-    got = {MAP: "a feature map", TOKENS: "a token sequence", VECTOR: "a vector"}[lay]
+                        VECTOR: "a vector", IDS: "token ids (L)"}[x] for x in layouts)
+    got = {MAP: "a feature map", TOKENS: "a token sequence", VECTOR: "a vector", IDS: "token ids"}[lay]
     src = f"'{pred}' gives" if pred else "gets"
     hint = "put it before the fully-connected layers" if lay == VECTOR and MAP in layouts else None
+    if lay == IDS:
+        hint = "embed the token ids first: embed(vocab, D)"
     raise ShapeProblem(f"{kind} needs {want}, but {src} {got} of {dims.fmt_shape(shape)}", hint=hint)
 
 

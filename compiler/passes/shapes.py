@@ -12,7 +12,7 @@ from netc.dsl.errors import NetcError, ShapeError
 from netc.types.dims import ShapeProblem
 from netc.elaborate.bounds import bounded_rf
 from netc.types.dims import Sym
-from netc.types.tensortype import MAP, TOKENS, fmap, layout_of, typed
+from netc.types.tensortype import IDS, MAP, TOKENS, fmap, ids, layout_of, typed
 
 if TYPE_CHECKING:
     from netc.ir import IR, Node
@@ -31,6 +31,8 @@ def infer_types(ir: IR) -> IR:
     if not _acyclic(ir):
         return ir
     spec = ir.input_spec
+    if getattr(spec, "tokens", False):          # token ids: input tokens 2048 / input tokens L
+        return _infer_ids(ir, spec)
     c = spec.channels
     fixed = ir.input_hw or ((spec.height, spec.width) if spec.fixed else None)
     h_name = spec.height if isinstance(spec.height, str) else "H"
@@ -39,6 +41,23 @@ def infer_types(ir: IR) -> IR:
     ir.any_size = not sym_errors
     if fixed is not None:
         errors = _propagate(ir, fmap(c, *fixed), "shape")
+    else:
+        errors = sym_errors
+        for n in ir.nodes():
+            n.shape = None
+    ir.errors.extend(errors)
+    return ir
+
+
+def _infer_ids(ir: IR, spec) -> IR:
+    """``input tokens L``: a sequence of token ids, fixed (2048) or symbolic (L); ``ir.input_hw``
+    (its first entry) sets the nominal length, as --input does for an image."""
+    name = spec.height if isinstance(spec.height, str) else "L"
+    sym_errors = _propagate(ir, ids(Sym(name)), "sym_shape")
+    ir.any_size = not sym_errors
+    fixed = ir.input_hw[0] if ir.input_hw else (spec.height if isinstance(spec.height, int) else None)
+    if fixed is not None:
+        errors = _propagate(ir, ids(fixed), "shape")
     else:
         errors = sym_errors
         for n in ir.nodes():
@@ -83,6 +102,9 @@ def _infer_node(ir: IR, n: Node, preds: list[str], ins: list[tuple]) -> tuple:
     ins = [typed(s) for s in ins]
     if kind.join:
         return typed(kind.check(n, preds, ins))
+    if ins and ins[0].layout == IDS and IDS not in kind.accepts:     # token ids: only an embedding reads them
+        from netc.kinds.base import need_layout
+        need_layout(kind.paper(n.params), ins[0], kind.accepts, preds[0] if preds else None)
     kind.check_input(n.params, ins, preds)
     return typed(kind.infer(n.params, ins))
 
@@ -91,8 +113,8 @@ def find_min_input(ir: IR) -> None:
     """The pass that finds the smallest H and W for which every layer's output is at least 1x1: at
     inference (``min_input``; the side outputs do not run) and in training (``min_input_train``, side
     outputs included: Inception v3 takes 75x75 images, but its auxiliary head needs 299x299)."""
-    if not ir.any_size or not _acyclic(ir):
-        ir.min_input = ir.min_input_train = None
+    if not ir.any_size or not _acyclic(ir) or getattr(ir.input_spec, "tokens", False):
+        ir.min_input = ir.min_input_train = None      # token ids: any length (a position table bounds it)
         return
     best = [(1, "input"), (1, "input")]
     for n in ir.nodes(aux=False):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from netc.types import dims
 
-MAP, TOKENS, VECTOR = "map", "tokens", "vector"
-LAYOUTS = {MAP: "feature map (C x H x W)", TOKENS: "token sequence (L x D)", VECTOR: "vector"}
+MAP, TOKENS, VECTOR, IDS = "map", "tokens", "vector", "ids"
+LAYOUTS = {MAP: "feature map (C x H x W)", TOKENS: "token sequence (L x D)", VECTOR: "vector",
+           IDS: "token ids (L)"}
 _BY_RANK = {3: MAP, 2: TOKENS, 1: VECTOR}
 
 
@@ -33,7 +34,7 @@ class TensorType(tuple):
     @property
     def channels(self):
         """C of a map, D of tokens, F of a vector: the features at one position."""
-        return self[0] if self.layout == MAP else self[-1]
+        return self[0] if self.layout == MAP else None if self.layout == IDS else self[-1]
 
     @property
     def fixed(self) -> bool:
@@ -49,6 +50,11 @@ def fmap(c, h, w) -> TensorType:
 
 def tokens(length, d) -> TensorType:
     return TensorType((length, d), TOKENS)
+
+
+def ids(length) -> TensorType:
+    """A sequence of L token ids (``input tokens L``): what a language model's embedding reads."""
+    return TensorType((length,), IDS)
 
 
 def vector(f) -> TensorType:

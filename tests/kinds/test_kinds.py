@@ -24,8 +24,9 @@ def _rows():
     for line in FIXTURES.read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             word, inp, out, params, macs = (x.strip() for x in line.split(";"))
-            yield word, tuple(int(x) for x in inp.split("x")), tuple(int(x) for x in out.split("x")), \
-                int(params), int(macs)
+            shape = ("tokens", int(inp.split()[1])) if inp.startswith("tokens ") else \
+                tuple(int(x) for x in inp.split("x"))     # `tokens 6`: six token ids (language models)
+            yield word, shape, tuple(int(x) for x in out.split("x")), int(params), int(macs)
 
 
 ROWS = list(_rows())
@@ -50,8 +51,10 @@ def _registry() -> Registry:
 
 
 def _spec(word: str, inp: tuple) -> str:
-    c, h, w = inp
     body = word
+    if inp[0] == "tokens":
+        return f"input tokens {inp[1]}\n{body}\n"
+    c, h, w = inp
     if "{" in word:
         head, _, rest = word.partition("{")
         body = head + " {\n" + "\n".join("    " + b for b in rest.rstrip("}").split(" & ")) + "\n}"
@@ -94,7 +97,7 @@ def test_kind_counts_match_torch(word, inp, out, params, macs):
     ir = netc.loads(_spec(word, inp), registry=reg)
     assert tuple(ir.output_shape) == out and (ir.params, ir.macs) == (params, macs)
     m = netc.compile(ir).eval()
-    x = torch.randn(2, *inp)
+    x = torch.randint(0, 16, (2, inp[1])) if inp[0] == "tokens" else torch.randn(2, *inp)
     with torch.no_grad():
         y = m(x)
     assert tuple(y.shape[1:]) == out

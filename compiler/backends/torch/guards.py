@@ -169,6 +169,37 @@ def check_input(x, channels: int, min_hw=None, layers=("", ""), spans=(None, Non
         raise InputError(message, spans[axis] if axis >= 0 else input_span, hint=hint or None)
 
 
+class TokenGuard(nn.Module):
+    """A language model's input check (``input tokens L``): a batch of token ids ``(N, L)``, integers,
+    at most ``max_len`` long where a learned position table bounds the context. No tensors."""
+
+    def __init__(self, max_len: Optional[int] = None, input_span: Span | None = None):
+        super().__init__()
+        self.max_len, self.input_span = max_len, input_span
+
+    @classmethod
+    def from_ir(cls, ir) -> "TokenGuard":
+        bounds = [n.params.max for n in ir.layers() if n.kind == "learned_pos"]
+        return cls(min(bounds) if bounds else None, ir.node("input").span if "input" in ir.g else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting() or _tracing():
+            return x
+        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.dtype.is_floating_point or x.dtype == torch.bool:
+            what = f"a tensor of shape {_shape_str(list(x.shape))} ({x.dtype})" if isinstance(x, torch.Tensor) \
+                else type(x).__name__
+            raise InputError(f"the network takes a batch of token ids (N, L) of an integer type, not {what}",
+                             self.input_span, hint="add a batch dimension with ids.unsqueeze(0)"
+                             if isinstance(x, torch.Tensor) and x.dim() == 1 else None)
+        if self.max_len is not None and x.shape[1] > self.max_len:
+            raise InputError(f"the network takes at most {self.max_len} tokens (its position table), not "
+                             f"{x.shape[1]}", self.input_span)
+        return x
+
+    def extra_repr(self) -> str:
+        return f"tokens, max_len={self.max_len}"
+
+
 GUARD = "input_guard"   # submodule name; it holds no tensors, so state_dict() is unchanged
 GUARD_TRAIN = "input_guard_train"   # the training graph's, where its side outputs need a larger input
 
@@ -180,8 +211,9 @@ def install(root: nn.Module, ir, graphs) -> bool:
     (a scripted module included). Returns whether it was installed (not when the root already has one)."""
     if GUARD in root._modules:
         return False
-    root.add_module(GUARD, InputGuard.from_ir(ir))
-    own_train = bool(ir.min_input_train) and tuple(ir.min_input_train) != tuple(ir.min_input or ())
+    tokens = getattr(ir.input_spec, "tokens", False)
+    root.add_module(GUARD, TokenGuard.from_ir(ir) if tokens else InputGuard.from_ir(ir))
+    own_train = not tokens and bool(ir.min_input_train) and tuple(ir.min_input_train) != tuple(ir.min_input or ())
     if own_train:
         root.add_module(GUARD_TRAIN, InputGuard.from_ir(ir, training=True))
     done: set[int] = set()
@@ -198,4 +230,4 @@ def install(root: nn.Module, ir, graphs) -> bool:
     return True
 
 
-__all__ = ["InputError", "InputGuard", "input_problem", "check_input", "install", "GUARD", "GUARD_TRAIN"]
+__all__ = ["InputError", "InputGuard", "TokenGuard", "input_problem", "check_input", "install", "GUARD", "GUARD_TRAIN"]

@@ -61,6 +61,9 @@ def load_weights(model: nn.Module, state_dict, strict: bool = True) -> nn.Module
     >>> torch.equal(a.conv1_1.weight, b.conv1_1.weight)
     True
     """
+    from netc.backends.torch.hf import is_hf, load_hf
+    if is_hf(state_dict):           # a transformers language model (or its state_dict): matched by name
+        return load_hf(model, state_dict, strict)
     if isinstance(state_dict, nn.Module):
         return _load_by_dataflow(model, state_dict, strict)
     if not isinstance(state_dict, Mapping):
