@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 import pytest
+from work import front_end_work  # noqa: E402
 
 import netc
 from netc.types.dims import Sym
@@ -378,19 +379,7 @@ def test_cli_summary_other_input_size():
 def test_ten_thousand_layers_check_quickly(monkeypatch):
     """Linear work (bench/bench_check.py measures the time): each of the 10,002 layer statements
     elaborated once, each node's shape inferred once, each name looked up once or twice."""
-    from netc.elaborate import naming
-    from netc.elaborate import resolve
-    from netc.passes import shapes
     text = "input HxW RGB\n" + "conv3-8\n" * 10_000 + "gap\nFC-10\n"
-    seen = {"layers": 0, "nodes": 0, "names": 0}
-
-    def counting(key, real):
-        def counted(*a, **k):
-            seen[key] += 1
-            return real(*a, **k)
-        return counted
-    monkeypatch.setattr(resolve._Resolver, "_layer", counting("layers", resolve._Resolver._layer))
-    monkeypatch.setattr(shapes, "_infer_node", counting("nodes", shapes._infer_node))
-    monkeypatch.setattr(naming._Used, "__contains__", counting("names", set.__contains__), raising=False)
+    seen = front_end_work(monkeypatch)
     assert netc.check(text, "big.net") == []
     assert seen["layers"] == 10_002 and seen["nodes"] <= 2 * 10_003 and seen["names"] <= 2 * 10_003, seen

@@ -18,12 +18,12 @@ import resource
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from work import calls_made, count_calls  # noqa: E402
 
 import netc
 from netc.elaborate import resolve
@@ -75,34 +75,7 @@ def _warm() -> None:
 def work(monkeypatch) -> Counter:
     """Calls of the functions in WORK while the test runs (after a warm-up), by WORK's names."""
     _warm()
-    seen: Counter = Counter()
-    for key, (owner, name) in WORK.items():
-        real = getattr(owner, name)
-
-        def counted(*a, _real=real, _key=key, **k):
-            seen[_key] += 1
-            return _real(*a, **k)
-        monkeypatch.setattr(owner, name, counted)
-    return seen
-
-
-def calls_made(fn) -> tuple[object, int, int]:
-    """(fn(), Python calls it made, deepest nesting of those calls)."""
-    st = {"calls": 0, "depth": 0, "deepest": 0}
-
-    def prof(frame, event, arg):
-        if event == "call":
-            st["calls"] += 1
-            st["depth"] += 1
-            st["deepest"] = max(st["deepest"], st["depth"])
-        elif event == "return":
-            st["depth"] -= 1
-    sys.setprofile(prof)
-    try:
-        out = fn()
-    finally:
-        sys.setprofile(None)
-    return out, st["calls"], st["deepest"]
+    return count_calls(monkeypatch, WORK)
 
 
 def check_file(path: Path) -> list:

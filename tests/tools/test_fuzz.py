@@ -14,6 +14,7 @@ import importlib.util
 import random
 
 import pytest
+from work import front_end_work  # noqa: E402
 from hypothesis import HealthCheck, given, settings
 
 import netc
@@ -30,21 +31,9 @@ def test_regression_inputs_do_not_crash(path, monkeypatch):
     """Each input behaves, and within the work the limits allow: layer statements elaborated and
     node shapes inferred (twice: the declared size and a symbolic one) at most max_layers (and a
     little) each, and naming linear (one look-up or two per name)."""
-    from netc.elaborate import naming
-    from netc.elaborate import resolve
-    from netc.passes import shapes
     text = path.read_bytes().decode("utf-8", "surrogatepass")
     outcome("input 8x8 RGB\nrelu\n")                     # the first check loads the parser's tables
-    seen = {"layers": 0, "nodes": 0, "names": 0}
-
-    def counting(key, real):
-        def counted(*a, **k):
-            seen[key] += 1
-            return real(*a, **k)
-        return counted
-    monkeypatch.setattr(resolve._Resolver, "_layer", counting("layers", resolve._Resolver._layer))
-    monkeypatch.setattr(shapes, "_infer_node", counting("nodes", shapes._infer_node))
-    monkeypatch.setattr(naming._Used, "__contains__", counting("names", set.__contains__), raising=False)
+    seen = front_end_work(monkeypatch)
     assert outcome(text) is None
     most = netc.LIMITS["max_layers"] + 10
     assert seen["layers"] <= most and seen["nodes"] <= 2 * most and seen["names"] <= 2 * most, seen
