@@ -145,3 +145,126 @@ def test_a_hostile_spec_is_stopped_and_the_next_keystroke_answered(page):
     page.evaluate("t => window.netcPlayground.editor.setText(t)", original)
     page.wait_for_function("document.querySelector('#errors').hidden && "
                            "document.querySelector('#totals').innerText.includes('132,863,336')", timeout=30000)
+
+
+# ------------------------------------------------------------------ a big network: room, zoom, pan, hover, folding
+@pytest.fixture(scope="module")
+def big_server():
+    with Server("specs/googlenet.net") as s:
+        yield s
+
+
+def _big_page(browser, big_server, width):
+    pg = browser.new_page(viewport={"width": width, "height": 900})
+    pg.goto(big_server.url)
+    pg.wait_for_function("document.querySelectorAll('#diagram svg g.node').length >= 20", timeout=30000)
+    pg.wait_for_timeout(300)
+    return pg
+
+
+WIDTH = "s => document.querySelector(s).getBoundingClientRect().width"
+SCREEN = """([x, y]) => { const el = document.elementFromPoint(x, y); const m = el.getScreenCTM();
+  const p = new DOMPoint(x, y).matrixTransform(m.inverse()); return {x: p.x, y: p.y, s: Math.hypot(m.a, m.b)}; }"""
+BOX = "id => { const r = document.getElementById(id).getBoundingClientRect(); return [r.left, r.top]; }"
+ON_SCREEN = """() => { const q = document.querySelector('#diagram').getBoundingClientRect();
+  const ns = [...document.querySelectorAll('#diagram g.node')].map(g => [g, g.getBoundingClientRect()])
+    .filter(([g, r]) => r.left > q.left + 20 && r.right < q.right - 200 && r.top > q.top + 20 && r.bottom < q.bottom - 20);
+  const [g, r] = ns[Math.floor(ns.length / 2)]; return {id: g.id, x: r.left + r.width / 2, y: r.top + r.height / 2}; }"""
+
+
+def test_the_diagram_takes_the_room_at_1400_and_800(browser, big_server, tmp_path):
+    pg = _big_page(browser, big_server, 1400)
+    assert pg.evaluate(WIDTH, "#diagram") >= 700
+    assert pg.evaluate(WIDTH, "#diagram svg") >= 700          # the drawing spans its pane
+    assert pg.evaluate(WIDTH, "#left") >= 200 and pg.evaluate(WIDTH, "#side") >= 300
+    pg.screenshot(path=str(tmp_path / "playground-1400.png"))
+    # the panes hide and come back; the diagram takes what they leave
+    pg.click("#toggle-side")
+    assert pg.locator("#side").is_hidden() and pg.evaluate(WIDTH, "#diagram") >= 1000
+    pg.click("#toggle-side")
+    assert pg.locator("#side").is_visible()
+    # the splitter resizes the editor
+    bar = pg.locator("#split-left").bounding_box()
+    before = pg.evaluate(WIDTH, "#left")
+    pg.mouse.move(bar["x"] + 3, 400); pg.mouse.down(); pg.mouse.move(bar["x"] + 83, 400, steps=5); pg.mouse.up()
+    assert abs(pg.evaluate(WIDTH, "#left") - (before + 80)) <= 3
+    # one column under 1,000 px: the diagram has the whole width, the editor and the table below it
+    pg.set_viewport_size({"width": 800, "height": 900})
+    pg.wait_for_timeout(300)
+    assert pg.evaluate(WIDTH, "#diagram") >= 780 and pg.evaluate(WIDTH, "#diagram svg") >= 700
+    assert pg.evaluate("document.querySelector('#left').getBoundingClientRect().top") >= \
+        pg.evaluate("document.querySelector('#diagram').getBoundingClientRect().bottom") - 1
+    assert pg.evaluate("document.querySelector('header').getBoundingClientRect().height") < 50   # one row
+    pg.screenshot(path=str(tmp_path / "playground-800.png"))
+    pg.evaluate("localStorage.clear()")
+    pg.close()
+
+
+def test_wheel_zooms_about_the_cursor_and_drag_pans(browser, big_server):
+    pg = _big_page(browser, big_server, 1400)
+    n = pg.evaluate(ON_SCREEN)
+    before = pg.evaluate(SCREEN, [n["x"], n["y"]])
+    pg.mouse.move(n["x"], n["y"])
+    pg.mouse.wheel(0, -300)
+    pg.wait_for_timeout(200)
+    after = pg.evaluate(SCREEN, [n["x"], n["y"]])
+    assert after["s"] > 1.3 * before["s"]
+    assert abs(after["x"] - before["x"]) * after["s"] <= 3 and abs(after["y"] - before["y"]) * after["s"] <= 3
+    pg.mouse.wheel(0, 300)                   # and back out, about the same point
+    pg.wait_for_timeout(200)
+    assert abs(pg.evaluate(SCREEN, [n["x"], n["y"]])["s"] - before["s"]) < 0.01
+    n = pg.evaluate(ON_SCREEN)
+    x0, y0 = pg.evaluate(BOX, n["id"])
+    pg.mouse.move(700, 450); pg.mouse.down(); pg.mouse.move(750, 480, steps=6); pg.mouse.move(800, 510, steps=6)
+    pg.mouse.up()
+    x1, y1 = pg.evaluate(BOX, n["id"])
+    assert abs(x1 - x0 - 100) <= 2 and abs(y1 - y0 - 60) <= 2
+    assert pg.evaluate("window.netcPlayground.editor.cursorLine()") == 1      # a drag is not a click
+    # the overview of a tall graph shows where the view is; fit shows it all
+    assert pg.locator("#minimap").is_visible()
+    pg.click("#zoom-fit")
+    svg = pg.locator("#diagram svg").bounding_box()
+    pane = pg.locator("#diagram").bounding_box()
+    assert svg["y"] >= pane["y"] - 1 and svg["y"] + svg["height"] <= pane["y"] + pane["height"] + 1
+    pg.close()
+
+
+def test_hover_shows_the_facts_of_a_node(browser, big_server):
+    pg = _big_page(browser, big_server, 1400)
+    box = pg.locator("#diagram g.node[data-name='inception_3a/3x3']").bounding_box()
+    pg.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    tip = pg.locator("[role=tooltip]")
+    tip.wait_for(state="visible")
+    text = tip.inner_text()
+    for part in ("conv3-128", "inception_3a/3x3", "output", "128x28x28", "params", "110,720", "mult-adds",
+                 "receptive field"):
+        assert part in text, (part, text)
+    pg.mouse.move(5, 5)
+    tip.wait_for(state="hidden")
+    pg.close()
+
+
+def test_a_click_folds_and_opens_a_block_in_place_and_the_table_follows(browser, big_server):
+    pg = _big_page(browser, big_server, 1400)
+    assert pg.locator("#summary tr[data-name='inception_3a/3x3']").count() == 1
+    assert pg.locator("#summary tr.block[data-name='inception_3a'] td.name").inner_text().strip().endswith("inception_3a")
+    assert pg.locator("#summary tr[data-name='inception_3a/3x3'] td.name").inner_text() == "3x3"   # relative
+    seq = pg.evaluate("document.body.dataset.seq")
+    title = pg.locator("#diagram g.cluster[data-scope='inception_3a'] > text").first
+    title.click()
+    pg.wait_for_function(f"document.body.dataset.seq !== '{seq}'")
+    pg.wait_for_selector("#diagram g.node[data-name='inception_3a']")
+    assert pg.locator("#diagram g.node[data-name^='inception_3a/']").count() == 0
+    assert pg.locator("#summary tr[data-name='inception_3a/3x3']").count() == 0
+    assert pg.locator("#summary tr.block[data-name='inception_3a']").count() == 1
+    # hovering the folded block shows its totals; a click opens it again
+    box = pg.locator("#diagram g.node[data-name='inception_3a']").bounding_box()
+    pg.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    pg.locator("[role=tooltip]").wait_for(state="visible")
+    assert "163,696" in pg.locator("[role=tooltip]").inner_text()
+    seq = pg.evaluate("document.body.dataset.seq")
+    pg.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    pg.wait_for_function(f"document.body.dataset.seq !== '{seq}'")
+    pg.wait_for_selector("#diagram g.node[data-name='inception_3a/3x3']")
+    assert pg.locator("#summary tr[data-name='inception_3a/3x3']").count() == 1
+    pg.close()

@@ -296,3 +296,28 @@ def test_starter_spec_without_a_file():
         spec = c.get("/api/spec").json()
         d = c.post("/api/check", json={"text": spec["text"]}).json()
         assert d["errors"] == [] and d["svg"] and d["summary"]["params"] > 0
+
+
+def test_check_names_nodes_carries_hover_facts_and_folds_in_place():
+    from netc.tools.serve.work import check
+    text, name, _ = read_spec("specs/googlenet.net")
+    doc = check({"op": "check", "text": text, "filename": name})
+    assert 'id="n:inception_3a/3x3"' in doc["svg"] and 'id="c:inception_3a"' in doc["svg"]   # stable ids
+    f = doc["facts"]["inception_3a/3x3"]
+    assert (f["word"], f["shape"], f["params"], f["rf"]) == ("conv3-128", "128x28x28", 110720, [43, 8])
+    rows = {r["full"]: r for r in doc["summary"]["layers"]}
+    assert rows["inception_3a"]["block"] and rows["inception_3a"]["open"]
+    assert rows["inception_3a/3x3"]["name"] == "3x3" and rows["inception_3a/3x3"]["level"] == 1
+    folded = check({"op": "check", "text": text, "filename": name, "closed": ["inception_3a"]})
+    assert 'id="n:inception_3a"' in folded["svg"] and 'id="n:inception_3a/3x3"' not in folded["svg"]
+    assert folded["facts"]["inception_3a"]["params"] == rows["inception_3a"]["params"] == 163696
+    assert "inception_3a/3x3" not in {r["full"] for r in folded["summary"]["layers"]}
+    opened = check({"op": "check", "text": text, "filename": name, "depth": 1, "open": ["inception_4a"]})
+    assert 'id="n:inception_4a/3x3"' in opened["svg"] and 'id="n:inception_3a"' in opened["svg"]
+
+
+def test_open_and_closed_are_checked(client):
+    assert client.post("/api/check", json={"text": VGG, "open": "conv1"}).status_code == 422
+    assert client.post("/api/check", json={"text": VGG, "closed": [1, 2]}).status_code == 422
+    assert client.post("/api/check", json={"text": VGG, "closed": ["x"] * 5000}).status_code == 422
+    assert client.post("/api/check", json={"text": VGG, "closed": ["nothing"]}).status_code == 200
