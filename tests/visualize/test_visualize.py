@@ -12,6 +12,7 @@ import pytest
 
 import netc
 from netc.visualize import GraphvizMissing, render, to_dot, to_svg
+from netc.visualize.dot import figure_options
 
 from conftest import ROOT, golden, run_cli
 
@@ -159,13 +160,15 @@ def test_cli_dot_output(tmp_path):
     out = tmp_path / "g.dot"
     r = run_cli("render", "googlenet", "--depth", "1", "-o", str(out))
     assert r.returncode == 0, r.stderr
-    assert out.read_text() == to_dot(netc.load("googlenet"), depth=1)
+    ir = netc.load("googlenet")
+    assert out.read_text() == to_dot(ir, **figure_options(ir, 1))
 
 
 def test_cli_dot_to_stdout():
     r = run_cli("render", "googlenet", "--depth", "1", "-o", "-")
     assert r.returncode == 0, r.stderr
-    assert r.stdout == to_dot(netc.load("googlenet"), depth=1)
+    ir = netc.load("googlenet")
+    assert r.stdout == to_dot(ir, **figure_options(ir, 1))
     assert run_cli("render", "vgg:A", "-o", "-", "--format", "png").returncode == 2
 
 

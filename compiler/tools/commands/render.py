@@ -21,11 +21,20 @@ def add_parser(sub) -> None:
     p.add_argument("spec", metavar="SPEC[:CONFIG]", help="e.g. vgg:D, googlenet, path/to/net.net:B")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file: .svg, .png, .pdf or .dot; - prints DOT text")
     p.add_argument("--format", choices=("svg", "png", "pdf", "dot"), help="output format (default: from OUT's suffix)")
-    p.add_argument("--depth", type=int, metavar="N",
-                   help="collapse blocks nested N deep or deeper into one node (1: each inception module is a box)")
+    p.add_argument("--depth", metavar="N|all|auto", default="auto",
+                   help="collapse blocks nested N deep or deeper into one node (1: each inception module is a box); "
+                        "all: expand everything; auto (the default): a network over a screenful is folded, block "
+                        "level by block level, until it fits, with runs of a block drawn as one (bottleneck ×3)")
+    p.add_argument("--block", metavar="NAME",
+                   help="draw one block instance alone, the detail beside the overview (a block's name for its "
+                        "first instance, e.g. encoder_block, or an instance's full name)")
+    p.add_argument("--layout", choices=("auto", "rows", "column", "u"), default="auto",
+                   help="auto (the default): an encoder-decoder whose skips pair its levels as a U, stages stacked "
+                        "as rows, else one column; column: one column (the layout before 0.2)")
     p.add_argument("--shapes", action="store_true", help="show each layer's output shape (C×H×W)")
     p.add_argument("--params", action="store_true", help="show each layer's parameter count")
-    p.add_argument("--edge-shapes", action="store_true", help="label edges with the tensor shape they carry")
+    p.add_argument("--edge-shapes", "--shapes-on-edges", action="store_true",
+                   help="label edges with the tensor shape they carry")
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB", help="layout direction (LR for wide pages)")
     p.add_argument("--collapse-repeats", action="store_true",
                    help="draw runs of identical layers (conv3-512 ×3) and of identical block instances as one node")
@@ -37,23 +46,43 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _fold(args):
-    from netc.visualize.dot import FOLD_BLOCKS
-    return None if args.expand_repeats else FOLD_BLOCKS
+def _depth(args):
+    d = str(args.depth).lower()
+    if d in ("auto", "all"):
+        return d
+    try:
+        n = int(d)
+    except ValueError:
+        raise UsageError(f"--depth takes a number at least 1, all or auto, not {args.depth!r}") from None
+    if n < 1:
+        raise UsageError("--depth takes a number at least 1")
+    return n
+
+
+def _options(args, ir) -> dict:
+    """The to_dot options: the figure's (a depth by size, runs folded, stages as rows) unless asked otherwise."""
+    from netc.visualize.dot import FOLD_BLOCKS, figure_options
+    opts = dict(shapes=args.shapes, params=args.params, edge_shapes=args.edge_shapes, rankdir=args.rankdir,
+                repeats=args.collapse_repeats, title=not args.no_title, layout=args.layout, block=args.block)
+    if args.expand_repeats:
+        opts["fold"] = None
+    depth = _depth(args)
+    if depth == "auto" and args.block:
+        depth = "all"
+    if depth == "all":
+        opts.setdefault("fold", FOLD_BLOCKS)
+    return figure_options(ir, depth, **opts)
 
 
 def run(args) -> int:
     from netc.visualize import GraphvizMissing, render
-    if args.depth is not None and args.depth < 1:
-        raise UsageError("--depth takes a number at least 1")
+    _depth(args)
     if args.output == "-":                 # DOT text to standard output, for piping into dot
         if args.format not in (None, "dot"):
             raise UsageError("-o - writes DOT text; pictures go to a file (-o out.svg)")
         from netc.visualize import to_dot
         ir = netc.load(args.spec, **spec_overrides(args))
-        sys.stdout.write(to_dot(ir, depth=args.depth, shapes=args.shapes, params=args.params,
-                                edge_shapes=args.edge_shapes, rankdir=args.rankdir, repeats=args.collapse_repeats,
-                                title=not args.no_title, fold=_fold(args)))
+        sys.stdout.write(to_dot(ir, **_options(args, ir)))
         return 0
     out = Path(args.output)
     fmt = args.format or out.suffix.lstrip(".").lower()
@@ -65,9 +94,7 @@ def run(args) -> int:
     ir = netc.load(args.spec, **spec_overrides(args))
     _auto_collapse(args, ir, fmt)
     try:
-        render(ir, out, fmt, depth=args.depth, shapes=args.shapes, params=args.params,
-               edge_shapes=args.edge_shapes, rankdir=args.rankdir, repeats=args.collapse_repeats,
-               title=not args.no_title, fold=_fold(args))
+        render(ir, out, fmt, **_options(args, ir))
     except GraphvizMissing as e:
         print(f"netc: {e.message}\nhint: {e.hint}", file=sys.stderr)
         return 1
@@ -79,7 +106,7 @@ def _auto_collapse(args, ir, fmt: str) -> None:
     """A network past AUTO_COLLAPSE layers, drawn without --depth or --collapse-repeats: each block
     one box and each run one node, said on stderr (Graphviz takes minutes on 20,000 nodes)."""
     from netc.visualize.render import AUTO_COLLAPSE
-    if fmt == "dot" or args.depth is not None or args.collapse_repeats or len(ir) <= AUTO_COLLAPSE:
+    if fmt == "dot" or args.depth not in ("auto", "all") or args.collapse_repeats or len(ir) <= AUTO_COLLAPSE:
         return
     args.depth, args.collapse_repeats = 1, True
     print(f"note: {len(ir):,} layers: drawn with --depth 1 --collapse-repeats (blocks as boxes, runs as one "
