@@ -115,8 +115,8 @@ def _attention(q: Tensor, k: Tensor, v: Tensor, groups: int, past: int = 0) -> T
     if mask is not None:
         allowed = allowed & mask[:, None, None, -lk:].to(torch.bool)
         # a padded query row that sees no key at all attends to itself (its output is unused)
-        allowed = allowed | ~allowed.any(-1, keepdim=True) & torch.eye(lq, lk, lk - lq, dtype=torch.bool,
-                                                                           device=q.device)
+        diag = torch.ones(lq, lk, dtype=torch.bool, device=q.device).tril(lk - lq).triu(lk - lq)
+        allowed = allowed | (~allowed.any(-1, keepdim=True) & diag)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
 
 

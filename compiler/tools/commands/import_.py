@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("import", help="write a Caffe, ONNX or PyTorch network as a .net spec",
                        description="Read a Caffe .prototxt (V0, V1 or V2), an .onnx file, or an importable "
                                    "PyTorch callable (module:callable, which runs that code) and print it as a spec.")
-    p.add_argument("source", metavar="FILE", help="a .prototxt, .onnx, or module:callable")
+    p.add_argument("source", metavar="FILE", help="a .prototxt, .onnx, a Hugging Face config.json, or module:callable")
     p.add_argument("-o", "--output", metavar="OUT.net", help="write the spec here (default: print it)")
     p.add_argument("--weights", metavar="OUT.pt", help="write the weights as a state_dict for the spec")
     p.add_argument("--caffemodel", metavar="FILE", help="the .caffemodel with the weights (default: next to the prototxt)")
@@ -55,6 +55,9 @@ def _import(args, bar) -> int:
         text, weights = _callable(src, args)
     elif not os.path.exists(src):
         raise UsageError(f"no such file: {src}")
+    elif os.path.basename(src).endswith(".json"):     # a Hugging Face config.json: read as JSON, nothing run
+        from netc.importers.hf_config import from_config
+        text = from_config(src)
     elif src.endswith(".onnx"):
         text = importers.from_onnx(src)
         if args.weights:
