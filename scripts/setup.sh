@@ -45,16 +45,18 @@ if ! .venv/bin/python -c "import netc, lark, pydantic, networkx, graphviz, pytes
     .venv/bin/python -c "import netc" && touch .venv/.netc-installed
 fi
 
-# The playground's editor (CodeMirror 6), bundled by esbuild from playground/ (package-lock.json)
-# into compiler/tools/serve/static/editor.js. Without npm, netc serve falls back to a plain text area.
-EDITOR_JS=compiler/tools/serve/static/editor.js
-if [ ! -f "$EDITOR_JS" ] || [ playground/src/editor.js -nt "$EDITOR_JS" ] || [ playground/package-lock.json -nt "$EDITOR_JS" ]; then
+# The playground's scripts (CodeMirror 6 and @panzoom/panzoom), bundled by esbuild from playground/
+# (package-lock.json, build.mjs) into compiler/tools/serve/static/{editor,viewer}.js. The bundles are
+# committed (a wheel from a clean checkout holds them); this rebuilds them only after playground/ changed.
+STATIC=compiler/tools/serve/static
+if [ ! -f "$STATIC/editor.js" ] || [ ! -f "$STATIC/viewer.js" ] \
+        || [ -n "$(find playground/src playground/build.mjs playground/package-lock.json -newer "$STATIC/viewer.js" 2>/dev/null)" ]; then
     if command -v npm >/dev/null 2>&1; then
-        echo "setup: building the playground's editor (npm ci && npm run build in playground/)"
+        echo "setup: building the playground's scripts (npm ci && npm run build in playground/)"
         (cd playground && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm run --silent build >/dev/null) \
-            || echo "setup: could not build the editor; netc serve will use a plain text area"
+            || echo "setup: could not build the playground's scripts; the committed bundles stay"
     else
-        echo "setup: npm not found; netc serve will use a plain text area instead of the editor"
+        echo "setup: npm not found; the committed playground bundles are used"
     fi
 fi
 
