@@ -163,13 +163,14 @@ def to_dot(ir: IR, *, depth: int | None = None, shapes: bool = False, params: bo
         if (u, v) in plan.flip:            # drawn upwards: the edge reversed, its arrow at the tail
             u, v, ea = v, u, {**ea, "dir": "back"}
         elif (u, v) in plan.loose:       # from one row's end back to the next row's start
-            ea = {**ea, "weight": "0"}
+            ea = {**ea, "weight": "0", **({"minlen": "2"} if v in plan.gaps.values() else {})}
         lines.append(f"    {_q(u)} -> {_q(v)}{_attrs(ea)};")
     for row in plan.rows:
         lines.append("    {rank=same; " + " ".join(_q(x) + ";" for x in row) + "}")
     if plan.kind == "rows":         # the rows' first boxes one above the other: the rows start at the left
         for a, b in zip(plan.rows, plan.rows[1:]):
-            lines.append(f"    {_q(a[0])} -> {_q(b[0])} [style=invis, weight=20];")
+            gap = ", minlen=2" if a[0] in plan.gaps else ""
+            lines.append(f"    {_q(a[0])} -> {_q(b[0])} [style=invis, weight=20{gap}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -446,6 +447,7 @@ class _Plan:
     flip: set = field(default_factory=set)
     loose: set = field(default_factory=set)
     groups: dict[str, str] = field(default_factory=dict)     # unit -> its column (group=)
+    gaps: dict[str, str] = field(default_factory=dict)       # a row's first unit -> the next row's, a rank apart
 
 
 #: a chain of at least this many top-level layers (no stages) is wrapped into rows at its pooling layers
@@ -471,6 +473,10 @@ def _plan(ir: IR, g: _Graph, layout: str) -> _Plan:
     plan.loose = {(u, v) for u, v, _ in g.edges if (u, v) in ends}
     for r in rows:
         plan.groups[r[0]] = "start"
+    in_rows = {x for r in rows for x in r}
+    for a, b in zip(rows, rows[1:]):     # side outputs hanging off a row get a rank of their own below it
+        if any(u in a and v not in in_rows for u, v, _ in g.edges):
+            plan.gaps[a[0]] = b[0]
     return plan
 
 
