@@ -7,6 +7,8 @@ answer is read.
    check does, for blank lines appended at the end.
 2. hover on a layer of the VGG table (its configuration's IR is already built) and on a block call
    of GoogLeNet.
+3. start-up: from starting `netc lsp` to its answer to `initialize`, and to its first hover answered,
+   beside `python -c pass` started the same way (medians of --starts interleaved runs).
 
 Wall-clock times depend on what else the machine runs; the server's own CPU time per change (from
 /proc) does not, and is printed beside them.
@@ -131,10 +133,33 @@ def hover_latency(c: Client, uri: str, line: int, char: int, runs: int, expect: 
     return out
 
 
+def start_up(starts: int) -> None:
+    init, first_hover, bare = [], [], []
+    for _ in range(starts):
+        t = time.perf_counter()
+        subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", "pass"], check=True)
+        bare.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        c = Client()
+        try:
+            c.call("initialize", {"processId": None, "rootUri": ROOT.as_uri(), "capabilities": {}})
+            init.append((time.perf_counter() - t) * 1000)
+            c.send("initialized", {}, notify=True)
+            uri, _ = open_doc(c, ROOT / "specs" / "vgg.net")
+            c.call("textDocument/hover", {"textDocument": {"uri": uri}, "position": {"line": 0, "character": 1}})
+            first_hover.append((time.perf_counter() - t) * 1000)
+        finally:
+            c.close()
+    print(f"start-up: initialize answered after {ms(init)}; first hover after {ms(first_hover)}; "
+          f"python -c pass {ms(bare)}  ({starts} starts; goal: initialize within 500 ms)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--starts", type=int, default=7)
     args = ap.parse_args()
+    start_up(args.starts)
     c = Client()
     try:
         c.call("initialize", {"processId": None, "rootUri": ROOT.as_uri(), "capabilities": {}})

@@ -105,6 +105,23 @@ def test_completion_of_setting_values():
     assert {i.label for i in complete(a, None, 2, 7)} == {"logits", "probs"}
 
 
+def test_completion_knows_the_parameter_it_completes():
+    """After ``act=`` only act's values; after a flag's ``=`` true and false; inside ``maxpool3/2(`` k and
+    stride are what the paper word set (offered last, with that value), not required; a parameter
+    already given is not offered again."""
+    text = "input 32x32 RGB\nconv3-8(act=\nconv3-8(bias=\nmaxpool3/2(\nconv3-8(pad=1, \n"
+    a = analyse("file:///x.net", text, 1)
+    acts = {i.label for i in complete(a, None, 2, len("conv3-8(act="))}
+    assert {"relu", "gelu", "none", "auto"} <= acts and not acts & {"zeros", "reflect", "true", "nearest"}
+    assert {i.label for i in complete(a, None, 3, len("conv3-8(bias="))} == {"true", "false"}
+    pool = {i.label: i for i in complete(a, None, 4, len("maxpool3/2("))}
+    assert pool["k="].detail.startswith("set by maxpool3/2: 3") and pool["stride="].detail.startswith("set by maxpool3/2: 2")
+    assert not any(i.detail.startswith("required") for i in pool.values() if i.detail)
+    assert max(pool, key=lambda n: pool[n].sort_text or "") in ("k=", "stride=")
+    conv = {i.label for i in complete(a, None, 5, len("conv3-8(pad=1, "))}
+    assert "pad=" not in conv and "groups=" in conv
+
+
 def test_positions_count_in_the_negotiated_encoding():
     from netc.tools.lsp import analysis
     line = "# \U0001d400 x"

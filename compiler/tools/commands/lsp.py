@@ -16,10 +16,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    try:
-        import pygls  # noqa: F401
-    except ImportError:
-        raise UsageError("netc lsp needs pygls", hint="pip install 'netc[lsp]' (or pip install pygls)") from None
-    from netc.tools.lsp import analysis  # noqa: F401  (reads NETC_LSP_TIMEOUT/MEMORY_MB: a bad value is a usage error)
+    import importlib.util
+    if importlib.util.find_spec("pygls") is None:
+        raise UsageError("netc lsp needs pygls", hint="pip install 'netc[lsp]' (or pip install pygls)")
+    from netc.tools.lsp import settings  # noqa: F401  (NETC_LSP_TIMEOUT/MEMORY_MB: a bad value is a usage error)
     from netc.tools.lsp import serve
     return serve()

@@ -9,5 +9,13 @@ from __future__ import annotations
 
 
 def serve() -> int:
-    from netc.tools.lsp.server import serve as _serve
-    return _serve()
+    """Speak LSP over stdin/stdout until the client says exit (or the input ends); the exit code.
+    ``initialize`` is answered before pygls and the analysis are imported (:mod:`.transport`)."""
+    from netc.tools.lsp.transport import configure_logging, run
+    configure_logging()
+    return run(_ready)
+
+
+def _ready():
+    from netc.tools.lsp.server import ready
+    return ready()

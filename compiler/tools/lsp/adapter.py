@@ -16,7 +16,7 @@ from netc.dsl.fmt import format_text
 from netc.passes import build
 from netc.elaborate.resolve import resolve
 
-__all__ = ["build_config", "check_program", "config_facts", "format_text", "join_words", "kind_of_word", "kind_fields", "kind_positional",
+__all__ = ["build_config", "check_program", "config_facts", "format_text", "join_words", "kind_of_word", "kind_fields", "kind_positional", "word_settings",
            "layer_facts", "layer_words", "node_shape", "scope_facts", "shape_text"]
 
 
@@ -46,6 +46,12 @@ def kind_of_word(word: str):
     """The layer kind a layer word names (``conv3-64`` -> conv), or None (a block, a typo)."""
     hit = DEFAULT.lookup_word(word)
     return hit[0] if hit else None
+
+
+def word_settings(word: str) -> dict:
+    """The parameters a paper word sets itself (``maxpool3/2``: k=3, stride=2); empty for a bare kind."""
+    hit = DEFAULT.lookup_word(word)
+    return dict(hit[1]) if hit else {}
 
 
 def kind_fields(kind) -> list[tuple[str, Any, str, tuple]]:

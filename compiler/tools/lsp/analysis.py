@@ -22,9 +22,10 @@ from lsprotocol import types as T
 
 import netc
 from netc.dsl import ast
-from netc.dsl.errors import NetcError, NetcErrors, Source, Span, UsageError, sort_errors
+from netc.dsl.errors import NetcError, NetcErrors, Source, Span, sort_errors
 
 from netc.tools.lsp.adapter import check_program
+from netc.tools.lsp.settings import BUDGET_S, MEMORY_MB
 
 _QUOTED = re.compile(r"'([^']+)'")
 _FIX = re.compile(r"did you mean '([^']+)'\?")
@@ -204,27 +205,6 @@ def analyse(uri: str, text: str, version: int | None = None) -> Analysis:
         if fix:
             a.fixes.append(fix)
     return a
-
-
-def _setting(name: str, default, parse, ok, want: str):
-    """A number from the environment; a value that is not one is a usage error (exit 2), not a crash."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = parse(raw)
-    except (ValueError, OverflowError):
-        value = None
-    if value is None or not ok(value):
-        raise UsageError(f"{name}={raw[:40]!r} is not {want}", hint=f"unset {name} for the default ({default:g})")
-    return value
-
-
-#: each analysis gets this much time (NETC_LSP_TIMEOUT) and the server this much memory (NETC_LSP_MEMORY_MB)
-BUDGET_S = _setting("NETC_LSP_TIMEOUT", 3.0, float, lambda v: 0 <= v <= 86400,
-                    "a number of seconds from 0 (no budget) to 86400")
-MEMORY_MB = _setting("NETC_LSP_MEMORY_MB", 4096, int, lambda v: v == 0 or 256 <= v <= 1 << 30,
-                     "a whole number of megabytes, at least 256 (0: no cap)")
 
 
 class _TooLong(BaseException):

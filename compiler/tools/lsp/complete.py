@@ -13,7 +13,8 @@ from lsprotocol import types as T
 
 from netc.dsl import ast
 
-from netc.tools.lsp.adapter import join_words, kind_fields, kind_of_word, kind_positional, layer_words
+from netc.tools.lsp.adapter import (join_words, kind_fields, kind_of_word, kind_positional, layer_words,
+                                    word_settings)
 from netc.tools.lsp.analysis import Analysis
 from netc.tools.lsp.hover import show, value_text
 
@@ -61,10 +62,10 @@ def complete(a: Analysis, good: Analysis | None, lineno: int, col: int) -> list[
     m = re.search(r"\b(replace|remove|after|before|on|from)\s+(?:[\w/]+\s*,\s*)*[\w/]*$", before)
     if m:
         return _layer_names(a if a.irs else good)
-    call = _open_call(before)
+    call = _call_args(before)
     if call is not None:
-        word, after_eq = call
-        return _arguments(word, after_eq, blocks, vars_, _block_at(prog, lineno))
+        word, args = call
+        return _arguments(word, args, blocks, vars_, _block_at(prog, lineno))
     if re.search(r"(?:^|[\s>{|])[A-Za-z_][\w]*-[\w]*$", before):      # FC-num_classes, conv3-c
         return _values(vars_, _block_at(prog, lineno))
     return (_layer_items() + _block_items(blocks)
@@ -87,6 +88,15 @@ def _block_items(blocks: dict) -> list[T.CompletionItem]:
 
 def _open_call(before: str) -> tuple[str, bool] | None:
     """Inside ``word(...``: the word and whether the cursor is after ``name=``."""
+    opened = _call_args(before)
+    if opened is None:
+        return None
+    word, args = opened
+    return word, "=" in args[-1]
+
+
+def _call_args(before: str) -> tuple[str, list[str]] | None:
+    """Inside ``word(...``: the word and the arguments typed so far (the last one still open)."""
     depth = 0
     for i in range(len(before) - 1, -1, -1):
         ch = before[i]
@@ -97,7 +107,7 @@ def _open_call(before: str) -> tuple[str, bool] | None:
                 m = re.search(r"([A-Za-z_][\w\-/]*)\s*$", before[:i])
                 if not m:
                     return None
-                return m.group(1), "=" in _args(before[i + 1:])[-1]
+                return m.group(1), _args(before[i + 1:])
             depth -= 1
     return None
 
@@ -153,28 +163,49 @@ def signature_help(a: Analysis, good: Analysis | None, lineno: int, col: int) ->
     return T.SignatureHelp([sig], active_signature=0, active_parameter=active)
 
 
-def _arguments(word: str, after_eq: bool, blocks: dict, vars_: dict, block) -> list[T.CompletionItem]:
+def _arguments(word: str, args: list[str], blocks: dict, vars_: dict, block) -> list[T.CompletionItem]:
+    """Inside ``word(``: after ``name=``, the values of that parameter (its choices, true/false, the
+    variables in scope); else the keyword parameters not given yet, those the paper word already sets
+    (``k`` and ``stride`` of ``maxpool3/2``) offered last with their value instead of as required."""
     kind = kind_of_word(word)
     values = _values(vars_, block)
-    if after_eq:
+    given = {a.split("=")[0].strip() for a in args[:-1] if "=" in a}
+    if "=" in args[-1]:
+        name = args[-1].split("=")[0].strip()
+        fields = {n: (d, c) for n, d, _, c in kind_fields(kind)} if kind is not None else {}
+        if name in fields:
+            default, choices = fields[name]
+            if choices:
+                return [T.CompletionItem(str(c), kind=K.EnumMember, detail=f"{name}") for c in choices]
+            if isinstance(default, bool):
+                return [T.CompletionItem(b, kind=K.Value, detail=name) for b in ("true", "false")]
+            return values
         out = values + [T.CompletionItem(b, kind=K.Value) for b in ("true", "false")]
-        if kind is not None:
-            seen = set()
-            for _, _, _, choices in kind_fields(kind):
-                for c in choices:
-                    if str(c) not in seen:
-                        seen.add(str(c))
-                        out.append(T.CompletionItem(str(c), kind=K.EnumMember))
+        seen = set()
+        for _, _, _, choices in (kind_fields(kind) if kind is not None else []):
+            for c in choices:
+                if str(c) not in seen:
+                    seen.add(str(c))
+                    out.append(T.CompletionItem(str(c), kind=K.EnumMember))
         return out
     if kind is not None:
-        return [T.CompletionItem(f"{name}=", kind=K.Property, insert_text=f"{name}=", filter_text=name,
-                                 detail=("required" if default is None else f"default {default}")
-                                 + (f": {'|'.join(map(str, choices))}" if choices else ""),
-                                 documentation=desc or None, sort_text=f"{i:02d}")
-                for i, (name, default, desc, choices) in enumerate(kind_fields(kind))] + values
+        preset = word_settings(word)
+        items = []
+        for i, (name, default, desc, choices) in enumerate(kind_fields(kind)):
+            if name in given:
+                continue
+            if name in preset:
+                detail, sort = f"set by {word}: {show(preset[name])}", f"9{i:02d}"
+            else:
+                detail, sort = ("required" if default is None else f"default {default}"), f"{i:02d}"
+            items.append(T.CompletionItem(f"{name}=", kind=K.Property, insert_text=f"{name}=", filter_text=name,
+                                          detail=detail + (f": {'|'.join(map(str, choices))}" if choices else ""),
+                                          documentation=desc or None, sort_text=sort))
+        return items + values
     if word in blocks:
         return [T.CompletionItem(f"{p.name}=", kind=K.Property, insert_text=f"{p.name}=", filter_text=p.name,
-                                 detail=f"parameter of block {word}") for p in blocks[word].params] + values
+                                 detail=f"parameter of block {word}") for p in blocks[word].params
+                if p.name not in given] + values
     return values
 
 

@@ -265,14 +265,12 @@ def _unique(actions: list[T.CodeAction]) -> list[T.CodeAction]:
     return out
 
 
-def serve() -> int:
-    """Speak LSP over stdin/stdout until the client says exit (or the input ends); the exit code."""
+def ready() -> NetcServer:
+    """The server, warmed up: the analysis' lazy imports and caches loaded, memory capped, what is
+    loaded frozen for the collector."""
     import gc
-
-    from netc.tools.lsp.transport import configure_logging, run
-    configure_logging()
     analyse("file:///warm-up.net", "input 8x8 RGB\nconv3-4 -> maxpool\nFC-2\n")     # lazy imports, caches
     gc.collect()
     limit_memory()   # a hostile spec meets a MemoryError (shown as a diagnostic), not the OOM killer
     gc.freeze()      # what is loaded now is never garbage: full collections stay short (max 250 -> 70 ms)
-    return run(server)
+    return server

@@ -267,24 +267,130 @@ def _loop_error(loop, context: dict) -> None:
               f" ({type(e).__name__}: {str(e)[:200]})" if e is not None else "")
 
 
-def run(server, stdin=None, stdout=None) -> int:
-    """Serve LSP over stdin/stdout until the client says exit (its exit code) or the input ends (0)."""
-    from pygls.io_ import StdoutWriter
+#: pygls' answer to ``initialize`` (tests/tools/test_lsp_quick.py regenerates it through pygls and compares),
+#: less the two fields that vary: the position encoding (the client's choice) and netc's version
+INITIALIZE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "initialize.json")
+
+
+def position_encoding(params) -> str:
+    """What pygls chooses: the first of the client's position encodings that it supports, else UTF-16."""
+    encodings = _get(params, "capabilities", "general", "positionEncodings")
+    for enc in encodings if isinstance(encodings, list) else []:
+        if enc in ("utf-8", "utf-16", "utf-32"):
+            return enc
+    return "utf-16"
+
+
+def initialize_result(params) -> dict:
+    """The answer to ``initialize`` without pygls: the server's capabilities and name. As pygls does,
+    it says "no" to willSave and willSaveWaitUntil where the client says whether it supports them."""
+    from netc import __version__
+    with open(INITIALIZE, encoding="utf-8") as f:
+        result = json.load(f)
+    result["capabilities"] = {"positionEncoding": position_encoding(params), **result["capabilities"]}
+    sync = _get(params, "capabilities", "textDocument", "synchronization")
+    told = {k: False for k in ("willSave", "willSaveWaitUntil") if isinstance(sync, dict) and sync.get(k) is not None}
+    if told:
+        tds = result["capabilities"]["textDocumentSync"]
+        result["capabilities"]["textDocumentSync"] = {"openClose": tds["openClose"], "change": tds["change"], **told,
+                                                      **{k: v for k, v in tds.items() if k not in ("openClose", "change")}}
+    result["serverInfo"]["version"] = __version__
+    return result
+
+
+def _get(d, *keys):
+    for k in keys:
+        d = d.get(k) if isinstance(d, dict) else None
+    return d
+
+
+def _initialize_request(body) -> dict | None:
+    """The message, if ``body`` is an ``initialize`` request that can be answered at once."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError, MemoryError):
+        return None
+    if isinstance(data, dict) and data.get("jsonrpc") == "2.0" and data.get("method") == "initialize" \
+            and _valid_id(data.get("id")) and _plain_params(data.get("params")):
+        return data
+    return None
+
+
+#: initialize's parameters and the JSON types they take; anything else waits for pygls to judge it
+_PARAMS = {"processId": (int, type(None)), "rootUri": (str, type(None)), "rootPath": (str, type(None)),
+           "capabilities": dict, "clientInfo": dict, "locale": str, "trace": str,
+           "workspaceFolders": (list, type(None)), "initializationOptions": object, "workDoneToken": (int, str)}
+
+
+def _plain_params(params) -> bool:
+    """Parameters a real client sends: a capabilities object and known fields of the right JSON types
+    (pygls refuses others with an error, which then must be the answer, not a quick success)."""
+    return isinstance(params, dict) and isinstance(params.get("capabilities"), dict) and all(
+        k in _PARAMS and isinstance(v, _PARAMS[k]) and not isinstance(v, bool) for k, v in params.items())
+
+
+def _frame(obj: dict) -> bytes:
+    body = json.dumps(obj).encode("utf-8")
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+class _Without:
+    """pygls' writer, less the one answer already sent (``initialize``'s, answered before pygls loaded)."""
+
+    def __init__(self, writer, answered):
+        self.writer, self.answered = writer, answered
+
+    def write(self, data: bytes):
+        if self.answered is not None:
+            head, _, body = data.partition(b"\r\n\r\n")
+            try:
+                msg = json.loads(body)
+            except ValueError:
+                msg = None
+            if isinstance(msg, dict) and msg.get("id") == self.answered and "method" not in msg:
+                self.answered = None          # the one to drop; every later message passes
+                return None
+        return self.writer.write(data)
+
+    def close(self):
+        return self.writer.close()
+
+
+def run(make_server, stdin=None, stdout=None) -> int:
+    """Serve LSP over stdin/stdout until the client says exit (its exit code) or the input ends (0).
+
+    ``make_server()`` builds the server (pygls and the analysis: most of a second to import). An
+    ``initialize`` that comes first is answered before that, from the capabilities pygls gives
+    (:data:`INITIALIZE`), so an editor sees the server up at once; pygls then reads the same request
+    (it keeps the client's capabilities and the position encoding) and its own answer is dropped."""
     stdin = stdin or sys.stdin.buffer
-    server._stop_event = threading.Event()
-    server.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+    out = stdout or sys.stdout.buffer
+    state: dict = {"server": None}
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(_loop_error)
         inbox = Inbox(loop)
-        server.inbox = inbox
         threading.Thread(target=_read, args=(stdin, inbox, Framer()), daemon=True, name="netc-lsp-reader").start()
-        while not server._stop_event.is_set():
-            for body in await inbox.take():      # a whole batch, before any scheduled analysis runs
+        first = await inbox.take()
+        init = _initialize_request(first[0]) if first and first[0] is not None else None
+        if init is not None:
+            out.write(_frame({"jsonrpc": "2.0", "id": init["id"], "result": initialize_result(init["params"])}))
+            out.flush()
+        from pygls.io_ import StdoutWriter
+        server = state["server"] = make_server()
+        server._stop_event = threading.Event()
+        server.protocol.set_writer(_Without(StdoutWriter(out), init["id"] if init is not None else None))
+        server.inbox = inbox
+        batch = first
+        while True:
+            for body in batch:                   # a whole batch, before any scheduled analysis runs
                 if body is None:
                     return
                 dispatch(server.protocol, body)
+            if server._stop_event.is_set():
+                return
+            batch = await inbox.take()
 
     code = 0
     try:
@@ -294,6 +400,8 @@ def run(server, stdin=None, stdout=None) -> int:
     except BrokenPipeError:
         log.warning("the client closed the connection")
     finally:
-        server.inbox = None
-        server.shutdown()
+        server = state["server"]
+        if server is not None:
+            server.inbox = None
+            server.shutdown()
     return code
