@@ -17,7 +17,7 @@ __all__ = [
     "parse", "program", "load", "loads", "load_all", "check", "check_program", "check_configs", "Checked", "compile", "load_weights",
     "build_config", "IR", "Node", "Program", "NetcError", "NetcErrors", "SpecError", "SpecSyntaxError",
     "ShapeError", "GraphError", "LimitError", "UsageError", "Span", "Source", "LIMITS", "bundled_dir",
-    "bundled_names", "split_ref", "register_layer", "registry", "Registry", "limits", "from_torch",
+    "bundled_names", "split_ref", "register_layer", "registry", "Registry", "limits", "from_torch", "parallelize",
 ]
 
 # used by netc's commands, not part of the API

@@ -242,6 +242,14 @@ def load_weights(model, state_dict, strict: bool = True):
     return _lw(model, state_dict, strict=strict)
 
 
+def parallelize(model, mesh):
+    """Shard a compiled language model with PyTorch's FSDP2 (``fully_shard``, one unit per decoder
+    block) over a ``DeviceMesh``; a 2-D mesh named ``("dp", "tp")`` adds tensor parallelism
+    (column-wise q, k, v, gate, up; row-wise o, down) within ``tp``."""
+    from netc.backends.torch.distributed import parallelize as _p
+    return _p(model, mesh)
+
+
 def from_torch(module, example_input) -> str:
     """The spec text of a PyTorch module, traced with torch.fx (see the README's Import section).
 
