@@ -217,9 +217,8 @@ def compile(ref: str | os.PathLike | IR, config: str | None = None, *, device=No
     images); ``budget`` refuses a spec with more parameters than that (default
     ``netc.LIMITS["max_params"]``; None: no limit).
     """
-    budget = LIMITS.get("max_params") if budget is _DEFAULT else budget
-    if budget is not None and device is not None and str(device) == "meta" and budget == LIMITS.get("max_params"):
-        budget = None          # the meta device allocates nothing: Llama 3 70B builds for sharding
+    if budget is _DEFAULT:     # the meta device allocates nothing: Llama 3 70B builds there, for sharding
+        budget = None if device is not None and str(device) == "meta" else LIMITS.get("max_params")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget >= 0):
         raise UsageError(f"budget must be a number of parameters (or None for no limit), not {budget!r}")
     if isinstance(ref, IR):

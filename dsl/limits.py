@@ -86,6 +86,12 @@ def call_limits(overrides: dict | None):
         _CALL_LIMITS.reset(token)
 
 
+def set_by_caller(key: str) -> bool:
+    """Whether the call in progress brought its own value of limit ``key`` (``limits=``, a budget)."""
+    over = _CALL_LIMITS.get()
+    return over is not None and key in over
+
+
 def _limit_error(key, value, hint):
     from netc.dsl.errors import UsageError
     return UsageError(f"netc.LIMITS[{key!r}] cannot be {value!r}", hint=hint)

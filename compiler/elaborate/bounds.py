@@ -16,7 +16,7 @@ import math
 
 from netc.dsl import ast
 from netc.dsl.errors import UsageError
-from netc.dsl.limits import LIMITS, MAX_INT
+from netc.dsl.limits import LIMITS, MAX_INT, set_by_caller
 
 
 
@@ -101,8 +101,8 @@ def check_cost(ir) -> None:
     from netc.passes import check_budget
     if not _sizes_fit(ir):
         return
-    if not _bundled_model(ir):     # the bundled language models (Llama 3 70B) are counted, not allocated
-        check_budget(ir)
+    if set_by_caller("max_params") or not _bundled_model(ir):
+        check_budget(ir)       # the default limit spares the bundled models (Llama 3 70B): counted, not allocated
     if ir.errors:              # over the parameter budget, or shapes that do not fit: said already
         return
     budget_b, budget_m = LIMITS.get("max_activation_bytes"), LIMITS.get("max_macs")
@@ -131,10 +131,10 @@ def _bundled_model(ir) -> bool:
     """A spec that ships with netc (specs/): its size is the paper's, not an absurd width; its count is
     arithmetic, and netc.compile still applies its own budget before allocating anything."""
     from pathlib import Path
-    from netc.elaborate.specref import bundled_dir
+    import netc.specs      # the package's own folder: no importlib.resources on every check
     try:
-        return Path(str(ir.filename)).resolve().parent == bundled_dir().resolve()
-    except (OSError, ValueError):
+        return Path(str(ir.filename)).resolve().parent == Path(netc.specs.__file__).resolve().parent
+    except (OSError, ValueError, TypeError):
         return False
 
 

@@ -229,3 +229,13 @@ def test_specs_cannot_reach_python():
                  "var x = os.environ\nconv3-x"):
         errs = errors_of(f"input 32x32 RGB\n{body}\nFC-10\n")
         assert errs and all(isinstance(e, netc.NetcError) for e in errs)
+
+
+def test_the_bundled_language_models_are_counted_not_refused_but_a_callers_limit_holds():
+    """Llama 3 70B is over the default parameter limit (an absurd width in a user's spec) and is
+    counted all the same, since it ships with netc; a limit the caller sets still refuses it."""
+    assert netc.load("llama3_70b").params == 70_553_706_496
+    with pytest.raises(LimitError, match="more than the limit of 1,000,000"):
+        netc.load("gpt2", limits={"max_params": 1_000_000})
+    with pytest.raises(LimitError, match="more than the limit of 2,000,000,000"):
+        netc.loads(netc.bundled_dir().joinpath("llama.net").read_text(), config="llama3_70b")
