@@ -41,6 +41,8 @@ def family_table(irs: list[IR], program=None, all_layers: bool = False, depth: i
     ``notes`` (a list, if given) receives a sentence for each column whose alignment was bounded
     for its size (two long configurations that differ almost everywhere).
     """
+    if irs and depth == 1 and not all_layers and all(is_language_model(ir) for ir in irs):
+        return lm_table(irs)
     al = Alignment(len(irs))
     paper = _Papers()
     inp = al.new(None)
@@ -177,14 +179,135 @@ def _family_text(n: Node | None, paper=None) -> str | None:
 
 
 def _input_words(n: Node) -> str:
-    c, h, w = n.shape or n.sym_shape
-    kind = {3: "RGB", 1: "gray"}.get(c, f"{c}-channel")
-    return f"{h} × {w} {kind} image"
+    """The input as a paper's table names it: ``224 × 224 RGB image``, ``L tokens``, ``196 × 768
+    tokens``, ``1000-vector``."""
+    shape = n.shape or n.sym_shape
+    layout = getattr(shape, "layout", None)
+    if layout == "ids":                      # token ids (a language model): `input tokens L`
+        return f"{shape[0]} tokens"
+    if layout == "map" and len(shape) == 3:
+        c, h, w = shape
+        kind = {3: "RGB", 1: "gray"}.get(c, f"{c}-channel")
+        return f"{h} × {w} {kind} image"
+    if layout == "tokens":
+        return " × ".join(str(d) for d in shape) + " tokens"
+    return " × ".join(str(d) for d in shape) + ("-vector" if len(shape) == 1 else "")
 
 
 def _millions(p: int) -> str:
     """VGG's Table 2 style: 133M, 7.0M; a small network in K or exactly (62K, 618)."""
     return f"{p / 1e6:.0f}M" if p >= 10e6 else f"{p / 1e6:.1f}M" if p >= 1e6 else _compact(p) or "0"
+
+
+# ------------------------------------------------------------------ language models (Llama 3 Table 3)
+
+def is_language_model(ir: IR) -> bool:
+    """Token ids in (``input tokens L``): a language model, whose papers print hyperparameters."""
+    n = ir.node("input")
+    shape = n.shape or n.sym_shape
+    return getattr(shape, "layout", None) == "ids"
+
+
+def _lm_facts(ir: IR) -> dict[str, str]:
+    """The rows of a language model's paper table (GPT-2's Table 2, Llama 3's Table 3), read from
+    its layers: layers (attention layers), model dimension, FFN dimension, heads, key/value heads,
+    experts, activation, vocabulary, positions (RoPE θ and scaling, or learned), output head,
+    parameters."""
+    from netc.kinds.llm import active_params
+    attn, mlp, emb, pos, head = [], [], [], [], []
+    for n in ir.layers(aux=False):
+        k, p = n.kind, n.params
+        if k in ("gqa", "gpt2_attention"):
+            attn.append(n)
+        elif k in ("swiglu", "gpt2_mlp", "moe"):
+            mlp.append(n)
+        elif k == "embed":
+            emb.append(p)
+        elif k in ("learned_pos", "rope"):
+            pos.append(n)
+        elif k == "lm_head":
+            head.append(p)
+
+    def one(values) -> str:
+        vals = list(dict.fromkeys(values))         # distinct, in order: 32, or 32, 40 where layers differ
+        return ", ".join(vals) if vals else "–"
+
+    def num(v) -> str:
+        return f"{v:,}" if isinstance(v, int) else f"{v:,.0f}" if float(v).is_integer() else f"{v:g}"
+
+    def heads(n):
+        return n.params.heads
+
+    def kv(n):
+        return n.params.heads if n.kind == "gpt2_attention" else (n.params.kv_heads or n.params.heads)
+
+    def rope(n) -> str:
+        p = n.params
+        if n.kind == "learned_pos":
+            return f"learned ({num(p.max)})"
+        if n.kind == "gqa" and not p.rope:
+            return "none"
+        text = f"RoPE (θ = {num(p.theta)}"
+        return text + (f"; ×{num(p.factor)} scaling)" if p.factor else ")")
+
+    def act(n) -> str:
+        if n.kind == "gpt2_mlp":
+            return "GELU (tanh)"
+        return {"silu": "SwiGLU", "gelu": "GeGLU", "gelu_tanh": "GeGLU (tanh)", "relu": "ReGLU"}[n.params.act]
+
+    facts = {
+        "layers": str(len(attn)),
+        "model dimension": one(num(p.dim) for p in emb),
+        "FFN dimension": one(num(n.params.hidden) for n in mlp),
+        "attention heads": one(num(heads(n)) for n in attn),
+        "key/value heads": one(num(kv(n)) for n in attn),
+    }
+    moe = [n for n in mlp if n.kind == "moe"]
+    if moe:
+        facts["experts (active)"] = one(f"{n.params.experts} ({n.params.top_k})" for n in moe)
+    facts["activation"] = one(act(n) for n in mlp)
+    facts["vocabulary size"] = one(num(p.vocab) for p in emb)
+    facts["positions"] = one([rope(n) for n in pos] + [rope(n) for n in attn if n.kind == "gqa"])
+    facts["output head"] = one("tied to the embedding" if p.tied else "own matrix" for p in head)
+    total, active = ir.params_inference, active_params(ir) if moe else None
+    facts["parameters"] = _billions(total) + (f" ({_billions(active)} active)" if active is not None else "")
+    return facts
+
+
+def _billions(p: int) -> str:
+    """8.03B, 70.6B, 124M, 1.56B: the papers' rounding, three figures."""
+    if p >= 1e9:
+        v, unit = p / 1e9, "B"
+    elif p >= 1e6:
+        v, unit = p / 1e6, "M"
+    else:
+        return _compact(p) or "0"
+    return f"{v:.3g}{unit}" if v < 100 else f"{v:.0f}{unit}"
+
+
+_LM_ROWS = ["layers", "model dimension", "FFN dimension", "attention heads", "key/value heads", "experts (active)",
+            "activation", "vocabulary size", "positions", "output head", "parameters"]
+
+
+def lm_table(irs: list[IR]) -> Table:
+    """Language models side by side as their papers print them (Llama 3's Table 3; GPT-2's Table
+    2 turned to one column per size): one row per hyperparameter, one column per model, the
+    parameter count (transformers' count, exact) as the last row.
+
+    >>> import netc
+    >>> t = lm_table(netc.load_all("llama"))
+    >>> t.header[0], [c.text for c in t.rows[0].cells]
+    (['', 'llama3_8b', 'llama3_70b', 'llama3_2_1b'], ['layers', '32', '80', '16'])
+    """
+    facts = [_lm_facts(ir) for ir in irs]
+    order = list(dict.fromkeys(k for f in facts for k in f))
+    labels = sorted(order, key=lambda k: _LM_ROWS.index(k) if k in _LM_ROWS else len(_LM_ROWS) + order.index(k))
+    rows = [Row([Cell(k)] + [Cell(f.get(k, "")) for f in facts]) for k in labels if k != "parameters"]
+    footer = [Row([Cell("parameters")] + [Cell(f["parameters"]) for f in facts]),
+              Row([Cell("exact")] + [Cell(f"{ir.params_inference:,}") for ir in irs])]
+    file = os.path.basename(irs[0].filename) if irs else ""
+    return Table([[""] + [ir.config for ir in irs]], rows, footer, caption=f"Models ({file})",
+                 numeric=tuple(range(1, len(irs) + 1)))
 
 
 # ------------------------------------------------------------------ one configuration (GoogLeNet Table 1)

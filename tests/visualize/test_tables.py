@@ -179,3 +179,54 @@ def test_a_family_table_folds_runs_of_blocks():
     texts = [c.text for r in t.rows for c in r.cells]
     assert "encoder_block(12, 768, 3072) ×12" in texts and "*" not in "".join(texts)
     assert sum(1 for x in texts if x.startswith("encoder_block(12")) == 1
+
+
+def _lm_rows(t):
+    return {r.cells[0].text: [c.text for c in r.cells[1:]] for r in t.rows + t.footer}
+
+
+def test_llama3_table_is_its_paper_table3():
+    # Llama 3 (arXiv:2407.21783) Table 3: layers, model dimension, FFN dimension, attention heads,
+    # key/value heads, activation, vocabulary size, positional embeddings (RoPE θ = 500,000)
+    irs = [netc.load("llama3_8b"), netc.load("llama3_70b")]
+    t = family_table(irs, netc.program("llama"))
+    assert t.header[0] == ["", "llama3_8b", "llama3_70b"]
+    rows = _lm_rows(t)
+    assert rows["layers"] == ["32", "80"]
+    assert rows["model dimension"] == ["4,096", "8,192"]
+    assert rows["FFN dimension"] == ["14,336", "28,672"]
+    assert rows["attention heads"] == ["32", "64"]
+    assert rows["key/value heads"] == ["8", "8"]
+    assert rows["activation"] == ["SwiGLU", "SwiGLU"]
+    assert rows["vocabulary size"] == ["128,256", "128,256"]
+    assert rows["positions"] == ["RoPE (θ = 500,000)"] * 2
+    assert rows["parameters"] == ["8.03B", "70.6B"]
+    assert rows["exact"] == ["8,030,261,248", "70,553,706,496"]
+
+
+def test_gpt2_sizes_side_by_side_as_its_table2():
+    # GPT-2's Table 2 (layers, d_model) for the four sizes, with transformers' counts
+    r = run_cli("table", "specs/gpt.net")
+    assert r.returncode == 0, r.stderr
+    lines = {ln.split()[0] + (" " + ln.split()[1] if ln.split()[1].isalpha() else ""): ln.split()
+             for ln in r.stdout.splitlines()[1:] if len(ln.split()) > 1}
+    assert r.stdout.splitlines()[1].split() == ["gpt2", "gpt2_medium", "gpt2_large", "gpt2_xl"]
+    assert lines["layers"][1:] == ["12", "24", "36", "48"]
+    assert lines["model dimension"][2:] == ["768", "1,024", "1,280", "1,600"]
+    assert lines["attention heads"][2:] == ["12", "16", "20", "25"]
+    assert lines["exact"][1:] == ["124,439,808", "354,823,168", "774,030,080", "1,557,611,200"]
+    assert "learned (1,024)" in r.stdout and "tied to the embedding" in r.stdout
+
+
+def test_language_model_tables_print_in_every_format():
+    for spec in ("specs/llama.net", "specs/mistral.net", "specs/qwen.net"):
+        for fmt in ("term", "markdown", "html", "latex"):
+            r = run_cli("table", spec, "--format", fmt)
+            assert r.returncode == 0, (spec, fmt, r.stderr)
+    t = family_table(netc.load_all("mistral"), netc.program("mistral"))
+    rows = _lm_rows(t)
+    assert rows["experts (active)"] == ["", "8 (2)"] and rows["parameters"][1] == "46.7B (12.9B active)"
+    assert rows["positions"] == ["RoPE (θ = 10,000)", "RoPE (θ = 1,000,000)"]
+    one = row_table(netc.load("llama3_2_1b"))          # one model: a row per layer, the input in words
+    assert one.rows[0].cells[0].text == "token embedding"
+    assert "input (L tokens)" in family_table(netc.load_all("gpt"), netc.program("gpt"), depth=2).render("term")
