@@ -18,6 +18,7 @@ __all__ = [
     "build_config", "IR", "Node", "Program", "NetcError", "NetcErrors", "SpecError", "SpecSyntaxError",
     "ShapeError", "GraphError", "LimitError", "UsageError", "Span", "Source", "LIMITS", "bundled_dir",
     "bundled_names", "split_ref", "register_layer", "registry", "Registry", "limits", "from_torch", "parallelize",
+    "generate",
 ]
 
 # used by netc's commands, not part of the API

@@ -249,6 +249,16 @@ def parallelize(model, mesh):
     return _p(model, mesh)
 
 
+def generate(model, ids, max_new_tokens: int = 20, **options):
+    """Greedy decoding of a compiled language model with a key/value cache: the prompt ``ids``
+    (N x L) is read once, then one token at a time, each the arg-max of the last logits (as
+    transformers' ``generate(ids, do_sample=False)``). Returns N x (L + new) ids. Options:
+    ``eos_token_id``, ``pad_token_id``, ``use_cache`` (default True), ``output_logits`` (also return
+    the logits of each step). See docs/llm.md."""
+    from netc.backends.torch.generate import generate as _g
+    return _g(model, ids, max_new_tokens, **options)
+
+
 def from_torch(module, example_input) -> str:
     """The spec text of a PyTorch module, traced with torch.fx (see the README's Import section).
 

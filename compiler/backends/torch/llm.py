@@ -18,6 +18,13 @@ convention of netc's other layers: matrix products only; attention's QK^T and AV
 
 Every module takes the optional ``attention_mask`` of the model's forward by way of
 :data:`MASK` (a padding mask, 1 keep / 0 pad, N x L), set for one call by :func:`with_mask`.
+
+Incremental decoding: inside :func:`kv_cache` (``with kv_cache(model): model(prompt);
+model(next_ids)``) each attention module keeps the keys and values of the tokens it has seen
+(its ``cache``: (k, v), N x kv_heads x past x head_dim) and attends the new tokens to them;
+positions (RoPE's rotation, GPT-2's ``wpe`` rows) continue from the tokens already seen
+(:data:`POSITION`, set for each forward of the model). :func:`netc.generate
+<netc.backends.torch.generate.generate>` drives it.
 """
 from __future__ import annotations
 
@@ -28,8 +35,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from netc.dsl.errors import UsageError
+
 #: the padding mask of the forward being run (N x L, 1 = a token, 0 = padding), or None
 MASK: list = [None]
+
+
+#: the position of the first token of the forward being run: 0, or inside :func:`kv_cache` the
+#: number of tokens the model has seen before this call
+POSITION: list = [0]
 
 
 @contextlib.contextmanager
@@ -39,6 +53,61 @@ def with_mask(mask):
         yield
     finally:
         MASK.pop()
+
+
+def attention_layers(model: nn.Module) -> list[nn.Module]:
+    """The modules of a model that keep a key/value cache (gqa, gpt2-attn)."""
+    return [m for m in model.modules() if isinstance(m, (CausalSelfAttention, GPT2Attention))]
+
+
+class DecodeState:
+    """What :func:`kv_cache` yields: ``length``, the tokens the model has seen (cached) so far."""
+
+    def __init__(self, layers: list[nn.Module]):
+        self.layers, self.length = layers, 0
+
+    def __repr__(self) -> str:
+        return f"DecodeState(length={self.length}, layers={len(self.layers)})"
+
+
+@contextlib.contextmanager
+def kv_cache(model: nn.Module):
+    """Incremental decoding: while the context is open, each forward of ``model`` continues the
+    sequences of the forwards before it. The first call reads the prompt (N x L ids) and keeps every
+    attention layer's keys and values; each later call gives only the new tokens (N x 1) and
+    attends them to all the tokens before. The caches are dropped when the context closes.
+
+    >>> with kv_cache(model) as state:                      # doctest: +SKIP
+    ...     logits = model(prompt)                          # N x L x vocab, keys/values kept
+    ...     logits = model(logits[:, -1].argmax(-1, keepdim=True))   # the next token only
+    ...     state.length                                    # L + 1
+    """
+    layers = attention_layers(model)
+    if not layers:
+        raise UsageError("kv_cache: the model has no attention layer that keeps a cache (gqa, gpt2-attn)")
+    if any(m.cache is not None for m in layers):
+        raise UsageError("kv_cache: the model is decoding already (one kv_cache at a time)")
+    state = DecodeState(layers)
+    depth = len(POSITION)
+
+    def before(mod, args):
+        POSITION.append(state.length)
+
+    def after(mod, args, out):
+        POSITION.pop()
+        state.length += args[0].shape[1]
+
+    hooks = [model.register_forward_pre_hook(before), model.register_forward_hook(after)]
+    for m in layers:
+        m.cache = True
+    try:
+        yield state
+    finally:
+        for h in hooks:
+            h.remove()
+        del POSITION[depth:]
+        for m in layers:
+            m.cache = None
 
 
 class TokenEmbedding(nn.Embedding):
@@ -52,7 +121,12 @@ class LearnedPositions(nn.Embedding):
     """GPT-2's learned position embedding (``wpe``): tokens (N, L, D) + weight[:L]."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.weight[: x.shape[1]]
+        start = POSITION[-1]
+        end = start + x.shape[1]
+        if end > self.weight.shape[0]:
+            raise ValueError(f"learned-pos({self.weight.shape[0]}): position {end - 1} is past the table "
+                             f"(the model reads at most {self.weight.shape[0]} tokens)")
+        return x + self.weight[start:end]
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.weight, 0.0, 0.02)
@@ -92,7 +166,7 @@ def apply_rope(x: Tensor, head_dim: int, theta: float, scaling: dict | None = No
     """The ``rope`` kind: tokens (N, L, D) rotated head by head (D = heads x head_dim)."""
     n, length, d = x.shape
     h = x.view(n, length, d // head_dim, head_dim).transpose(1, 2)
-    cos, sin = rope_tables(rope_inv_freq(head_dim, theta, scaling), _positions(x), x.dtype)
+    cos, sin = rope_tables(rope_inv_freq(head_dim, theta, scaling), _positions(x, POSITION[-1]), x.dtype)
     return rotate(h, cos, sin).transpose(1, 2).reshape(n, length, d)
 
 
@@ -110,6 +184,8 @@ def _attention(q: Tensor, k: Tensor, v: Tensor, groups: int, past: int = 0) -> T
     lq, lk = q.shape[2], k.shape[2]
     if mask is None and past == 0:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    if mask is None and lq == 1:          # one new token: it sees every key
+        return F.scaled_dot_product_attention(q, k, v)
     causal = torch.ones(lq, lk, dtype=torch.bool, device=q.device).tril(diagonal=lk - lq)
     allowed = causal[None, None]
     if mask is not None:
@@ -133,7 +209,8 @@ class CausalSelfAttention(nn.Module):
         self.k_proj = nn.Linear(dim, kv_heads * head_dim, bias=bias, device=device)
         self.v_proj = nn.Linear(dim, kv_heads * head_dim, bias=bias, device=device)
         self.o_proj = nn.Linear(heads * head_dim, dim, bias=out_bias, device=device)
-        self.cache = None          # (k, v) of the tokens seen so far, while decoding (netc.generate)
+        self.cache = None          # (k, v) of the tokens seen so far, while decoding (kv_cache, netc.generate)
+        self._inv_freq = None      # RoPE's frequencies, computed once (not state: no buffer on the meta device)
 
     def reset_parameters(self) -> None:
         for m in (self.q_proj, self.k_proj, self.v_proj, self.o_proj):
@@ -148,7 +225,9 @@ class CausalSelfAttention(nn.Module):
         v = self.v_proj(x).view(n, length, self.kv_heads, self.head_dim).transpose(1, 2)
         past = 0 if self.cache is None or self.cache is True else self.cache[0].shape[2]
         if self.rope:
-            inv = rope_inv_freq(self.head_dim, self.theta, self.scaling)
+            inv = self._inv_freq
+            if inv is None:
+                inv = self._inv_freq = rope_inv_freq(self.head_dim, self.theta, self.scaling)
             cos, sin = rope_tables(inv, _positions(x, past), q.dtype)
             q, k = rotate(q, cos, sin), rotate(k, cos, sin)
         if self.cache is not None:
