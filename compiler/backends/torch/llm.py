@@ -177,15 +177,13 @@ def _positions(x: Tensor, offset: int = 0) -> Tensor:
 def _attention(q: Tensor, k: Tensor, v: Tensor, groups: int, past: int = 0) -> Tensor:
     """Causal SDPA over (N, heads, L, hd); key/value heads repeated for grouped-query attention;
     the padding mask (MASK), when one is set, joined to the causal one."""
-    if groups > 1:
-        k = k.repeat_interleave(groups, dim=1)
-        v = v.repeat_interleave(groups, dim=1)
+    gqa = groups > 1
     mask = MASK[-1]
     lq, lk = q.shape[2], k.shape[2]
     if mask is None and past == 0:
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
     if mask is None and lq == 1:          # one new token: it sees every key
-        return F.scaled_dot_product_attention(q, k, v)
+        return F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa)
     causal = torch.ones(lq, lk, dtype=torch.bool, device=q.device).tril(diagonal=lk - lq)
     allowed = causal[None, None]
     if mask is not None:
@@ -193,7 +191,7 @@ def _attention(q: Tensor, k: Tensor, v: Tensor, groups: int, past: int = 0) -> T
         # a padded query row that sees no key at all attends to itself (its output is unused)
         diag = torch.ones(lq, lk, dtype=torch.bool, device=q.device).tril(lk - lq).triu(lk - lq)
         allowed = allowed | (~allowed.any(-1, keepdim=True) & diag)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, enable_gqa=gqa)
 
 
 class CausalSelfAttention(nn.Module):
