@@ -160,6 +160,7 @@ RESERVED = frozenset({
     "set_submodule",
     "shape_env",
     "share_memory",
+    "smart_apply",
     "state_dict",
     "to",
     "to_empty",
