@@ -13,7 +13,9 @@ torch = pytest.importorskip("torch")
 import netc  # noqa: E402
 from netc.backends.torch.guards import GUARD, GUARD_TRAIN, InputError, InputGuard  # noqa: E402
 
-ALL = [(name, ir.config) for name in netc.bundled_names() for ir in netc.load_all(name)]
+ALL = [(name, ir.config) for name in netc.bundled_names() for ir in netc.load_all(name) if not ir.input_spec.tokens]
+#: the language models take token ids: their guard is a TokenGuard (test_language_models_are_guarded)
+TOKENS = [(name, ir.config) for name in netc.bundled_names() for ir in netc.load_all(name) if ir.input_spec.tokens]
 
 FIXED = "input 16x16 RGB\nconv3-4 as conv1\nmaxpool as pool1\nFC-5 as fc\n"
 
@@ -77,6 +79,18 @@ def _without_guard(graph):
     node.replace_all_uses_with(node.args[0])
     g.erase_node(node)
     return g
+
+
+@pytest.mark.parametrize("name,config", TOKENS, ids=[f"{n}:{c}" for n, c in TOKENS])
+def test_language_models_are_guarded(name, config):
+    """A language model checks that it gets a batch of token ids (N, L), integers, within its context."""
+    from netc.backends.torch.guards import TokenGuard
+    ir = netc.load(name, config)
+    m = netc.compile(ir, device="meta").eval()
+    assert isinstance(getattr(m, GUARD), TokenGuard) and f"self.{GUARD}(" in m.code
+    with pytest.raises(netc.NetcError):
+        m(torch.empty(1, 3, 8, 8, device="meta"))                   # an image is not token ids
+    assert not any(k.startswith(GUARD) for k in m.state_dict())
 
 
 @pytest.mark.parametrize("name,config", ALL, ids=[f"{n}:{c}" for n, c in ALL])
