@@ -163,6 +163,12 @@ def totals(ir: IR, batch: int = 1) -> dict:
             "param_bytes": (ir.params + buffers) * BYTES, "activation_bytes": act}
 
 
+def language_model_costs(ir: IR) -> dict | None:
+    """A language model's multiply-adds per token and for its context (:func:`netc.kinds.llm.context_costs`)."""
+    from netc.kinds.llm import context_costs
+    return context_costs(ir)
+
+
 def mb(n: int | None) -> str:
     return "?" if n is None else f"{n / 1e6:,.2f} MB"
 
@@ -186,6 +192,7 @@ def to_dict(ir: IR, depth: int | None = None, batch: int = 1) -> dict:
         "conventions": CONVENTIONS,
         "layers": [r.to_json() for r in rows(ir, depth)],
         **{k: v for k, v in totals(ir, batch).items()},
+        **({"tokens": language_model_costs(ir)} if ir.input_spec.tokens else {}),
     }
 
 
@@ -196,14 +203,14 @@ def to_json(irs: list[IR], depth: int | None = None, batch: int = 1) -> str:
 
 # ------------------------------------------------------------------ text formats
 def human(n: int | None) -> str:
-    """118.0M, 1.58G: decimal units, as the papers' "ops" columns."""
+    """118.0M, 1.58G, 79.07T: decimal units, as the papers' "ops" columns."""
     if n is None:
         return "-"
     if n == 0:
         return "0"
-    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+    for unit, div in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(n) >= div:
-            return f"{n / div:.2f}{unit}" if unit == "G" else f"{n / div:.1f}{unit}"
+            return f"{n / div:.2f}{unit}" if unit in "TG" else f"{n / div:.1f}{unit}"
     return str(n)
 
 
@@ -256,6 +263,12 @@ def to_text(ir: IR, depth: int | None = None, batch: int = 1, *, relative: bool 
     lines.append(f"params: {t['trainable']:,} trainable, {frozen}")
     lines.append(f"memory (float32): parameters {mb(t['param_bytes'])}, activations {mb(t['activation_bytes'])} "
                  f"for a batch of {batch}")
+    tokens = language_model_costs(ir)
+    if tokens is not None:
+        lines.append(f"multiply-adds: {human(tokens['per_token'])} per token" + (
+            f"; for a context of {tokens['context']:,} tokens {human(tokens['total'])}, of which attention's "
+            f"quadratic part {human(tokens['attention_quadratic'])}" if tokens["context"] else
+            "; netc summary --input N counts a context of N tokens, attention's quadratic part shown"))
     if ir.min_input:
         lines.append(f"accepts any input of at least {ir.min_input[0]}x{ir.min_input[1]} "
                      f"(limited by {ir.min_input_layer[0]})")

@@ -525,6 +525,36 @@ def active_params(ir) -> int:
     return total
 
 
+def context_costs(ir) -> dict | None:
+    """For a language model: its multiply-adds per token (the part linear in the context) and, where
+    its sequence length is a number (``input tokens 2048``, ``netc summary --input 2048``), the total for
+    that context with attention's quadratic part; None for a network that does not read token ids.
+    The IR is left as it is (a copy is counted at one token)."""
+    import copy
+    spec = getattr(ir, "input_spec", None)
+    if spec is None or not getattr(spec, "tokens", False):
+        return None
+    length = ir.node("input").shape[0] if ir.node("input").shape is not None else None
+    if isinstance(length, int) and ir.macs is not None:
+        quad = _quadratic(ir)
+        return {"context": length, "total": ir.macs, "attention_quadratic": quad,
+                "per_token": (ir.macs - quad) // length}
+    one = costs(copy.deepcopy(ir), 1)
+    return {"context": None, "total": None, "attention_quadratic": None, "per_token": one["per_token_linear"]}
+
+
+def _quadratic(ir) -> int:
+    """Attention's QK^T and AV multiply-adds at the IR's own (numeric) length."""
+    quad = 0
+    for n in ir.nodes():
+        if n.kind in ("gqa", "gpt2_attention") and n.shape is not None:
+            length, d = ir.node(ir.preds(n.name)[0]).shape
+            p = n.params
+            width = d if n.kind == "gpt2_attention" else p.heads * (p.head_dim or d // p.heads)
+            quad += 2 * length * length * width
+    return quad
+
+
 def costs(ir, context: int) -> dict:
     """Multiply-adds of a language model for one sequence of ``context`` tokens: the total, the part
     quadratic in the context (attention's QK^T and AV), the rest (linear in it), and per token.
@@ -538,13 +568,7 @@ def costs(ir, context: int) -> dict:
     infer(ir, (context, 1))
     try:
         total = ir.macs
-        quad = 0
-        for n in ir.nodes():
-            if n.kind in ("gqa", "gpt2_attention") and n.shape is not None:
-                length, d = ir.node(ir.preds(n.name)[0]).shape
-                p = n.params
-                width = d if n.kind == "gpt2_attention" else p.heads * (p.head_dim or d // p.heads)
-                quad += 2 * length * length * width
+        quad = _quadratic(ir)
     finally:
         infer(ir, None)
     return {"context": context, "total": total, "attention_quadratic": quad, "linear": total - quad,

@@ -38,7 +38,11 @@ def networks(pattern: str | None = None) -> list[dict]:
             except NetcError as e:
                 out.append({"name": ref, "error": e.message})
                 continue
-            out.append({"name": ref, "params": ir.params, "macs": ir.macs, "source": f"specs/{path.name}:{cfg}"})
+            entry = {"name": ref, "params": ir.params, "macs": ir.macs, "source": f"specs/{path.name}:{cfg}"}
+            if ir.input_spec.tokens:            # a language model: its multiply-adds per token
+                from netc.summary import language_model_costs
+                entry["macs_per_token"] = language_model_costs(ir)["per_token"]
+            out.append(entry)
     return out
 
 
@@ -62,11 +66,12 @@ def run(args) -> int:
         print(f"no bundled network matches {args.pattern!r}", file=sys.stderr)
         return 1
     width = max([len(r["name"]) for r in rows] + [len("name")])
-    print(f"{'name':<{width}}  {'params':>13}  {'mult-adds':>10}  source")
+    print(f"{'name':<{width}}  {'params':>14}  {'mult-adds':>12}  source")
     for r in rows:
         if "error" in r:
             print(f"{r['name']:<{width}}  error: {r['error']}")
             continue
-        macs = f"{r['macs'] / 1e9:.3f} G" if r["macs"] is not None else "any size"
-        print(f"{r['name']:<{width}}  {r['params']:>13,}  {macs:>10}  {r['source']}")
+        macs = (f"{r['macs'] / 1e9:.3f} G" if r["macs"] is not None else
+                f"{r['macs_per_token'] / 1e9:.3f} G/tok" if r.get("macs_per_token") else "any size")
+        print(f"{r['name']:<{width}}  {r['params']:>14,}  {macs:>12}  {r['source']}")
     return 0

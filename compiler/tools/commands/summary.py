@@ -51,6 +51,16 @@ def parse_input_chw(text: str) -> tuple[int | None, int, int]:
     return c, int(parts[-2]), int(parts[-1])
 
 
+def _context(ir, text: str) -> None:
+    """``--input 2048`` for a language model: its types and costs for a context of 2048 tokens."""
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"--input for a language model takes a number of tokens (such as 2048), not {text!r}")
+    for n in ir.nodes():
+        n.shape = None
+    infer(ir, (int(text), 1))           # the parameters do not change with the context: no budget again
+    netc.raise_all(ir.errors)
+
+
 def parse_input(text: str) -> tuple[int, int]:
     """``3x256x320`` or ``256x320`` -> (256, 320)."""
     return parse_input_chw(text)[1:]
@@ -70,8 +80,11 @@ def run(args) -> int:
     overrides = spec_overrides(args)
     irs = _load(args.spec, overrides)
     if args.input:
-        c, h, w = parse_input_chw(args.input)
         for ir in irs:
+            if ir.input_spec.tokens:
+                _context(ir, args.input)
+                continue
+            c, h, w = parse_input_chw(args.input)
             if c is not None and c != ir.input_spec.channels:
                 raise UsageError(f"--input gives {c} channel{'s' * (c != 1)}, but {ir.config} takes "
                                  f"{ir.input_spec.channels}; --input changes the size only",
