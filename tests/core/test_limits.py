@@ -3,8 +3,6 @@ layer counts are refused with a clear LimitError (with a location) before the wo
 each limit is overridable. Nothing in a spec runs code, reads the environment or leaves its tree."""
 from __future__ import annotations
 
-import sys
-
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from netc.dsl.errors import LimitError
 from netc.dsl.limits import LIMITS
 
 from conftest import ROOT, run_cli
+from work import calls_made
 
 OK = "input 32x32 RGB\nconv3-8\nFC-10\n"
 
@@ -56,26 +55,6 @@ def test_file_size(limits):
     assert "larger than 1,000,000 bytes" in e.message and (e.line, e.col) == (1, 1)
     limits(max_file_bytes=10_000_000)
     assert errors_of(big) == []
-
-
-def calls_made(fn) -> tuple[object, int, int]:
-    """(fn(), Python calls it made, deepest nesting of those calls). Check something first: the
-    first check in a process loads the parser's tables."""
-    st = {"calls": 0, "depth": 0, "deepest": 0}
-
-    def prof(frame, event, arg):
-        if event == "call":
-            st["calls"] += 1
-            st["depth"] += 1
-            st["deepest"] = max(st["deepest"], st["depth"])
-        elif event == "return":
-            st["depth"] -= 1
-    sys.setprofile(prof)
-    try:
-        out = fn()
-    finally:
-        sys.setprofile(None)
-    return out, st["calls"], st["deepest"]
 
 
 def counting(monkeypatch, owner, name) -> list:

@@ -16,7 +16,7 @@ from netc.dsl.fmt import format_text
 from netc.passes import build
 from netc.elaborate.resolve import resolve
 
-__all__ = ["build_config", "check_program", "config_facts", "format_text", "join_words", "kind_of_word", "kind_fields", "kind_positional", "word_settings",
+__all__ = ["build_config", "check_program", "config_facts", "format_text", "join_words", "kind_of_word", "kind_fields", "kind_positional", "word_settings", "show",
            "layer_facts", "layer_words", "node_shape", "scope_facts", "shape_text"]
 
 
@@ -46,6 +46,15 @@ def kind_of_word(word: str):
     """The layer kind a layer word names (``conv3-64`` -> conv), or None (a block, a typo)."""
     hit = DEFAULT.lookup_word(word)
     return hit[0] if hit else None
+
+
+def show(v) -> str:
+    """A value as the language writes it (``true``, ``[3, 5]``): hovers and the playground's tooltips."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(show(x) for x in v) + "]"
+    return str(v)
 
 
 def word_settings(word: str) -> dict:

@@ -6,7 +6,7 @@ from lsprotocol import types as T
 
 from netc.dsl import ast
 
-from netc.tools.lsp.adapter import config_facts, layer_facts, scope_facts
+from netc.tools.lsp.adapter import config_facts, layer_facts, scope_facts, show
 from netc.tools.lsp.analysis import Analysis, Pos, to_lsp
 from netc.tools.lsp.navigate import Word, edit_target, enclosing, variable, word_at
 
@@ -149,14 +149,6 @@ def _config(a: Analysis, name: str) -> str:
     if f["params_inference"] != f["params"]:
         lines.append(f"| params at inference | {f['params_inference']:,} |")
     return "\n".join(lines)
-
-
-def show(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(show(x) for x in v) + "]"
-    return str(v)
 
 
 def _signature(b: ast.BlockDef) -> str:

@@ -363,7 +363,7 @@ def unit_facts(ir, drawn: dict) -> dict[str, dict]:
     """What hovering a drawn node shows, as the language server's hover does (netc.tools.lsp.adapter):
     its spec word, output shape, parameters, multiply-adds and receptive field; for a folded block,
     its totals. Keyed by the node's id in the DOT text."""
-    from netc.tools.lsp.adapter import layer_facts, scope_facts
+    from netc.tools.lsp.adapter import layer_facts, scope_facts, show
     runs = _run_of(ir)
     out: dict[str, dict] = {}
     for name in drawn["nodes"]:
@@ -392,15 +392,6 @@ def unit_facts(ir, drawn: dict) -> dict[str, dict]:
                          "shape": f["shape"], "params": f["n_params"], "macs": f["macs"],
                          "rf": list(f["rf"]) if f["rf"] else None}
     return out
-
-
-def show(v) -> str:
-    """A value as the language writes it (as the language server's hover shows it)."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(show(x) for x in v) + "]"
-    return str(v)
 
 
 def _shape_text(node) -> str:
