@@ -169,3 +169,40 @@ PY
 section "editors: netc lsp (language server) and netc serve (the playground: docs/playground-*.png)"
 echo "netc lsp      # an editor starts it over stdio; see README 'Editors'"
 echo "netc serve specs/vgg.net --port 8000   # then open http://127.0.0.1:8000/"
+
+section "big networks read at a glance: the default depth folds (resnet50 15 boxes), summaries with totals and memory"
+$NETC render resnet50 -o "$OUT/resnet50.png"
+$NETC render swin_t -o "$OUT/swin_t.png"
+$NETC render unet -o "$OUT/unet.png"
+$NETC render vit_b_16 --block encoder_block --edge-shapes -o "$OUT/vit_b_16-encoder_block.png"
+$NETC summary resnet50 | tail -n 8
+$NETC list 'resnet*'
+
+section "language models: GPT-2, Llama 3, Mistral, Qwen 2.5, Mixtral by name, counted without allocating"
+$NETC check llama3_70b mixtral_8x7b
+$NETC table specs/llama.net --configs llama3_8b,llama3_70b
+$NETC summary llama3_8b --input 8192 | tail -n 4
+$NETC list 'gpt2*'
+
+section "a Hugging Face config.json imported, equal to transformers' logits and greedy decoding"
+.venv/bin/python - "$OUT" <<'PY'
+import os, subprocess, sys, torch, netc
+from transformers import LlamaConfig, LlamaForCausalLM
+out = os.path.join(sys.argv[1], "tiny-llama")
+cfg = LlamaConfig(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, max_position_embeddings=128, rope_theta=500000.0)
+torch.manual_seed(0)
+hf = LlamaForCausalLM(cfg).eval()
+cfg.save_pretrained(out)
+netc_exe = os.path.join(os.path.dirname(sys.executable), "netc")
+subprocess.run([netc_exe, "import", os.path.join(out, "config.json"), "-o", os.path.join(out, "model.net")], check=True)
+print(open(os.path.join(out, "model.net")).read())
+m = netc.compile(os.path.join(out, "model.net")).eval()
+netc.load_weights(m, hf)
+ids = torch.randint(0, 256, (1, 12))
+with torch.no_grad():
+    diff = float((m(ids) - hf(ids).logits).abs().max())
+    ours = netc.generate(m, ids, max_new_tokens=20, eos_token_id=cfg.eos_token_id)
+    theirs = hf.generate(ids, max_new_tokens=20, do_sample=False)
+print(f"logits max diff {diff:.1e}; 20 greedy tokens equal to transformers' generate: {torch.equal(ours, theirs)}")
+PY
