@@ -7,6 +7,21 @@ import re
 from netc.dsl.errors import UsageError
 
 
+def parse_depth(text, words: tuple[str, ...] = ("all",)):
+    """``--depth``: a number at least 1, or one of ``words`` (``all``, ``auto``); else a usage error."""
+    d = str(text).strip().lower()
+    if d in words:
+        return d
+    say = "a number at least 1 or " + " or ".join(repr(w) for w in words)
+    try:
+        n = int(d)
+    except ValueError:
+        raise UsageError(f"--depth takes {say}, not {text!r}") from None
+    if n < 1:
+        raise UsageError(f"--depth takes {say}")
+    return n
+
+
 def add_overrides(p) -> None:
     """``--set VAR=VALUE`` (repeatable) and its common case ``--num-classes N``."""
     p.add_argument("--set", action="append", default=[], metavar="VAR=VALUE", help="override a spec variable")

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import netc
-from netc.tools.commands import add_overrides, overrides as spec_overrides
+from netc.tools.commands import add_overrides, overrides as spec_overrides, parse_depth
 from netc.dsl.errors import UsageError
 
 
@@ -47,16 +47,7 @@ def add_parser(sub) -> None:
 
 
 def _depth(args):
-    d = str(args.depth).lower()
-    if d in ("auto", "all"):
-        return d
-    try:
-        n = int(d)
-    except ValueError:
-        raise UsageError(f"--depth takes a number at least 1, all or auto, not {args.depth!r}") from None
-    if n < 1:
-        raise UsageError("--depth takes a number at least 1")
-    return n
+    return parse_depth(args.depth, ("auto", "all"))
 
 
 def _options(args, ir) -> dict:

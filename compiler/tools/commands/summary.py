@@ -4,7 +4,7 @@ from __future__ import annotations
 import netc
 from netc import summary as S
 from netc.dsl.errors import UsageError
-from netc.tools.commands import add_overrides, overrides as spec_overrides
+from netc.tools.commands import add_overrides, overrides as spec_overrides, parse_depth
 from netc.passes import check_budget, infer
 
 
@@ -22,18 +22,6 @@ def add_parser(sub) -> None:
     p.add_argument("--format", choices=("term", "markdown", "csv", "json"), default="term")
     add_overrides(p)
     p.set_defaults(run=run)
-
-
-def _depth(text: str):
-    if text.strip().lower() == "all":
-        return "all"
-    try:
-        d = int(text)
-    except ValueError:
-        raise UsageError(f"--depth takes a number at least 1 or 'all', not {text!r}") from None
-    if d < 1:
-        raise UsageError("--depth takes a number at least 1 or 'all'")
-    return d
 
 
 def _batch(text: str) -> int:
@@ -95,7 +83,7 @@ def run(args) -> int:
             infer(ir, (h, w))
             check_budget(ir)
             netc.raise_all(ir.errors)
-    depth = None if args.depth is None else _depth(args.depth)
+    depth = None if args.depth is None else parse_depth(args.depth)
     batch = _batch(args.batch)
     depth, chosen = (None if depth == "all" else depth), depth is not None
     if fmt == "json":
