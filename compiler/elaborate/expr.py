@@ -91,6 +91,25 @@ def make_divisible(v, divisor=8, min_value=None):
     return new + divisor if new < 0.9 * v else new
 
 
+def _log(x, base=None):
+    if x <= 0 or (base is not None and (base <= 0 or base == 1)):
+        raise ExprError(f"log needs a positive number{' and a positive base other than 1' if base is not None else ''}"
+                        f" (got {_show(x)}{'' if base is None else ', ' + _show(base)})")
+    return math.log(x) if base is None else math.log(x, base)
+
+
+def _pow(x, y):
+    if abs(y) > 64 or (x == 0 and y < 0):
+        raise ExprError(f"pow({_show(x)}, {_show(y)}) is out of range", hint="the exponent is at most 64 in size")
+    return x ** y
+
+
+def _sqrt(x):
+    if x < 0:
+        raise ExprError(f"sqrt needs a number that is not negative (got {_show(x)})")
+    return math.sqrt(x)
+
+
 def _round(x, ndigits=None):
     return round(x) if ndigits is None else round(x, ndigits)
 
@@ -100,6 +119,7 @@ HELPERS = {
     "min": (min, 1, 16, "min(a, b, ...)"), "max": (max, 1, 16, "max(a, b, ...)"),
     "round": (_round, 1, 2, "round(x)"), "ceil": (math.ceil, 1, 1, "ceil(x)"), "floor": (math.floor, 1, 1, "floor(x)"),
     "int": (int, 1, 1, "int(x)"), "abs": (abs, 1, 1, "abs(x)"),
+    "log": (_log, 1, 2, "log(x, base=e)"), "pow": (_pow, 2, 2, "pow(x, y)"), "sqrt": (_sqrt, 1, 1, "sqrt(x)"),
 }
 
 
