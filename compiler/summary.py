@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from dataclasses import dataclass
 
+from netc import jsonout
 from netc.types import dims
 from netc.ir import IR, Node
 
@@ -24,7 +24,10 @@ CONVENTIONS = {
     "macs": "multiply-accumulates of one inference pass, conv and FC only: "
             "conv = Hout*Wout*Cout*k*k*Cin/groups, FC = in*out (bias adds, activations, "
             "normalisation and pooling are not counted; FLOPs ~ 2 x MACs)",
-    "rf": "[size, stride]: receptive field of one output unit on the input, and the cumulative stride",
+    "rf": "[size, stride]: receptive field of one output unit on the input, and the cumulative stride "
+          "(a decimal number where an upsampling makes it a fraction: 4/3 is 1.3333333333333333)",
+    "out_shape": "[C, H, W] (or [features]): a size that depends on an input written HxW is its formula, "
+                 "a string such as \"H/16\"",
     "memory": "float32 (4 bytes a value): parameter memory = (trainable + frozen parameters + buffers) x 4; "
               "activation memory = batch x (input + every layer's output, side outputs included) x 4, "
               "what a training step keeps for the backward pass (in MB, 10^6 bytes)",
@@ -174,8 +177,10 @@ def mb(n: int | None) -> str:
 
 
 def to_dict(ir: IR, depth: int | None = None, batch: int = 1) -> dict:
+    """The summary as plain JSON values (:func:`netc.jsonout.plain`: a fractional stride a number, a
+    symbolic size its text)."""
     inp = ir.node("input")
-    return {
+    return jsonout.plain({
         "config": ir.config,
         "file": ir.filename,
         "input": _json_shape(_shape(inp)),
@@ -193,12 +198,12 @@ def to_dict(ir: IR, depth: int | None = None, batch: int = 1) -> dict:
         "layers": [r.to_json() for r in rows(ir, depth)],
         **{k: v for k, v in totals(ir, batch).items()},
         **({"tokens": language_model_costs(ir)} if ir.input_spec.tokens else {}),
-    }
+    })
 
 
 def to_json(irs: list[IR], depth: int | None = None, batch: int = 1) -> str:
     docs = [to_dict(ir, depth, batch) for ir in irs]
-    return json.dumps(docs[0] if len(docs) == 1 else docs, indent=2)
+    return jsonout.dumps(docs[0] if len(docs) == 1 else docs, indent=2)
 
 
 # ------------------------------------------------------------------ text formats

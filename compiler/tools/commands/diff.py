@@ -4,10 +4,10 @@ Exit status as diff(1): 0 identical, 1 different, 2 error (a usage error or an i
 """
 from __future__ import annotations
 
-import json
 import sys
 
 import netc
+from netc import jsonout
 from netc.tools.cli import report
 from netc.tools.commands import add_overrides, overrides as spec_overrides
 from netc.diff import Diff, Edit, diff
@@ -46,7 +46,7 @@ def run(args) -> int:
         report(e)
         return 2
     if args.json:
-        print(json.dumps(d.to_json(), indent=2))
+        print(jsonout.dumps(d.to_json(), indent=2))
     else:
         print(to_text(d, color=use_color(sys.stdout) and not args.no_color))
     return 0 if d.identical else 1

@@ -3,10 +3,10 @@ lives; PATTERN is a shell-style glob on the name, as timm.list_models('resnet*')
 from __future__ import annotations
 
 import fnmatch
-import json
 import sys
 
 import netc
+from netc import jsonout
 from netc.dsl.errors import NetcError
 from netc.elaborate.specref import bundled_dir, model_index
 
@@ -60,7 +60,7 @@ def _match(name: str, pattern: str) -> bool:
 def run(args) -> int:
     rows = networks(args.pattern)
     if args.json:
-        print(json.dumps(rows, indent=1))
+        print(jsonout.dumps(rows, indent=1))
         return 0
     if not rows:
         print(f"no bundled network matches {args.pattern!r}", file=sys.stderr)
