@@ -57,7 +57,10 @@ class _Builder:
         if isinstance(it, LayerItem):
             node = Node(full, it.kind.kind, it.params, it.span, scope, aux, it.word, explicit=it.name is not None,
                         spec=it.kind)
-            return self.add(full, node, [tail])
+            out = self.add(full, node, [tail])
+            if it.attach is not None:   # conv(bn=true) as a: `a` means the layer's final output, after bn and act
+                self.names[f"{prefix}/{it.attach.local}" if prefix else it.attach.local] = out
+            return out
         if isinstance(it, RefItem):
             return self.ref(it, scope)
         if isinstance(it, BlockItem):
