@@ -205,6 +205,7 @@ def to_json(irs: list[IR], depth: int | None = None, batch: int = 1) -> str:
     docs = [to_dict(ir, depth, batch) for ir in irs]
     return jsonout.dumps(docs[0] if len(docs) == 1 else docs, indent=2)
 
+        "outputs": [{"key": k, "layer": n, "shape": _json_shape(ir.node(n).type)} for k, n in ir.output_nodes.items()],
 
 # ------------------------------------------------------------------ text formats
 def human(n: int | None) -> str:
@@ -250,8 +251,9 @@ def to_text(ir: IR, depth: int | None = None, batch: int = 1, *, relative: bool 
         table += [cells(r) for r in side]
     aux_params = ir.params - ir.params_inference
     macs_aux = None if ir.macs_train is None or ir.macs is None else ir.macs_train - ir.macs
-    table.append(["total (inference)", "", dims.fmt_shape(ir.output_shape), f"{ir.params_inference:,}",
-                  human(ir.macs), ""])
+    several = len(ir.outputs) > 1
+    table.append(["total (inference)", "", f"{len(ir.outputs)} outputs" if several else
+                  dims.fmt_shape(ir.output_shape), f"{ir.params_inference:,}", human(ir.macs), ""])
     if ir.aux:
         table.append(["side outputs (training)", "", "", f"{aux_params:,}", human(macs_aux), ""])
     widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
@@ -283,6 +285,9 @@ def to_text(ir: IR, depth: int | None = None, batch: int = 1, *, relative: bool 
     if depth is not None and depth <= max_depth(ir):
         lines.append(f"blocks nested {depth} deep are one row each; --depth all lists every layer")
     return "\n".join(lines)
+    if ir.outputs:
+        lines.append("outputs: " + ", ".join(f"{k} {dims.fmt_shape(ir.node(n).type)}" + (f" ({n})" if n != k else "")
+                                             for k, n in ir.outputs.items()))
 
 
 def to_markdown(ir: IR, depth: int | None = None) -> str:
@@ -292,7 +297,9 @@ def to_markdown(ir: IR, depth: int | None = None) -> str:
         c = _cells(r)
         c[0] = c[0].strip() + (f" (aux {r.aux})" if r.aux and not c[0].startswith(r.aux) else "")
         out.append("| " + " | ".join(x.replace("|", "\\|") for x in c) + " |")
-    out.append(f"| **total (inference)** | | {dims.fmt_shape(ir.output_shape)} | **{ir.params_inference:,}** | "
+    shown = ", ".join(f"{k}: {dims.fmt_shape(ir.node(n).type)}" for k, n in ir.outputs.items()) if ir.outputs \
+        else dims.fmt_shape(ir.output_shape)
+    out.append(f"| **total (inference)** | | {shown} | **{ir.params_inference:,}** | "
                f"**{human(ir.macs)}** | |")
     if ir.aux:
         out.append(f"| side outputs (training) | | | {ir.params - ir.params_inference:,} | | |")

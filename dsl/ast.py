@@ -191,6 +191,15 @@ class Aux:
 
 
 @node
+class Outputs:
+    """``outputs p3, p4 as stride16, pool``: the network returns these layers' outputs, in this order,
+    each under its key (the layer's name unless ``as KEY`` gives one)."""
+    targets: list[tuple[str, Span]]
+    keys: list[tuple[str | None, Span | None]]
+    span: Span
+
+
+@node
 class Assign:
     """``num_classes = 20`` inside a configuration: overrides a declared variable."""
     name: str
@@ -257,7 +266,7 @@ class DefaultsStmt:
 
 
 Setting = Union[InputStmt, OutputStmt, NamingStmt, DefaultsStmt]
-Stmt = Union[Chain, Group, Aux, Assign, Replace, Remove, Insert, InputStmt, OutputStmt,
+Stmt = Union[Chain, Group, Aux, Outputs, Assign, Replace, Remove, Insert, InputStmt, OutputStmt,
              NamingStmt, DefaultsStmt, If, Let]
 
 

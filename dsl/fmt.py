@@ -125,6 +125,8 @@ def simple(s) -> str | None:
         return f"{s.name} = {value(s.value)}"
     if isinstance(s, ast.Replace):
         return f"replace {', '.join(t for t, _ in s.targets)} with {chain(s.chain)}"
+    if isinstance(s, ast.Outputs):
+        return "outputs " + ", ".join(t if k is None else f"{t} as {k}" for (t, _), (k, _) in zip(s.targets, s.keys))
     if isinstance(s, ast.Remove):
         return f"remove {', '.join(t for t, _ in s.targets)}"
     if isinstance(s, ast.Insert):

@@ -539,6 +539,13 @@ class _ToAst:
         name, target, weight, body = c
         return ast.Aux(str(name), str(target), weight, body, self.s(meta), self.t(target))
 
+    def outputs(self, meta, c):
+        return ast.Outputs([t[0] for t in c], [t[1] for t in c], self.s(meta))
+
+    def out_ref(self, meta, c):
+        target, key = c
+        return (str(target), self.t(target)), (None, None) if key is None else (str(key), self.t(key))
+
     def assign(self, meta, c):
         return ast.Assign(str(c[0]), c[1], self.s(meta))
 

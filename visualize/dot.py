@@ -158,6 +158,7 @@ def to_dot(ir: IR, *, depth: int | None = None, shapes: bool = False, params: bo
     marks = sorted(set(hl.values()) | ({"removed"} if ghosts else set()), key=list(P.HIGHLIGHT).index)
     lines += _graph_attrs(ir, rankdir, title, marks, g, only)
     lines += _emit_tree(ir, g, shapes, params, hl, plan)
+    lines += _emit_outputs(ir, g)
     for u, v, attrs in g.edges:
         ea = _edge_attrs(attrs, edge_shapes)
         if (u, v) in plan.flip:            # drawn upwards: the edge reversed, its arrow at the tail
@@ -610,6 +611,25 @@ def _graph_attrs(ir: IR, rankdir: str, title: bool, marks: list[str] = (), g: _G
             word = "in" if port == IN else "out"
             out.append(f'    {_q(port)} [shape=plaintext, style="", label={_html(f"<i>{word}</i> {_esc(shape)}")},'
                        f' fontcolor="{P.MUTED}", fontsize=10];')
+    return out
+
+
+def _emit_outputs(ir: IR, g: _Graph) -> list[str]:
+    """A network with several named outputs (``outputs a, b as KEY``): one box per output, styled
+    like the input, fed by the layer it returns."""
+    if not ir.outputs or g.only:
+        return []
+    out = []
+    for key, name in ir.outputs.items():
+        src = g.rep.get(g.resolve(name))
+        if src is None:
+            continue
+        n, oid = ir.node(name), f"output:{key}"
+        shape = fmt_shape(n.type) if n.type is not None else ""
+        label = f"<b>output {_esc(key)}</b>" + (f'<br/><font color="{P.MUTED}">{_esc(shape)}</font>' if shape else "")
+        out.append(f'    {_q(oid)} [shape=box, style="filled", fillcolor="{P.INPUT.fill}", color="{P.INPUT.border}",'
+                   f' label={_html(label)}];')
+        g.edges.append((src, oid, {"shape": n.shape, "sym_shape": n.sym_shape}))
     return out
 
 

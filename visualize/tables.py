@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from netc.ir import IR, Node
+from netc.types.dims import fmt_shape
 
 from .align import Alignment, place_aligned, place_table
 from .table_format import Cell, Row, Table
@@ -335,6 +336,9 @@ def row_table(ir: IR, depth: int = 1, aux: bool = False) -> Table:
     footer = [Row([Cell(c) for c in ["total"] + [""] * (3 + len(params)) + totals])]
     notes = [f"side output {a.name} on {_owner(ir, a.attach)} (loss weight {a.weight:g}) not shown"
              for a in ir.aux] if not aux else []
+    if ir.outputs:
+        notes.insert(0, "outputs " + ", ".join(f"{k} ({_owner(ir, n)}, {fmt_shape(ir.node(n).type)})"
+                                               for k, n in ir.outputs.items()))
     file = os.path.basename(ir.filename)
     return Table(header, rows, footer, caption=f"{ir.config} ({file}): {ir.depth} weight layers",
                  note="; ".join(notes), grouped=False, numeric=(3, *range(4 + len(params), 6 + len(params))))

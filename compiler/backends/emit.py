@@ -69,7 +69,8 @@ def emit_ir(ir: IR) -> str:
         if n.aux:
             extra.append(f"aux={n.aux}")
         lines.append(f"%{n.name} = {op}  : {ty}" + (f"  [{', '.join(extra)}]" if extra else ""))
-    lines.append(f"return %{ir.output}" + "".join(f", aux %{a.output}" for a in ir.aux))
+    ret = ", ".join(f"{k}=%{n}" for k, n in ir.outputs.items()) if ir.outputs else f"%{ir.output}"
+    lines.append(f"return {ret}" + "".join(f", aux %{a.output}" for a in ir.aux))
     return "\n".join(lines) + "\n"
 
 

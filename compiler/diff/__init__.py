@@ -199,6 +199,11 @@ class _Walk:
             na, nb = self.old.node(self.old.output), self.new.node(self.new.output)
             self.events.append(Edit("change", _side_node(na, f"output {a}"), _side_node(nb, f"output {b}"),
                                     0, 0, (("output", a, b),)))
+        ka, kb = (", ".join(ir.outputs) or "one" for ir in (self.old, self.new))
+        if ka != kb:     # several named outputs: which, and under which keys
+            na, nb = self.old.node(self.old.output), self.new.node(self.new.output)
+            self.events.append(Edit("change", _side_node(na, f"outputs {ka}"), _side_node(nb, f"outputs {kb}"),
+                                    0, 0, (("outputs", ka, kb),)))
 
     def seq(self, a: list[Unit], b: list[Unit]):
         for x, y in align(a, b, self.cost, self.notes):

@@ -82,6 +82,13 @@ class AuxItem:
     span: Span
 
 
+@dataclass
+class OutputsItem:
+    """``outputs p3, p4 as stride16``: (target, its span, key, the key's span) per output, in order."""
+    entries: list[tuple[str, Span, str, Span]]
+    span: Span
+
+
 Item = Union[LayerItem, GroupItem, BlockItem]
 
 
@@ -112,6 +119,7 @@ class Resolved:
     naming: str = "stage"
     errors: list[NetcError] = field(default_factory=list)
     registry: Any = None
+    outputs: OutputsItem | None = None    # several named outputs (None: the last layer is the one output)
 
 
 def expand_bn(conv: LayerItem) -> list[LayerItem]:

@@ -15,7 +15,7 @@ from netc.dsl.errors import LimitError, NetcError, SpecError, Span, UsageError, 
 from netc.dsl.limits import LIMITS
 
 from netc.kinds import DEFAULT, Kind
-from netc.elaborate.items import (AuxItem, BlockItem, GroupItem, InputSpec, LayerItem, RefItem, Resolved,  # noqa: F401
+from netc.elaborate.items import (AuxItem, BlockItem, GroupItem, InputSpec, LayerItem, OutputsItem, RefItem, Resolved,  # noqa: F401
                     copy_item, count_layers, expand_bn)
 from netc.elaborate import expr
 from netc.elaborate.bounds import MAX_NAME, Sizer, check_value, nonfinite_fields
@@ -103,10 +103,13 @@ class _Resolver:
         broken = root.base is not None   # an unknown or cyclic base was reported; don't cascade
         items = [] if broken else self._stmts(self._body(root), env, scope_blocks=(), allow_edits=False)
         aux = [a for a in items if isinstance(a, AuxItem)]
-        items = [i for i in items if not isinstance(i, AuxItem)]
+        outputs = self._one_outputs([i for i in items if isinstance(i, OutputsItem)])
+        items = [i for i in items if not isinstance(i, (AuxItem, OutputsItem))]
         if not broken:
             for e in lineage[1:]:
                 items, aux = self._derive(e, items, aux, env, naming)
+                outputs = self._one_outputs([self._outputs(s) for s in e.body if isinstance(s, ast.Outputs)]) \
+                    or outputs     # a derived configuration's outputs replace its base's
         if not broken and not items and not self.errors:
             self.err(f"configuration '{entry.name}' has no layers", entry.span,
                      hint="write its layers one per line, e.g. conv3-64")
@@ -114,7 +117,24 @@ class _Resolver:
         for a in aux:
             name_items(a.body, naming)
         return Resolved(entry.name, self.prog.filename, entry.span, inp, items, aux, env, out_mode, naming,
-                        self.errors, self.registry)
+                        self.errors, self.registry, outputs)
+
+    def _one_outputs(self, found: list) -> "OutputsItem | None":
+        for extra in found[1:]:
+            self.err("outputs is declared twice", extra.span, hint=f"the first declaration is at {found[0].span}")
+        return found[0] if found else None
+
+    def _outputs(self, s: ast.Outputs) -> OutputsItem:
+        entries, seen = [], {}
+        for (target, tspan), (key, kspan) in zip(s.targets, s.keys):
+            key, kspan = (key, kspan) if key is not None else (target.rsplit("/", 1)[-1], tspan)
+            if key in seen:
+                self.err(f"two outputs are called '{key}'", kspan, hint=f"the first is at {seen[key]}; name one "
+                                                                       f"with 'as KEY': outputs {target} as {key}_2")
+                continue
+            seen[key] = kspan
+            entries.append((target, tspan, key, kspan))
+        return OutputsItem(entries, s.span)
 
     def _single_input(self, stmts: list) -> None:
         """One ``input`` per place: the file's top level, or one configuration's body (a derived
@@ -306,6 +326,12 @@ class _Resolver:
                     self.err("side outputs (aux) belong in a configuration, not in a block", s.span)
                 else:
                     out.append(self._aux(s, env))
+            elif isinstance(s, ast.Outputs):
+                if scope_blocks:
+                    self.err("outputs belong in a configuration, not in a block", s.span,
+                             hint="name the block's layers with 'as NAME' and list them in the configuration")
+                else:
+                    out.append(self._outputs(s))
             elif isinstance(s, (ast.Replace, ast.Remove, ast.Insert)):
                 self.err(f"'{type(s).__name__.lower()}' edits a base configuration; use it in a configuration that "
                          "extends another", s.span, hint="config NEW extends OLD { replace ... }")
@@ -708,7 +734,7 @@ class _Resolver:
 
 
 _BAD = object()   # a value that already produced an error
-_EDITS = (ast.Replace, ast.Remove, ast.Insert, ast.Aux, ast.Chain, ast.Group)
+_EDITS = (ast.Replace, ast.Remove, ast.Insert, ast.Aux, ast.Chain, ast.Group)   # ast.Outputs: read by run()
 
 
 class _Signature:

@@ -113,7 +113,9 @@ class IR:
         self.g = Graph(resolved.name)
         self.scopes: dict[str, Scope] = {}
         self.aux: list[AuxHead] = []
-        self.output: str = "input"
+        self.output: str = "input"            # the (first) output node
+        self.outputs: dict[str, str] = {}      # several named outputs (`outputs a, b as KEY`): key -> node
+        self.outputs_broken = False            # an output named no layer (reported): reachability is moot
         self.errors: list[NetcError] = list(resolved.errors)
         self.any_size = False                  # accepts inputs of any size >= min_input
         self.min_input: tuple[int, int] | None = None
@@ -171,6 +173,16 @@ class IR:
         n = self.node(self.output)
         return n.shape if n.shape is not None else n.sym_shape
 
+    @property
+    def output_nodes(self) -> dict[str, str]:
+        """Every output: key -> node. One network output is keyed by its node's name."""
+        return dict(self.outputs) if self.outputs else {self.output: self.output}
+
+    @property
+    def output_shapes(self) -> dict[str, tuple | None]:
+        """Each output's type (at the nominal input, or symbolic), by key."""
+        return {k: self.node(n).type for k, n in self.output_nodes.items()}
+
     # -------------------------------------------------------------- totals
     @property
     def params(self) -> int:
@@ -201,7 +213,7 @@ class IR:
         for n in self.nodes(aux=False):
             before = max((best[p] for p in self.preds(n.name) if p in best), default=0)
             best[n.name] = before + (1 if n.is_weight else 0)
-        return best.get(self.output, 0)
+        return max((best.get(n, 0) for n in self.output_nodes.values()), default=0)
 
     def scope_nodes(self, scope: str) -> list[Node]:
         """The nodes inside a block instance or side output (all levels), in program order; from an

@@ -1,16 +1,17 @@
 """Joins: layers with several inputs, written ``WORD { branch ... }``: ``concat`` (U-Net's
 copy-and-crop as ``concat(crop)``), ``add`` and ``mul`` (broadcasting a C x 1 x 1 gate over a
 C x H x W map), and ``residual``, whose lines form one branch added to the group's input only
-where the shapes agree (MobileNetV2's "residual when stride is 1 and channels agree")."""
+where the shapes agree (MobileNetV2's "residual when stride is 1 and channels agree"); ``crop``, which
+cuts its first branch to the size of its second (Caffe's Crop)."""
 from __future__ import annotations
 
 import operator
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from netc.types import dims
 from netc.types.dims import ShapeProblem
-from netc.kinds.params import NoParams, Params
+from netc.kinds.params import IntOrPair, NoParams, Params, _pair
 from netc.types.tensortype import MAP, TOKENS, TensorType, layout_of
 from netc.kinds.base import Kind
 
@@ -175,4 +176,54 @@ class Residual(Join):
         return args[0]
 
 
-KINDS = [Concat(), Add(), Mul(), Residual()]
+class CropParams(Params):
+    offset: IntOrPair = Field(0, description="where the kept window starts, from the top left: one number or [h, w] "
+                                             "(Caffe's crop_param offset)")
+
+    @field_validator("offset", mode="before")
+    @classmethod
+    def _offset(cls, v):
+        vals = list(v) if isinstance(v, (list, tuple)) else [v]
+        if len(vals) not in (1, 2) or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in vals):
+            raise ValueError("must be a whole number at least 0, or a pair [h, w]")
+        return vals[0] if len(vals) == 1 or vals[0] == vals[1] else tuple(vals)
+
+
+class Crop(Join):
+    kind, words, Params, prefix = "crop", ("crop",), CropParams, "crop"
+    doc = ("crops its first branch to the H x W of its second, the window starting at offset (Caffe's Crop, FCN's "
+           "score): crop(offset=19) { identity ; from input }")
+
+    def paper(self, p):
+        off = p.offset if p is not None else 0
+        return "crop" if off == 0 else f"crop(offset={list(off) if isinstance(off, tuple) else off})"
+
+    def check(self, node, preds, ins):
+        return self._rule(node.params, preds, ins)
+
+    def infer(self, p, ins):
+        return self._rule(p, [f"input {i + 1}" for i in range(len(ins))], ins)
+
+    def _rule(self, p, preds, ins):
+        if len(ins) != 2:
+            raise ShapeProblem(f"crop takes two branches (what to crop, and the size to crop it to), not {len(ins)}")
+        if any(layout_of(s) != MAP for s in ins):
+            raise ShapeProblem(f"crop crops feature maps: {_desc(preds, ins)}")
+        oh, ow = _pair(p.offset)
+        x, ref = ins
+        for i, o in ((1, oh), (2, ow)):
+            if dims.at_most(dims.plus(ref[i], o), x[i]) is False:
+                raise ShapeProblem(f"crop: the window ({dims.fmt_shape(ref[1:])} at offset {oh}, {ow}) does not fit in "
+                                   f"the first branch: {_desc(preds, ins)}")
+        return TensorType((x[0], ref[1], ref[2]), MAP)
+
+    def rf_join(self, rf_ins):
+        return rf_ins[0] if rf_ins else None
+
+    def lower(self, lo, args):
+        from netc.backends.torch.layers import crop_at
+        oh, ow = _pair(lo.node.params.offset)
+        return lo.call(crop_at, args[0], args[1], oh, ow, name=lo.name)
+
+
+KINDS = [Concat(), Add(), Mul(), Residual(), Crop()]

@@ -127,12 +127,12 @@ def check_graph(ir: IR) -> None:
         ir.errors.append(GraphError("the network has a cycle: " + " -> ".join(u for u, _ in cyc) + f" -> {cyc[0][0]}",
                                     n.span))
         return
-    reach = g.reachable({ir.output, *(a.output for a in ir.aux)}, backwards=True)
+    reach = g.reachable({*ir.output_nodes.values(), *(a.output for a in ir.aux)}, backwards=True)
     for name in g:
-        if name not in reach:
+        if name not in reach and not ir.outputs_broken:
             n = g.nodes[name]["node"]
             ir.errors.append(GraphError(f"layer '{name}' does not reach any output", n.span,
-                                        hint="remove it, or attach it as a side output (aux)"))
+                                        hint="remove it, list it under outputs, or attach it as a side output (aux)"))
     if "input" in g:
         seen = g.reachable(["input"])
         for name in g:

@@ -10,7 +10,7 @@ from netc.dsl.errors import SpecError, did_you_mean
 
 from netc.kinds.params import NoParams
 from netc.ir import IR, AuxHead, Node, Scope
-from netc.elaborate.items import AuxItem, BlockItem, GroupItem, LayerItem, RefItem, Resolved
+from netc.elaborate.items import AuxItem, BlockItem, GroupItem, LayerItem, OutputsItem, RefItem, Resolved
 
 
 def lower(resolved: Resolved) -> IR:
@@ -23,6 +23,8 @@ def lower(resolved: Resolved) -> IR:
     ir.output = b.seq(resolved.items, "input", ())
     for a in resolved.aux:
         b.aux(a)
+    if resolved.outputs is not None:
+        b.outputs(resolved.outputs)
     return ir
 
 
@@ -96,6 +98,22 @@ class _Builder:
                                         did_you_mean(it.target, cands) or
                                         "name the layer with 'as NAME' before referring to it"))
         return "input"
+
+    def outputs(self, o: OutputsItem):
+        """``outputs a, b as KEY``: the network returns these nodes (the first is ``ir.output``)."""
+        g = self.ir.g
+        for target, span, key, _ in o.entries:
+            node = self.names.get(target, target if target in g else None)
+            if node is None or g.nodes[node]["node"].aux is not None:
+                cands = [n for n in g if n != "input" and g.nodes[n]["node"].aux is None] + list(self.names)
+                self.ir.errors.append(SpecError(f"output '{target}': no layer or block is named '{target}'", span,
+                                                did_you_mean(target, cands) or
+                                                "name the layer with 'as NAME' and list it after outputs"))
+                self.ir.outputs_broken = True     # what it should have reached is unknown: no follow-on errors
+                continue
+            self.ir.outputs[key] = node
+        if self.ir.outputs:
+            self.ir.output = next(iter(self.ir.outputs.values()))
 
     def aux(self, a: AuxItem):
         g = self.ir.g

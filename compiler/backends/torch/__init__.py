@@ -70,6 +70,7 @@ def metadata(ir: IR) -> dict:
         "min_input_train": ir.min_input_train, "params": ir.params,
         "macs": ir.macs,
         "aux_weights": {a.name: a.weight for a in ir.aux},
+        "outputs": list(ir.outputs),                       # the keys of several named outputs, in order
         "layers": [{"name": n.name, "kind": n.kind, "paper": n.paper, "target": target(n.name), "aux": n.aux,
                     "file": n.span.file, "line": n.span.line,
                     "preds": ir.preds(n.name), "shape": shape_of(n) and tuple(str(d) for d in shape_of(n))}

@@ -62,16 +62,20 @@ def place(root: nn.Module, path: str, m: nn.Module) -> None:
 
 
 def build_graph(ir: IR, with_aux: bool, output_mode: str) -> fx.Graph:
-    """The forward graph; with_aux: return ``(main, aux1, ...)`` in the order of ``ir.aux``."""
+    """The forward graph: the output, or a dict of the named outputs (``outputs a, b as KEY``);
+    with_aux: ``(that, aux1, ...)`` in the order of ``ir.aux``."""
     g = fx.Graph()
     env: dict[str, fx.Node] = {"input": g.placeholder("x")}
-    outputs = {ir.output, *(a.output for a in ir.aux)}
+    outputs = {*ir.output_nodes.values(), *(a.output for a in ir.aux)}
     for n in ir.layers(aux=None if with_aux else False):
         ins = [env[p] for p in ir.preds(n.name)]
         env[n.name] = emit(g, ir, n, ins, trailing=n.name in outputs and output_mode != "probs")
-    result = env[ir.output]
-    if output_mode == "probs" and ir.node(ir.output).kind != "softmax":   # `output probs` with no soft-max layer
-        result = _fn(g, torch.softmax, (result, 1), "probs")
+    if ir.outputs:       # several named outputs: a dict, in the order of `outputs`
+        result = {k: env[n] for k, n in ir.outputs.items()}
+    else:
+        result = env[ir.output]
+        if output_mode == "probs" and ir.node(ir.output).kind != "softmax":   # `output probs`, no soft-max layer
+            result = _fn(g, torch.softmax, (result, 1), "probs")
     if with_aux and ir.aux:
         result = (result, *(env[a.output] for a in ir.aux))
     g.output(result)

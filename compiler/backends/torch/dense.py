@@ -122,6 +122,7 @@ def _extra(n: Node, suffix: str, kind: str, params) -> Node:
 def _retarget(ir: IR, renamed: dict[str, str]) -> None:
     """Outputs, side-output heads and scopes that ended at a converted FC now end at its flatten."""
     ir.output = renamed.get(ir.output, ir.output)
+    ir.outputs = {k: renamed.get(v, v) for k, v in ir.outputs.items()}
     for a in ir.aux:
         a.output = renamed.get(a.output, a.output)
     for s in ir.scopes.values():

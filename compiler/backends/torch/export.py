@@ -105,6 +105,12 @@ def export(model, path: str | os.PathLike, x: torch.Tensor | None = None, opset:
         return _export(model, fmt, tmp, x, opset, dynamic_hw)
 
 
+def _output_names(model) -> list[str]:
+    """The graph's outputs: ``output``, or the keys of a network with several (``outputs a, b as KEY``)."""
+    keys = getattr(model, "netc", {}).get("outputs") or []
+    return [str(k) for k in keys] or ["output"]
+
+
 def _export(model, fmt: str, path: Path, x, opset, dynamic_hw) -> Exported:
     if fmt == "state_dict":
         _save_bytes(lambda f: torch.save(model.state_dict(), f), path)
@@ -123,7 +129,7 @@ def _export(model, fmt: str, path: Path, x, opset, dynamic_hw) -> Exported:
                 if fmt == "onnx":
                     kw = {"opset_version": opset} if opset else {}
                     torch.onnx.export(ep, (x,), str(path), dynamo=True, input_names=["input"],
-                                      output_names=["output"], verbose=False, **kw)
+                                      output_names=_output_names(model), verbose=False, **kw)
             break
         except OSError:          # writing failed (a full disk): netc.atomic reports it
             raise

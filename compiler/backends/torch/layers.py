@@ -57,3 +57,8 @@ def center_crop(x: Tensor, ref: Tensor) -> Tensor:
     top = (x.shape[-2] - h) // 2
     left = (x.shape[-1] - w) // 2
     return x[..., top:top + h, left:left + w]
+
+
+def crop_at(x: Tensor, ref: Tensor, top: int, left: int) -> Tensor:
+    """``x`` cropped to the height and width of ``ref``, the window starting at (top, left) (Caffe's Crop)."""
+    return x[..., top:top + ref.shape[-2], left:left + ref.shape[-1]]

@@ -94,7 +94,8 @@ def _line(path: str, ir) -> list[str]:
         "input " + dims.fmt_shape(ir.input_shape))
     if ir.any_size and ir.min_input_train and tuple(ir.min_input_train) != tuple(ir.min_input):
         size += " ({}x{} in training: side outputs)".format(*ir.min_input_train)
-    return [path, ir.config, f"{ir.depth} weight layers", dims.fmt_shape(out), f"{ir.params:,} params", size]
+    shown = f"{len(ir.outputs)} outputs" if len(ir.outputs) > 1 else dims.fmt_shape(out)
+    return [path, ir.config, f"{ir.depth} weight layers", shown, f"{ir.params:,} params", size]
 
 
 def _print_aligned(lines: list[list[str]]) -> None:
