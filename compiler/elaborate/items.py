@@ -87,6 +87,7 @@ class OutputsItem:
     """``outputs p3, p4 as stride16``: (target, its span, key, the key's span) per output, in order."""
     entries: list[tuple[str, Span, str, Span]]
     span: Span
+    broken: bool = False     # an error was reported about it: no follow-on errors about what it reaches
 
 
 Item = Union[LayerItem, GroupItem, BlockItem]

@@ -122,19 +122,21 @@ class _Resolver:
     def _one_outputs(self, found: list) -> "OutputsItem | None":
         for extra in found[1:]:
             self.err("outputs is declared twice", extra.span, hint=f"the first declaration is at {found[0].span}")
+            found[0].broken = True
         return found[0] if found else None
 
     def _outputs(self, s: ast.Outputs) -> OutputsItem:
-        entries, seen = [], {}
+        entries, seen, broken = [], {}, False
         for (target, tspan), (key, kspan) in zip(s.targets, s.keys):
             key, kspan = (key, kspan) if key is not None else (target.rsplit("/", 1)[-1], tspan)
             if key in seen:
                 self.err(f"two outputs are called '{key}'", kspan, hint=f"the first is at {seen[key]}; name one "
                                                                        f"with 'as KEY': outputs {target} as {key}_2")
+                broken = True
                 continue
             seen[key] = kspan
             entries.append((target, tspan, key, kspan))
-        return OutputsItem(entries, s.span)
+        return OutputsItem(entries, s.span, broken)
 
     def _single_input(self, stmts: list) -> None:
         """One ``input`` per place: the file's top level, or one configuration's body (a derived

@@ -102,6 +102,7 @@ class _Builder:
     def outputs(self, o: OutputsItem):
         """``outputs a, b as KEY``: the network returns these nodes (the first is ``ir.output``)."""
         g = self.ir.g
+        self.ir.outputs_broken = o.broken
         for target, span, key, _ in o.entries:
             node = self.names.get(target, target if target in g else None)
             if node is None or g.nodes[node]["node"].aux is not None:
