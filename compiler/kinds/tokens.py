@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import operator
 import re
+from typing import Literal
 
 from pydantic import Field
 
@@ -324,6 +325,9 @@ class TokenPool(Kind):
 class MergeParams(Params):
     out: int | None = Field(None, ge=1, description="output size (default 2C)")
     eps: float = Field(1e-5, gt=0)
+    norm: Literal["before", "after"] = Field("before", description="LayerNorm over the 4C concatenation before "
+                                                                    "the projection (Swin) or over its output "
+                                                                    "after it (Swin V2)")
 
 
 class PatchMerge(Kind):
@@ -333,10 +337,12 @@ class PatchMerge(Kind):
     accepts, family, table_word = (TOKENS,), "embed", "patch merging"
     positional = ("out",)
     doc = ("Swin's patch merging: each 2x2 neighbourhood of a token grid concatenated (4C), layer-normed and "
-           "projected to 2C without bias: H x W x C -> H/2 x W/2 x 2C (odd sizes padded by one)")
+           "projected to 2C without bias: H x W x C -> H/2 x W/2 x 2C (odd sizes padded by one); norm=after: "
+           "projected, then layer-normed (Swin V2)")
 
     def paper(self, p):
-        return "patch-merge" if p.out is None else f"patch-merge({p.out})"
+        args = [str(p.out)] * (p.out is not None) + ["norm=after"] * (p.norm == "after")
+        return f"patch-merge({', '.join(args)})" if args else "patch-merge"
 
     def check_input(self, p, ins, preds):
         need_grid(self.paper(p), ins[0], preds[0] if preds else None)
@@ -350,7 +356,7 @@ class PatchMerge(Kind):
 
     def count_params(self, p, ins, out):
         c = ins[0][-1]
-        return 4 * c * self._out(p, c) + 2 * 4 * c
+        return 4 * c * self._out(p, c) + 2 * (4 * c if p.norm == "before" else self._out(p, c))
 
     def count_macs(self, p, ins, out):
         if not dims.is_fixed(out):
@@ -362,8 +368,10 @@ class PatchMerge(Kind):
 
     def module(self, node, ins):
         from netc.backends.torch.attention import PatchMerging
+        from netc.backends.torch.partition_attention import PatchMergingV2
         c = ins[0][-1]
-        return PatchMerging(c, self._out(node.params, c), eps=node.params.eps, device="meta")
+        cls = PatchMerging if node.params.norm == "before" else PatchMergingV2
+        return cls(c, self._out(node.params, c), eps=node.params.eps, device="meta")
 
     def init(self, m):
         m.reset_parameters()
