@@ -6,6 +6,7 @@ cuts its first branch to the size of its second (Caffe's Crop)."""
 from __future__ import annotations
 
 import operator
+from typing import Union
 
 from pydantic import Field, field_validator
 
@@ -67,12 +68,16 @@ class Concat(Join):
                 raise ShapeProblem(f"concat inputs disagree in length: {_desc(preds, ins)}")
             return TensorType((ins[0][0], sum(s[1] for s in ins)), TOKENS)
         rest = ins[0][1:]
+        wide = [s for s in ins if tuple(s[1:]) != (1, 1)]
+        if lay == MAP and wide and len(wide) < len(ins) and not node.params.crop:
+            rest = wide[0][1:]     # a 1 x 1 branch (a pooled summary) is repeated over the others' H x W
+            node.meta["expand"] = [i for i, s in enumerate(ins) if tuple(s[1:]) == (1, 1)]
         if node.params.crop and lay == MAP:
             node.meta["crop_ref"] = rest = self._smallest(preds, ins)
-        elif any(not all(dims.same(a, b) for a, b in zip(s[1:], rest)) for s in ins):
+        elif any(not all(dims.same(a, b) for a, b in zip(s[1:], rest)) for s in ins if tuple(s[1:]) != (1, 1)):
             raise ShapeProblem(f"concat inputs disagree in spatial size: {_desc(preds, ins)}",
                                hint="concatenated branches must keep the same H x W (check padding and strides), "
-                                    "or crop them: concat(crop)")
+                                    "or crop them: concat(crop); a 1 x 1 branch is repeated over the others' size")
         return TensorType((sum(s[0] for s in ins), *rest), lay)
 
     def infer(self, p, ins):
@@ -102,6 +107,12 @@ class Concat(Join):
             small = next(i for i, s in enumerate(lo.ins) if tuple(s[1:]) == tuple(ref))
             xs = [x if tuple(s[1:]) == tuple(ref) else lo.call(center_crop, x, xs[small], name=f"{lo.name}_crop{i}")
                   for i, (x, s) in enumerate(zip(args, lo.ins))]
+        expand = lo.node.meta.get("expand")
+        if expand:
+            from netc.backends.torch.layers import expand_like
+            big = next(i for i in range(len(xs)) if i not in expand)
+            xs = [lo.call(expand_like, x, xs[big], name=f"{lo.name}_expand{i}") if i in expand else x
+                  for i, x in enumerate(xs)]
         return lo.call(torch.cat, xs, -1 if lo.ins[0].layout == TOKENS else 1, name=lo.name)
 
 
@@ -176,6 +187,24 @@ class Residual(Join):
         return args[0]
 
 
+class SplitParams(ConcatParams):
+    parts: Union[int, list[int]] = Field(2, description="equal parts (2), or the channels of each part ([24, 40])")
+
+
+class Split(Concat):
+    """``split(2) { a ; b }``: the group's input is cut into parts along the channels, branch i reads part i,
+    and the branches' outputs are concatenated (ShuffleNetV2's unit)."""
+    kind, words, Params, prefix = "split", ("split",), SplitParams, "split"
+    splits_input = True
+    positional = ("parts",)
+    doc = ("cuts its input into parts along the channels, one per branch (each branch reads its part), and "
+           "concatenates the branches: split(2) { identity ; conv1-58 -> ... } (ShuffleNetV2)")
+
+    def paper(self, p):
+        parts = 2 if p is None else p.parts if isinstance(p.parts, int) else list(p.parts)
+        return f"split({parts})"
+
+
 class CropParams(Params):
     offset: IntOrPair = Field(0, description="where the kept window starts, from the top left: one number or [h, w] "
                                              "(Caffe's crop_param offset)")
@@ -226,4 +255,4 @@ class Crop(Join):
         return lo.call(crop_at, args[0], args[1], oh, ow, name=lo.name)
 
 
-KINDS = [Concat(), Add(), Mul(), Residual(), Crop()]
+KINDS = [Concat(), Split(), Add(), Mul(), Residual(), Crop()]

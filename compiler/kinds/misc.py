@@ -1,16 +1,16 @@
 """Layers that move or gate values: dropout and stochastic depth, flatten, identity, channel
-shuffle, layer scale, upsampling, and the network's input."""
+shuffle, a part of the channels (chunk), layer scale, upsampling, and the network's input."""
 from __future__ import annotations
 
 import math
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
 from netc.types import dims
 from netc.types.dims import ShapeProblem
 from netc.kinds.params import DropoutParams, IntOrPair, NoParams, Params, _pair, _positive_pair
-from netc.types.tensortype import MAP, TOKENS, fmap, vector
+from netc.types.tensortype import MAP, TOKENS, TensorType, fmap, vector
 from netc.kinds.base import Kind, num, scaled_rf
 
 
@@ -124,9 +124,73 @@ class LayerScale(Kind):
         m.reset_parameters()
 
 
+class ChunkParams(Params):
+    parts: Union[int, list[int]] = Field(description="equal parts (2), or the channels of each part ([24, 40])")
+    index: int = Field(0, ge=0, description="which part, from 0")
+
+    @field_validator("parts", mode="before")
+    @classmethod
+    def _parts(cls, v):
+        if isinstance(v, (list, tuple)):
+            if not v or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in v):
+                raise ValueError("the parts' sizes must be whole numbers at least 1, e.g. [24, 40]")
+            return list(v)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError("parts must be a whole number at least 1 (chunk(2, 1)) or a list of sizes")
+        return v
+
+    @model_validator(mode="after")
+    def _index(self):
+        n = len(self.parts) if isinstance(self.parts, list) else self.parts
+        if self.index >= n:
+            raise ValueError(f"index {self.index} is past the last of {n} parts (they count from 0)")
+        return self
+
+
+def chunk_range(p: ChunkParams, channels) -> tuple[int, int]:
+    """(start, length) of part ``p.index`` of ``channels`` split as ``p.parts`` says."""
+    if isinstance(p.parts, list):
+        if isinstance(channels, int) and sum(p.parts) != channels:
+            raise ShapeProblem(f"the parts {p.parts} add up to {sum(p.parts)} channels, but the input has {channels}")
+        return sum(p.parts[:p.index]), p.parts[p.index]
+    if not isinstance(channels, int) or channels % p.parts:
+        raise ShapeProblem(f"{channels} channels do not split into {p.parts} equal parts",
+                           hint="give the parts' sizes as a list, e.g. [24, 40]")
+    size = channels // p.parts
+    return size * p.index, size
+
+
+class Chunk(Kind):
+    kind, words, Params, prefix, family, functional = "chunk", ("chunk", "channel-split"), ChunkParams, "part", \
+        "drop", True
+    accepts = (MAP, TOKENS)
+    positional = ("parts", "index")
+    doc = ("one part of the channels: chunk(2, 1) is the second of two equal halves (torch's x.chunk(2, 1)[1]); "
+           "chunk([24, 40], 0) the first 24")
+
+    def paper(self, p):
+        parts = p.parts if isinstance(p.parts, int) else list(p.parts)
+        return f"chunk({parts}, {p.index})"
+
+    def infer(self, p, ins):
+        t = ins[0]
+        if t.layout == TOKENS:
+            _, size = chunk_range(p, t[1])
+            return TensorType((t[0], size), TOKENS)
+        _, size = chunk_range(p, t[0])
+        return fmap(size, t[1], t[2])
+
+    def lower(self, lo, args):
+        import torch
+        t = lo.ins[0]
+        start, size = chunk_range(lo.node.params, t[1] if t.layout == TOKENS else t[0])
+        return lo.call(torch.narrow, args[0], -1 if t.layout == TOKENS else 1, start, size, name=lo.name)
+
+
 class UpsampleParams(Params):
     factor: Optional[IntOrPair] = None
     size: Optional[IntOrPair] = None
+    like: Optional[str] = Field(None, description="upsample to the height and width of this layer (or input)")
     mode: Literal["nearest", "bilinear"] = "nearest"
     align_corners: bool = False
 
@@ -137,8 +201,9 @@ class UpsampleParams(Params):
 
     @model_validator(mode="after")
     def _one(self):
-        if (self.factor is None) == (self.size is None):
-            raise ValueError("give a factor (upsample(2)) or a size (upsample(size=[32, 32])), not both")
+        if sum(x is not None for x in (self.factor, self.size, self.like)) != 1:
+            raise ValueError("give one of a factor (upsample(2)), a size (upsample(size=[32, 32])) or a layer "
+                             "whose size to take (upsample(like=c3))")
         return self
 
 
@@ -147,10 +212,14 @@ class Upsample(Kind):
         "up", "resize"
     accepts, table_word = (MAP,), "upsample"
     positional = ("factor",)
-    doc = "upsampling by an integer factor or to a size, nearest or bilinear: upsample(2), upsample(2, mode=bilinear)"
+    layer_refs = ("like",)
+    doc = ("upsampling by an integer factor, to a size, or to another layer's size, nearest or bilinear: "
+           "upsample(2), upsample(2, mode=bilinear), upsample(like=input, mode=bilinear)")
 
     def paper(self, p):
         mode = "" if p.mode == "nearest" else f", mode={p.mode}"
+        if p.like is not None:
+            return f"upsample(like={p.like}{mode})"
         if p.factor is not None:
             f = p.factor if isinstance(p.factor, int) else list(p.factor)
             return f"upsample({f}{mode})"
@@ -159,6 +228,13 @@ class Upsample(Kind):
 
     def infer(self, p, ins):
         c, h, w = ins[0]
+        if p.like is not None and len(ins) < 2:      # the name was not found (reported): no size to take
+            return fmap(c, h, w)
+        if p.like is not None:
+            ref = ins[1]
+            if ref.layout != MAP:
+                raise ShapeProblem(f"upsample(like={p.like}): '{p.like}' gives {dims.fmt_shape(ref)}, not a feature map")
+            return fmap(c, ref[1], ref[2])
         if p.factor is not None:
             fh, fw = _pair(p.factor)
             return fmap(c, dims.scale(h, fh), dims.scale(w, fw))
@@ -169,14 +245,25 @@ class Upsample(Kind):
         if p.factor is not None:
             return scaled_rf(rf_in, _pair(p.factor)[0])
         h = ins[0][1]
-        if rf_in is None or not isinstance(h, int):
+        target = (ins[-1][1] if p.like is not None else _pair(p.size)[0])   # like=: its own input if not found
+        if rf_in is None or not isinstance(h, int) or not isinstance(target, int):
             return None
         from fractions import Fraction
-        return scaled_rf(rf_in, Fraction(_pair(p.size)[0], h))
+        return scaled_rf(rf_in, Fraction(target, h))
+
+    def lower(self, lo, args):
+        p = lo.node.params
+        if p.like is None:
+            return lo.activate(lo.call_module(args[0]))
+        from netc.backends.torch.layers import resize_like
+        return lo.call(resize_like, args[0], args[1], p.mode, p.align_corners if p.mode == "bilinear" else None,
+                       name=lo.name)
 
     def module(self, node, ins):
         from torch import nn
         p = node.params
+        if p.like is not None:
+            return None
         ac = p.align_corners if p.mode == "bilinear" else None
         if p.factor is not None:
             f = _pair(p.factor)
@@ -192,5 +279,5 @@ class Input(Kind):
         return "input"
 
 
-KINDS = [Dropout(), DropPath(), Flatten(), Identity(), ChannelShuffle(), LayerScale(), Upsample(), Input()]
+KINDS = [Dropout(), DropPath(), Flatten(), Identity(), ChannelShuffle(), Chunk(), LayerScale(), Upsample(), Input()]
 __all__ = ["NoParams", "TOKENS"]

@@ -59,7 +59,10 @@ class _Builder:
         if isinstance(it, LayerItem):
             node = Node(full, it.kind.kind, it.params, it.span, scope, aux, it.word, explicit=it.name is not None,
                         spec=it.kind)
-            out = self.add(full, node, [tail])
+            refs = [self.lookup(getattr(it.params, f), it.span, scope, f"{it.word}({f}=...)")
+                    for f in it.kind.layer_refs if getattr(it.params, f, None) is not None]
+            refs = [r for r in refs if r != tail]
+            out = self.add(full, node, [tail, *refs])
             if it.attach is not None:   # conv(bn=true) as a: `a` means the layer's final output, after bn and act
                 self.names[f"{prefix}/{it.attach.local}" if prefix else it.attach.local] = out
             return out
@@ -77,6 +80,11 @@ class _Builder:
             self.names[full] = out
             return out
         if isinstance(it, GroupItem):
+            if getattr(it.kind, "splits_input", False):     # split(n) { ... }: branch i reads part i
+                return self.add(full, Node(full, it.kind.kind, it.params, it.span, scope, aux, it.op,
+                                           explicit=it.name is not None, spec=it.kind),
+                                [self.seq(br, self.part(it, i, tail, scope, aux), scope, aux)
+                                 for i, br in enumerate(it.branches)])
             ends = [self.seq(br, tail, scope, aux) for br in it.branches]
             if it.kind.sequential_body:     # residual: the body, then the group's input as the shortcut
                 ends = [ends[-1] if ends else tail, tail]
@@ -85,8 +93,29 @@ class _Builder:
             return self.add(full, node, ends)
         raise TypeError(f"unknown item {it!r}")
 
+    def part(self, it: GroupItem, i: int, tail: str, scope: tuple, aux: str | None) -> str:
+        """The chunk node that gives branch ``i`` of a split its part of the input."""
+        parts = it.params.parts
+        n = len(parts) if isinstance(parts, list) else parts
+        if len(it.branches) != n:
+            if i == 0:
+                self.ir.errors.append(SpecError(f"split({parts}) makes {n} parts but has {len(it.branches)} "
+                                                f"branch{'es' * (len(it.branches) != 1)}", it.span,
+                                                hint="one branch per part, one per line (identity passes a part on)"))
+            if i >= n:
+                return tail
+        kind = self.ir.registry["chunk"]
+        prefix = "/".join(scope)
+        name = f"{prefix}/{it.local}_part{i}" if prefix else f"{it.local}_part{i}"
+        node = Node(name, "chunk", kind.Params(parts=parts, index=i), it.span, scope, aux, "chunk", spec=kind)
+        return self.add(name, node, [tail])
+
     def ref(self, it: "RefItem", scope: tuple) -> str:
         """``from NAME``: continue from an earlier layer (a skip that does not nest)."""
+        return self.lookup(it.target, it.span, scope, f"'from {it.target}'")
+
+    def lookup(self, target: str, span, scope: tuple, what: str | None = None) -> str:
+        """The node an earlier layer, block instance or ``input`` named ``target`` gives (its final output)."""
         g = self.ir.g
         prefix = "/".join(scope)
         for cand in ([f"{prefix}/{it.target}"] if prefix else []) + [it.target]:
@@ -94,8 +123,8 @@ class _Builder:
             if hit is not None:
                 return hit
         cands = [n for n in g if n != "input"] + list(self.names)
-        self.ir.errors.append(SpecError(f"'from {it.target}': no earlier layer is named '{it.target}'", it.span,
-                                        did_you_mean(it.target, cands) or
+        self.ir.errors.append(SpecError(f"{what or repr(target)}: no earlier layer is named '{target}'", span,
+                                        did_you_mean(target, cands) or
                                         "name the layer with 'as NAME' before referring to it"))
         return "input"
 

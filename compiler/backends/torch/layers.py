@@ -59,6 +59,16 @@ def center_crop(x: Tensor, ref: Tensor) -> Tensor:
     return x[..., top:top + h, left:left + w]
 
 
+def resize_like(x: Tensor, ref: Tensor, mode: str, align_corners) -> Tensor:
+    """``x`` resized to the height and width of ``ref`` (torchvision's segmentation heads and FPN)."""
+    return torch.nn.functional.interpolate(x, size=ref.shape[-2:], mode=mode, align_corners=align_corners)
+
+
+def expand_like(x: Tensor, ref: Tensor) -> Tensor:
+    """A 1 x 1 map repeated over the height and width of ``ref`` (a concat with a pooled branch)."""
+    return x.expand(-1, -1, ref.shape[-2], ref.shape[-1])
+
+
 def crop_at(x: Tensor, ref: Tensor, top: int, left: int) -> Tensor:
     """``x`` cropped to the height and width of ``ref``, the window starting at (top, left) (Caffe's Crop)."""
     return x[..., top:top + ref.shape[-2], left:left + ref.shape[-1]]
