@@ -118,7 +118,7 @@ class _Builder:
         """The node an earlier layer, block instance or ``input`` named ``target`` gives (its final output)."""
         g = self.ir.g
         prefix = "/".join(scope)
-        for cand in ([f"{prefix}/{it.target}"] if prefix else []) + [it.target]:
+        for cand in ([f"{prefix}/{target}"] if prefix else []) + [target]:
             hit = self.names.get(cand, cand if cand in g else None)
             if hit is not None:
                 return hit
