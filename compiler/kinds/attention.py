@@ -206,8 +206,8 @@ class _PartitionAttention(Kind):
                                    hint="declare a fixed input size (MaxViT: input 224x224 RGB, its grids "
                                         "56, 28, 14 and 7 all multiples of 7)")
             if d % n:
-                raise ShapeProblem(f"{self.paper(p)}: the grid {dims.fmt_shape(ins[0])} does not divide into "
-                                   f"{self.what} of {n} ({d} is not a multiple of {n})",
+                raise ShapeProblem(f"{self.paper(p)}: the {h}x{w} grid of tokens does not divide into "
+                                   f"{self.what} of {n}x{n} ({d} is not a multiple of {n})",
                                    hint=f"use an input size whose grid here is a multiple of {n} "
                                         "(MaxViT: 224x224)")
 
