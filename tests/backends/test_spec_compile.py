@@ -27,7 +27,8 @@ BIG = {"googlenet:naive",    # 12.6G multiply-adds: its forward runs only with -
        # 572x572 tile (150G); resnet18/34/50, densenet121 and inception_v3 stand for their files
        "resnet:resnet101", "resnet:resnet152", "densenet:densenet161", "densenet:densenet169",
        "densenet:densenet201", "densenet:densenet264", "unet:unet",
-       "vit:vit_b_16", "vit:vit_l_16", "vit:vit_h_14", "swin:swin_s", "swin:swin_b"}   # 8.7G to 167G
+       "vit:vit_b_16", "vit:vit_l_16", "vit:vit_h_14", "swin:swin_s", "swin:swin_b",   # 8.7G to 167G
+       "swin:swin_v2_s", "swin:swin_v2_b"}                                              # 11.5G, 20.3G
 
 
 def bundled_refs() -> list[str]:
