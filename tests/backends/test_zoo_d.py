@@ -63,6 +63,21 @@ def test_vit_b_32_is_fixed_at_224_with_50_tokens():
     assert m.params - ir("vit_b_16").params == (32 * 32 - 16 * 16) * 3 * 768 - (197 - 50) * 768
 
 
+# torch.utils.flop_counter on torchvision's efficientnet_b3 / efficientnet_v2_s at 224x224 (FLOPs / 2)
+AT_224 = {"efficientnet_b3": 962_708_240, "efficientnet_v2_s": 2_849_895_872}
+
+
+@pytest.mark.parametrize("name", list(AT_224))
+def test_efficientnets_are_counted_at_224_too(name):
+    """Counted at 300 and 384, their nominal sizes; `--input 3x224x224` counts them where the
+    ImageNet pipelines of other models (and the dense check) feed them."""
+    import json
+    p = run_cli("summary", name, "--input", "3x224x224", "--json")
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert (d["params"], d["macs"]) == (TORCHVISION[name][0], AT_224[name])
+
+
 def test_netc_list_shows_them():
     p = run_cli("list")
     assert p.returncode == 0, p.stderr
@@ -304,6 +319,13 @@ def test_multiply_adds_equal_the_reference_modules(name):
     with torch.device("meta"):
         ref = REFERENCES[name]()
     assert hooked_macs(ref, TORCHVISION[name][3][1]) == TORCHVISION[name][1] == ir(name).macs
+
+
+@pytest.mark.parametrize("name", ["efficientnet_b3", "efficientnet_v2_s"])
+def test_efficientnets_run_at_224_and_their_nominal_size(name):
+    model = netc.compile(name, device="meta").eval()
+    for hw in (224, TORCHVISION[name][3][1]):
+        assert model(torch.empty(2, 3, hw, hw, device="meta")).shape == (2, 1000)
 
 
 def fused_spec(extra: str) -> str:
