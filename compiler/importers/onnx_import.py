@@ -225,6 +225,19 @@ class _Reader:
         self.names: set = set()
         self.next: dict = {}           # base name -> the next suffix to try (linear naming)
         self.weights: dict = {}        # layer name -> {"weight": init name, "bias": ...}
+        self.shapes: dict = _shapes(model)     # value name -> its shape (None where unknown), batch included
+        self.layout: dict = {}         # value name -> "nhwc" (a map read channels-last), "nct" (a map's positions
+        #                                flattened), "tokens"; a layer's own output is what its rank says
+        self.made: dict = {o: n for n in self.g.node for o in n.output}
+        self.uses: dict = {}           # value name -> how many node inputs read it
+        for n in self.g.node:
+            for i in n.input:
+                self.uses[i] = self.uses.get(i, 0) + 1
+        for o in self.g.output:
+            self.uses[o.name] = self.uses.get(o.name, 0) + 1
+        self.layer_of: dict = {}       # layer name -> Layer
+        self.static: set = set()
+        self.concats: dict = {}        # the inputs of a concat (layer names) -> its layer name
 
     def init(self, name: str):
         name = self.alias.get(name, name)
@@ -248,8 +261,7 @@ class _Reader:
         if weight and weight.endswith(".weight"):
             base = weight[: -len(".weight")]
         else:
-            parts = [p for p in (node.name or "").split("/") if p]
-            base = "/".join(parts[:-1]) if len(parts) > 1 else ""
+            base = _module_path(node)
             if not base or re.fullmatch(r"(node_)?" + re.escape(node.op_type) + r"(_\d+)?", base, re.I):
                 base = re.sub(r"_output_\d+$", "", node.output[0].strip("/")).replace("/", "_")
         base = base.replace(".", "/")
@@ -259,10 +271,92 @@ class _Reader:
 
     def add(self, node, kind: str, params: dict, inputs: list, weight: str | None = None, extra: dict | None = None):
         name = self.layer_name(node, weight)
-        self.layers.append(Layer(name, kind, params, inputs, f"node {node.name or node.output[0]}", None, node.op_type))
+        layer = Layer(name, kind, params, inputs, f"node {node.name or node.output[0]}", None, node.op_type)
+        self.layers.append(layer)
+        self.layer_of[name] = layer
         self.value[node.output[0]] = name
         if extra:
             self.weights[name] = extra
+        return layer
+
+    def lay(self, v: str) -> str:
+        """The layout of value ``v``: nhwc, nct, tokens (set by the reader), else by its rank: map (4),
+        tokens (3), vector (2); "map" where the rank is unknown."""
+        if v in self.layout:
+            return self.layout[v]
+        return {4: "map", 3: "tokens", 2: "vector"}.get(len(self.shapes.get(v) or (0, 0, 0, 0)), "other")
+
+    def is_static(self, v: str) -> bool:
+        return v in self.static or v in self.inits or v in self.consts
+
+    def producer(self, node, v: str) -> Layer | None:
+        return self.layer_of.get(self.src(node, v))
+
+
+def _module_path(node) -> str:
+    """The torch module a node comes from, as a dotted path (``layer2.0.downsample.0``), with the
+    operator's own name where it is not a module's whole work (``layer1.0.add``); "" if unknown.
+
+    The dynamo exporter records the scopes in the node's metadata (``pkg.torch.onnx.name_scopes``:
+    ``['', 'layer1', 'layer1.0', 'layer1.0.relu', 'relu_3']``, full paths, the operator last); the
+    TorchScript exporter in its name (``/layer2/layer2.0/downsample/downsample.0/Conv``), where a
+    container's child repeats the container's name (``layer2.0`` inside ``layer2``)."""
+    meta = {p.key: p.value for p in node.metadata_props} if len(node.metadata_props) else {}
+    scopes = meta.get("pkg.torch.onnx.name_scopes")
+    if scopes:
+        parts = re.findall(r"'([^']*)'", scopes)
+        mods, op = [p for p in parts[:-1] if p], (parts[-1] if parts else "")
+        leaf = mods[-1] if mods else ""
+        op = re.sub(r"_\d+$", "", op)
+        if leaf and op and not _is_call_of(op, leaf):
+            return f"{leaf}.{op}"
+        return leaf or op
+    parts = [p for p in (node.name or "").split("/") if p]
+    if len(parts) < 2:
+        return ""
+    path: list = []
+    for p in parts[:-1]:
+        if path and p.startswith(path[-1] + "."):
+            path[-1] = p
+        else:
+            path.append(p)
+    full = ".".join(path)
+    # an operator the block itself applies (the residual's Add): named after the operator
+    op = parts[-1].split("_")[0].lower()
+    if op in ("add", "mul", "concat") and node.op_type.lower() == op:
+        return f"{full}.{op}"
+    return full
+
+
+def _is_call_of(op: str, leaf: str) -> bool:
+    """Whether the ATen op ``op`` is the whole work of module ``leaf`` (``relu`` in ``layer1.0.relu``,
+    ``conv2d`` in ``conv1``, ``linear`` in ``fc``): the module is the layer."""
+    return op not in ("add", "mul", "cat", "concat", "view", "reshape", "flatten", "permute", "transpose")
+
+
+def _shapes(model) -> dict:
+    """Every value's shape by ONNX's shape inference, run on the graph alone (the weights' shapes
+    as declared, nothing read); {} where inference fails (a broken or hostile file is refused
+    later, by the node that needs a shape)."""
+    from onnx import helper, shape_inference
+    g = model.graph
+    try:
+        small = [i for i in g.initializer if math.prod(i.dims) <= 64 and i.data_location != 1]
+        keep = {i.name for i in small}
+        big = [helper.make_tensor_value_info(i.name, i.data_type, list(i.dims)) for i in g.initializer
+               if i.name not in keep]
+        bare = helper.make_graph(g.node, "g", list(g.input) + big, g.output, small)
+        m = helper.make_model(bare, opset_imports=model.opset_import, ir_version=model.ir_version)
+        m = shape_inference.infer_shapes(m)
+        vis = list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output)
+    except Exception:   # noqa: BLE001 - whatever onnx makes of a malformed graph
+        vis = list(g.value_info) + list(g.input) + list(g.output)
+    out: dict = {}
+    for v in vis:
+        t = v.type.tensor_type
+        if t.HasField("shape"):
+            out[v.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
+    return out
 
 
 def _unique(base: str, taken: set, nxt: dict) -> str:
@@ -287,28 +381,41 @@ def to_net(model, path: str = "") -> Net:
     r.value[inp.name] = "input"
     dims = [d.dim_value if d.HasField("dim_value") else None for d in inp.type.tensor_type.shape.dim]
     shape = tuple(dims[1:4]) if len(dims) == 4 else None
-    static = _static(r)
-    fused = _find_lrn(r, static)
+    static = r.static = _static(r)
+    fused: dict = {}
+    for find in (_find_lrn, _find_gelu, _find_binpool, _find_shuffle):
+        try:
+            fused.update(find(r, static))
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            pass        # a malformed subgraph is no pattern: its nodes are read one by one below
+    declared = _declared()
     for node in r.g.node:
         key = node.output[0] if node.output else ""
         if key in fused or any(o in fused for o in node.output):
             if fused.get(key) is not None:
-                params, x = fused[key]
-                r.add(node, "lrn", params, [r.src(node, x)])
+                kind, params, xs = fused[key]
+                r.add(node, kind, params, [r.src(node, x) for x in xs])
+                if r.layout.get(xs[0]) == "nhwc":
+                    r.layout[key] = "nhwc"
             continue
         if node.op_type != "Identity" and node.output and all(o in static for o in node.output):
             continue        # shape arithmetic and constants: not a layer
-        rule = OPS.get(node.op_type)
+        rule = OPS.get(node.op_type) or (_declared_rule(*declared[node.op_type]) if node.op_type in declared else None)
         if rule is None:
             raise ImportError_(f"node {_nid(node)} of type {node.op_type} has no netc kind",
-                               hint="netc reads Conv, Gemm, pooling, LRN, BatchNormalization, Relu, Softmax, "
-                                    "Dropout, Flatten, Concat, Add")
+                               hint=NO_KIND.get(node.op_type, "netc reads Conv, Gemm, pooling, LRN, BatchNormalization, "
+                                    "activations, Softmax, Dropout, Flatten, Concat, Add, Mul gates, MatMul with "
+                                    "weights, LayerNormalization, ReduceMean pooling, Transpose between a map and "
+                                    "channels-last"))
         try:
             rule(r, node)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
             # a hostile or broken node (an attribute or input missing, of the wrong type)
             raise ImportError_(f"{path + ': ' if path else ''}node {_nid(node)} ({node.op_type}) is malformed: "
                                f"netc cannot read its attributes or inputs ({type(e).__name__})") from None
+        if node.input and node.output and r.layout.get(node.input[0]) == "nhwc" and node.output[0] not in r.layout \
+                and node.op_type != "Transpose":
+            r.layout[node.output[0]] = "nhwc"     # a pointwise layer on a channels-last map keeps it so
     _rescope(r)
     outs = [r.value.get(o.name) for o in r.g.output]
     if any(o is None or o == "input" for o in outs):
@@ -437,7 +544,99 @@ def _find_lrn(r: _Reader, static: set) -> dict:
         for m in seen:
             for o in m.output:
                 out[o] = None
-        out[end.output[0]] = (params, x)
+        out[end.output[0]] = ("lrn", params, [x])
+    return out
+
+
+def _consumers(r: _Reader) -> dict:
+    cons: dict = {}
+    for n in r.g.node:
+        for i in n.input:
+            cons.setdefault(i, []).append(n)
+    return cons
+
+
+def _only(cons: dict, v: str, op: str):
+    """The one node reading ``v``, if it is an ``op``; else None."""
+    c = cons.get(v, [])
+    return c[0] if len(c) == 1 and c[0].op_type == op else None
+
+
+def _near(v, target: float) -> bool:
+    return v is not None and abs(v - target) <= 1e-4 * abs(target)
+
+
+def _find_gelu(r: _Reader, static: set) -> dict:
+    """GELU as exporters write it before ONNX had Gelu: x / sqrt(2) (or x * 1/sqrt(2)), Erf, + 1,
+    times x and times 0.5 (either order). {output: None (swallowed) or ("gelu", {}, [x])}."""
+    cons, out = _consumers(r), {}
+    for e in r.g.node:
+        if e.op_type != "Erf":
+            continue
+        d = r.made.get(e.input[0])
+        if d is None or d.op_type not in ("Div", "Mul") or d.input[1] not in static:
+            continue
+        c = _const(r, d.input[1], f"an input of node {_nid(d)}")
+        if not (_near(c, math.sqrt(2)) if d.op_type == "Div" else _near(c, 1 / math.sqrt(2))):
+            continue
+        x = d.input[0]
+        a = _only(cons, e.output[0], "Add")
+        if a is None or _const(r, a.input[1 if a.input[0] == e.output[0] else 0], "") != 1.0:
+            continue
+        m1 = _only(cons, a.output[0], "Mul")
+        m2 = _only(cons, m1.output[0], "Mul") if m1 is not None else None
+        if m2 is None:
+            continue
+        rest = [i for i in (*m1.input, *m2.input) if i not in (a.output[0], m1.output[0])]
+        if len(rest) != 2 or x not in rest or _const(r, rest[0] if rest[1] == x else rest[1], "") != 0.5:
+            continue
+        for m in (d, e, a, m1):
+            out[m.output[0]] = None
+        out[m2.output[0]] = ("gelu", {}, [x])
+    return out
+
+
+def _find_binpool(r: _Reader, static: set) -> dict:
+    """Adaptive average pooling as netc's own export writes it for any input size: the map times
+    a bin matrix over the rows, divided by the bins' sizes, then over the columns
+    (MatMul(bins, x) / n, MatMul(., bins') / n', the matrices computed from the input's shape)."""
+    cons, out = _consumers(r), {}
+    for m1 in r.g.node:
+        if m1.op_type != "MatMul" or m1.input[0] not in static or m1.input[1] in static:
+            continue
+        d1 = _only(cons, m1.output[0], "Div")
+        m2 = _only(cons, d1.output[0], "MatMul") if d1 is not None and d1.input[1] in static else None
+        d2 = _only(cons, m2.output[0], "Div") if m2 is not None and m2.input[1] in static else None
+        if d2 is None or d2.input[1] not in static:
+            continue
+        shape = r.shapes.get(d2.output[0]) or ()
+        if len(shape) != 4 or not isinstance(shape[2], int) or not isinstance(shape[3], int):
+            continue
+        for m in (m1, d1, m2):
+            out[m.output[0]] = None
+        oh, ow = shape[2], shape[3]
+        out[d2.output[0]] = ("gap", {}, [m1.input[1]]) if (oh, ow) == (1, 1) else \
+            ("adaptive_avgpool", {"out": oh if oh == ow else [oh, ow]}, [m1.input[1]])
+    return out
+
+
+def _find_shuffle(r: _Reader, static: set) -> dict:
+    """ShuffleNet's channel shuffle: Reshape (N, g, C/g, H, W), Transpose (0, 2, 1, 3, 4),
+    Reshape back to (N, C, H, W)."""
+    cons, out = _consumers(r), {}
+    for a in r.g.node:
+        if a.op_type != "Reshape" or a.input[0] in static:
+            continue
+        s5 = r.shapes.get(a.output[0]) or ()
+        t = _only(cons, a.output[0], "Transpose")
+        if len(s5) != 5 or t is None or tuple(_attrs(t).get("perm", ())) != (0, 2, 1, 3, 4):
+            continue
+        b = _only(cons, t.output[0], "Reshape")
+        s4, s0 = (r.shapes.get(b.output[0]) or ()) if b is not None else (), r.shapes.get(a.input[0]) or ()
+        if b is None or len(s4) != 4 or tuple(s4) != tuple(s0) or not isinstance(s5[1], int):
+            continue
+        out[a.output[0]] = out[t.output[0]] = None
+        out[b.output[0]] = ("shuffle", {"groups": s5[1]}, [a.input[0]])
     return out
 
 
@@ -517,15 +716,202 @@ def _dropout(r: _Reader, n):
 
 
 def _concat(r: _Reader, n):
-    if _attrs(n).get("axis") != 1:
-        raise ImportError_(f"node {n.name} (Concat) joins along axis {_attrs(n).get('axis')}; netc joins channels")
-    r.add(n, "concat", {}, [r.src(n, i) for i in n.input])
+    axis = _attrs(n).get("axis")
+    rank = len(r.shapes.get(n.output[0]) or (0, 0, 0, 0))
+    if axis is None or axis % rank != 1:
+        raise ImportError_(f"node {_nid(n)} (Concat) joins along axis {axis}; netc joins channels")
+    ins = [r.src(n, i) for i in n.input]
+    if len(ins) == 1:       # a concatenation of one tensor: that tensor
+        r.value[n.output[0]] = ins[0]
+        return
+    # DenseNet concatenates every earlier output again for each layer: concat(x0 .. xk) is the
+    # concat of x0 .. x(k-1) made before, and xk; so the graph reads as a chain of joins (linear)
+    for cut in range(len(ins) - 1, 1, -1):
+        prev = r.concats.get(tuple(ins[:cut]))
+        if prev is not None:
+            ins = [prev, *ins[cut:]]
+            break
+    layer = r.add(n, "concat", {}, ins)
+    r.concats[tuple(ins)] = layer.name
+    if len(ins) != len(n.input):
+        r.concats[tuple(r.src(n, i) for i in n.input)] = layer.name
 
 
 def _add(r: _Reader, n):
-    if any(i in r.inits or i in r.consts for i in n.input):
-        raise ImportError_(f"node {n.name} (Add) adds a constant; netc adds two layers' outputs only")
-    r.add(n, "add", {}, [r.src(n, i) for i in n.input])
+    consts = [i for i in n.input if r.is_static(i)]
+    if not consts:
+        r.add(n, "add", {}, [r.src(n, i) for i in n.input])
+        return
+    c, x = consts[0], next((i for i in n.input if i != consts[0]), None)
+    src = r.producer(n, x) if x is not None else None
+    t = r.init(c)
+    # a MatMul's bias (a Linear layer on a channels-last map or on tokens)
+    if src is not None and src.kind in ("fc", "conv") and src.params.get("bias") is False and r.uses.get(x) == 1 \
+            and src.source_type == "MatMul" and t is not None and math.prod(t.dims) == src.params["out"]:
+        src.params["bias"] = True
+        r.weights[src.name]["bias"] = r.alias.get(c, c)
+        r.value[n.output[0]] = src.name
+        return
+    raise ImportError_(f"node {_nid(n)} (Add) adds a constant{f' of shape {list(t.dims)}' if t is not None else ''} "
+                       f"to {x!r}; netc adds a constant only as the bias of the layer before it")
+
+
+def _mul(r: _Reader, n):
+    a, b = n.input[0], n.input[1]
+    if not r.is_static(a) and not r.is_static(b):
+        for x, g in ((a, b), (b, a)):       # x * sigmoid(x): SiLU
+            sig = r.made.get(g)
+            gl = r.producer(n, g)
+            if sig is not None and sig.op_type == "Sigmoid" and sig.input[0] == x and r.uses.get(g) == 1 \
+                    and gl is not None and gl.kind == "sigmoid":
+                gl.kind = "silu"
+                r.value[n.output[0]] = gl.name
+                return
+        r.add(n, "mul", {}, [r.src(n, a), r.src(n, b)])     # a gate: squeeze-excitation's
+        return
+    c, x = (a, b) if r.is_static(a) else (b, a)
+    t = r.init(c)
+    shape = r.shapes.get(x) or ()
+    lay = r.lay(x)
+    ch = shape[-1] if lay in ("nhwc", "tokens") else (shape[1] if len(shape) > 1 else None)
+    if t is not None and isinstance(ch, int) and ch > 1 and math.prod(t.dims) == ch and \
+            (lay in ("nhwc", "tokens") or list(t.dims)[-2:] in ([1, 1],)):
+        cname = r.alias.get(c, c)
+        r.add(n, "layerscale", {"init": 1e-6}, [r.src(n, x)], cname, {"weight": cname})
+        return
+    raise ImportError_(f"node {_nid(n)} (Mul) multiplies {x!r} by a constant"
+                       f"{f' of shape {list(t.dims)}' if t is not None else ''}; netc reads a product of two layers "
+                       "(a gate), x * sigmoid(x), GELU's form and a learned scale per channel")
+
+
+def _matmul(r: _Reader, n):
+    x, w = n.input[0], n.input[1]
+    t = r.init(w)
+    if t is None or r.is_static(x) or len(t.dims) != 2:
+        raise ImportError_(f"node {_nid(n)} (MatMul) multiplies two computed tensors; netc reads a MatMul "
+                           "only with a weight matrix (a Linear layer) or as netc's own adaptive pooling",
+                           hint="attention written out as MatMul / Softmax is not read yet: a kind that matches "
+                                "it (mhsa) would close it")
+    wname = r.alias.get(w, w)
+    lay, out = r.lay(x), int(t.dims[1])
+    extra = {"weight": wname, "bias": None, "transposed": True}
+    if lay == "nhwc":       # a Linear on a channels-last map: a 1x1 convolution
+        r.add(n, "conv", {"out": out, "k": 1, "stride": 1, "pad": 0, "groups": 1, "bias": False}, [r.src(n, x)],
+              wname, extra)
+        r.layout[n.output[0]] = "nhwc"
+        return
+    if lay not in ("vector", "tokens"):
+        raise ImportError_(f"node {_nid(n)} (MatMul) applies a weight matrix to a {lay}; netc reads it on "
+                           "a vector, on tokens or on a channels-last map")
+    r.add(n, "fc", {"out": out, "bias": False}, [r.src(n, x)], wname, extra)
+
+
+def _transpose(r: _Reader, n):
+    x = n.input[0]
+    perm, lay = tuple(_attrs(n).get("perm", ())), r.lay(x)
+    if (lay, perm) in (("map", (0, 2, 3, 1)), ("nhwc", (0, 3, 1, 2))):     # channels-last and back: a view
+        r.value[n.output[0]] = r.src(n, x)
+        r.layout[n.output[0]] = "nhwc" if lay == "map" else "map"
+        return
+    raise ImportError_(f"node {_nid(n)} (Transpose) permutes a {lay} by {list(perm)}; netc reads a transpose "
+                       "only between a map and its channels-last form",
+                       hint="a token layout netc has no kind for (a window partition, a split into heads)")
+
+
+def _layernorm(r: _Reader, n):
+    a = _attrs(n)
+    x = n.input[0]
+    rank = len(r.shapes.get(x) or ())
+    axis = int(a.get("axis", -1))
+    if rank and axis % rank != rank - 1 or r.lay(x) == "map":
+        raise ImportError_(f"node {_nid(n)} (LayerNormalization) normalises from axis {axis} of a {r.lay(x)}; "
+                           "netc normalises the channels of each position (or each token's features)")
+    bias = len(n.input) > 2 and bool(n.input[2])
+    wname = r.alias.get(n.input[1], n.input[1])
+    r.add(n, "ln", {"eps": float("%.6g" % a.get("epsilon", 1e-5))}, [r.src(n, x)], wname,
+          {"weight": wname, "bias": r.alias.get(n.input[2], n.input[2]) if bias else None})
+    if not bias:
+        raise ImportError_(f"node {_nid(n)} (LayerNormalization) has no bias; netc's ln has one")
+
+
+def _axes(r: _Reader, n) -> list | None:
+    a = _attrs(n)
+    if "axes" in a:
+        return [int(v) for v in a["axes"]]
+    if len(n.input) > 1 and n.input[1]:
+        t = r.tensor(n.input[1])
+        if t is None or len(t.dims) != 1 or t.dims[0] > 8:
+            return None
+        return [int(v) for v in r.array(t, n.input[1], f"the axes of node {_nid(n)}").reshape(-1)]
+    return []
+
+
+def _reducemean(r: _Reader, n):
+    x = n.input[0]
+    rank = len(r.shapes.get(x) or (0, 0, 0, 0))
+    axes = _axes(r, n)
+    keep = bool(_attrs(n).get("keepdims", 1))
+    lay = r.lay(x)
+    axes = sorted(a % rank for a in axes) if axes else None
+    if (lay, axes) in (("map", [2, 3]), ("nhwc", [1, 2])):
+        g = r.add(n, "gap", {}, [r.src(n, x)])
+        if not keep:
+            r.add(n, "flatten", {}, [g.name])
+        elif lay == "nhwc":
+            r.layout[n.output[0]] = "nhwc"
+        return
+    if lay == "tokens" and axes == [1] and not keep:
+        r.add(n, "token_pool", {}, [r.src(n, x)])
+        return
+    raise ImportError_(f"node {_nid(n)} (ReduceMean) averages axes {axes} of a {lay} "
+                       f"({'keeping' if keep else 'dropping'} them); netc reads global average pooling "
+                       "(a map's height and width) and the mean over tokens")
+
+
+def _clip(r: _Reader, n):
+    a = _attrs(n)
+    lo, hi = a.get("min"), a.get("max")
+    if len(n.input) > 1 and n.input[1]:
+        lo = _const(r, n.input[1], f"the minimum of node {_nid(n)}")
+    if len(n.input) > 2 and n.input[2]:
+        hi = _const(r, n.input[2], f"the maximum of node {_nid(n)}")
+    if lo == 0 and hi == 6:
+        r.add(n, "relu6", {}, [r.src(n, n.input[0])])
+    elif lo == 0 and hi is None:
+        r.add(n, "relu", {}, [r.src(n, n.input[0])])
+    else:
+        raise ImportError_(f"node {_nid(n)} (Clip) clips to [{lo}, {hi}]; netc reads Clip(0, 6) (ReLU6) "
+                           "and Clip(0) (ReLU)")
+
+
+def _declared() -> dict:
+    """{ONNX op: (netc kind, attribute values it must have)} from the kinds' own declarations."""
+    from netc.kinds import DEFAULT
+    out: dict = {}
+    for k in DEFAULT:
+        k = DEFAULT.get(k) if isinstance(k, str) else k
+        for op, attrs in (getattr(k, "onnx", None) or {}).items():
+            out.setdefault(op, (k.kind, attrs))
+    return out
+
+
+def _declared_rule(kind: str, want: dict):
+    def rule(r: _Reader, n):
+        a = _attrs(n)
+        for key, v in want.items():
+            got = a.get(key, v)
+            got = got.decode() if isinstance(got, bytes) else got
+            if got != v and not (isinstance(v, float) and isinstance(got, float) and _near(got, v)):
+                raise ImportError_(f"node {_nid(n)} ({n.op_type}) has {key}={got!r}; netc's {kind} is "
+                                   f"{n.op_type} with {key}={v!r}")
+        r.add(n, kind, {}, [r.src(n, n.input[0])])
+    return rule
+
+
+def _split(r: _Reader, n):
+    raise ImportError_(f"node {_nid(n)} ({n.op_type}) takes a part of a tensor; netc has no kind that splits "
+                       "channels or tokens", hint="a `split` / `chunk` kind would close it (ShuffleNet's channel "
+                       "split, attention's heads)")
 
 
 def _identity(r: _Reader, n):
@@ -550,6 +936,10 @@ def _flatten(r: _Reader, n):
 def _reshape(r: _Reader, n):
     from onnx import TensorProto
     t = r.tensor(n.input[1]) if len(n.input) > 1 else None
+    out = r.shapes.get(n.output[0]) or ()
+    if t is None and len(out) == 2 and n.input[1] in r.static:     # a shape computed from shapes: flatten
+        r.add(n, "flatten", {}, [r.src(n, n.input[0])])
+        return
     if t is None:
         raise ImportError_(f"node {_nid(n)} (Reshape) takes its shape from another node; netc reads a Reshape "
                            "only to (N, features), with the shape a constant")
@@ -564,12 +954,24 @@ def _reshape(r: _Reader, n):
     r.add(n, "flatten", {}, [r.src(n, n.input[0])])
 
 
+#: ONNX operators whose reading needs more than the node (weights, attributes turned into parameters,
+#: a layout); an operator that is one kind as it stands is declared on the kind (``Kind.onnx``: Relu,
+#: Sigmoid, HardSwish, GlobalAveragePool ...)
 OPS = {
     "Conv": _conv, "Gemm": _gemm, "MaxPool": _pool("maxpool"), "AveragePool": _pool("avgpool"),
-    "GlobalAveragePool": _simple("gap"), "GlobalMaxPool": _simple("gmp"), "LRN": _lrn,
-    "BatchNormalization": _bn, "Relu": _simple("relu"), "Sigmoid": _simple("sigmoid"), "Tanh": _simple("tanh"),
+    "LRN": _lrn, "BatchNormalization": _bn,
     "Softmax": _simple("softmax"), "Dropout": _dropout, "Flatten": _flatten, "Reshape": _reshape,
     "Concat": _concat, "Add": _add, "Identity": _identity, "Constant": _constant,
+    "Mul": _mul, "MatMul": _matmul, "Transpose": _transpose, "LayerNormalization": _layernorm,
+    "ReduceMean": _reducemean, "Clip": _clip, "Slice": _split, "Split": _split, "Gather": _split,
+}
+
+#: what would close an operator netc does not read (the error's hint)
+NO_KIND = {
+    "ScatterND": "Swin's shifted windows written out (Roll, window partition): a window-attention reading would "
+                 "close it",
+    "Pad": "a padding of its own: netc pads inside conv and pooling only",
+    "Resize": "an upsample reading (nearest / bilinear by a factor) would close it",
 }
 
 

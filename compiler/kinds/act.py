@@ -27,9 +27,10 @@ class Activation(Kind):
         return lo.call(fn, args[0], name=lo.name, **kw)
 
 
-def _act(kind: str, words: tuple, fn_path: str, doc: str, paper: str | None = None) -> Activation:
+def _act(kind: str, words: tuple, fn_path: str, doc: str, paper: str | None = None, onnx: dict | None = None) \
+        -> Activation:
     cls = type(kind.title().replace("_", ""), (Activation,), {"kind": kind, "words": words, "prefix": kind,
-                                                               "fn_path": fn_path, "doc": doc})
+                                                               "fn_path": fn_path, "doc": doc, "onnx": onnx or {}})
     if paper is not None:
         cls.paper = lambda self, p: paper
     return cls()
@@ -70,17 +71,20 @@ class Softmax(Kind):
 
 KINDS = [
     _act("relu", ("relu",), "torch.relu", "ReLU as a layer of its own (layers with weights have it built in)",
-         paper="ReLU"),
+         paper="ReLU", onnx={"Relu": {}}),
     _act("relu6", ("relu6",), "torch.nn.functional.relu6", "ReLU capped at 6 (MobileNetV2)"),
     _act("hardswish", ("hardswish", "hard-swish", "h-swish", "hswish"), "torch.nn.functional.hardswish",
-         "hard swish, x * relu6(x + 3) / 6 (MobileNetV3)"),
+         "hard swish, x * relu6(x + 3) / 6 (MobileNetV3)",
+         onnx={"HardSwish": {}}),
     _act("hardsigmoid", ("hardsigmoid", "hard-sigmoid", "h-sigmoid", "hsigmoid"),
-         "torch.nn.functional.hardsigmoid", "hard sigmoid, relu6(x + 3) / 6 (MobileNetV3's squeeze-excitation)"),
-    _act("gelu", ("gelu",), "torch.nn.functional.gelu", "Gaussian error linear unit (transformers, ConvNeXt)"),
+         "torch.nn.functional.hardsigmoid", "hard sigmoid, relu6(x + 3) / 6 (MobileNetV3's squeeze-excitation)",
+         onnx={"HardSigmoid": {"alpha": 1 / 6, "beta": 0.5}}),
+    _act("gelu", ("gelu",), "torch.nn.functional.gelu", "Gaussian error linear unit (transformers, ConvNeXt)",
+         onnx={"Gelu": {"approximate": "none"}}),
     _act("silu", ("silu", "swish"), "torch.nn.functional.silu", "SiLU / swish, x * sigmoid(x) (EfficientNet)"),
-    _act("sigmoid", ("sigmoid",), "torch.sigmoid", "logistic sigmoid"),
-    _act("tanh", ("tanh",), "torch.tanh", "hyperbolic tangent"),
-    _act("elu", ("elu",), "torch.nn.functional.elu", "exponential linear unit"),
+    _act("sigmoid", ("sigmoid",), "torch.sigmoid", "logistic sigmoid", onnx={"Sigmoid": {}}),
+    _act("tanh", ("tanh",), "torch.tanh", "hyperbolic tangent", onnx={"Tanh": {}}),
+    _act("elu", ("elu",), "torch.nn.functional.elu", "exponential linear unit", onnx={"Elu": {"alpha": 1.0}}),
     LeakyReLU(),
     Softmax(),
 ]

@@ -56,6 +56,9 @@ class Kind:
     activation_fn: ClassVar[bool] = False        # usable as act=NAME on a layer with weights
     functional: ClassVar[bool] = False           # lowers to a function call, not a submodule
     hidden_in_tables: ClassVar[bool] = False
+    # foreign names: the ONNX operators this kind is, one node each, with the attribute values they must
+    # have ({"HardSigmoid": {"alpha": 1 / 6, "beta": 0.5}}); the ONNX importer reads them from here
+    onnx: ClassVar[dict[str, dict]] = {}
 
     def __deepcopy__(self, memo):   # a definition, shared by every IR that uses it
         return self

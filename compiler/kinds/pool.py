@@ -88,6 +88,7 @@ class GlobalAvgPool(Kind):
                                                     "global-avg-pool"), "pool", "pool", True
     accepts, family, table_word = (MAP,), "pool", "global avg pool"
     doc = "global average pooling: C x H x W -> C x 1 x 1, for any H and W"
+    onnx = {"GlobalAveragePool": {}}
 
     def paper(self, p):
         return "global-avgpool"
@@ -107,6 +108,7 @@ class GlobalMaxPool(GlobalAvgPool):
     kind, words, table_word = "gmp", ("gmp", "global-maxpool", "global_maxpool", "globalmaxpool",
                                       "global-max-pool"), "global max pool"
     doc = "global max pooling: C x H x W -> C x 1 x 1"
+    onnx = {"GlobalMaxPool": {}}
 
     def paper(self, p):
         return "global-maxpool"
