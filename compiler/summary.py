@@ -32,7 +32,8 @@ CONVENTIONS = {
               "activation memory = batch x (input + every layer's output, side outputs included) x 4, "
               "what a training step keeps for the backward pass (in MB, 10^6 bytes)",
     "frozen": "parameters that are not trained (none unless a layer is frozen); buffers: batch-norm "
-              "running statistics (2 per channel), saved with the weights but not trained",
+              "running statistics (2 per channel), and frozen batch norm's statistics and affine (4 per channel, "
+              "frozen_bn_buffers; torchvision's FrozenBatchNorm2d), saved with the weights but not trained",
 }
 
 #: rows a terminal shows at once: a summary longer than this at full depth shows its blocks instead
@@ -158,12 +159,31 @@ def totals(ir: IR, batch: int = 1) -> dict:
     """Trainable and frozen parameters, buffers, and memory in bytes (float32) for ``batch`` inputs:
     activations are the input and every layer's output (None where a size is symbolic)."""
     frozen = sum(n.n_params for n in ir.layers() if n.meta.get("frozen"))
-    buffers = sum(2 * _shape(n)[0] for n in ir.layers() if n.kind == "bn" and _shape(n) is not None
-                  and isinstance(_shape(n)[0], int))
+    by_kind = buffers_by_kind(ir)
+    buffers = sum(by_kind.values())
     sizes = [_numel(_shape(n)) for n in ir.nodes()]
     act = None if None in sizes else batch * sum(sizes) * BYTES
-    return {"trainable": ir.params - frozen, "frozen": frozen, "buffers": buffers, "batch": batch,
+    return {"trainable": ir.params - frozen, "frozen": frozen, "buffers": buffers,
+            "frozen_bn_buffers": by_kind.get("frozen-bn", 0), "batch": batch,
             "param_bytes": (ir.params + buffers) * BYTES, "activation_bytes": act}
+
+
+def buffers_by_kind(ir: IR) -> dict[str, int]:
+    """Buffer values (:meth:`netc.kinds.base.Kind.count_buffers`) of each kind that keeps any:
+    ``{"bn": 53120}`` for ResNet-50, ``{"frozen-bn": 106240}`` for its frozen-BN detection backbone."""
+    out: dict[str, int] = {}
+    for n in ir.layers():
+        shape = _shape(n)
+        if n.layer_kind is None or shape is None or not isinstance(shape[0], int):
+            continue
+        k = n.layer_kind.count_buffers(n.params, shape)
+        if k:
+            out[n.kind] = out.get(n.kind, 0) + k
+    return out
+
+
+#: what the buffers of a kind are, in the totals line
+BUFFER_WORDS = {"bn": "batch-norm statistics", "frozen-bn": "frozen batch norm: statistics and affine"}
 
 
 def language_model_costs(ir: IR) -> dict | None:
@@ -185,6 +205,7 @@ def to_dict(ir: IR, depth: int | None = None, batch: int = 1) -> dict:
         "file": ir.filename,
         "input": _json_shape(_shape(inp)),
         "output": _json_shape(ir.output_shape),
+        "outputs": [{"key": k, "layer": n, "shape": _json_shape(ir.node(n).type)} for k, n in ir.output_nodes.items()],
         "params": ir.params,
         "params_inference": ir.params_inference,
         "macs": ir.macs,
@@ -205,7 +226,6 @@ def to_json(irs: list[IR], depth: int | None = None, batch: int = 1) -> str:
     docs = [to_dict(ir, depth, batch) for ir in irs]
     return jsonout.dumps(docs[0] if len(docs) == 1 else docs, indent=2)
 
-        "outputs": [{"key": k, "layer": n, "shape": _json_shape(ir.node(n).type)} for k, n in ir.output_nodes.items()],
 
 # ------------------------------------------------------------------ text formats
 def human(n: int | None) -> str:
@@ -265,8 +285,13 @@ def to_text(ir: IR, depth: int | None = None, batch: int = 1, *, relative: bool 
         lines.append(" " + "  ".join(cells_).rstrip())
         if j == 0 or (j == len(table) - (2 if ir.aux else 1) - 1):
             lines.append(" " + "  ".join("-" * w for w in widths))
+    if ir.outputs:
+        lines.append("outputs: " + ", ".join(f"{k} {dims.fmt_shape(ir.node(n).type)}" + (f" ({n})" if n != k else "")
+                                             for k, n in ir.outputs.items()))
     t = totals(ir, batch)
-    frozen = f"{t['frozen']:,} frozen" + (f", {t['buffers']:,} buffers (batch-norm statistics)" if t["buffers"] else "")
+    parts = [f"{v:,} {BUFFER_WORDS.get(k, k)}" for k, v in buffers_by_kind(ir).items()]
+    what = parts[0].split(" ", 1)[1] if len(parts) == 1 else "; ".join(parts)
+    frozen = f"{t['frozen']:,} frozen" + (f", {t['buffers']:,} buffers ({what})" if t["buffers"] else "")
     lines.append(f"params: {t['trainable']:,} trainable, {frozen}")
     lines.append(f"memory (float32): parameters {mb(t['param_bytes'])}, activations {mb(t['activation_bytes'])} "
                  f"for a batch of {batch}")
@@ -285,9 +310,6 @@ def to_text(ir: IR, depth: int | None = None, batch: int = 1, *, relative: bool 
     if depth is not None and depth <= max_depth(ir):
         lines.append(f"blocks nested {depth} deep are one row each; --depth all lists every layer")
     return "\n".join(lines)
-    if ir.outputs:
-        lines.append("outputs: " + ", ".join(f"{k} {dims.fmt_shape(ir.node(n).type)}" + (f" ({n})" if n != k else "")
-                                             for k, n in ir.outputs.items()))
 
 
 def to_markdown(ir: IR, depth: int | None = None) -> str:

@@ -202,7 +202,8 @@ def _repeat(layer: ast.Layer) -> int:
 
 def _bn_literal(layer: ast.Layer) -> bool:
     for a in layer.args or []:
-        if a.name in ("bn", "batchnorm") and isinstance(a.value, ast.Bool) and a.value.value:
+        if a.name in ("bn", "batchnorm") and (isinstance(a.value, ast.Bool) and a.value.value or
+                                              isinstance(a.value, ast.Ident) and a.value.name == "frozen"):
             return True
     return False
 

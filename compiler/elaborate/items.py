@@ -124,11 +124,16 @@ class Resolved:
 
 
 def expand_bn(conv: LayerItem) -> list[LayerItem]:
-    """conv(bn=true) -> a conv without activation, then a bn that carries it (named <conv>_bn)."""
+    """conv(bn=true) -> a conv without activation, then a bn that carries it (named <conv>_bn);
+    conv(bn=frozen) -> the same with a frozen batch norm (``frozen-bn``, eps from bn_eps)."""
     p = conv.params
     c = dc_replace(conv, params=p.model_copy(update={"bn": False, "act": "none"}))
-    bn_kind = DEFAULT["bn"]
-    bn = LayerItem(bn_kind, BNParams(eps=p.bn_eps, momentum=p.bn_momentum, act=p.act), "bn", conv.span, attach=c)
+    if p.bn == "frozen":
+        bn_kind = DEFAULT["frozen-bn"]
+        bn_params = bn_kind.Params(eps=p.bn_eps, act=p.act)
+    else:
+        bn_kind, bn_params = DEFAULT["bn"], BNParams(eps=p.bn_eps, momentum=p.bn_momentum, act=p.act)
+    bn = LayerItem(bn_kind, bn_params, "bn", conv.span, attach=c)
     if conv.name is not None:
         bn.name = f"{conv.name}_bn"
     return [c, bn]

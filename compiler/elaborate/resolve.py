@@ -474,7 +474,7 @@ class _Resolver:
             return []
         item = LayerItem(kind, params, layer.word, layer.word_span, self._own_name(layer.name, layer.name_span),
                          layer.name_span)
-        if getattr(params, "bn", False) is True:      # conv(bn=true): a conv, then a batch norm
+        if getattr(params, "bn", False) in (True, "frozen"):   # conv(bn=true): a conv, then a batch norm
             return expand_bn(item)
         return [item]
 

@@ -106,6 +106,7 @@ MODULES = {
     "MaxPool2d": _pool("maxpool"), "AvgPool2d": _pool("avgpool"),
     "AdaptiveAvgPool2d": _adaptive_avg, "AdaptiveMaxPool2d": _adaptive_max,
     "BatchNorm2d": _bn, "BatchNorm1d": _bn,
+    "FrozenBatchNorm2d": lambda m, x: ("frozen-bn", {"eps": float(m.eps)}),    # torchvision's and netc's
     "LocalResponseNorm": _lrn, "WithinChannelLRN": _lrn,
     "Dropout": lambda m, x: ("dropout", {"p": float(m.p)}), "Dropout2d": lambda m, x: ("dropout", {"p": float(m.p)}),
     "ReLU": _simple("relu"), "Sigmoid": _simple("sigmoid"), "Tanh": _simple("tanh"),

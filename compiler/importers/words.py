@@ -134,6 +134,10 @@ def word(ctx: _Ctx, l: Layer, width: str | None = None) -> str:
             kw.append(f"momentum={fmt_num(p['momentum'])}")
         if p.get("affine") is False:
             kw.append("affine=false")
+    elif k == "frozen-bn":
+        w = "frozen-bn"
+        if not _close(p.get("eps", 1e-5), 1e-5):
+            kw.append(f"eps={fmt_num(p['eps'])}")
     elif k == "ln":
         w = "ln"
         if not _close(p.get("eps", 1e-5), 1e-5):

@@ -103,6 +103,12 @@ class Kind:
     def count_macs(self, p, ins: list[Shape], out: Shape) -> int | None:
         return 0
 
+    def count_buffers(self, p, out: Shape) -> int:
+        """Values the module keeps that are not parameters (a batch norm's running statistics, a
+        frozen batch norm's affine too), as ``sum(b.numel() for b in module.buffers())`` counts them
+        without batch norm's ``num_batches_tracked`` counter."""
+        return 0
+
     def rf(self, p, rf_in: RF | None, ins: list[Shape]) -> RF | None:
         return rf_in
 

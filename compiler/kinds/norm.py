@@ -1,4 +1,4 @@
-"""Normalisation: Krizhevsky's ``LRN``, batch norm, layer norm (over a map's channels as ConvNeXt
+"""Normalisation: Krizhevsky's ``LRN``, batch norm (and frozen batch norm), layer norm (over a map's channels as ConvNeXt
 does, or over each token), group norm and instance norm."""
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ class BatchNorm(Kind):
     def count_params(self, p: BNParams, ins, out):
         return 2 * ins[0][0] if p.affine else 0
 
+    def count_buffers(self, p, out):
+        return 2 * out[0]                     # running mean and variance
+
     def activation(self, p):
         return p.act
 
@@ -50,6 +53,37 @@ class BatchNorm(Kind):
         p = node.params
         cls = nn.BatchNorm2d if ins[0].layout == MAP else nn.BatchNorm1d
         return cls(ins[0][0], eps=p.eps, momentum=p.momentum, affine=p.affine, device="meta")
+
+
+class FrozenBNParams(Params):
+    eps: float = Field(1e-5, gt=0, description="added to the variance (torchvision's 1e-5)")
+    act: Activation = "none"
+
+
+class FrozenBatchNorm(Kind):
+    """torchvision's FrozenBatchNorm2d: statistics and affine are fixed buffers (4 per channel), nothing
+    is trained, and training mode normalises as eval mode does (detection backbones)."""
+    kind, words, Params, prefix = "frozen-bn", ("frozen-bn", "frozenbn", "frozen_bn", "frozen-batchnorm",
+                                                "frozenbatchnorm", "frozenbatchnorm2d"), FrozenBNParams, "bn"
+    accepts, family, table_word, pointwise = (MAP,), "norm", "frozen batch norm", True
+    doc = ("frozen batch normalisation (torchvision's FrozenBatchNorm2d): weight, bias, running mean and "
+           "variance are buffers, 0 parameters; conv(bn=frozen) puts one after a convolution")
+
+    def paper(self, p):
+        return "FrozenBN" if p.eps == 1e-5 else f"FrozenBN(eps={num(p.eps)})"
+
+    def count_buffers(self, p, out):
+        return 4 * out[0]                     # weight, bias, running mean, running variance
+
+    def activation(self, p):
+        return p.act
+
+    def module(self, node, ins):
+        from netc.backends.torch.frozen_bn import FrozenBatchNorm2d
+        return FrozenBatchNorm2d(ins[0][0], eps=node.params.eps, device="meta")
+
+    def init(self, m) -> None:
+        m.reset_parameters()
 
 
 class LNParams(Params):
@@ -143,4 +177,4 @@ class InstanceNorm(Kind):
         return nn.InstanceNorm2d(ins[0][0], eps=p.eps, affine=p.affine, device="meta")
 
 
-KINDS = [LRN(), BatchNorm(), LayerNorm(), GroupNorm(), InstanceNorm()]
+KINDS = [LRN(), BatchNorm(), FrozenBatchNorm(), LayerNorm(), GroupNorm(), InstanceNorm()]

@@ -67,9 +67,20 @@ class ConvParams(Params):
     bias: bool = True
     padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
     act: Activation = "auto"
-    bn: bool = False
+    bn: Union[bool, Literal["frozen"]] = Field(
+        False, description="true: a batch norm after the convolution (it takes the activation); "
+                           "frozen: a frozen batch norm (torchvision's FrozenBatchNorm2d)")
     bn_eps: float = Field(1e-5, gt=0)
     bn_momentum: float = Field(0.1, ge=0, le=1)
+
+    @field_validator("bn", mode="before")
+    @classmethod
+    def _bn(cls, v):
+        if isinstance(v, bool) or v == "frozen":
+            return v
+        if type(v) is int and v in (0, 1):
+            return bool(v)
+        raise ValueError("bn must be true, false or frozen")
 
     @field_validator("k", "stride", "dilation", mode="before")
     @classmethod

@@ -99,7 +99,7 @@ def resolve_activations(ir: IR) -> None:
             continue
         if nxt.layer_kind is not None and nxt.layer_kind.activation_fn:
             acts[name] = "none"
-        elif nxt.kind == "bn" and "act" not in nxt.params.model_fields_set:
+        elif nxt.kind in ("bn", "frozen-bn") and "act" not in nxt.params.model_fields_set:
             acts[name] = "none"
             after = _only_next(ir, nxt.name)
             if after is None or after.layer_kind is None or not after.layer_kind.activation_fn:
