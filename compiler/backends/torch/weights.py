@@ -8,12 +8,14 @@ checks every shape, and names the first pair that disagrees. Batch-norm's
 """
 from __future__ import annotations
 
+import operator
 import warnings
 
 from collections import OrderedDict
 from typing import Mapping
 
 import torch
+import torch.fx as fx
 from torch import nn
 
 from netc.dsl.errors import NetcError
@@ -75,8 +77,9 @@ def load_weights(model: nn.Module, state_dict, strict: bool = True) -> nn.Module
     return _pair_and_copy(model, dst, src, strict)
 
 
-def _pair_and_copy(model: nn.Module, dst: list, src: list, strict: bool) -> nn.Module:
-    """Pair ``dst`` and ``src`` (lists of (name, tensor)) one by one, check the shapes, copy."""
+def _pair_and_copy(model: nn.Module, dst: list, src: list, strict: bool, by_dataflow: bool = False) -> nn.Module:
+    """Pair ``dst`` and ``src`` (lists of (name, tensor)) one by one, check the shapes, copy.
+    ``by_dataflow``: both lists are in dataflow order already (the source module itself was given)."""
     for i, ((dk, dv), (sk, sv)) in enumerate(zip(dst, src)):
         if not _fits(dv, sv):
             if not strict:
@@ -85,12 +88,15 @@ def _pair_and_copy(model: nn.Module, dst: list, src: list, strict: bool) -> nn.M
                               f"{_shape(sv)}, so it and the rest keep their initial values", stacklevel=3)
                 dst, src = dst[:i], src[:i]
                 break
+            order = ("uses its layers in another order than the spec (matched by dataflow: the order the "
+                     "computation uses the tensors)" if by_dataflow else
+                     "lists its layers in another order (pass the source module itself, "
+                     "load_weights(model, source_module), to match by dataflow)")
             raise WeightsError(f"the weights do not fit at tensor {i + 1}: {dk} of {_where(model, dk)} is "
                                f"{_shape(dv)}, but the source's {sk} is {_shape(sv)}",
-                               hint="the source is a different architecture or configuration, or lists its "
-                                    "layers in another order (pass the source module itself, "
-                                    "load_weights(model, source_module), to match by dataflow); strict=False "
-                                    "loads everything before this tensor (e.g. a backbone under a new head)")
+                               hint=f"the source is a different architecture or configuration, or {order}; "
+                                    "strict=False loads everything before this tensor (e.g. a backbone under "
+                                    "a new head)")
     if strict and len(dst) != len(src):
         more, extra = ("source", src[len(dst)][0]) if len(src) > len(dst) else ("model", dst[len(src)][0])
         where = f" ({_where(model, extra)})" if more == "model" else ""
@@ -210,16 +216,55 @@ def _load_by_dataflow(model: nn.Module, source: nn.Module, strict: bool) -> nn.M
     """Pair the tensors of ``source`` and ``model`` in the order the computation uses them (traced
     with torch.fx), not the order the modules were registered in: a source that registers its
     head before its trunk, or its side heads before its classifier, loads all the same."""
-    return _pair_and_copy(model, dataflow_tensors(model), dataflow_tensors(source), strict)
+    return _pair_and_copy(model, dataflow_tensors(model, sums_by_shape=True),
+                          dataflow_tensors(source, sums_by_shape=True), strict, by_dataflow=True)
 
 
-def _walk_from_outputs(graph) -> list:
+#: elementwise sums, whose operands may come in either order: ``a + b`` is ``b + a``
+_ADDS = {operator.add, operator.iadd, torch.add}
+
+
+def _is_add(n) -> bool:
+    return (n.op == "call_function" and n.target in _ADDS) or (n.op == "call_method" and n.target in ("add", "add_"))
+
+
+def _add_operand_order(graph, tensor_shapes) -> dict:
+    """For each sum of two or more computed operands: its operands in a canonical order, so that two
+    implementations that write ``a + b`` and ``b + a`` list their tensors alike. The key of an operand
+    is the multiset of tensor shapes its branch alone reads (what the other operands' branches also
+    read is shared, not the branch's); branches with equal keys keep their written order, so the
+    shapes decide only where they tell the branches apart."""
+    adds = [n for n in graph.nodes if _is_add(n)]
+    if not adds:
+        return {}
+    reads: dict = {}             # node -> the nodes with tensors it depends on (itself included)
+    for n in graph.nodes:        # a topological order
+        mine = {n} if tensor_shapes.get(n) else set()
+        for a in n.all_input_nodes:
+            mine |= reads.get(a, frozenset())
+        reads[n] = frozenset(mine)
+    out = {}
+    for n in adds:
+        ops = [a for a in n.all_input_nodes if a.op != "get_attr"]
+        if len(ops) < 2:
+            continue
+        reach = [reads[a] for a in ops]
+        shared = frozenset.intersection(*reach)
+        keys = [tuple(sorted(s for x in r - shared for s in tensor_shapes.get(x, ()))) for r in reach]
+        if len(set(keys)) > 1:
+            out[n] = [a for _, a in sorted(zip(keys, ops), key=lambda t: t[0])]
+    return out
+
+
+def _walk_from_outputs(graph, tensor_shapes: dict | None = None) -> list:
     """The graph's nodes in a canonical dataflow order, whatever order its Python forward computed
     them in: a depth-first walk back from each output (the main output first, then side outputs),
     each node emitted after its inputs, visited in argument order (concat's branches as they are
     concatenated), a parameter read (get_attr) after the computation it scales (``layer_scale * x``
-    reads the scale after x, as a spec writes it)."""
+    reads the scale after x, as a spec writes it). With ``tensor_shapes`` (node -> the shapes of the
+    tensors it reads), a sum's operands are visited in the canonical order of :func:`_add_operand_order`."""
     nodes = list(graph.nodes)
+    canonical = _add_operand_order(graph, tensor_shapes) if tensor_shapes else {}
     out = next((n for n in nodes if n.op == "output"), None)
     roots: list = []
 
@@ -248,43 +293,68 @@ def _walk_from_outputs(graph) -> list:
                 order.append(n)
                 continue
             stack.append((n, True))
-            ins = [a for a in n.all_input_nodes if a.op != "get_attr"] + \
-                  [a for a in n.all_input_nodes if a.op == "get_attr"]
+            ins = canonical.get(n) or [a for a in n.all_input_nodes if a.op != "get_attr"]
+            ins = ins + [a for a in n.all_input_nodes if a.op == "get_attr"]
             stack.extend((a, False) for a in reversed(ins) if a not in done)
     return order + [n for n in nodes if n not in done]
 
 
-def dataflow_tensors(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
+class _LeafTracer(fx.Tracer):
+    """torch.fx's tracer, with a module that holds tensors and has no submodules kept as one call."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        from netc.importers.fx_import import _is_leaf     # timm's layers read whole, as the importer reads them
+        if super().is_leaf_module(m, qualname) or _is_leaf(m):
+            return True
+        return next(m.children(), None) is None and (
+            next(m.parameters(recurse=False), None) is not None or next(m.buffers(recurse=False), None) is not None)
+
+
+def dataflow_tensors(module: nn.Module, sums_by_shape: bool = False) -> list[tuple[str, torch.Tensor]]:
     """(state_dict key, tensor) in dataflow order: the layers feeding the main output in the
     order the traced graph runs them, then side outputs' layers (auxiliary heads, traced in
     training mode), each module's parameters and buffers in its own order. A module torch.fx
-    cannot trace keeps its registration order (with a warning)."""
-    import torch.fx as fx
+    cannot trace keeps its registration order (with a warning).
+
+    A module without submodules that holds tensors of its own is traced as one call (torchvision's
+    FrozenBatchNorm2d reads its weight, bias, running_var, running_mean in its forward; as one call
+    its tensors come in the order it registers them, as netc's do). ``sums_by_shape``: a sum's
+    operands are visited in an order their shapes decide (:func:`_add_operand_order`), so that two
+    modules pair whatever order each adds its branches in (the importers, which pair a spec with
+    the layer list it was printed from, keep the order as written)."""
     was = module.training
     try:
         module.train(True)
-        graph = module.graph if isinstance(module, fx.GraphModule) else fx.symbolic_trace(module).graph
+        graph = module.graph if isinstance(module, fx.GraphModule) else _LeafTracer().trace(module)
     except Exception as e:  # noqa: BLE001 - any tracing failure: fall back, and say so
         warnings.warn(f"load_weights: torch.fx cannot trace {type(module).__name__} ({type(e).__name__}: {e}); "
                       "matching its tensors in registration order", stacklevel=4)
         return _tensors(module.state_dict())
     finally:
         module.train(was)
-    order = _walk_from_outputs(graph)
     sd = module.state_dict(keep_vars=True)
-    keys: list[str] = []
-    seen: set = set()
-    for n in order:
+
+    def reads(n) -> list[str]:
+        """The state_dict keys node ``n`` reads."""
         if n.op == "call_module":
             prefix = n.target + "."
             mine = [k for k in sd if k.startswith(prefix) and "." not in k[len(prefix):]]
             sub = module.get_submodule(n.target)
-            mine = [prefix + k for k in sub.state_dict(keep_vars=True) if prefix + k in sd] or mine
-        elif n.op == "get_attr":
-            mine = [n.target] if n.target in sd else [k for k in sd if k.startswith(n.target + ".")]
-        else:
-            continue
-        for k in mine:
+            from netc.importers.fx_import import tensor_order
+            return [prefix + k for k in tensor_order(sub, list(sub.state_dict(keep_vars=True))) if prefix + k in sd] \
+                or mine
+        if n.op == "get_attr":
+            return [n.target] if n.target in sd else [k for k in sd if k.startswith(n.target + ".")]
+        return []
+
+    read = {n: reads(n) for n in graph.nodes}
+    shapes = {n: [tuple(sd[k].shape) for k in ks if isinstance(sd[k], torch.Tensor)
+                  and not k.endswith("num_batches_tracked")] for n, ks in read.items() if ks}
+    order = _walk_from_outputs(graph, shapes if sums_by_shape else None)
+    keys: list[str] = []
+    seen: set = set()
+    for n in order:
+        for k in read[n]:
             if k not in seen:
                 seen.add(k)
                 keys.append(k)
