@@ -236,6 +236,7 @@ class _Reader:
         for o in self.g.output:
             self.uses[o.name] = self.uses.get(o.name, 0) + 1
         self.layer_of: dict = {}       # layer name -> Layer
+        self.ncons: dict = {}          # layer name -> how many layers read it
         self.static: set = set()
         self.concats: dict = {}        # the inputs of a concat (layer names) -> its layer name
 
@@ -274,6 +275,8 @@ class _Reader:
         layer = Layer(name, kind, params, inputs, f"node {node.name or node.output[0]}", None, node.op_type)
         self.layers.append(layer)
         self.layer_of[name] = layer
+        for i in inputs:
+            self.ncons[i] = self.ncons.get(i, 0) + 1
         self.value[node.output[0]] = name
         if extra:
             self.weights[name] = extra
@@ -383,7 +386,7 @@ def to_net(model, path: str = "") -> Net:
     shape = tuple(dims[1:4]) if len(dims) == 4 else None
     static = r.static = _static(r)
     fused: dict = {}
-    for find in (_find_lrn, _find_gelu, _find_binpool, _find_shuffle):
+    for find in (_find_lrn, _find_gelu, _find_binpool, _find_shuffle, _find_restride):
         try:
             fused.update(find(r, static))
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):
@@ -394,6 +397,11 @@ def to_net(model, path: str = "") -> Net:
         if key in fused or any(o in fused for o in node.output):
             if fused.get(key) is not None:
                 kind, params, xs = fused[key]
+                if kind is None:        # the same tensor, computed again
+                    r.value[key] = r.src(node, xs[0])
+                    if xs[0] in r.layout:
+                        r.layout[key] = r.layout[xs[0]]
+                    continue
                 r.add(node, kind, params, [r.src(node, x) for x in xs])
                 if r.layout.get(xs[0]) == "nhwc":
                     r.layout[key] = "nhwc"
@@ -413,7 +421,8 @@ def to_net(model, path: str = "") -> Net:
             # a hostile or broken node (an attribute or input missing, of the wrong type)
             raise ImportError_(f"{path + ': ' if path else ''}node {_nid(node)} ({node.op_type}) is malformed: "
                                f"netc cannot read its attributes or inputs ({type(e).__name__})") from None
-        if node.input and node.output and r.layout.get(node.input[0]) == "nhwc" and node.output[0] not in r.layout \
+        first = next((i for i in node.input if i and not r.is_static(i)), None)
+        if first is not None and node.output and r.layout.get(first) == "nhwc" and node.output[0] not in r.layout \
                 and node.op_type != "Transpose":
             r.layout[node.output[0]] = "nhwc"     # a pointwise layer on a channels-last map keeps it so
     _rescope(r)
@@ -620,6 +629,28 @@ def _find_binpool(r: _Reader, static: set) -> dict:
     return out
 
 
+def _find_restride(r: _Reader, static: set) -> dict:
+    """``as_strided`` to the tensor's own shape and strides, as the dynamo exporter writes it: a
+    Reshape to one dimension and a Gather of the indices 0 .. n-1 in the tensor's shape. The same
+    tensor: {Gather's output: (None, {}, [x])}."""
+    import numpy as np
+    cons, out = _consumers(r), {}
+    for a in r.g.node:
+        if a.op_type != "Reshape" or a.input[0] in static or len(r.shapes.get(a.output[0]) or ()) != 1:
+            continue
+        g = _only(cons, a.output[0], "Gather")
+        shape = r.shapes.get(a.input[0]) or ()
+        t = r.tensor(g.input[1]) if g is not None else None
+        if t is None or _attrs(g).get("axis", 0) != 0 or tuple(t.dims) != tuple(shape) or None in shape \
+                or math.prod(shape) > 1 << 24:
+            continue
+        idx = r.array(t, g.input[1], f"the indices of node {_nid(g)}")
+        if np.array_equal(idx.reshape(-1), np.arange(math.prod(shape))):
+            out[a.output[0]] = None
+            out[g.output[0]] = (None, {}, [a.input[0]])
+    return out
+
+
 def _find_shuffle(r: _Reader, static: set) -> dict:
     """ShuffleNet's channel shuffle: Reshape (N, g, C/g, H, W), Transpose (0, 2, 1, 3, 4),
     Reshape back to (N, C, H, W)."""
@@ -731,10 +762,43 @@ def _concat(r: _Reader, n):
         if prev is not None:
             ins = [prev, *ins[cut:]]
             break
+    ins = _regroup(r, n, ins)
     layer = r.add(n, "concat", {}, ins)
     r.concats[tuple(ins)] = layer.name
     if len(ins) != len(n.input):
         r.concats[tuple(r.src(n, i) for i in n.input)] = layer.name
+
+
+def _fork(r: _Reader, name: str) -> str:
+    """Where the chain of one-input layers ending in ``name`` starts: the layer whose output
+    branches (or the input, or a join)."""
+    for _ in range(len(r.layers) + 1):
+        l = r.layer_of.get(name)
+        if l is None or len(l.inputs) != 1:
+            return name
+        if r.ncons.get(l.inputs[0], 0) > 1:
+            return l.inputs[0]
+        name = l.inputs[0]
+    return name
+
+
+def _regroup(r: _Reader, n, ins: list) -> list:
+    """Exporters flatten a concat of concats (Inception-v3's branch that splits in two again):
+    the adjacent inputs that branch from one fork of their own become a concat of their own,
+    which is the same tensor and prints as the nested branches it was."""
+    forks = [_fork(r, i) for i in ins]
+    out, i = [], 0
+    while i < len(ins):
+        j = i
+        while j + 1 < len(ins) and forks[j + 1] == forks[i]:
+            j += 1
+        if j > i and j - i + 1 < len(ins) and forks.count(forks[i]) == j - i + 1 and forks[i] not in ins:
+            inner = r.add(n, "concat", {}, ins[i:j + 1])
+            out.append(inner.name)
+        else:
+            out += ins[i:j + 1]
+        i = j + 1
+    return out
 
 
 def _add(r: _Reader, n):
