@@ -71,6 +71,50 @@ def _shape(n: Node):
     return n.shape if n.shape is not None else n.sym_shape
 
 
+def layer_text(ir: IR, n: Node) -> str:
+    """The type column: the layer as the paper writes it, and for a ``residual { }`` whether this
+    instance adds its shortcut (``residual + shortcut``, ``residual (no shortcut: 16x56x56 -> 24x28x28)``:
+    the input's shape, then the body's)."""
+    if "shortcut" not in n.meta:        # set by the residual join's shape rule
+        return n.paper
+    if n.meta["shortcut"]:
+        return f"{n.paper} + shortcut"
+    preds = ir.preds(n.name)
+    shapes = [_shape(ir.node(p)) for p in preds]
+    if len(shapes) == 2 and None not in shapes:
+        return f"{n.paper} (no shortcut: {dims.fmt_shape(shapes[1])} -> {dims.fmt_shape(shapes[0])})"
+    return f"{n.paper} (no shortcut)"
+
+
+def residuals(ir: IR) -> tuple[list[Node], list[Node]]:
+    """The ``residual { }`` instances that add their shortcut, and those that leave it out (the body's
+    shape differs from the input's: MobileNetV2's strided or widening blocks, or a wrong channel count)."""
+    added, left = [], []
+    for n in ir.layers():
+        if "shortcut" in n.meta:
+            (added if n.meta["shortcut"] else left).append(n)
+    return added, left
+
+
+def residual_line(ir: IR, names: int = 4) -> str | None:
+    """``residual: 10 of 17 add their shortcut; 7 leave it out (bottleneck_2/..., ...)``; None without residuals."""
+    added, left = residuals(ir)
+    if not added and not left:
+        return None
+    total = len(added) + len(left)
+    line = f"residual: {len(added)} of {total} add their shortcut"
+    if left:
+        shown = ", ".join(_instance(n) for n in left[:names]) + (f", ... {len(left) - names} more"
+                                                                  if len(left) > names else "")
+        line += f"; {len(left)} leave{'s' * (len(left) == 1)} it out (shapes differ: {shown})"
+    return line
+
+
+def _instance(n: Node) -> str:
+    """The block instance a residual sits in (its own name when it is not the block's only residual)."""
+    return n.name.rsplit("/", 1)[0] if "/" in n.name and n.local.startswith("residual") else n.name
+
+
 def rows(ir: IR, depth: int | None = None) -> list[Row]:
     """One row per layer (input excluded); with ``depth``, scopes at that depth collapse."""
     out: list[Row] = []
@@ -84,7 +128,7 @@ def rows(ir: IR, depth: int | None = None) -> list[Row]:
             done.add(key)
             out.append(_scope_row(ir, key, depth))
             continue
-        out.append(Row(n.name, n.kind, n.paper, _shape(n), n.n_params, n.macs, n.rf, n.aux, len(scope),
+        out.append(Row(n.name, n.kind, layer_text(ir, n), _shape(n), n.n_params, n.macs, n.rf, n.aux, len(scope),
                        line=n.span.line))
     return out
 
@@ -119,7 +163,7 @@ def tree(ir: IR, depth: int | None = None) -> list[Row]:
             open_.append(key)
         if depth is not None and len(chain) == depth:      # inside a block shown as one row
             continue
-        r = Row(n.name, n.kind, n.paper, _shape(n), n.n_params, n.macs, n.rf, n.aux, len(open_), line=n.span.line)
+        r = Row(n.name, n.kind, layer_text(ir, n), _shape(n), n.n_params, n.macs, n.rf, n.aux, len(open_), line=n.span.line)
         out.append(_relative(r, open_, len(open_)))
     return out
 
@@ -215,6 +259,7 @@ def to_dict(ir: IR, depth: int | None = None, batch: int = 1) -> dict:
         "min_input": list(ir.min_input) if ir.min_input else None,
         "min_input_train": list(ir.min_input_train) if ir.min_input_train else None,
         "aux": [{"name": a.name, "on": a.attach, "weight": a.weight} for a in ir.aux],
+        "residuals": {"shortcut": [n.name for n in residuals(ir)[0]], "no_shortcut": [n.name for n in residuals(ir)[1]]},
         "conventions": CONVENTIONS,
         "layers": [r.to_json() for r in rows(ir, depth)],
         **{k: v for k, v in totals(ir, batch).items()},
@@ -301,6 +346,9 @@ def to_text(ir: IR, depth: int | None = None, batch: int = 1, *, relative: bool 
             f"; for a context of {tokens['context']:,} tokens {human(tokens['total'])}, of which attention's "
             f"quadratic part {human(tokens['attention_quadratic'])}" if tokens["context"] else
             "; netc summary --input N counts a context of N tokens, attention's quadratic part shown"))
+    res = residual_line(ir)
+    if res is not None:
+        lines.append(res)
     if ir.min_input:
         lines.append(f"accepts any input of at least {ir.min_input[0]}x{ir.min_input[1]} "
                      f"(limited by {ir.min_input_layer[0]})")

@@ -164,22 +164,37 @@ class Mul(_Elementwise):
            "squeeze-excitation is mul { identity ; { gap -> conv1-16 -> conv1-64(act=sigmoid) } }")
 
 
+class ResidualParams(Params):
+    required: bool = Field(False, description="the shortcut must be added: a body whose shape differs from the "
+                                              "input is an error (residual(required) { ... })")
+
+
 class Residual(Join):
-    kind, words, Params, prefix, sequential_body = "residual", ("residual",), NoParams, "residual", True
+    kind, words, Params, prefix, sequential_body = "residual", ("residual",), ResidualParams, "residual", True
+    positional = ("required",)
     doc = ("its lines form one branch; the group's input is added to it where the two shapes agree, and left out "
-           "where they do not (MobileNetV2: a shortcut only when the stride is 1 and the channels agree)")
+           "where they do not (MobileNetV2: a shortcut only when the stride is 1 and the channels agree); "
+           "residual(required) makes a disagreement an error")
 
     def check(self, node, preds, ins):
         body, short = ins
         active = len(body) == len(short) and all(dims.same(a, b) for a, b in zip(body, short))
         node.meta["shortcut"] = active
+        if not active and node.params is not None and node.params.required:
+            what = "channels" if len(body) == len(short) and body[0] != short[0] and \
+                all(dims.same(a, b) for a, b in zip(body[1:], short[1:])) else "shapes"
+            raise ShapeProblem(
+                f"residual(required): the shortcut cannot be added, the body and the input disagree in {what}: "
+                f"'{preds[0]}' gives {dims.fmt_shape(body)}, the input '{preds[1]}' {dims.fmt_shape(short)}",
+                hint="the body must keep its input's shape (channels, and stride 1) to be added to it; without "
+                     "(required), residual leaves the shortcut out where the shapes disagree")
         return body
 
     def infer(self, p, ins):
         return ins[0]
 
     def paper(self, p):
-        return "residual"
+        return "residual(required)" if p is not None and p.required else "residual"
 
     def lower(self, lo, args):
         if lo.node.meta.get("shortcut"):

@@ -95,7 +95,12 @@ def _line(path: str, ir) -> list[str]:
     if ir.any_size and ir.min_input_train and tuple(ir.min_input_train) != tuple(ir.min_input):
         size += " ({}x{} in training: side outputs)".format(*ir.min_input_train)
     shown = f"{len(ir.outputs)} outputs" if len(ir.outputs) > 1 else dims.fmt_shape(out)
-    return [path, ir.config, f"{ir.depth} weight layers", shown, f"{ir.params:,} params", size]
+    line = [path, ir.config, f"{ir.depth} weight layers", shown, f"{ir.params:,} params", size]
+    from netc.summary import residuals
+    added, left = residuals(ir)
+    if added or left:                  # residual { }: which instances add their shortcut (netc summary: which)
+        line.append(f"shortcut in {len(added)} of {len(added) + len(left)} residuals")
+    return line
 
 
 def _print_aligned(lines: list[list[str]]) -> None:
