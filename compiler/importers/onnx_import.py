@@ -1039,6 +1039,26 @@ NO_KIND = {
 }
 
 
+def _printed_order(net: Net) -> list:
+    """The layers in the order the printed spec runs them: each join's branches one after the
+    other, in the join's input order (a depth-first walk back from the outputs), where the file may
+    interleave them (a module that computes its second branch first)."""
+    idx, seen, out = net.index(), set(), []
+    for name, _ in net.outputs:
+        stack = [(name, False)]
+        while stack:
+            n, done = stack.pop()
+            if done:
+                out.append(idx[n])
+                continue
+            if n in seen or n not in idx:
+                continue
+            seen.add(n)
+            stack.append((n, True))
+            stack += [(i, False) for i in reversed(idx[n].inputs)]
+    return out + [l for l in net.layers if l.name not in seen]
+
+
 def weights(path: str, text: str) -> dict:
     """The ONNX file's weights as a state_dict for the spec ``text`` (keys from the compiled spec)."""
     import torch
@@ -1051,7 +1071,7 @@ def weights(path: str, text: str) -> dict:
     from netc.backends.torch.weights import dataflow_tensors
     dst = dataflow_tensors(compiled)
     wanted = []         # (tensor name, what it is, transposed)
-    for l in net.layers:
+    for l in _printed_order(net):
         w = net.weight_names.get(l.name)
         for key in ("weight", "bias", "running_mean", "running_var"):
             if w and w.get(key):
