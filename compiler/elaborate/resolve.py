@@ -728,7 +728,7 @@ class _Resolver:
         inner = {**env, **bound}
         before = len(self.errors)
         body = self._stmts(bdef.body, inner, (*scope_blocks, name), False)
-        label = f"{name}({', '.join(_show(bound[p]) for p in params)})" if params else name
+        label = _call_label(name, bdef.params, bound, set(got or ()))
         for e in self.errors[before:]:   # errors in the body: say which call they came through
             e.note(f"in {label}, used here", layer.span)
         return [BlockItem(name, bound, label, body, layer.span, self._own_name(layer.name, layer.name_span),
@@ -858,3 +858,18 @@ def _is_bool_field(model, name: str) -> bool:
 
 def _fields(kind: Kind) -> str:
     return ", ".join(kind.Params.model_fields) or "none"
+
+
+def _call_label(name: str, params: list, bound: dict, given: set) -> str:
+    """How a block instance is shown: the arguments given and those without a default, by position
+    until one is left out, then by keyword: ``layer(bottleneck, 256, 6, 1, d=2)``."""
+    if not params:
+        return name
+    parts, gap = [], False
+    for p in params:
+        if p.name not in given and p.default is not None:
+            gap = True
+            continue
+        parts.append(f"{p.name}={_show(bound[p.name])}" if gap else _show(bound[p.name]))
+    return f"{name}({', '.join(parts)})"
+

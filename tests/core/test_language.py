@@ -224,7 +224,9 @@ def test_blocks_with_parameters_defaults_and_names():
     names = [n.name for n in ir.layers()]
     assert names[:6] == ["first/conv", "first/bn", "more_1/conv", "more_1/bn", "more_2/conv", "more_2/bn"]
     assert ir.node("more_2/conv").paper == "conv1-16"
-    assert ir.scopes["first"].label == "unit(8, 3)" and ir.scopes["more_1"].kind == "block"
+    # an instance is labelled with the arguments written (defaults left out): unit(8), unit(16, 1)
+    assert ir.scopes["first"].label == "unit(8)" and ir.scopes["more_1"].label == "unit(16, 1)"
+    assert ir.scopes["more_1"].kind == "block" and ir.scopes["first"].args == {"c": 8, "k": 3}
     assert ir.node("first/conv").scope == ("first",)
 
 
