@@ -9,7 +9,7 @@ Window attention costs the same per window of M x M tokens, over the windows it 
 map padded to a multiple of the window. Swin V2's window attention (``cosine=true, cpb=512``)
 adds its continuous position bias MLP, run once per forward on the (2M-1)² offsets.
 
-MaxViT's block and grid attention (``block-attention``, ``grid-attention``) partition the grid
+MaxViT's block and grid attention (``blocked-attention``, ``grid-attention``) partition the grid
 into P x P windows or a G x G dilated grid, and cost the same per group of P² (G²) tokens.
 """
 from __future__ import annotations
@@ -236,19 +236,20 @@ class _PartitionAttention(Kind):
 
 
 class BlockAttention(_PartitionAttention):
-    kind, words, Params, prefix = "block_attention", ("block-attention", "block-sa"), BlockParams, "block_attn"
+    kind, words, Params, prefix = "block_attention", ("blocked-attention", "block-attention"), BlockParams, \
+        "block_attn"
     table_word, size_name, what = "block attention", "window", "windows"
-    doc = ("MaxViT's block attention on a token grid: multi-head self-attention within non-overlapping P x P "
-           "windows (window=7), a relative position bias per head; scale=dim scales keys by 1/sqrt(C) "
-           "(torchvision); 4·C² + 4·C + (2P-1)²·heads parameters")
+    doc = ("MaxViT's block attention (\"blocked local attention\") on a token grid: multi-head self-attention "
+           "within non-overlapping P x P windows (window=7), a relative position bias per head; scale=dim scales "
+           "keys by 1/sqrt(C) (torchvision); 4·C² + 4·C + (2P-1)²·heads parameters")
 
 
 class GridAttention(_PartitionAttention):
-    kind, words, Params, prefix = "grid_attention", ("grid-attention", "grid-sa"), GridParams, "grid_attn"
+    kind, words, Params, prefix = "grid_attention", ("grid-attention",), GridParams, "grid_attn"
     table_word, size_name, what = "grid attention", "grid", "a grid"
-    doc = ("MaxViT's grid attention on a token grid: multi-head self-attention among the G x G tokens spaced "
-           "H/G and W/G apart (grid=7: global, dilated), a relative position bias per head; scale=dim as "
-           "block-attention; 4·C² + 4·C + (2G-1)²·heads parameters")
+    doc = ("MaxViT's grid attention (\"dilated global attention\") on a token grid: multi-head self-attention "
+           "among the G x G tokens spaced H/G and W/G apart (grid=7), a relative position bias per head; scale=dim "
+           "as blocked-attention; 4·C² + 4·C + (2G-1)²·heads parameters")
 
 
 KINDS = [SelfAttention(), WindowAttention(), BlockAttention(), GridAttention()]

@@ -325,9 +325,9 @@ class TokenPool(Kind):
 class MergeParams(Params):
     out: int | None = Field(None, ge=1, description="output size (default 2C)")
     eps: float = Field(1e-5, gt=0)
-    norm: Literal["before", "after"] = Field("before", description="LayerNorm over the 4C concatenation before "
-                                                                    "the projection (Swin) or over its output "
-                                                                    "after it (Swin V2)")
+    norm: Literal["pre", "post"] = Field("pre", description="LayerNorm over the 4C concatenation before the "
+                                                             "projection (Swin), or over its output after it "
+                                                             "(post: Swin V2)")
 
 
 class PatchMerge(Kind):
@@ -337,11 +337,11 @@ class PatchMerge(Kind):
     accepts, family, table_word = (TOKENS,), "embed", "patch merging"
     positional = ("out",)
     doc = ("Swin's patch merging: each 2x2 neighbourhood of a token grid concatenated (4C), layer-normed and "
-           "projected to 2C without bias: H x W x C -> H/2 x W/2 x 2C (odd sizes padded by one); norm=after: "
+           "projected to 2C without bias: H x W x C -> H/2 x W/2 x 2C (odd sizes padded by one); norm=post: "
            "projected, then layer-normed (Swin V2)")
 
     def paper(self, p):
-        args = [str(p.out)] * (p.out is not None) + ["norm=after"] * (p.norm == "after")
+        args = [str(p.out)] * (p.out is not None) + ["norm=post"] * (p.norm == "post")
         return f"patch-merge({', '.join(args)})" if args else "patch-merge"
 
     def check_input(self, p, ins, preds):
@@ -356,7 +356,7 @@ class PatchMerge(Kind):
 
     def count_params(self, p, ins, out):
         c = ins[0][-1]
-        return 4 * c * self._out(p, c) + 2 * (4 * c if p.norm == "before" else self._out(p, c))
+        return 4 * c * self._out(p, c) + 2 * (4 * c if p.norm == "pre" else self._out(p, c))
 
     def count_macs(self, p, ins, out):
         if not dims.is_fixed(out):
@@ -370,7 +370,7 @@ class PatchMerge(Kind):
         from netc.backends.torch.attention import PatchMerging
         from netc.backends.torch.partition_attention import PatchMergingV2
         c = ins[0][-1]
-        cls = PatchMerging if node.params.norm == "before" else PatchMergingV2
+        cls = PatchMerging if node.params.norm == "pre" else PatchMergingV2
         return cls(c, self._out(node.params, c), eps=node.params.eps, device="meta")
 
     def init(self, m):

@@ -1,6 +1,6 @@
 """Swin V2 and MaxViT by torchvision's names (specs/swin.net's swin_v2_t/s/b, specs/maxvit.net):
 counts against torchvision's published figures, and the new kinds (Swin V2's cosine window
-attention with a continuous position bias, patch-merge(norm=after), MaxViT's block and grid
+attention with a continuous position bias, patch-merge(norm=post), MaxViT's block and grid
 attention) against independent hand-written references with torchvision's state_dict layout:
 one attention layer, one Swin V2 block, one MaxViT layer (MBConv, block and grid attention).
 
@@ -74,7 +74,7 @@ def test_maxvit_refuses_a_size_its_windows_do_not_divide():
     errors = netc.check(text.replace("input 224x224 RGB", "input 256x256 RGB"), filename="maxvit.net")
     assert errors
     msg = str(errors[0])
-    assert "block-attention" in msg and "64x64 grid of tokens does not divide into windows of 7x7" in msg
+    assert "blocked-attention" in msg and "64x64 grid of tokens does not divide into windows of 7x7" in msg
     assert "^" in msg                                      # rendered with its span
     errors = netc.check(text.replace("input 224x224 RGB", "input HxW RGB"), filename="maxvit.net")
     assert errors and "needs a fixed grid" in str(errors[0])
@@ -238,7 +238,7 @@ def test_swin_v2_block_loads_the_reference_module_by_dataflow(hw):
 
 def test_patch_merge_after_equals_the_reference():
     """Swin V2's PatchMergingV2: the 2x2 neighbourhoods (odd sizes padded), reduction, then norm."""
-    m = netc.compile(netc.loads("input 5x7 4ch\nto-tokens\npatch-merge(norm=after) as merge\n"))
+    m = netc.compile(netc.loads("input 5x7 4ch\nto-tokens\npatch-merge(norm=post) as merge\n"))
     _randomise(m)
     assert list(m.merge.state_dict()) == ["reduction.weight", "norm.weight", "norm.bias"]
     x = torch.randn(2, 4, 5, 7)
@@ -391,7 +391,7 @@ def test_maxvit_layer_equals_the_reference(mode):
 def test_partition_attention_equals_the_reference(kind, size):
     """One layer, on a 6x6 grid of 64 channels (two heads of 32): the reference partitions the map
     as torchvision does and loads the compiled layer's state_dict by name."""
-    word = "block-attention(2, window=%d, scale=dim)" if kind == "block" else "grid-attention(2, grid=%d, scale=dim)"
+    word = "blocked-attention(2, window=%d, scale=dim)" if kind == "block" else "grid-attention(2, grid=%d, scale=dim)"
     m = netc.compile(netc.loads(f"input 6x6 64ch\nto-tokens\n{word % size} as attn\nto-map\n"))
     _randomise(m)
     ref_attn = RefRelAttention(64, 32, size * size)
@@ -411,7 +411,7 @@ def test_partition_attention_equals_the_reference(kind, size):
 
 def test_block_and_grid_attention_differ():
     """The same weights, partitioned two ways, give different outputs (the partition matters)."""
-    a = netc.compile(netc.loads("input 6x6 64ch\nto-tokens\nblock-attention(2, window=3) as attn\n"))
+    a = netc.compile(netc.loads("input 6x6 64ch\nto-tokens\nblocked-attention(2, window=3) as attn\n"))
     b = netc.compile(netc.loads("input 6x6 64ch\nto-tokens\ngrid-attention(2, grid=3) as attn\n"))
     _randomise(a)
     b.load_state_dict(a.state_dict())
