@@ -18,11 +18,12 @@ def header(net: Net, what: str) -> list[str]:
     return lines + list(net.comments)
 
 
-def from_caffe(path: str, text: str | None = None) -> str:
-    """The spec text of a Caffe prototxt (V0, V1 or V2)."""
+def from_caffe(path: str, text: str | None = None, input_size: tuple | None = None) -> str:
+    """The spec text of a Caffe prototxt (V0, V1 or V2); ``input_size`` (C, H, W) where the file
+    does not state its input."""
     from netc.importers import caffe
     from netc.importers.printer import to_spec
-    net = caffe.read(path, text)
+    net = caffe.read(path, text, input_size)
     return to_spec(net, header(net, "Caffe prototxt"))
 
 

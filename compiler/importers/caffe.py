@@ -183,19 +183,20 @@ def _phase_ok(l: CLayer, phase: int = 1) -> bool:
     return not any(r.HasField("phase") and r.phase == phase for r in exc)
 
 
-def read(path: str, text: str | None = None) -> Net:
-    """The neutral graph of a Caffe prototxt file."""
+def read(path: str, text: str | None = None, input_size: tuple | None = None) -> Net:
+    """The neutral graph of a Caffe prototxt file. ``input_size`` (C, H, W) is the input where the
+    file does not state it (a data layer without crop_size, a Python data layer)."""
     if text is None:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     net = parse_text(text, path)
-    return to_net(net, text, path)
+    return to_net(net, text, path, input_size)
 
 
-def to_net(net, text: str, path: str) -> Net:
+def to_net(net, text: str, path: str, input_size: tuple | None = None) -> Net:
     cl = [l for l in layers_of(net, text) if _phase_ok(l)]
     g = _Build(path, text)
-    _inputs(g, net, cl)
+    _inputs(g, net, cl, input_size)
     for l in cl:
         g.layer(l)
     out = g.finish(net)
@@ -203,7 +204,29 @@ def to_net(net, text: str, path: str) -> Net:
     return out
 
 
-def _inputs(g: "_Build", net, cl: list) -> None:
+def _is_data(l: CLayer) -> bool:
+    """A layer that feeds the network from outside: a data layer, or a Python layer without bottoms
+    (FCN's SBDDSegDataLayer; its code is never run)."""
+    return l.type in DATA or (l.type == "Python" and not l.bottom)
+
+
+_MEAN = re.compile(r"""['"]mean['"]\s*:\s*[(\[]([^()\[\]]*)[)\]]""")
+
+
+def _python_mean(l: CLayer) -> list:
+    """The mean a Python data layer's param_str states (``'mean': (104.0, 116.7, 122.7)``), read as
+    text: nothing in it is evaluated."""
+    pp = getattr(l.msg, "python_param", None)
+    m = _MEAN.search(pp.param_str) if pp is not None else None
+    if not m:
+        return []
+    try:
+        return [float(x) for x in m.group(1).split(",") if x.strip()]
+    except ValueError:
+        return []
+
+
+def _inputs(g: "_Build", net, cl: list, given: tuple | None = None) -> None:
     shape = None
     if len(net.input):
         g.blobs[net.input[0]] = "input"
@@ -213,18 +236,35 @@ def _inputs(g: "_Build", net, cl: list) -> None:
             shape = list(net.input_dim[:4])
         m = re.search(r"^[^\S\n]*input_(?:dim|shape)\b", g.text, re.M) or re.search(r"^[^\S\n]*input\b", g.text, re.M)
         g.input_line = g.text.count("\n", 0, m.start()) + 1 if m else 0
+    source = None                   # the data layer that states no size
     for l in cl:
         if l.type == "Input" and len(l.msg.input_param.shape):
             shape = list(l.msg.input_param.shape[0].dim)
             g.input_line = l.line
-        elif l.type in DATA and shape is None:
+        elif _is_data(l) and shape is None and source is None:     # the first: a second reads labels
             g.input_line = g.input_line or l.line
             tp = getattr(l.msg, "transform_param", None)
             if tp is not None and tp.crop_size:
                 shape = [0, 1 if tp.force_gray else 3, tp.crop_size, tp.crop_size]
             if tp is not None:
                 g.mean = list(tp.mean_value) or ([tp.mean_file] if tp.mean_file else [])
+            if l.type == "Python":
+                g.mean = _python_mean(l)
+            if shape is None:
+                source = l
     g.shape = tuple(int(x) for x in shape[1:4]) if shape and len(shape) >= 4 else None
+    if given is not None:
+        g.shape, g.size_given = tuple(given), True
+    elif g.shape is None and source is not None:
+        # no size in the file: any H x W where the channels are known (one mean value each, BGR
+        # as Caffe feeds it); the spec then says whether the network takes any size
+        chans = len(g.mean) if g.mean and not isinstance(g.mean[0], str) else None
+        if chans is None:
+            raise g.error(source, "the input's size is not in this file (a data layer without crop_size, and no "
+                                  "Input layer or input_shape), nor its channels",
+                          hint=f"give it: netc import {os.path.basename(g.path)} --input 3x32x32 (channels x height "
+                               "x width)")
+        g.shape, g.any_size = (chans, None, None), source.type
 
 
 class _Build:
@@ -242,6 +282,9 @@ class _Build:
         self.scales: dict = {}               # batch norm layer -> the Scale layer after it
         self.made: dict = {}                 # the name a layer got here -> its CLayer (where it is)
         self.input_line = 0                  # where the input is declared
+        self.skips: dict = {}                # a crop to the input's size: {crop layer: {"input"}}
+        self.size_given = False              # the input's size came from the caller (--input)
+        self.any_size: str | None = None     # the data layer's type, where the file states no size
         self._lines: list | None = None
 
     def span_of(self, name: str | None) -> Span | None:
@@ -288,7 +331,7 @@ class _Build:
 
     def layer(self, l: CLayer) -> None:
         t = l.type
-        if t in DATA:
+        if _is_data(l):
             for top in l.top[:1]:
                 self.blobs[top] = "input"
             for top in l.top[1:]:
@@ -327,6 +370,37 @@ class _Build:
             params["dilation"] = int(dil[0])
         self.add(l, "conv", params)
 
+    def t_Deconvolution(self, l):
+        p = l.msg.convolution_param
+        k = _hw(p, "kernel", None)
+        if k is None:
+            raise self.error(l, "a deconvolution without kernel_size")
+        dil = list(p.dilation)
+        if dil and any(d != 1 for d in dil):
+            raise self.error(l, "a dilated deconvolution has no netc kind (upconv has no dilation)")
+        self.add(l, "upconv", {"out": int(p.num_output), "k": k, "stride": _hw(p, "stride", 1),
+                               "pad": _hw(p, "pad", 0), "groups": int(p.group), "bias": bool(p.bias_term)})
+
+    def t_Crop(self, l):
+        if len(l.bottom) != 2:
+            raise self.error(l, f"a Crop reads two blobs (what to crop, and one of the size to crop it to), "
+                                f"not {len(l.bottom)}")
+        cp = l.msg.crop_param
+        axis = cp.axis if cp.axis >= 0 else 4 + cp.axis
+        offs = [int(o) for o in cp.offset]
+        if axis not in (2, 3):
+            raise self.error(l, f"it crops from axis {cp.axis}; netc crops height and width only (axis 2)")
+        if len(offs) > 4 - axis:
+            raise self.error(l, f"{len(offs)} offsets for {4 - axis} cropped axes")
+        if axis == 3:
+            raise self.error(l, "it crops the width only (axis 3); netc's crop cuts height and width to the "
+                                "second blob's size")
+        oh, ow = (offs[0], offs[-1]) if offs else (0, 0)     # one offset: the same for both axes
+        ins = [self.src(l, b) for b in l.bottom]
+        self.add(l, "crop", {"offset": oh if oh == ow else [oh, ow]}, ins)
+        if ins[1] == "input":
+            self.skips.setdefault(self.layers[-1].name, set()).add("input")
+
     def t_InnerProduct(self, l):
         p = l.msg.inner_product_param
         if getattr(p, "transpose", False):
@@ -342,10 +416,10 @@ class _Build:
             self.add(l, "gmp" if p.pool == 0 else "gap")
             return
         k = _hw(p, "kernel", None)
+        # Caffe rounds up unless round_mode says FLOOR: written wherever it does, also at a size where
+        # rounding down would agree (the spec must compute what Caffe computes at every size)
         params = {"k": k, "stride": _hw(p, "stride", 1), "pad": _hw(p, "pad", 0),
                   "ceil": getattr(p, "round_mode", 0) == 0}
-        if not (hasattr(p, "HasField") and p.HasField("round_mode")):
-            params["ceil_implicit"] = True    # Caffe's default: written only where it changes the size
         self.add(l, kind, params)
 
     def t_LRN(self, l):
@@ -420,6 +494,11 @@ class _Build:
             comments.append(f"input as Caffe feeds it: BGR channel order, mean ({m}) subtracted")
         else:
             comments.append("input as Caffe feeds it: BGR channel order, the mean subtracted (not stated in this file)")
+        if self.size_given:
+            comments.append("input size given to netc import (--input): this file does not state it")
+        elif self.any_size:
+            comments.append(f"input of any size: this file states none (its {self.any_size} data layer has no "
+                            "crop_size); the channels are its mean's")
         left = sorted((set(self.dropped) - {"Input"}) | {x[3] for x in self.losses})
         if left:
             comments.append("left out, used in training only: " + ", ".join(left) + " layers")
@@ -427,6 +506,8 @@ class _Build:
                   comments, net.name, self.path, softmax)
         out.blobs = self.blobs_of          # type: ignore[attr-defined]
         out.scales = self.scales           # type: ignore[attr-defined]
+        out.skips = self.skips             # type: ignore[attr-defined]
+        out.named_joins = {l.name for l in self.layers if l.kind == "crop"}   # type: ignore[attr-defined]
         return out
 
 

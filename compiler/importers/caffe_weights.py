@@ -51,13 +51,13 @@ def _array(b, np, layer: str = "?", path: str = ""):
     return data.reshape(shape or [data.size])
 
 
-def import_with_weights(prototxt: str, caffemodel: str):
+def import_with_weights(prototxt: str, caffemodel: str, input_size: tuple | None = None):
     """(spec text, state_dict) of a prototxt and its .caffemodel."""
     import torch
     import netc
     from netc.importers import caffe, header
     from netc.importers.printer import to_spec
-    net = caffe.read(prototxt)
+    net = caffe.read(prototxt, input_size=input_size)
     order: list = []
     text = to_spec(net, header(net, "Caffe prototxt") + [f"weights: {os.path.basename(caffemodel)}"], order=order)
     blobs = read_blobs(caffemodel)
@@ -65,7 +65,7 @@ def import_with_weights(prototxt: str, caffemodel: str):
     tensors = []
     for name in order:
         l = kinds[name]
-        if l.kind not in ("conv", "fc", "bn"):
+        if l.kind not in ("conv", "fc", "upconv", "bn"):
             continue
         src = l.name
         if src not in blobs:

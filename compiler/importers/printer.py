@@ -20,7 +20,7 @@ import re
 
 import networkx as nx
 
-from netc.importers.fold import _fold_aux, _fold_blocks, _local, _repeats
+from netc.importers.fold import _fold_aux, _fold_blocks, _local, _repeats, common_name, fold_structure
 from netc.dsl.errors import NetcError, NetcErrors, Span, raise_all
 
 from netc.importers.graph import ImportError_, Layer, Net, fail
@@ -54,12 +54,21 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
         if len(first) != 1 or len(list(g.predecessors(first[0]))) != 1:
             raise fail("a side output must hang off one layer of the main network", net.layer(name))
         attach = next(iter(g.predecessors(first[0])))
-        auxes.append([_aux_name(net, nodes, name), attach, weight, _seq(ctx, name, attach, idom)])
+        aux = _aux_name(net, nodes, name)
+        if not any("/" in n for n in nodes):      # loss1_ave_pool, loss1_conv ...: loss1
+            aux = common_name(nodes) or aux
+        auxes.append([aux, attach, weight, _seq(ctx, name, attach, idom)])
     covered = main_nodes | {n for a in auxes for n in (nx.ancestors(g, _last(a[3])) | {_last(a[3])})}
     for l in net.layers:
         if l.name not in covered:
             raise fail("it feeds no output of the network; netc cannot print a layer whose result is unused", l)
-    main = _fold_blocks(ctx, main, aux=False)
+    keep = frozenset(a[1] for a in auxes)
+    if getattr(net, "block_names", None):     # the source names its blocks (a module netc compiled): those first
+        main = _fold_blocks(ctx, main, aux=False)
+        main = fold_structure(ctx, main, keep)
+    else:                                     # by structure, then what the names group beside it
+        main = fold_structure(ctx, main, keep)
+        main = _fold_blocks(ctx, main, aux=False)
     _fold_aux(ctx, auxes)
     for a in auxes:
         a[3] = _fold_blocks(ctx, a[3], aux=False, prefix=a[0] + "/")
@@ -126,8 +135,14 @@ def _top_name(name: str) -> str:
 
 def _desired_names(ctx: _Ctx, main: list, auxes: list) -> None:
     """The full name each layer should have in the IR: scope + local name."""
+    merged = {id(it.block) for it in _calls(main) if it.count > 1}
+    structural: list = []
+
     def walk(items, scope: str, depth: int, top: bool):
         for it in items:
+            if it.kind == "call" and getattr(it, "structural", False):
+                structural.append(it)           # named below, once every other name is known
+                continue
             if it.kind == "call":
                 inst = it.inst if "/" in it.inst else _label(it.inst)
                 walk(it.body, inst, it.src_depth, False)
@@ -138,13 +153,32 @@ def _desired_names(ctx: _Ctx, main: list, auxes: list) -> None:
                 if top:
                     local = _top_name(l.name)
                 else:
-                    local = _label(_local(l, depth))
+                    local = _label(_local(l, depth)).replace("/", "_")    # x1/bn in conv2_1: x1_bn
+                    if not _local(l, depth):    # loss1_conv beside loss1 (no '/'): conv
+                        local = _label(l.name[len(scope):].lstrip("_-.") if l.name.startswith(scope)
+                                       else l.name).replace("/", "_")
                 ctx.names[l.name] = f"{scope}/{local}" if scope else local
             for b in it.branches:
                 walk(b, scope, depth, top)
     walk(main, "", 0, True)
     for name, attach, weight, items in auxes:
         walk(items, name, len(_path(name)), False)
+    # a block found by structure: an instance is named where its layers' names share a prefix no
+    # other name has (inception_3a), and its layers where every instance calls them alike; the
+    # instances of a run (bottleneck(64, 256) x2) and their layers take netc's names
+    taken = {_path(v)[0] for v in ctx.names.values()}
+    for it in structural:
+        if it.count > 1 or not it.inst or (it.inst in taken and not getattr(it, "pinned", False)):
+            it.inst = ""
+            continue
+        taken.add(it.inst)
+        if id(it.block) in merged:
+            continue
+        locs = [loc for loc in it.locals.values() if loc]
+        for l in _layers(it.body):
+            loc = it.locals.get(l.name)
+            if loc and locs.count(loc) == 1:
+                ctx.names[l.name] = f"{it.inst}/{loc}"
     seen: dict = {}
     for k, v in list(ctx.names.items()):
         if v in seen:       # two layers would get one name: keep the source's names
@@ -163,6 +197,22 @@ def _desired_names(ctx: _Ctx, main: list, auxes: list) -> None:
         kept.add(ctx.names[k])
 
 
+def _calls(items: list) -> list:
+    """Every call item in ``items``, in groups' branches too."""
+    out = []
+    for it in items:
+        if it.kind == "call":
+            out.append(it)
+        for b in it.branches:
+            out += _calls(b)
+    return out
+
+
+def _bodies(it: Item) -> list:
+    """The items of each instance a call stands for (several for ``block(...) x n``)."""
+    return [c.body for c in it.run] if it.kind == "call" and it.count > 1 else [it.body]
+
+
 def _pin_from(ctx: _Ctx, items: list) -> None:
     """A layer that a ``from`` names is written with its name (out of a repeat)."""
     refs: set = set()
@@ -177,7 +227,8 @@ def _pin_from(ctx: _Ctx, items: list) -> None:
             for b in it.branches:
                 walk(b)
             if it.kind == "call":
-                walk(it.body)
+                for body in _bodies(it):
+                    walk(body)
     walk(items)
     for r in refs:
         ctx.explicit.add(ctx.template.get(r, r))
@@ -195,7 +246,7 @@ def _own(it: Item) -> list:
 # ------------------------------------------------------------------ rendering
 # ------------------------------------------------------------------ rendering
 def _as(ctx: _Ctx, l: Layer, scope_depth: int) -> str:
-    if l.name not in ctx.explicit:
+    if l.name not in ctx.explicit or l.name not in ctx.names:
         return ""
     return " as " + "/".join(_path(ctx.names[l.name])[scope_depth:])
 
@@ -258,13 +309,26 @@ def _render(ctx: _Ctx, main: list, auxes: list, header: list[str]) -> str:
     return "\n".join(o.lines) + "\n"
 
 
+def _join_word(join: Layer) -> str:
+    """A group's head: ``concat``, ``concat(crop)``, ``crop(offset=19)``, ``add`` ..."""
+    if join.kind == "concat" and join.params.get("crop"):
+        return "concat(crop)"
+    if join.kind == "crop":
+        off = join.params.get("offset", 0)
+        return "crop" if off in (0, [0, 0], (0, 0)) else f"crop(offset={fmt_num(off)})"
+    return join.kind
+
+
 def _call(it: Item, depth: int, blk: Block | None = None) -> str:
     slots = blk.slots if blk is not None else {}
     args = [slots.get((id(it), i), a) for i, a in enumerate(it.args)]     # a nested instance's widths
     fam = it.block.family or [it.block]
     if len(fam) > 1:
         args = [str(fam.index(it.block) + 1)] + [f"{p}={a}" for p, a in zip(it.block.params, args)]
-    return f"{it.block.name}({', '.join(args)}) as {_path(it.inst)[-1]}"
+    text = f"{it.block.name}({', '.join(args)})"
+    if it.count > 1:
+        return f"{text} x{it.count}"
+    return f"{text} as {_path(it.inst)[-1]}" if it.inst else text
 
 
 def _attach_name(ctx: _Ctx, attach: str, main: list) -> str:
@@ -281,7 +345,7 @@ def _items(ctx: _Ctx, o: _Out, items: list, depth: int, scope: int, blk: Block |
         elif it.kind == "group":
             join = it.layer
             name = _as(ctx, join, scope)
-            o.add(depth, f"{join.kind}{'(crop)' if join.params.get('crop') else ''}{name} {{", join)
+            o.add(depth, f"{_join_word(join)}{name} {{", join)
             if join.kind == "residual":         # its lines are its one branch; the other is its input
                 _items(ctx, o, it.branches[0], depth + 1, scope, blk)
             else:
@@ -290,7 +354,7 @@ def _items(ctx: _Ctx, o: _Out, items: list, depth: int, scope: int, blk: Block |
             o.add(depth, "}")
         elif it.kind == "repeat" and id(it) in ctx.unfold:
             for l in it.run:
-                o.add(depth, word(ctx, l, _width(blk, l)) + _as(ctx, l, scope), l)
+                o.add(depth, _word(ctx, l, blk) + _as(ctx, l, scope), l)
         else:
             o.add(depth, _one(ctx, it, scope, blk), it.layer)
 
@@ -298,13 +362,30 @@ def _items(ctx: _Ctx, o: _Out, items: list, depth: int, scope: int, blk: Block |
 def _one(ctx: _Ctx, it: Item, scope: int, blk: Block | None) -> str:
     if it.kind == "repeat":
         if id(it) not in ctx.unfold:
-            return f"{word(ctx, it.layer, _width(blk, it.layer))} x{it.count}"
-        return " -> ".join(word(ctx, l, _width(blk, l)) + _as(ctx, l, scope) for l in it.run)
-    return word(ctx, it.layer, _width(blk, it.layer)) + _as(ctx, it.layer, scope)
+            return f"{_word(ctx, it.layer, blk)} x{it.count}"
+        return " -> ".join(_word(ctx, l, blk) + _as(ctx, l, scope) for l in it.run)
+    return _word(ctx, it.layer, blk) + _as(ctx, it.layer, scope)
 
 
 def _width(blk: Block | None, l: Layer) -> str | None:
     return blk.slots.get(id(l)) if blk is not None else None
+
+
+_STANDIN = 7_340_033        # a value no layer has: stands for a block's parameter while a word is written
+
+
+def _word(ctx: _Ctx, l: Layer, blk: Block | None) -> str:
+    """The layer's word inside ``blk``: its width, stride and groups as the block's parameters
+    where the block takes them (``conv1-c/s``, ``conv3-c(groups=c)``)."""
+    extra = {f: blk.slots[(id(l), f)] for f in ("stride", "groups") if blk is not None and (id(l), f) in blk.slots}
+    if not extra:
+        return word(ctx, l, _width(blk, l))
+    params, subs = dict(l.params), {}
+    for i, (f, name) in enumerate(extra.items()):
+        params[f] = _STANDIN + i
+        subs[str(_STANDIN + i)] = name
+    w = word(ctx, Layer(l.name, l.kind, params, l.inputs, l.where, l.act, l.source_type), _width(blk, l))
+    return re.sub(r"\d+", lambda m: subs.get(m.group(0), m.group(0)), w)
 
 
 def _branch(ctx: _Ctx, o: _Out, items: list, depth: int, scope: int, blk: Block | None) -> None:
@@ -413,7 +494,8 @@ def _slots(main: list, auxes: list) -> list:
     def walk(items, owner):
         for it in items:
             if it.kind == "call":
-                walk(it.body, it)
+                for c in (it.run if it.count > 1 else [it]):
+                    walk(c.body, c)
             elif it.kind == "group":
                 for b in it.branches:
                     walk(b, owner)

@@ -17,7 +17,7 @@ from netc.importers.graph import Layer, Net, fail
 WEIGHTED = ("conv", "fc", "upconv")
 ACT_KINDS = ("relu", "sigmoid", "tanh", "relu6", "hardswish", "hardsigmoid", "silu", "gelu")
 #: joins read back as a group of branches (``residual``: its body, and its input)
-JOINS = ("concat", "add", "mul", "residual")
+JOINS = ("concat", "add", "mul", "residual", "crop")
 
 
 # ------------------------------------------------------------------ items
@@ -220,7 +220,7 @@ def _seq(ctx: _Ctx, end: str, stop: str, idom: dict) -> list:
             rest = [p for p in preds if p not in skips]
             if skips and len(rest) == 1:   # U-Net's skip: `from conv4_2` beside the path it joins
                 fork = rest[0]
-                out.append(Item("group", l, branches=[[Item("from", ctx.idx[p])] if p in skips else []
+                out.append(Item("group", l, branches=[[Item("from", ctx.idx.get(p) or Layer(p, "input"))] if p in skips else []
                                                       for p in preds]))
                 n = fork
                 continue

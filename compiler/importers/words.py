@@ -96,7 +96,7 @@ def word(ctx: _Ctx, l: Layer, width: str | None = None) -> str:
     elif k in ("maxpool", "avgpool"):
         kk, ss, pp = _pair(p.get("k")), _pair(p.get("stride")), _pair(p.get("pad"), 0)
         ceil = bool(p.get("ceil")) and (not p.get("ceil_implicit") or _ceil_matters(ctx, l))
-        if kk == (2, 2) and ss == (2, 2) and pp == (0, 0) and not ceil and p.get("count_include_pad", True):
+        if kk == (2, 2) and ss == (2, 2) and pp == (0, 0) and p.get("count_include_pad", True):
             w = k
         elif kk[0] == kk[1] and ss[0] == ss[1]:
             w = f"{k}{kk[0]}/{ss[0]}"

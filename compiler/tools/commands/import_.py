@@ -25,8 +25,9 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", metavar="OUT.net", help="write the spec here (default: print it)")
     p.add_argument("--weights", metavar="OUT.pt", help="write the weights as a state_dict for the spec")
     p.add_argument("--caffemodel", metavar="FILE", help="the .caffemodel with the weights (default: next to the prototxt)")
-    p.add_argument("--input", default="3x224x224", metavar="CxHxW",
-                   help="example input size for module:callable (default 3x224x224)")
+    p.add_argument("--input", default=None, metavar="CxHxW",
+                   help="example input size for module:callable (default 3x224x224); for a prototxt, the input "
+                        "where the file does not state it")
     p.set_defaults(run=run)
 
 
@@ -71,9 +72,9 @@ def _import(args, bar) -> int:
             if model is None:
                 raise UsageError(f"--weights needs the .caffemodel: none next to {src}; pass --caffemodel FILE")
             bar.stage(f"reading the weights from {os.path.basename(model)}")
-            text, weights = caffe_weights.import_with_weights(src, model)
+            text, weights = caffe_weights.import_with_weights(src, model, _size(args.input))
         else:
-            text = importers.from_caffe(src)
+            text = importers.from_caffe(src, input_size=_size(args.input))
     bar.close()
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
@@ -90,6 +91,19 @@ def _import(args, bar) -> int:
         bar.close()
         print(f"wrote {args.weights} ({len(weights)} tensors)", file=sys.stderr)
     return 0
+
+
+def _size(text: str | None) -> tuple | None:
+    """``--input 3x32x32`` as (3, 32, 32)."""
+    if text is None:
+        return None
+    try:
+        dims = tuple(int(x) for x in re.split(r"[x×]", text))
+    except ValueError:
+        dims = ()
+    if len(dims) != 3 or min(dims) < 1:
+        raise UsageError(f"--input {text!r} is not a size such as 3x224x224 (channels x height x width)")
+    return dims
 
 
 def _beside(path: str) -> str | None:
@@ -135,10 +149,7 @@ def _callable(ref: str, args):
     if not isinstance(module, torch.nn.Module):
         raise UsageError(f"{ref} gives {type(module).__name__}, not a torch.nn.Module",
                          hint="name a torch.nn.Module, or a callable that returns one (mypkg.models:resnet50)")
-    try:
-        dims = [int(x) for x in re.split(r"[x×]", args.input)]
-    except ValueError:
-        raise UsageError(f"--input {args.input!r} is not a size such as 3x224x224") from None
+    dims = _size(args.input or "3x224x224")
     text = netc.from_torch(module, torch.randn(1, *dims))
     weights = None
     if args.weights:
