@@ -217,7 +217,8 @@ def _load_by_dataflow(model: nn.Module, source: nn.Module, strict: bool) -> nn.M
     with torch.fx), not the order the modules were registered in: a source that registers its
     head before its trunk, or its side heads before its classifier, loads all the same."""
     return _pair_and_copy(model, dataflow_tensors(model, sums_by_shape=True),
-                          dataflow_tensors(source, sums_by_shape=True), strict, by_dataflow=True)
+                          dataflow_tensors(source, sums_by_shape=True, example=_example_input(model)), strict,
+                          by_dataflow=True)
 
 
 #: elementwise sums, whose operands may come in either order: ``a + b`` is ``b + a``
@@ -310,11 +311,59 @@ class _LeafTracer(fx.Tracer):
             next(m.parameters(recurse=False), None) is not None or next(m.buffers(recurse=False), None) is not None)
 
 
-def dataflow_tensors(module: nn.Module, sums_by_shape: bool = False) -> list[tuple[str, torch.Tensor]]:
+def _example_input(model: nn.Module):
+    """A zero input of the compiled model's size (64 x 64 where its size is free), or None."""
+    info = getattr(model, "netc", None) or {}
+    shape, least = info.get("input"), info.get("min_input") or (1, 1)
+    if not shape or len(shape) != 3 or not isinstance(shape[0], int):
+        return None
+    hw = [d if isinstance(d, int) else max(64, m) for d, m in zip(shape[1:], least)]
+    return torch.zeros(1, shape[0], *hw)
+
+
+def _by_execution(module: nn.Module, example) -> list[tuple[str, torch.Tensor]] | None:
+    """The tensors of ``module`` in the order one run of it (in eval mode, without gradients) first
+    calls the modules that hold them, then any it did not call; None when the run fails. For a
+    module torch.fx cannot trace (ultralytics' C2f splits with list(...chunk()), its DetectionModel
+    reads earlier layers' outputs by index): a C2f uses its cv2 after its bottlenecks, though it
+    registers cv2 first."""
+    order, seen, hooks = [], set(), []
+
+    def called(m, _args):
+        if m not in seen:
+            seen.add(m)
+            order.append(m)
+
+    for m in module.modules():
+        if next(m.parameters(recurse=False), None) is not None or next(m.buffers(recurse=False), None) is not None:
+            hooks.append(m.register_forward_pre_hook(called))
+    was = module.training
+    try:
+        module.eval()
+        with torch.no_grad():
+            module(example)
+    except Exception:  # noqa: BLE001 - the run is a best effort; registration order stays
+        return None
+    finally:
+        for h in hooks:
+            h.remove()
+        module.train(was)
+    names = {m: n for n, m in module.named_modules()}
+    sd = module.state_dict(keep_vars=True)
+    keys: dict[str, None] = {}
+    for m in order:
+        prefix = names[m] + "." if names.get(m) else ""
+        keys.update((k, None) for k in sd if k.startswith(prefix) and "." not in k[len(prefix):])
+    keys.update((k, None) for k in sd)
+    return [(k, sd[k]) for k in keys if not k.endswith("num_batches_tracked") and isinstance(sd[k], torch.Tensor)]
+
+
+def dataflow_tensors(module: nn.Module, sums_by_shape: bool = False, example=None) -> list[tuple[str, torch.Tensor]]:
     """(state_dict key, tensor) in dataflow order: the layers feeding the main output in the
     order the traced graph runs them, then side outputs' layers (auxiliary heads, traced in
     training mode), each module's parameters and buffers in its own order. A module torch.fx
-    cannot trace keeps its registration order (with a warning).
+    cannot trace keeps its registration order (with a warning), or with ``example`` (an input)
+    the order one run of it calls the modules that hold tensors (:func:`_by_execution`).
 
     A module without submodules that holds tensors of its own is traced as one call (torchvision's
     FrozenBatchNorm2d reads its weight, bias, running_var, running_mean in its forward; as one call
@@ -327,9 +376,11 @@ def dataflow_tensors(module: nn.Module, sums_by_shape: bool = False) -> list[tup
         module.train(True)
         graph = module.graph if isinstance(module, fx.GraphModule) else _LeafTracer().trace(module)
     except Exception as e:  # noqa: BLE001 - any tracing failure: fall back, and say so
+        run = None if example is None else _by_execution(module, example)
         warnings.warn(f"load_weights: torch.fx cannot trace {type(module).__name__} ({type(e).__name__}: {e}); "
-                      "matching its tensors in registration order", stacklevel=4)
-        return _tensors(module.state_dict())
+                      "matching its tensors in " + ("the order one run of it uses them" if run is not None
+                                                    else "registration order"), stacklevel=4)
+        return run if run is not None else _tensors(module.state_dict())
     finally:
         module.train(was)
     sd = module.state_dict(keep_vars=True)
