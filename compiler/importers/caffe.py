@@ -351,10 +351,10 @@ class _Build:
             return
         rule = getattr(self, "t_" + t, None)
         if rule is None:
+            read = ", ".join(sorted(n[2:] for n in dir(self) if n.startswith("t_")))
             raise self.error(l, "netc has no layer kind for it, so the network cannot be written as a spec",
                              hint="nothing was dropped; a Python layer's code is never run" if t == "Python" else
-                             "netc's kinds: conv, fc, max/avg pooling, LRN, batch norm, dropout, ReLU, soft-max, "
-                             "concat, add")
+                             f"the Caffe layers netc reads: {read}; data, loss, accuracy and Split layers")
         rule(l)
 
     # ---------------------------------------------------------------- layer rules

@@ -26,7 +26,8 @@ def usable_name(name: str | None) -> bool:
     if not name or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
         return False
     return not (name.lower() in _WORDS or is_reserved(name) or DEFAULT.lookup_word(name) is not None
-                or DEFAULT.join(name) is not None)
+                or DEFAULT.join(name) is not None
+                or DEFAULT.lookup_word(name + "-1") is not None)     # conv3: read as conv3-64 would be
 
 
 def _free(base: str, taken) -> str:

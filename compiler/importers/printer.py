@@ -87,6 +87,8 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
                 if not verify or not _fix(ctx, text, main, auxes):
                     break
             except NetcError as e:      # an error in the printed text is one in the source: say where
+                if _printers(e):
+                    raise _printer_bug(e, text, net) from None
                 raise _in_source(e, text, ctx, locate) from None
         top = ctx.explicit - set(ctx.template.values())     # names in block bodies are the same either way
         if best is None or len(top) < best[0]:
@@ -95,7 +97,41 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
             break
     if order is not None:
         order[:] = [l.name for l, _ in _slots(main, auxes)]
-    return format_text(best[1])
+    out = format_text(best[1])
+    if verify:                  # what is written is what was checked: parsed and elaborated once more
+        import netc
+        try:
+            ir = netc.loads(out)
+        except NetcError as e:
+            raise _printer_bug(e, out, net) from None
+        if len([n for n in ir.layers() if n.kind not in (*JOINS, "identity")]) < len(_slots(main, auxes)):
+            raise _printer_bug(ImportError_("netc fmt lost layers of the printed spec"), out, net)
+    return out
+
+
+#: what an error of the printed text says where the printer, not the source, is at fault: a name
+#: the language refuses, text that does not parse, a word or block it does not know
+_PRINTER_FAULT = re.compile(r"duplicate name|a name cannot contain|is reserved|name of a built-in layer|"
+                            r"unknown (layer|block|name|variable|word)|is not defined")
+
+
+def _printers(e: NetcError) -> bool:
+    from netc.dsl.errors import SpecSyntaxError
+    errs = e.errors if isinstance(e, NetcErrors) else [e]
+    return any(isinstance(x, SpecSyntaxError) or _PRINTER_FAULT.search(x.message or "") for x in errs)
+
+
+def _printer_bug(e: NetcError, text: str, net: Net) -> ImportError_:
+    """An internal error: the spec printed for ``net`` does not read back. Nothing is written."""
+    errs = e.errors if isinstance(e, NetcErrors) else [e]
+    x = errs[0]
+    lines = text.splitlines()
+    line = x.span.line if x.span is not None and x.span.source is not None else 0
+    at = f" (printed line {line}: {lines[line - 1].strip()[:120]!r})" if 0 < line <= len(lines) else ""
+    src = net.source or "the source"
+    return ImportError_(f"internal error: the spec printed for {src} does not read back: {x.message}{at}",
+                        hint="this is a bug in netc import, not in the file; nothing was written. Please report it "
+                             "with the file")
 
 
 def _max_layers(net: Net, locate) -> None:
