@@ -852,8 +852,10 @@ def _flags(model) -> list[str]:
 
 
 def _is_bool_field(model, name: str) -> bool:
+    """A flag: true/false, or true/false or a word (conv's bn: true, false or frozen; a bare `bn` is true)."""
+    import typing
     f = model.model_fields[name]
-    return f.annotation is bool
+    return f.annotation is bool or (typing.get_origin(f.annotation) is typing.Union and bool in typing.get_args(f.annotation))
 
 
 def _fields(kind: Kind) -> str:
