@@ -21,8 +21,46 @@ from netc.passes.shapes import count_costs, find_min_input, infer_types
 
 
 def build(resolved: Resolved) -> IR:
-    """Elaborated configuration -> IR with types, checks and costs: lower, then every pass."""
-    return run(lower(resolved), PASSES)
+    """Elaborated configuration -> IR with types, checks and costs: lower, then every pass.
+    Errors that may follow from an error of elaboration or lowering (a `from` naming no layer reads
+    the input instead) are left out (:func:`drop_follow_ons`)."""
+    ir = lower(resolved)
+    n = len(ir.errors)
+    run(ir, PASSES)
+    drop_follow_ons(ir, n, len(resolved.errors))
+    return ir
+
+
+def drop_follow_ons(ir: IR, n: int, elaborated: int | None = None) -> None:
+    """Where elaboration or lowering reported errors (the first ``n`` of ``ir.errors``; the first
+    ``elaborated`` of them elaboration's), the lines they could not read are missing from the graph,
+    and what the later stages find from that place on follows from them: a name on such a line that
+    `from` cannot find, shapes that no longer fit, layers that no longer reach the output. Those are
+    not reported, so that no consequence is listed before its cause (errors are shown in the order of
+    the text). What the later stages find in the text before the first elaboration error (where a
+    block's error stands at its call) is kept; after a `from` that names no layer (it reads the input
+    instead, and the join that holds it may come before it in the text), nothing is."""
+    m = n if elaborated is None else elaborated
+    res, low, later = ir.errors[:m], ir.errors[m:n], ir.errors[n:]
+    if not res and not low:
+        return
+    main = ir.span.file if ir.span is not None else None
+
+    def at(e):
+        """The latest place in the configuration's file an error stands for: its span, or the call of
+        the block it sits in (None: it stands in another file)."""
+        spots = [s for s in [e.span, *(sp for _, sp in e.notes)] if s is not None and s.file == main and s.line]
+        return max(((s.line, s.col) for s in spots), default=None)
+
+    if res:
+        starts = [at(e) for e in res]
+        first = None if None in starts else min(starts)     # an error in an included file: keep nothing
+        low = [e for e in low if first is not None and at(e) is not None and at(e) < first]
+        later = [e for e in later if not isinstance(e, GraphError)
+                 and first is not None and at(e) is not None and at(e) < first]
+    if low:
+        later = []
+    ir.errors[m:] = low + later
 
 
 def run(ir: IR, passes) -> IR:

@@ -97,8 +97,22 @@ def _propagate(ir: IR, in_shape: tuple, attr: str) -> list[NetcError]:
     return errors
 
 
+def readable(ir: IR, name: str) -> str:
+    """A layer as an error message names it: its name where the user wrote it (``as b9``) or where the
+    papers' naming makes it telling (conv1_2, pool3, fc6); an unnamed identity, join or activation
+    (``identity1_5``, ``add3``) as what the text says and where: ``identity (line 9, in residual_1)``."""
+    n = ir.node(name) if name in ir.g else None
+    kind = n.layer_kind if n is not None else None
+    if n is None or n.explicit or kind is None or kind.role not in ("other", "join") or not n.span.line \
+            or n.kind == "input":
+        return name
+    scope = name.rsplit("/", 1)[0] if "/" in name else ""
+    return f"{n.word or n.paper} (line {n.span.line}{', in ' + scope if scope else ''})"
+
+
 def _infer_node(ir: IR, n: Node, preds: list[str], ins: list[tuple]) -> tuple:
     kind = n.layer_kind
+    preds = [readable(ir, p) for p in preds]      # for messages only
     ins = [typed(s) for s in ins]
     if kind.join:
         return typed(kind.check(n, preds, ins))

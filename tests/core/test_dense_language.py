@@ -142,3 +142,47 @@ def test_required_as_an_expression_catches_a_wrong_channel_count_in_a_stack():
     loose = STACK.replace("residual(required = s == 1)", "residual").replace("mb(c, c, 1) x(n-1)",
                                                                             "mb(c, cin, 1) x(n-1)")
     assert [len(x) for x in S.residuals(netc.loads(loose))] == [1, 2]   # what exit 0 hid: one shortcut of three
+
+
+# ------------------------------------------------------------------ follow-on errors
+TYPO_ON_B9 = """\
+input 32x32 RGB
+conv3-8
+conv3-8(groupz=2) as b9
+conv3-8
+add {
+    identity
+    from b9
+}
+gap
+FC-3
+"""
+
+
+def test_an_error_caused_by_an_earlier_error_is_not_reported_before_it():
+    """Today's cause and effects: the typo drops the line naming b9; 'from b9', the add's shapes and the
+    layers that no longer reach the output follow from it and would be listed around it."""
+    errs = _errors(TYPO_ON_B9)
+    assert [(e.span.line, e.message) for e in errs] == [(3, "conv has no parameter 'groupz'")]
+    fixed = netc.loads(TYPO_ON_B9.replace("groupz", "groups"))       # and the rest was fine
+    assert fixed.node("b9").params.groups == 2
+
+
+def test_an_unrelated_error_before_the_first_elaboration_error_is_kept():
+    errs = _errors("input 32x32 RGB\nvar n = 4\nconv3-16(groups=n)\nconv(out=10, k=3, groups=4)\nFC-10\n")
+    assert [e.span.line for e in errs] == [3, 4]
+    assert "input channels (3) are not divisible by groups (4)" in errs[0].message
+
+
+def test_a_wrong_from_name_alone_is_still_reported():
+    (e,) = _errors("input 32x32 RGB\nconv3-8 as b9\nconv3-8\nadd {\n    identity\n    from b8\n}\ngap\nFC-3\n")
+    assert "'from b8': no earlier layer is named 'b8'" in e.message and e.span.line == 6   # not the add's shapes
+
+
+def test_generated_names_in_messages_say_what_and_where():
+    (e,) = _errors("input 32x32 RGB\nconv3-16\nadd {\n  conv3-32\n  identity\n}\nFC-10\n")
+    assert e.message == ("add inputs disagree in channels: conv1_2 gives 32x32x32, identity (line 5) gives "
+                         "16x32x32")
+    (e,) = _errors("input 32x32 RGB\nblock r(c) {\n    add {\n        conv3-c\n        identity\n    }\n}\n"
+                   "conv3-16\nr(32)\nFC-10\n")
+    assert "identity (line 5, in r_1) gives 16x32x32" in e.message
