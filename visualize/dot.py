@@ -423,6 +423,8 @@ def _edges(ir: IR, g: _Graph, ghost_edges: list[tuple[str, str]]) -> None:
             seen.add((u, v))
             data = dict(ir.g.edge(p0, n.name)) if not u.endswith("/#in") else {}
             src, dst = ir.node(p), n
+            if data.get("port", 0) >= 1 and dst.layer_kind is not None and dst.layer_kind.layer_refs:
+                data["size_only"] = True      # upsample(like=NAME): only NAME's size is read
             if dst.aux is not None and src.aux != dst.aux:
                 head = next(a for a in ir.aux if a.name == dst.aux)
                 data["aux_weight"] = head.weight
@@ -971,6 +973,8 @@ def _edge_attrs(data: dict, edge_shapes: bool) -> dict:
     if "aux_weight" in data:
         attrs.update(style="dashed", color=P.AUX_BORDER, label=f"loss weight {data['aux_weight']:g}",
                      fontcolor=P.AUX_BORDER)
+    elif data.get("size_only"):
+        attrs.update(style="dashed", arrowhead="odot", label="size")
     elif edge_shapes:
         shape = data.get("shape") or data.get("sym_shape")
         if shape is not None:
