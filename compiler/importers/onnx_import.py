@@ -239,6 +239,7 @@ class _Reader:
         self.ncons: dict = {}          # layer name -> how many layers read it
         self.static: set = set()
         self.concats: dict = {}        # the inputs of a concat (layer names) -> its layer name
+        self.values: dict = {}         # value name -> its numpy value where known before the input (see _value)
 
     def init(self, name: str):
         name = self.alias.get(name, name)
@@ -270,14 +271,16 @@ class _Reader:
         self.names.add(name)
         return name
 
-    def add(self, node, kind: str, params: dict, inputs: list, weight: str | None = None, extra: dict | None = None):
+    def add(self, node, kind: str, params: dict, inputs: list, weight: str | None = None, extra: dict | None = None,
+            out: str | None = None):
+        """A layer of ``kind`` made by ``node``: its output ``out`` (the node's first by default)."""
         name = self.layer_name(node, weight)
         layer = Layer(name, kind, params, inputs, f"node {node.name or node.output[0]}", None, node.op_type)
         self.layers.append(layer)
         self.layer_of[name] = layer
         for i in inputs:
             self.ncons[i] = self.ncons.get(i, 0) + 1
-        self.value[node.output[0]] = name
+        self.value[out or node.output[0]] = name
         if extra:
             self.weights[name] = extra
         return layer
@@ -337,18 +340,23 @@ def _is_call_of(op: str, leaf: str) -> bool:
     return op not in ("add", "mul", "cat", "concat", "view", "reshape", "flatten", "permute", "transpose")
 
 
-def _shapes(model) -> dict:
+def _shapes(model, known: dict | None = None) -> dict:
     """Every value's shape by ONNX's shape inference, run on the graph alone (the weights' shapes
     as declared, nothing read); {} where inference fails (a broken or hostile file is refused
-    later, by the node that needs a shape)."""
-    from onnx import helper, shape_inference
+    later, by the node that needs a shape). ``known``: values computed before the input arrives
+    ({name: numpy array}), given to the inference as constants in place of the nodes that make
+    them (a Slice's ends computed from a shape: the part's size)."""
+    from onnx import helper, numpy_helper, shape_inference
     g = model.graph
+    known = known or {}
     try:
-        small = [i for i in g.initializer if math.prod(i.dims) <= 64 and i.data_location != 1]
+        small = [i for i in g.initializer if math.prod(i.dims) <= 64 and i.data_location != 1 and i.name not in known]
+        small += [numpy_helper.from_array(v, k) for k, v in known.items()]
         keep = {i.name for i in small}
         big = [helper.make_tensor_value_info(i.name, i.data_type, list(i.dims)) for i in g.initializer
                if i.name not in keep]
-        bare = helper.make_graph(g.node, "g", list(g.input) + big, g.output, small)
+        nodes = [n for n in g.node if not any(o in known for o in n.output)] if known else g.node
+        bare = helper.make_graph(nodes, "g", list(g.input) + big, g.output, small)
         m = helper.make_model(bare, opset_imports=model.opset_import, ir_version=model.ir_version)
         m = shape_inference.infer_shapes(m)
         vis = list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output)
@@ -360,6 +368,31 @@ def _shapes(model) -> dict:
         if t.HasField("shape"):
             out[v.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
     return out
+
+
+def _refine_shapes(r: _Reader, model) -> None:
+    """Where inference left a size unknown because it is computed (a Slice's ends from a Shape:
+    ShuffleNet's ``x.chunk(2, 1)``), compute the shape arithmetic that the layers read
+    (:func:`_value`) and infer again with it as constants, until nothing more is learned."""
+    import numpy as np
+    if all(s is not None and None not in s[1:] for s in r.shapes.values()):
+        return
+    made = r.made
+    edge = sorted({i for n in r.g.node if not all(o in r.static for o in n.output) for i in n.input
+                   if i in r.static and i in made and made[i].op_type != "Constant"})
+    got: dict = {}
+    for _ in range(4):
+        r.values = {}
+        new = {v: a for v in edge if v not in got and (a := _value(r, v)) is not None and isinstance(a, np.ndarray)
+               and a.dtype.kind in "iuf" and a.size <= 64}
+        if not new:
+            break
+        got.update(new)
+        shapes = _shapes(model, got)
+        if not shapes:
+            break
+        r.shapes = shapes
+    r.values = {}
 
 
 def _unique(base: str, taken: set, nxt: dict) -> str:
@@ -385,6 +418,7 @@ def to_net(model, path: str = "") -> Net:
     dims = [d.dim_value if d.HasField("dim_value") else None for d in inp.type.tensor_type.shape.dim]
     shape = tuple(dims[1:4]) if len(dims) == 4 else None
     static = r.static = _static(r)
+    _refine_shapes(r, model)
     fused: dict = {}
     for find in (_find_lrn, _find_gelu, _find_binpool, _find_shuffle, _find_restride):
         try:
@@ -426,6 +460,7 @@ def to_net(model, path: str = "") -> Net:
                 and node.op_type != "Transpose":
             r.layout[node.output[0]] = "nhwc"     # a pointwise layer on a channels-last map keeps it so
     _rescope(r)
+    _splits(r)
     outs = [r.value.get(o.name) for o in r.g.output]
     if any(o is None or o == "input" for o in outs):
         raise ImportError_(f"{path}: an output of the model is not produced by a layer netc reads")
@@ -434,6 +469,49 @@ def to_net(model, path: str = "") -> Net:
               softmax_head=main.kind == "fc")
     net.weight_names = r.weights     # type: ignore[attr-defined]
     return net
+
+
+# ------------------------------------------------------------------ split(n) { ... }
+def _splits(r: _Reader) -> None:
+    """A concat whose branches each start with the next part of one tensor (``x.chunk(2, 1)``,
+    the first half passed through, the second through layers: ShuffleNet's unit) is
+    ``split(n) { identity ; ... }``: each branch reads the tensor, the split gives it its part."""
+    cons: dict = {}
+    for l in r.layers:
+        for i in l.inputs:
+            cons.setdefault(i, []).append(l)
+    idx = {l.name: l for l in r.layers}
+    gone: set = set()
+    for j in r.layers:
+        if j.kind != "concat" or len(j.inputs) < 2:
+            continue
+        starts = []         # per branch: (the chunk layer, the layer that reads it, or None: the concat)
+        for end in j.inputs:
+            l, reader = idx.get(end), None
+            for _ in range(len(r.layers)):
+                if l is None or l.kind == "chunk" or len(l.inputs) != 1 or len(cons.get(l.inputs[0], [])) != 1:
+                    break
+                l, reader = idx.get(l.inputs[0]), l
+            starts.append((l, reader))
+        chunks = [c for c, _ in starts]
+        if any(c is None or c.kind != "chunk" or c.name in gone or len(cons.get(c.name, [])) != 1 for c in chunks):
+            continue
+        src, parts = chunks[0].inputs[0], chunks[0].params["parts"]
+        n = len(parts) if isinstance(parts, list) else parts
+        if n != len(chunks) or any(c.inputs[0] != src or c.params["parts"] != parts or c.params["index"] != i
+                                   for i, c in enumerate(chunks)):
+            continue
+        for c, reader in starts:
+            if reader is None:
+                j.inputs = [src if i == c.name else i for i in j.inputs]
+            else:
+                reader.inputs = [src]
+            gone.add(c.name)
+        j.kind, j.params = "split", {"parts": parts}
+    if gone:
+        r.layers = [l for l in r.layers if l.name not in gone]
+        for name in gone:
+            r.layer_of.pop(name, None)
 
 
 # ------------------------------------------------------------------ names of layers without weights
@@ -972,10 +1050,213 @@ def _declared_rule(kind: str, want: dict):
     return rule
 
 
-def _split(r: _Reader, n):
-    raise ImportError_(f"node {_nid(n)} ({n.op_type}) takes a part of a tensor; netc has no kind that splits "
-                       "channels or tokens", hint="a `split` / `chunk` kind would close it (ShuffleNet's channel "
-                       "split, attention's heads)")
+def _part_error(r: _Reader, n, what: str):
+    return ImportError_(f"node {_nid(n)} ({n.op_type}) takes {what} of a {r.lay(n.input[0])}; netc reads a part of "
+                        "the channels (chunk, split) and one token of a sequence (select)",
+                        hint="a kind that cuts tokens or heads apart would close it")
+
+
+def _chunk(r: _Reader, n, x: str, out: str, start: int, size: int, channels: int) -> None:
+    """Channels ``start`` .. ``start + size`` of ``x`` (``channels`` of them) as ``chunk``: equal
+    parts where they are (``chunk(2, 1)``), else the sizes of the parts (``chunk([24, 40], 0)``)."""
+    if size <= 0 or start < 0 or start + size > channels:
+        raise _part_error(r, n, f"channels {start}..{start + size}")
+    if channels % size == 0 and start % size == 0:
+        params = {"parts": channels // size, "index": start // size}
+    else:
+        sizes = [v for v in (start, size, channels - start - size) if v]
+        params = {"parts": sizes, "index": 1 if start else 0}
+    r.add(n, "chunk", params, [r.src(n, x)], out=out)
+    if r.layout.get(x) == "nhwc":
+        r.layout[out] = "nhwc"
+
+
+def _channel_axis(r: _Reader, x: str, axis: int) -> int | None:
+    """The channel count of ``x`` if ``axis`` is its channel axis (of a map, channels-last map or tokens)."""
+    shape = r.shapes.get(x) or ()
+    if not shape:
+        return None
+    axis %= len(shape)
+    lay = r.lay(x)
+    want = len(shape) - 1 if lay in ("nhwc", "tokens") else 1 if lay == "map" else None
+    c = shape[axis]
+    return c if axis == want and isinstance(c, int) else None
+
+
+def _slice(r: _Reader, n):
+    x = n.input[0]
+    a = _attrs(n)
+    if len(n.input) > 1:        # opset 10 on: starts, ends, axes, steps as inputs
+        vals = [_value(r, n.input[i]) if len(n.input) > i and n.input[i] else None for i in range(1, 5)]
+        if vals[0] is None or vals[1] is None or (len(n.input) > 3 and n.input[3] and vals[2] is None) or \
+                (len(n.input) > 4 and n.input[4] and vals[3] is None):
+            raise ImportError_(f"node {_nid(n)} (Slice) cuts where netc cannot compute before the input arrives")
+        starts, ends, axes, steps = ([int(v) for v in t.reshape(-1)] if t is not None else None for t in vals)
+    else:
+        starts, ends, axes, steps = a.get("starts"), a.get("ends"), a.get("axes"), None
+    rank = len(r.shapes.get(x) or ())
+    axes = axes if axes is not None else list(range(len(starts)))
+    steps = steps or [1] * len(starts)
+    if len(starts) != 1 or len(ends) != 1 or len(axes) != 1 or steps != [1] or not rank:
+        raise _part_error(r, n, f"a slice along axes {list(axes)}")
+    c = _channel_axis(r, x, axes[0])
+    if c is None:
+        raise _part_error(r, n, f"a slice along axis {axes[0]}")
+    s, e = starts[0], ends[0]
+    s, e = (v + c if v < 0 else v for v in (s, e))
+    s, e = max(0, min(s, c)), max(0, min(e, c))
+    _chunk(r, n, x, n.output[0], s, e - s, c)
+
+
+def _splitop(r: _Reader, n):
+    x = n.input[0]
+    a = _attrs(n)
+    c = _channel_axis(r, x, int(a.get("axis", 0)))
+    if c is None:
+        raise _part_error(r, n, f"parts along axis {a.get('axis', 0)}")
+    if len(n.input) > 1 and n.input[1]:
+        t = _value(r, n.input[1])
+        if t is None:
+            raise ImportError_(f"node {_nid(n)} (Split) cuts where netc cannot compute before the input arrives")
+        sizes = [int(v) for v in t.reshape(-1)]
+    elif a.get("split"):
+        sizes = [int(v) for v in a["split"]]
+    else:
+        k = int(a.get("num_outputs", len(n.output)))
+        step = -(-c // k)
+        sizes = [min(step, c - i * step) for i in range(k)]
+    if len(sizes) != len(n.output) or sum(sizes) != c:
+        raise _part_error(r, n, f"parts of sizes {sizes}")
+    start = 0
+    for o, size in zip(n.output, sizes):
+        if o and r.uses.get(o):
+            _chunk(r, n, x, o, start, size, c)
+        start += size
+
+
+def _gather(r: _Reader, n):
+    x, i = n.input[0], n.input[1]
+    axis = int(_attrs(n).get("axis", 0))
+    shape = r.shapes.get(x) or ()
+    idx = _value(r, i)
+    if r.lay(x) == "tokens" and len(shape) == 3 and axis % 3 == 1 and idx is not None and idx.size == 1 \
+            and idx.ndim == 0:
+        j = int(idx.reshape(-1)[0])
+        if isinstance(shape[1], int) and j < 0:
+            j += shape[1]
+        r.add(n, "select", {"index": j}, [r.src(n, x)])
+        return
+    raise _part_error(r, n, f"a gather along axis {axis}")
+
+
+# ------------------------------------------------------------------ values known before the input arrives
+_EVAL_MAX = 1 << 16     # elements: shape arithmetic is small; anything bigger is not evaluated
+
+
+def _value(r: _Reader, v: str, depth: int = 0):
+    """The numpy value of ``v`` where it is known before the input arrives (a constant, a small
+    initializer, a shape, arithmetic on those: the exporters' shape arithmetic), else None."""
+    import numpy as np
+    memo = r.values
+    if v in memo:
+        return memo[v]
+    memo[v] = None          # a cycle (malformed file) reads as unknown
+    out = None
+    t = r.tensor(v)
+    if t is not None:
+        if math.prod(t.dims) <= _EVAL_MAX:
+            out = r.array(t, v, "a constant")
+    elif depth < 200 and v in r.made:
+        try:
+            out = _eval(r, r.made[v], v, depth)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, ZeroDivisionError, OverflowError):
+            out = None
+        if out is not None:
+            out = np.asarray(out)
+            if out.size > _EVAL_MAX:
+                out = None
+    memo[v] = out
+    return out
+
+
+def _eval(r: _Reader, n, v: str, depth: int):
+    import numpy as np
+    a = _attrs(n)
+    op = n.op_type
+    if op == "Shape":
+        shape = r.shapes.get(n.input[0])
+        if shape is None or any(not isinstance(d, int) for d in shape):
+            return None
+        s = np.array(shape, dtype=np.int64)
+        return s[a.get("start", 0): a["end"]] if "end" in a else s[a.get("start", 0):]
+    if op == "Size":
+        shape = r.shapes.get(n.input[0])
+        return None if shape is None or None in shape else np.array(math.prod(shape), dtype=np.int64)
+    if op == "Constant":
+        t = r.consts.get(v)
+        return r.array(t, v, "a constant") if t is not None and math.prod(t.dims) <= _EVAL_MAX else None
+    ins = [_value(r, i, depth + 1) if i else None for i in n.input]
+    if any(x is None for i, x in zip(n.input, ins) if i):
+        return None
+    if op in ("Identity", "Cast", "CastLike"):
+        x = ins[0]
+        if op == "Cast":
+            from onnx import helper
+            return x.astype(helper.tensor_dtype_to_np_dtype(a["to"]))
+        return x.astype(ins[1].dtype) if op == "CastLike" else x
+    if op in ("Add", "Sub", "Mul", "Div", "Mod", "Max", "Min", "Equal", "Less", "Greater", "Pow"):
+        x, y = ins
+        if op == "Div":
+            return (x // y if x.dtype.kind in "iu" and (x >= 0).all() and (y > 0).all() else
+                    (np.trunc(x / y).astype(x.dtype) if x.dtype.kind in "iu" else x / y))
+        f = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Mod": np.mod, "Max": np.maximum,
+             "Min": np.minimum, "Equal": np.equal, "Less": np.less, "Greater": np.greater, "Pow": np.power}[op]
+        return f(x, y)
+    if op in ("Neg", "Abs", "Floor", "Ceil", "Sqrt", "Not"):
+        return {"Neg": np.negative, "Abs": np.abs, "Floor": np.floor, "Ceil": np.ceil, "Sqrt": np.sqrt,
+                "Not": np.logical_not}[op](ins[0])
+    if op == "Gather":
+        return np.take(ins[0], ins[1], axis=int(a.get("axis", 0)))
+    if op == "Concat":
+        return np.concatenate([np.atleast_1d(x) for x in ins], axis=int(a.get("axis", 0)))
+    if op == "Unsqueeze":
+        axes = [int(i) for i in (a["axes"] if "axes" in a else ins[1].reshape(-1))]
+        x = ins[0]
+        for ax in sorted(i % (x.ndim + len(axes)) for i in axes):
+            x = np.expand_dims(x, ax)
+        return x
+    if op == "Squeeze":
+        axes = a.get("axes") if "axes" in a else (ins[1].reshape(-1).tolist() if len(ins) > 1 else None)
+        return np.squeeze(ins[0], axis=tuple(int(i) for i in axes) if axes is not None else None)
+    if op == "Slice":
+        x = ins[0]
+        starts, ends = ins[1].reshape(-1), ins[2].reshape(-1)
+        axes = ins[3].reshape(-1) if len(ins) > 3 and ins[3] is not None else range(len(starts))
+        steps = ins[4].reshape(-1) if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
+        sl = [slice(None)] * x.ndim
+        for s, e, ax, st in zip(starts, ends, axes, steps):
+            sl[int(ax)] = slice(int(s), int(e), int(st))
+        return x[tuple(sl)]
+    if op == "Reshape":
+        shape = [int(d) for d in ins[1].reshape(-1)]
+        shape = [ins[0].shape[i] if d == 0 else d for i, d in enumerate(shape)]
+        return ins[0].reshape(shape)
+    if op == "Range":
+        return np.arange(ins[0].item(), ins[1].item(), ins[2].item())
+    if op == "ConstantOfShape":
+        fill = a.get("value")
+        val = r.array(fill, v, "a fill value").reshape(-1)[0] if fill is not None else np.float32(0)
+        shape = [int(d) for d in ins[0].reshape(-1)]
+        return None if math.prod(shape) > _EVAL_MAX else np.full(shape, val)
+    if op == "Where":
+        return np.where(ins[0], ins[1], ins[2])
+    if op == "Expand":
+        shape = [int(d) for d in ins[1].reshape(-1)]
+        return None if math.prod(shape) > _EVAL_MAX else ins[0] * np.ones(shape, dtype=ins[0].dtype)
+    if op in ("ReduceProd", "ReduceSum"):
+        f = np.prod if op == "ReduceProd" else np.sum
+        return f(ins[0], keepdims=bool(a.get("keepdims", 1)))
+    return None
 
 
 def _identity(r: _Reader, n):
@@ -1027,7 +1308,7 @@ OPS = {
     "Softmax": _simple("softmax"), "Dropout": _dropout, "Flatten": _flatten, "Reshape": _reshape,
     "Concat": _concat, "Add": _add, "Identity": _identity, "Constant": _constant,
     "Mul": _mul, "MatMul": _matmul, "Transpose": _transpose, "LayerNormalization": _layernorm,
-    "ReduceMean": _reducemean, "Clip": _clip, "Slice": _split, "Split": _split, "Gather": _split,
+    "ReduceMean": _reducemean, "Clip": _clip, "Slice": _slice, "Split": _splitop, "Gather": _gather,
 }
 
 #: what would close an operator netc does not read (the error's hint)

@@ -104,7 +104,7 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
             ir = netc.loads(out)
         except NetcError as e:
             raise _printer_bug(e, out, net) from None
-        if len([n for n in ir.layers() if n.kind not in (*JOINS, "identity")]) < len(_slots(main, auxes)):
+        if len(_written(ir)) < len(_slots(main, auxes)):
             raise _printer_bug(ImportError_("netc fmt lost layers of the printed spec"), out, net)
     return out
 
@@ -349,6 +349,8 @@ def _join_word(join: Layer) -> str:
     """A group's head: ``concat``, ``concat(crop)``, ``crop(offset=19)``, ``add`` ..."""
     if join.kind == "concat" and join.params.get("crop"):
         return "concat(crop)"
+    if join.kind == "split":
+        return f"split({fmt_num(join.params.get('parts', 2))})"
     if join.kind == "crop":
         off = join.params.get("offset", 0)
         return "crop" if off in (0, [0, 0], (0, 0)) else f"crop(offset={fmt_num(off)})"
@@ -495,13 +497,21 @@ def _no_text(s: str, text: str, at: dict, lines: list, locate) -> str:
 
 
 # ------------------------------------------------------------------ verification: names and activations
+def _written(ir) -> list:
+    """The IR's nodes that are lines of the text: not joins, identities, nor the parts a
+    ``split(n)`` gives its branches (``<split>_part<i>``)."""
+    splits = {n.name for n in ir.layers() if n.kind == "split"}
+    return [n for n in ir.layers() if n.kind not in (*JOINS, "identity")
+            and not (n.kind == "chunk" and n.name.rsplit("_part", 1)[0] in splits)]
+
+
 def _fix(ctx: _Ctx, text: str, main: list, auxes: list) -> bool:
     """Load ``text``; where netc's generated name or resolved activation differs from the
     source's, mark the layer to be written explicitly. True when something changed."""
     import netc
     ir = netc.loads(text)
     want = _slots(main, auxes)
-    nodes = [n for n in ir.layers() if n.kind not in (*JOINS, "identity")]
+    nodes = _written(ir)
     if ctx.net.softmax_head and len(nodes) == len(want) + 1 and nodes[len(_slots(main, []))].kind == "softmax":
         nodes.pop(len(_slots(main, [])))
     if len(nodes) != len(want):

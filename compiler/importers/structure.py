@@ -17,7 +17,7 @@ from netc.importers.graph import Layer, Net, fail
 WEIGHTED = ("conv", "fc", "upconv")
 ACT_KINDS = ("relu", "sigmoid", "tanh", "relu6", "hardswish", "hardsigmoid", "silu", "gelu")
 #: joins read back as a group of branches (``residual``: its body, and its input)
-JOINS = ("concat", "add", "mul", "residual", "crop")
+JOINS = ("concat", "add", "mul", "residual", "crop", "split")
 
 
 # ------------------------------------------------------------------ items
@@ -175,6 +175,9 @@ def _shape(l: Layer, ins: list):
     x = ins[0] if ins else None
     if l.kind == "concat":
         return None if any(i is None for i in ins) else (sum(i[0] for i in ins), *ins[0][1:])
+    if l.kind == "chunk" and x is not None and len(x) == 3:
+        parts, i = l.params.get("parts"), l.params.get("index", 0)
+        return (parts[i] if isinstance(parts, list) else x[0] // parts, *x[1:])
     if x is None:
         return None
     p = l.params

@@ -184,24 +184,64 @@ def test_densenet_concats_import_as_a_chain(tmp_path):
 
 
 class ChannelSplit(nn.Module):
+    """ShuffleNet V2's basic unit: x.chunk(2, 1), the first half passed on, the second through layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 1)
+        self.branch = nn.Sequential(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4), nn.ReLU(),
+                                    nn.Conv2d(4, 4, 3, padding=1, groups=4))
+
+    def forward(self, x):
+        a, b = self.conv(x).chunk(2, dim=1)
+        return torch.cat([a, self.branch(b)], 1)
+
+
+class UnevenParts(nn.Module):
+    """A part of uneven size (torch.split(x, [2, 6], 1)), read on its own."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(3, 8, 1), nn.Conv2d(6, 5, 1)
+
+    def forward(self, x):
+        a, b = torch.split(self.conv(x), [2, 6], 1)
+        return self.fc(F.relu(b))
+
+
+def test_a_channel_split_imports_as_split_with_its_outputs(tmp_path):
+    torch.manual_seed(0)
+    text, want, got = _roundtrip(ChannelSplit(), torch.randn(1, 3, 8, 8), tmp_path)
+    assert _close(want, got), text
+    assert "split(2) {" in text and "identity" in text, text
+    assert netc.loads(text).params == sum(p.numel() for p in ChannelSplit().parameters()) - 2 * 4   # BN folded into the conv
+
+
+def test_an_uneven_part_imports_as_chunk(tmp_path):
+    torch.manual_seed(0)
+    text, want, got = _roundtrip(UnevenParts(), torch.randn(1, 3, 8, 8), tmp_path)
+    assert _close(want, got), text
+    assert "chunk([2, 6], 1)" in text, text
+
+
+class RowSlice(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(3, 8, 1)
 
     def forward(self, x):
-        a, b = self.conv(x).chunk(2, dim=1)
-        return torch.cat([a, F.relu(b)], 1)
+        return self.conv(x)[:, :, 1:]
 
 
-def test_a_channel_split_is_an_error_naming_the_op_and_node(tmp_path):
+def test_a_slice_of_rows_is_an_error_naming_the_op_and_node(tmp_path):
     f = tmp_path / "s.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(ChannelSplit().eval(), (torch.randn(1, 3, 8, 8),), str(f), dynamo=False, opset_version=17)
-    with pytest.raises(ImportError_, match=r"node \S+ \((Slice|Split)\) takes a part of a tensor"):
+        torch.onnx.export(RowSlice().eval(), (torch.randn(1, 3, 8, 8),), str(f), dynamo=False, opset_version=17)
+    with pytest.raises(ImportError_, match=r"node \S+ \(Slice\) takes a slice along axis 2 of a map"):
         from_onnx(str(f))
     r = run_cli("import", str(f))
-    assert r.returncode == 1 and "split" in r.stderr.lower() and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "chunk" in r.stderr.lower() and "Traceback" not in r.stderr
 
 
 def test_onnx_operators_are_declared_on_their_kinds():
