@@ -70,6 +70,13 @@ class Kind:
     def paper(self, p) -> str:
         return self.words[0] if self.words else self.kind
 
+    def spell(self, p, registry=None, names: dict[str, str] | None = None) -> str:
+        """The layer as the language writes it: :meth:`paper` plus the parameters that word does not
+        say, by keyword (``conv3-64(pad=0, bias=false)``); checked to give ``p`` back
+        (:func:`netc.kinds.spell.spell`). What the importers print."""
+        from netc.kinds.spell import spell
+        return spell(self, p, registry, names)
+
     def patch(self, p) -> str:
         """GoogLeNet Table 1's "patch size/stride" column: ``3×3/1`` for a windowed layer."""
         if not hasattr(p, "k") or not hasattr(p, "stride"):
