@@ -9,8 +9,9 @@ Oracles outside netc:
   ``weights_backbone=None``, counted by ``torch.utils.flop_counter.FlopCounterMode`` (total FLOPs / 2),
   run once in the world venv (torchvision 0.29.1, torch 2.13):
   fcn_resnet50 142,725,772,800; deeplabv3_resnet50 168,731,205,888; deeplabv3_mobilenet_v3_large
-  10,436,350,688; lraspp_mobilenet_v3_large 2,086,219,688. (torchvision's GFLOPS column is higher for
-  the first three: its weights come with the auxiliary head.) The same FPN in the world venv returned
+  10,436,350,688; lraspp_mobilenet_v3_large 2,086,219,688; resnet50_fpn at 800x800 88,381,440,000.
+  (torchvision's GFLOPS column is higher for the first three, 152.717 / 178.722 / 10.452: its weights
+  come with the auxiliary head.) The same FPN in the world venv returned
   '0'..'3', 'pool' of 80x120, 40x60, 20x30, 10x15, 5x8 at 320x480 and 25x33, 13x17, 7x9, 4x5, 2x3 at
   97x131: the input's size over 4, 8, 16, 32, 64, rounded up;
 - hand-written reference modules with torchvision's layouts, written below with torch alone (the
@@ -45,6 +46,7 @@ SEGMENTERS = list(TORCHVISION)
 FILES = {"fcn_resnet50": "resnet", "deeplabv3_resnet50": "resnet", "resnet50_fpn": "resnet",
          "deeplabv3_mobilenet_v3_large": "mobilenet", "lraspp_mobilenet_v3_large": "mobilenet"}
 FPN_PARAMS, FPN_BUFFERS = 26_799_296, 106_240
+FPN_MACS = 88_381_440_000          # flop_counter on torchvision's resnet_fpn_backbone at 800x800, FLOPs / 2
 FPN_KEYS = ["0", "1", "2", "3", "pool"]
 FPN_STRIDES = [4, 8, 16, 32, 64]
 
@@ -76,6 +78,7 @@ def test_resnet50_fpn_counts_as_summary_json_reports():
     d = summary_json("resnet50_fpn")
     assert (d["params"], d["trainable"], d["frozen"]) == (FPN_PARAMS, FPN_PARAMS, 0)
     assert d["buffers"] == d["frozen_bn_buffers"] == FPN_BUFFERS
+    assert d["input"] == [3, 800, 800] and d["macs"] == FPN_MACS
     assert d["any_size"] is True
     assert [(o["key"], o["layer"], o["shape"]) for o in d["outputs"]] == [
         ("0", "p2", [256, 200, 200]), ("1", "p3", [256, 100, 100]), ("2", "p4", [256, 50, 50]),
