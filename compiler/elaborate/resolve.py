@@ -368,6 +368,9 @@ class _Resolver:
             branches = [self._stmts(b, env, scope_blocks, False) for b in s.branches]
         if not any(branches):
             self.err(f"{s.op} needs at least one branch", s.span)
+            # a branch that is only `if`s, none of which chose anything, is no branch (not an identity)
+            branches = [got for got, b in zip(branches, s.branches)
+                        if got or not b or not all(isinstance(x, ast.If) for x in _flat(b))]
             return None
         return GroupItem(s.op, branches, s.span, self._own_name(s.name, s.name_span), s.name_span, kind=kind,
                          params=params)
@@ -447,6 +450,53 @@ class _Resolver:
             self.err(f"more than {self.max_layers:,} layers", layer.span, cls=LimitError,
                      hint="every node counts: layers, joins, the identity of an empty block; "
                           "raise netc.LIMITS['max_layers'] if this is intended")
+    def _indexed(self, layer: ast.Layer, env: dict, scope_blocks: tuple, repeat: int) -> list:
+        """``x n for i``: each copy elaborated with its own ``i`` (0 ... n-1) in the line's
+        arguments (a block's body does not see it). The syntax tree bounded the count already
+        (an index changes arguments, not how many layers a copy has, beyond a block's ``if``,
+        which the bound takes at its smaller side); the copies are counted as they are made, so
+        more than ``max_layers`` stops here, inside a block too."""
+        out, made = [], 0
+        is_block = layer.word in self.prog.blocks
+        for i in range(repeat):
+            before = len(self.errors)
+            arg_env = {**env, layer.index: i}
+            one = self._block(layer, env, scope_blocks, arg_env) if is_block else self._builtin(layer, arg_env)
+            if len(self.errors) > before:       # reported once, at the first copy it happens in
+                for e in self.errors[before:]:
+                    e.note(f"in the copy {layer.index} = {i} of the repetition", layer.index_span)
+                return []
+            if not one:
+                return []
+            made += count_layers(one)
+            if self._over(self.count + made, layer):
+                return []
+            if repeat > 1 and layer.name is not None:
+                one[0].name = f"{layer.name}_{i + 1}"
+            out.extend(one)
+        if not scope_blocks:
+            self.count += made
+        return out
+
+    def _index_ok(self, layer: ast.Layer, env: dict) -> bool:
+        """``for i`` after a repetition: a plain name, not one that already means a value here."""
+        name, span = layer.index, layer.index_span
+        if layer.repeat_span is None and layer.repeat_value is None:
+            self.err(f"'for {name}' numbers the copies of a repetition, and {layer.word} is not repeated", span,
+                     hint=f"write the count first: {layer.word} x 3 for {name}")
+            return False
+        if not _PLAIN.fullmatch(name):
+            self.err(f"an index is a plain name such as i, not '{name}'", span,
+                     hint=f"for example: {layer.word} x n for i")
+            return False
+        if name in env:
+            what = "the variable" if name in self.prog.vars else "the block parameter or let"
+            free = next((c for c in ("i", "j", "k", "b", "idx") if c not in env), name + "_i")
+            self.err(f"the index '{name}' would hide {what} '{name}' (= {_show(env[name])})", span,
+                     hint=f"name the index differently: {layer.word} x ... for {free}")
+            return False
+        return True
+
         return True
 
     def _too_deep(self, s) -> bool:
@@ -666,7 +716,12 @@ class _Resolver:
             return self._value(v.value, env)
         try:
             if isinstance(v, ast.Ident):
-                return env[v.name] if v.name in env else expr.word_arithmetic(v.name, env)  # c/4 lexes as a word
+                if v.name in env:
+                    return env[v.name]
+                out = expr.word_arithmetic(v.name, env)      # c/4 lexes as a word
+                if out == v.name and self._index_elsewhere(v.name, v.span, env):
+                    return _BadValue()
+                return out
             if isinstance(v, ast.BinOp):
                 return expr.binary(v.op, self._value(v.left, env), self._value(v.right, env))
             if isinstance(v, ast.Not):
@@ -874,4 +929,12 @@ def _call_label(name: str, params: list, bound: dict, given: set) -> str:
             continue
         parts.append(f"{p.name}={_show(bound[p.name])}" if gap else _show(bound[p.name]))
     return f"{name}({', '.join(parts)})"
+
+
+def _flat(branch: list) -> list:
+    """A branch's statements, a nested ``{ ... }`` body opened (a branch may be one body)."""
+    out = []
+    for x in branch:
+        out.extend(_flat(x) if isinstance(x, list) else [x])
+    return out
 

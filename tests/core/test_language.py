@@ -385,3 +385,12 @@ def test_ten_thousand_layers_check_quickly(monkeypatch):
     seen = front_end_work(monkeypatch)
     assert netc.check(text, "big.net") == []
     assert seen["layers"] == 10_002 and seen["nodes"] <= 2 * 10_003 and seen["names"] <= 2 * 10_003, seen
+
+
+def test_a_branch_whose_ifs_chose_nothing_is_no_branch():
+    """concat { A ; if n >= 2 { B } } with n = 1 is concat(A), not concat(A, the input): YOLOv8's C2f
+    with one bottleneck. An empty body written as a branch stays the identity."""
+    text = "input 8x8 4ch\nlet n = {n}\nconcat {{\n    conv1-4\n    if n >= 2 {{\n        conv1-6\n    }}\n}}\n"
+    assert netc.loads(text.format(n=1)).output_shape == (4, 8, 8)
+    assert netc.loads(text.format(n=2)).output_shape == (10, 8, 8)
+    assert netc.loads("input 8x8 4ch\nconcat {\n    conv1-4\n    {\n    }\n}\n").output_shape == (8, 8, 8)
