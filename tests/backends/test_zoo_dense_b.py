@@ -33,7 +33,7 @@ from functools import lru_cache, partial
 import pytest
 
 import netc
-from conftest import ROOT, run_cli
+from conftest import run_cli
 
 # name: (parameters, multiply-adds at 520x520: flop_counter on torchvision's module, FLOPs / 2)
 TORCHVISION = {
