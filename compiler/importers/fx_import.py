@@ -123,9 +123,98 @@ MODULES = {
         "out": None if x and 2 * x[-1] == m.reduction.out_features else int(m.reduction.out_features),
         "eps": float(m.norm.eps)}),
     "ConvTranspose2d": _upconv, "LayerNorm2d": _ln, "LayerNorm": _ln,
-    "DropPath": lambda m, x: ("droppath", {"p": float(m.p)}),
-    "LayerScale": lambda m, x: ("layerscale", {"init": float(m.init_value)}),
+    "DropPath": lambda m, x: ("droppath", {"p": float(getattr(m, "p", getattr(m, "drop_prob", 0.0)))}),
+    "LayerScale": lambda m, x: ("layerscale", {"init": float(getattr(m, "init_value", 1e-5))}),
+    "BatchNormAct2d": lambda m, x: (*_bn(m, x), _act_of(m)),
+    "Attention": lambda m, x: _timm_attention(m),
 }
+
+
+def _act_of(m):
+    """The activation a timm norm layer applies after normalising (``BatchNormAct2d``'s ``act``)."""
+    drop, act = getattr(m, "drop", None), getattr(m, "act", None)
+    if drop is not None and type(drop).__name__ != "Identity" and float(getattr(drop, "p", 0.0)):
+        raise ValueError(f"a dropout ({type(drop).__name__}) after the norm")
+    if act is None or type(act).__name__ == "Identity":
+        return None
+    rule = MODULES.get(type(act).__name__)
+    kind = rule(act, None)[0] if rule is not None else None
+    if kind not in ACT_KINDS:
+        raise ValueError(f"the activation {type(act).__name__}")
+    return kind
+
+
+def _timm_attention(m):
+    """timm's ViT attention: qkv and proj Linear layers around scaled dot-product attention (mhsa)."""
+    if not _timm_attention_fits(m):
+        raise ValueError("an attention with normalised queries/keys or without a qkv projection")
+    drop = getattr(m, "attn_drop", None)
+    return "mhsa", {"heads": int(m.num_heads), "bias": m.qkv.bias is not None,
+                    "dropout": float(getattr(drop, "p", 0.0) or 0.0)}
+
+
+def _timm_attention_fits(m) -> bool:
+    qkv, proj = getattr(m, "qkv", None), getattr(m, "proj", None)
+    if type(qkv).__name__ != "Linear" or type(proj).__name__ != "Linear" or not hasattr(m, "num_heads"):
+        return False
+    if (qkv.bias is None) != (proj.bias is None) or qkv.out_features != 3 * qkv.in_features:
+        return False
+    for extra in ("q_norm", "k_norm", "norm"):
+        sub = getattr(m, extra, None)
+        if sub is not None and type(sub).__name__ != "Identity":
+            return False
+    return float(getattr(getattr(m, "proj_drop", None), "p", 0.0) or 0.0) == 0.0
+
+
+def _is_leaf(m) -> bool:
+    """timm's layers that are one netc kind (or a few, ``MACROS``) are read whole rather than traced
+    through: their forward reads shapes (``x.ndim``), permutes to channels last or partitions windows."""
+    cls = type(m)
+    if not cls.__module__.startswith("timm."):
+        return False
+    if cls.__name__ == "Attention":
+        return _timm_attention_fits(m)
+    return cls.__name__ in MODULES or cls.__name__ in MACROS
+
+
+def _swin_block(m, x):
+    """timm's SwinTransformerBlock (channels last, H x W x C): norm, (shifted) window attention,
+    drop path, added to its input; norm, MLP, drop path, added."""
+    a, mlp = m.attn, m.mlp
+    ws, ss = tuple(m.window_size), tuple(m.shift_size)
+    if ws[0] != ws[1] or ss[0] != ss[1] or type(mlp).__name__ != "Mlp":
+        raise ValueError(f"window {list(ws)} and shift {list(ss)}")
+    act = _act_of(type("A", (), {"act": mlp.act})())
+    if type(mlp.norm).__name__ != "Identity":
+        raise ValueError("a norm inside the MLP")
+    dp = [MODULES["DropPath"](d, x)[1]["p"] if type(d).__name__ == "DropPath" else None
+          for d in (m.drop_path1, m.drop_path2)]
+    attn = ("window_attention", {"heads": int(a.num_heads), "window": int(ws[0]), "shift": int(ss[0]),
+                                 "bias": a.qkv.bias is not None, "dropout": float(a.attn_drop.p)}, None)
+    first = [("norm1", *_ln(m.norm1, x), None), ("attn", *attn)] + \
+        ([("drop_path1", "droppath", {"p": dp[0]}, None)] if dp[0] else [])
+    second = [("norm2", *_ln(m.norm2, x), None),
+              ("mlp/fc1", "fc", {"out": mlp.fc1.out_features, "bias": mlp.fc1.bias is not None}, act),
+              ("mlp/fc2", "fc", {"out": mlp.fc2.out_features, "bias": mlp.fc2.bias is not None}, None)] + \
+        ([("drop_path2", "droppath", {"p": dp[1]}, None)] if dp[1] else [])
+    return [first, second]      # two residual branches, each added to its input
+
+
+#: torch module class name -> rule(module, input shape) -> [[(local name, kind, params, act), ...] per
+#: residual branch]: a module that is several netc layers
+MACROS = {"SwinTransformerBlock": _swin_block}
+
+#: the order netc's module of a kind keeps its tensors in, where a source's module of the same
+#: name registers them in another (timm's PatchMerging: norm, then reduction)
+TENSOR_ORDER = {"PatchMerging": ("reduction.", "norm.")}
+
+
+def tensor_order(module, keys: list) -> list:
+    """``keys`` (a submodule's state_dict keys) in the order netc's module of its kind has them."""
+    order = TENSOR_ORDER.get(type(module).__name__)
+    if not order or not type(module).__module__.startswith("timm."):
+        return keys
+    return sorted(keys, key=lambda k: next((i for i, p in enumerate(order) if p in k), len(order)))
 
 
 def _fn_names():
@@ -141,22 +230,39 @@ def _fn_names():
         F.dropout: "dropout", F.adaptive_avg_pool2d: "adaptive_avgpool", F.max_pool2d: "maxpool",
         F.avg_pool2d: "avgpool",
         F.relu6: "relu6", F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", F.silu: "silu", F.gelu: "gelu",
+        operator.imul: "mul", F.channel_shuffle: "shuffle", torch.channel_shuffle: "shuffle",
         operator.mul: "mul", torch.mul: "mul", layers.center_crop: "crop",
         attention.prepend_token: "cls_token", torch.transpose: "transpose", operator.getitem: "select",
         torch.permute: "permute", torch.mean: "mean",
     }
 
 
-METHODS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "flatten": "flatten",
-           "view": "flatten", "reshape": "flatten", "softmax": "softmax", "add": "add", "add_": "add"}
+METHODS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "sigmoid_": "sigmoid", "tanh": "tanh",
+           "flatten": "flatten", "view": "flatten", "reshape": "flatten", "softmax": "softmax", "add": "add",
+           "add_": "add", "mul": "mul", "mul_": "mul", "mean": "mean", "permute": "permute",
+           "transpose": "transpose", "contiguous": "identity"}
 
 
 def trace(module):
-    """(GraphModule, graph) of ``module`` in training mode (side outputs included)."""
+    """(GraphModule, graph) of ``module`` in training mode (side outputs included). timm's layers
+    that are one netc kind stay whole (``_is_leaf``); arguments of ``forward`` after the first that
+    have defaults (ViT's ``attn_mask=None``) keep them."""
+    import inspect
+
     import torch.fx as fx
     if isinstance(module, fx.GraphModule):
         return module, module.graph
-    gm = fx.symbolic_trace(module)
+
+    class _Tracer(fx.Tracer):
+        def is_leaf_module(self, m, qualname):
+            return _is_leaf(m) or super().is_leaf_module(m, qualname)
+    try:
+        ps = list(inspect.signature(module.forward).parameters.values())[1:]
+    except (TypeError, ValueError):
+        ps = []
+    concrete = {p.name: p.default for p in ps if p.default is not inspect.Parameter.empty}
+    graph = _Tracer().trace(module, concrete_args=concrete or None)
+    gm = fx.GraphModule(module, graph, type(module).__name__)
     return gm, gm.graph
 
 
@@ -217,25 +323,27 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
     env: dict = {}          # fx node name -> layer name (or "input")
     names: set = set()
     crops: dict = {}        # center_crop nodes -> what they crop
-    tensors: set = set()    # get_attr nodes (learned tensors)
+    tensors: set = set()    # get_attr nodes (learned tensors) and what is computed from them alone
+    meta: set = set()       # nodes that compute no tensor: shapes, sizes, asserts on them
     outputs: list = []
     spec = _spec_ir(module)
     # a module netc compiled names a function's node after the layer, scopes joined by '_'
     scoped = {l.name.replace("/", "_"): l.name for l in spec.layers()} if spec is not None else {}
 
-    def add(n, kind, params, inputs, src):
-        name = n.target.replace(".", "/") if n.op == "call_module" else scoped.get(n.name, n.name)
+    def add(n, kind, params, inputs, src, act=None, name=None):
+        name = name or (n.target.replace(".", "/") if n.op == "call_module" else scoped.get(n.name, n.name))
         base, i = name, 2
         while name in names:
             name, i = f"{base}_{i}", i + 1
         names.add(name)
-        layers.append(Layer(name, kind, params, inputs, f"node {n.name}", None, src))
+        layers.append(Layer(name, kind, params, inputs, f"node {n.name}", act, src))
         env[n.name] = name
+        return name
 
     def ins(n):
         out = []
         for a in n.all_input_nodes:
-            if a.name in tensors:
+            if a.name in tensors or a.name in meta:
                 continue
             if a.name not in env:
                 raise ImportError_(f"node {n.name} ({n.format_node()}) reads {a.name}, which netc cannot follow")
@@ -245,23 +353,38 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
     for n in graph.nodes:
         if n.op == "placeholder":
             if "input" in env.values():
+                if not n.users or n.args:     # an argument forward does not read, or fixed at its default
+                    meta.add(n.name)
+                    continue
                 raise ImportError_(f"node {n.name}: netc networks take one input")
             env[n.name] = "input"
         elif n.op == "call_module":
             m = gm.get_submodule(n.target)
-            rule = MODULES.get(type(m).__name__)
-            if rule is None:
-                raise ImportError_(f"node {n.name} calls {n.target}, a {type(m).__name__}, which has no netc kind",
-                                   hint="netc.importers.fx_import.MODULES maps torch modules to netc kinds")
+            x_shape = shapes.get(n.args[0].name) if n.args and hasattr(n.args[0], "name") else None
+            macro = MACROS.get(type(m).__name__) if _is_leaf(m) else None
             try:
-                kind, params = rule(m, shapes.get(n.args[0].name) if n.args else None)
-            except ValueError as e:
+                if macro is not None:
+                    _expand(n, macro(m, x_shape), add, ins, type(m).__name__)
+                    continue
+                rule = MODULES.get(type(m).__name__)
+                if rule is None:
+                    raise ImportError_(f"node {n.name} calls {n.target}, a {type(m).__name__}, which has no netc "
+                                       f"kind", hint="netc.importers.fx_import.MODULES maps torch modules to netc kinds")
+                kind, params, *act = rule(m, x_shape)
+            except (ValueError, AttributeError, TypeError) as e:
                 raise ImportError_(f"node {n.name} ({type(m).__name__} {n.target}): {e} has no netc form") from None
-            if kind == "identity":
-                env[n.name] = ins(n)[0]
+            if kind == "identity" or (kind in ("dropout", "droppath") and not params.get("p") and spec is None):
+                env[n.name] = ins(n)[0]     # (a dropout of rate 0 computes nothing: written where a spec had it)
                 continue
-            add(n, kind, params, ins(n)[:1], type(m).__name__)
+            add(n, kind, params, ins(n)[:1], type(m).__name__, act[0] if act else None)
         elif n.op in ("call_function", "call_method"):
+            if n.name not in shapes:        # no tensor: x.shape, x.ndim, sizes, asserts on them
+                meta.add(n.name)
+                continue
+            data = [a for a in n.all_input_nodes if a.name not in meta]
+            if data and all(a.name in tensors for a in data):     # computed from learned tensors alone
+                tensors.add(n.name)
+                continue
             _function(n, fns, add, ins, env, shapes, crops, tensors, layers)
         elif n.op == "output":
             res = n.args[0]
@@ -272,6 +395,7 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
                 outputs.append(env[r.name])
         elif n.op == "get_attr":
             tensors.add(n.name)     # a learned tensor: read by a class token or a position embedding
+    outputs = _layouts(layers, outputs)
     weights = getattr(module, "aux_weights", None) or {}
     ws = list(weights.values()) if isinstance(weights, dict) else []
     outs = [(outputs[0], None)] + [(o, ws[i] if i < len(ws) else None) for i, o in enumerate(outputs[1:])]
@@ -300,6 +424,71 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
     net.own_layers = {n.name for n in spec.layers() if n.kind in (*ACT_KINDS, "flatten")} if spec is not None \
         else set()
     return net
+
+
+#: kinds that act on each position's channels alone: the same on a map as on its tokens channels last
+_PER_POSITION = (*ACT_KINDS, "ln", "fc", "dropout", "droppath", "layerscale")
+
+
+def _layouts(layers: list, outputs: list) -> list:
+    """Channels-last detours read as the map they leave and come back to: ``to-tokens -> ln -> FC ->
+    gelu -> FC -> to-map`` (ConvNeXt's block, timm's LayerNorm2d) is ``ln -> conv1 -> gelu -> conv1``
+    on the map; a patch-sized convolution whose tokens stay on the grid is ``patch(grid)`` (Swin).
+    Returns the outputs, renamed where their layer went."""
+    users: dict = {}
+    for l in layers:
+        for i in l.inputs:
+            users.setdefault(i, []).append(l)
+    drop: dict = {}             # removed layer -> the layer that now gives its value
+    outs = set(outputs)
+    for t in layers:
+        if t.kind != "to_tokens" or t.params.get("flat") or t.name in outs:
+            continue
+        chain, at = [], t
+        while len(users.get(at.name, [])) == 1 and users[at.name][0].kind in _PER_POSITION \
+                and at.name not in outs:
+            at = users[at.name][0]
+            chain.append(at)
+        back = users.get(at.name, [])
+        if at.name in outs or len(back) != 1 or back[0].kind != "to_map":
+            continue
+        for l in chain:
+            if l.kind == "fc":
+                l.kind, l.params = "conv", {"out": l.params["out"], "k": 1, "stride": 1, "pad": 0, "groups": 1,
+                                            "bias": l.params.get("bias", True)}
+        drop[t.name], drop[back[0].name] = t.inputs[0], (chain[-1].name if chain else t.inputs[0])
+    idx = {l.name: l for l in layers}
+    for t in layers:            # conv -> to-tokens: a patch embedding on the grid
+        src = idx.get(t.inputs[0]) if t.kind == "to_tokens" and t.name not in drop else None
+        if src is None or src.kind != "conv" or len(users.get(src.name, [])) != 1 or src.name in outs:
+            continue
+        k = src.params["k"]
+        if isinstance(k, int) and src.params["stride"] == k and src.params["pad"] in (0, [0, 0]) \
+                and src.params.get("groups", 1) == 1 and "dilation" not in src.params:
+            src.kind, src.params = "patch", {"out": src.params["out"], "k": k, "grid": True,
+                                             "bias": src.params["bias"]}
+            drop[t.name] = src.name
+
+    def follow(name):
+        while name in drop:
+            name = drop[name]
+        return name
+    layers[:] = [l for l in layers if l.name not in drop]
+    for l in layers:
+        l.inputs = [follow(i) for i in l.inputs]
+    return [follow(o) for o in outputs]
+
+
+def _expand(n, branches, add, ins, src) -> None:
+    """A module that is several netc layers (``MACROS``): each branch runs on the running value and
+    is added to it (a residual)."""
+    x = ins(n)[0]
+    base = n.target.replace(".", "/")
+    for j, branch in enumerate(branches):
+        y = x
+        for local, kind, params, act in branch:
+            y = add(n, kind, params, [y], src, act, name=f"{base}/{local.replace('/', '_')}")
+        x = add(n, "add", {}, [y, x], src, name=f"{base}/add{j + 1}")
 
 
 def _spec_ir(module):
@@ -400,8 +589,31 @@ def _function(n, fns, add, ins, env, shapes, crops, tensors, layers) -> None:
         else:
             add(n, "select", {"index": idx[1]}, ins(n)[:1], "getitem")
             return
-    if kind == "add" and any(a.name in tensors for a in n.all_input_nodes):
+    if kind == "identity":
+        env[n.name] = ins(n)[0]
+        return
+    learned = [a for a in n.all_input_nodes if a.name in tensors]
+    if kind == "add" and learned:
         kind = "pos_embed"
+    if kind == "mul" and learned:           # x * gamma: a learned scale per channel
+        x, g = shapes.get(n.args[0].name if hasattr(n.args[0], "name") else ""), shapes.get(learned[0].name)
+        c = None if x is None else x[1] if len(x) == 4 else x[-1]
+        import math
+        if g is None or c is None or math.prod(g) != c or (len(x) == 4 and tuple(g[-2:]) != (1, 1)):
+            raise ImportError_(f"node {n.name} ({n.format_node()}) scales by a learned tensor of shape "
+                               f"{list(g or ())}, not one value per channel; netc has no kind for it")
+        add(n, "layerscale", {"init": 1e-6}, ins(n)[:1], "mul")
+        return
+    if kind == "concat" and learned:        # [token; x]: the class token in front of the sequence
+        out = shapes.get(n.name)
+        dim = n.args[1] if len(n.args) > 1 else n.kwargs.get("dim", 0)
+        first = n.args[0][0] if isinstance(n.args[0], (list, tuple)) and n.args[0] else None
+        if out is None or len(out) != 3 or dim not in (1, -2) or getattr(first, "name", None) not in tensors \
+                or len(n.args[0]) != 2:
+            raise ImportError_(f"node {n.name} ({n.format_node()}) concatenates a learned tensor other than a "
+                               f"class token in front of a token sequence; netc has no kind for it")
+        add(n, "cls_token", {}, ins(n)[:1], "cat")
+        return
     if kind == "flatten" and (n.args[1] if len(n.args) > 1 else n.kwargs.get("start_dim", 0)) == 2:
         src = next((l for l in layers if l.name == env.get(n.args[0].name)), None)
         if src is not None and src.kind == "conv":      # conv -> flatten(2) -> transpose: a patch embedding
@@ -410,22 +622,29 @@ def _function(n, fns, add, ins, env, shapes, crops, tensors, layers) -> None:
                 src.kind, src.params = "patch", {"out": src.params["out"], "k": k, "bias": src.params["bias"]}
                 env[n.name] = src.name
                 return
-    if kind == "permute":       # conv -> permute(0, 2, 3, 1): a patch embedding that keeps its grid (Swin)
-        src = next((l for l in layers if l.name == env.get(n.args[0].name)), None)
+    if kind == "permute":       # between a map (N, C, H, W) and tokens on its grid, channels last
         dims = tuple(n.args[1]) if len(n.args) == 2 and isinstance(n.args[1], (tuple, list)) else tuple(n.args[1:])
-        if src is not None and src.kind == "conv" and dims == (0, 2, 3, 1) and isinstance(src.params["k"], int) \
-                and src.params["stride"] == src.params["k"] and src.params["pad"] in (0, [0, 0]):
-            src.kind, src.params = "patch", {"out": src.params["out"], "k": src.params["k"], "grid": True,
-                                             "bias": src.params["bias"]}
-            env[n.name] = src.name
+        dims = dims or tuple(n.kwargs.get("dims", ()))
+        if dims == (0, 2, 3, 1):
+            add(n, "to_tokens", {}, ins(n)[:1], "permute")
+            return
+        if dims == (0, 3, 1, 2):
+            add(n, "to_map", {}, ins(n)[:1], "permute")
             return
         kind = None
     if kind == "mean":          # the mean over a token grid's positions (or a sequence's tokens)
         dims = n.args[1] if len(n.args) > 1 else n.kwargs.get("dim")
+        dims = tuple(d % len(shapes.get(n.args[0].name, (0,) * 4)) for d in
+                     (dims if isinstance(dims, (tuple, list)) else [dims])) if dims is not None else None
         out = shapes.get(n.name)
-        if out is not None and len(out) == 2 and tuple(dims if isinstance(dims, (tuple, list)) else [dims]) in \
-                ((1, 2), (1,)):
+        if out is not None and len(out) == 2 and dims in ((1, 2), (1,)) and \
+                len(shapes.get(n.args[0].name, ())) == len(dims) + 2:
             add(n, "token_pool", {}, ins(n)[:1], "mean")
+            return
+        if out is not None and dims == (2, 3) and len(shapes.get(n.args[0].name, ())) == 4:   # global pooling
+            name = add(n, "gap", {}, ins(n)[:1], "mean")
+            if len(out) == 2:       # keepdim=False: N x C
+                add(n, "flatten", {}, [name], "mean", name=f"{name}_flat")
             return
         kind = None
     if kind == "transpose":
@@ -450,6 +669,19 @@ def _function(n, fns, add, ins, env, shapes, crops, tensors, layers) -> None:
         dim = n.args[1] if len(n.args) > 1 else n.kwargs.get("dim", 0)
         if dim != 1:
             raise ImportError_(f"node {n.name}: netc concatenates along channels (dim 1), not dim {dim}")
+        if len(inputs) == 1:        # torch.cat([x]) is x
+            env[n.name] = inputs[0]
+            return
+        whole = list(inputs)
+        for cut in range(len(inputs) - 1, 1, -1):   # DenseNet's cat(x0 ... xk): cat(cat(x0 ... xk-1), xk)
+            before = next((l for l in reversed(layers) if l.kind == "concat" and not l.params
+                           and getattr(l, "concatenates", None) == inputs[:cut]), None)
+            if before is not None:
+                inputs = [before.name, *inputs[cut:]]
+                break
+        add(n, kind, {}, inputs, "cat")
+        layers[-1].concatenates = whole     # type: ignore[attr-defined]
+        return
     if kind in ("add", "mul") and len(inputs) != 2:
         raise ImportError_(f"node {n.name}: an {'addition' if kind == 'add' else 'product'} with a constant has "
                            f"no netc kind")
@@ -459,6 +691,9 @@ def _function(n, fns, add, ins, env, shapes, crops, tensors, layers) -> None:
             raise ImportError_(f"node {n.name} ({n.target}) reshapes to {list(out)}; netc only flattens to (N, features)")
         inputs = inputs[:1]
     params: dict = {}
+    if kind == "shuffle":
+        params = {"groups": int(n.args[1] if len(n.args) > 1 else n.kwargs["groups"])}
+        inputs = inputs[:1]
     if kind == "dropout":
         params = {"p": float(n.kwargs.get("p", n.args[1] if len(n.args) > 1 else 0.5))}
     if kind in (*ACT_KINDS, "softmax", "dropout", "cls_token", "pos_embed"):

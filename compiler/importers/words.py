@@ -161,12 +161,22 @@ def word(ctx: _Ctx, l: Layer, width: str | None = None) -> str:
         if p.get("mode", "max") != "max":
             kw.append(f"mode={p['mode']}")
     else:
-        w = k
+        w = _spelled(k, p)
     if l.name in ctx.acts:
         kw.append(f"act={l.act or 'none'}")
     if kw:
         w += ("(" + ", ".join(kw) + ")") if "(" not in w else ""
     return w
+
+
+def _spelled(kind: str, params: dict) -> str:
+    """A kind the cases above do not cover, as the kind itself writes it (``to-tokens(flat)``)."""
+    from netc.kinds import DEFAULT
+    k = DEFAULT.get(kind)
+    try:
+        return k.paper(k.Params(**params)) if k is not None else kind
+    except Exception:   # noqa: BLE001 - parameters the kind refuses: its name, for the check to reject
+        return kind
 
 
 def _close(a, b) -> bool:
