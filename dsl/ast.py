@@ -121,7 +121,7 @@ class Arg:
 # ---------------------------------------------------------------- statements
 @node
 class Layer:
-    """One layer (or block call) as written: ``conv3-64(bias=false) x2 as foo``."""
+    """One layer (or block call) as written: ``conv3-64(bias=false) x2 as foo``, ``cnblock(c, i) x n for i``."""
     word: str
     word_span: Span
     span: Span
@@ -132,6 +132,8 @@ class Layer:
     name: str | None = None
     name_span: Span | None = None
     repeat_value: "Value | None" = None   # x n, x(n-1): counted by a variable or an expression
+    index: str | None = None             # x n for i: the copies are numbered i = 0 ... n-1
+    index_span: Span | None = None
 
 
 @node

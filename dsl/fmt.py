@@ -108,6 +108,8 @@ def layer(l: ast.Layer) -> str:
         out += f" x{value(l.repeat_value)}" if isinstance(l.repeat_value, ast.Paren) else f" x {value(l.repeat_value)}"
     elif l.repeat_span is not None:
         out += f" x{l.repeat}"
+    if l.index is not None:
+        out += f" for {l.index}"
     if l.name is not None:
         out += f" as {l.name}"
     return out

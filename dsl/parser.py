@@ -481,7 +481,7 @@ class _ToAst:
 
     # statements
     def layer(self, meta, c):
-        word, args, lst, rep, name = c
+        word, args, lst, rep, index, name = c
         _check_digits(word, self.source)
         count, rep_span, rep_value = 1, None, None
         if rep is not None:
@@ -495,7 +495,12 @@ class _ToAst:
             word=str(word), word_span=self.t(word), span=self.s(meta), args=args, list_arg=lst,
             repeat=count, repeat_span=rep_span, repeat_value=rep_value,
             name=str(name) if name is not None else None,
-            name_span=self.t(name) if name is not None else None)
+            name_span=self.t(name) if name is not None else None,
+            index=str(index) if index is not None else None,
+            index_span=self.t(index) if index is not None else None)
+
+    def index(self, meta, c):
+        return c[0]
 
     def repeat_n(self, meta, c):
         return ("n", c[0], None)

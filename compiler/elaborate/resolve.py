@@ -6,6 +6,7 @@ parameters validated (pydantic), inheritance edits applied, and every layer name
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -59,6 +60,7 @@ class _Resolver:
         # for all the configurations of a file. Only valid ones are kept (an error is reported at
         # each layer); models are frozen, and repeated layers (x N) shared theirs already
         self.validated: dict[tuple, Any] = prog.validated
+        self.index_names: dict | None = None   # repetition indices of the program, found on demand
 
     def err(self, msg: str, span: Span | None, hint: str | None = None, cls=SpecError):
         self.errors.append(cls(msg, span, hint))
@@ -420,12 +422,16 @@ class _Resolver:
 
     def _layer(self, layer: ast.Layer, env: dict, scope_blocks: tuple) -> list:
         repeat = self._repeat(layer, env)
+        if layer.index is not None and not self._index_ok(layer, env):
+            return []
         if not repeat:
             return []
         # outside blocks, every layer is counted (a block's call counts its body): first from the
         # syntax tree, before anything is expanded, then exactly
         if not scope_blocks and self._over(self.count + self.sizer.layer(layer)[0], layer):
             return []
+        if layer.index is not None:
+            return self._indexed(layer, env, scope_blocks, repeat)
         one = self._block(layer, env, scope_blocks) if layer.word in self.prog.blocks else self._builtin(layer, env)
         if not one:
             return []
@@ -433,6 +439,8 @@ class _Resolver:
             self.count += count_layers(one) * repeat
             if self._over(self.count, layer):
                 return []
+        elif repeat > 1 and self._over(self.count + count_layers(one) * repeat, layer):
+            return []     # inside a block too: a count from a variable (x n of x n) is not bounded before
         out = []
         for i in range(repeat):
             copies = one if i == 0 else [copy_item(x) for x in one]
@@ -442,14 +450,6 @@ class _Resolver:
             out.extend(copies)
         return out
 
-    def _over(self, count: int, layer: ast.Layer) -> bool:
-        if count <= self.max_layers:
-            return False
-        if not self.over:
-            self.over = True
-            self.err(f"more than {self.max_layers:,} layers", layer.span, cls=LimitError,
-                     hint="every node counts: layers, joins, the identity of an empty block; "
-                          "raise netc.LIMITS['max_layers'] if this is intended")
     def _indexed(self, layer: ast.Layer, env: dict, scope_blocks: tuple, repeat: int) -> list:
         """``x n for i``: each copy elaborated with its own ``i`` (0 ... n-1) in the line's
         arguments (a block's body does not see it). The syntax tree bounded the count already
@@ -497,6 +497,14 @@ class _Resolver:
             return False
         return True
 
+    def _over(self, count: int, layer: ast.Layer) -> bool:
+        if count <= self.max_layers:
+            return False
+        if not self.over:
+            self.over = True
+            self.err(f"more than {self.max_layers:,} layers", layer.span, cls=LimitError,
+                     hint="every node counts: layers, joins, the identity of an empty block; "
+                          "raise netc.LIMITS['max_layers'] if this is intended")
         return True
 
     def _too_deep(self, s) -> bool:
@@ -661,6 +669,8 @@ class _Resolver:
                 given = raw.get(field_name) if field_name else None
                 span = given[1] if given else layer.word_span
                 value = given[0] if given else None
+                if _has_bad(value):     # its expression was reported already: no second error for it
+                    continue
                 msg = pydantic_message(err)
                 if err["type"] == "missing":
                     self.err(f"{layer.word}: missing parameter '{field_name}'", span,
@@ -687,6 +697,61 @@ class _Resolver:
                      else "no image is that large: torch takes 32-bit sizes")
         return None if bad else params
 
+    def _indices(self) -> dict:
+        """The repetition indices written anywhere in the program (``x n for i``): name -> the
+        layers that declare it. Walked once, the first time a name is not found."""
+        if self.index_names is None:
+            found: dict[str, ast.Layer] = {}
+            todo = [b.body for b in self.prog.blocks.values()] + [self._body(e) for e in self.prog.configs.values()]
+            while todo:
+                for s in todo.pop():
+                    if isinstance(s, ast.Chain):
+                        for layer in s.layers:
+                            if isinstance(layer, ast.Layer) and layer.index is not None:
+                                found.setdefault(layer.index, []).append(layer)
+                    elif isinstance(s, ast.Group):
+                        todo.extend(s.branches)
+                    elif isinstance(s, ast.If):
+                        todo += [s.then, s.orelse or []]
+                    elif isinstance(s, ast.Aux):
+                        todo.append(s.body)
+                    elif isinstance(s, (ast.Replace, ast.Insert)):
+                        todo.append([s.chain])
+            self.index_names = found
+        return self.index_names
+
+    def _index_decl(self, name: str, span: Span | None) -> ast.Layer | None:
+        """The layer declaring index ``name`` nearest before ``span`` in its file (else the first)."""
+        decls = self._indices().get(name)
+        if not decls:
+            return None
+        if span is not None:
+            before = [d for d in decls if d.index_span.source == span.source and d.index_span.line <= span.line]
+            if before:
+                return max(before, key=lambda d: d.index_span.line)
+        return decls[0]
+
+    def _index_hint(self, name: str, span: Span | None = None) -> str | None:
+        layer = self._index_decl(name, span)
+        if layer is None:
+            return None
+        return (f"'{name}' is the index of the repetition on line {layer.index_span.line} "
+                f"({layer.word} x ... for {name}): it exists only in that line's arguments; a block's body "
+                f"reads it through a parameter: blk(c, {name}) x n for {name}")
+
+    def _index_elsewhere(self, word: str, span: Span, env: dict) -> bool:
+        """A bare word that names a repetition's index where no index is in scope (a block's body,
+        another line): an error here, rather than a word that fails later as a value."""
+        for part in re.split(r"[-/]", word):
+            if part not in env and part in self._indices():
+                layer = self._index_decl(part, span)
+                self.err(f"'{part}' is used outside its repetition: it is the index of "
+                         f"{layer.word} x ... for {part} (line {layer.index_span.line})", span,
+                         hint="an index exists only in the arguments of its own line; a block's body reads it "
+                              f"through a parameter: blk(c, {part}) x n for {part}")
+                return True
+        return False
+
     def _names(self) -> list[str]:
         return list(self.prog.vars)
 
@@ -701,7 +766,7 @@ class _Resolver:
             if v in env:
                 return env[v]
             self.err(f"unknown variable '{v}' in '{layer.word}'", layer.word_span,
-                     did_you_mean(v, list(env)) or "declare it: var NAME = VALUE, or use a number")
+                     self._index_hint(v, layer.word_span) or did_you_mean(v, list(env)) or "declare it: var NAME = VALUE, or use a number")
             return _BAD
         return v
 
@@ -744,7 +809,9 @@ class _Resolver:
         return name
 
     # -------------------------------------------------------------- blocks
-    def _block(self, layer: ast.Layer, env: dict, scope_blocks: tuple) -> list:
+    def _block(self, layer: ast.Layer, env: dict, scope_blocks: tuple, arg_env: dict | None = None) -> list:
+        """One call of a block: its arguments read ``arg_env`` (the caller's names and a repetition's
+        index), its body the caller's names and the bound parameters."""
         name = layer.word
         bdef = self.prog.blocks[name]
         if name in scope_blocks:
@@ -767,7 +834,7 @@ class _Resolver:
             return False
 
         sig = _Signature(f"block '{name}'", name, params, params, flags=None, alias=lambda n: n, known=known)
-        got = self._bind_args(sig, layer.args or [], env)
+        got = self._bind_args(sig, layer.args or [], env if arg_env is None else arg_env)
         ok = got is not None
         bound: dict[str, Any] = {k: v[0] for k, v in (got or {}).items()}
         for p in bdef.params if ok else ():
@@ -791,6 +858,7 @@ class _Resolver:
 
 
 _BAD = object()   # a value that already produced an error
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")   # an index's name
 _EDITS = (ast.Replace, ast.Remove, ast.Insert, ast.Aux, ast.Chain, ast.Group)   # ast.Outputs: read by run()
 
 
@@ -832,6 +900,10 @@ def _value_key(v):
         items = tuple(_value_key(x) for x in v)
         return None if None in items else (t, items)
     return None
+
+
+def _has_bad(v) -> bool:
+    return isinstance(v, _BadValue) or isinstance(v, list) and any(_has_bad(x) for x in v)
 
 
 class _BadValue:

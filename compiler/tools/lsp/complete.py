@@ -62,9 +62,14 @@ def complete(a: Analysis, good: Analysis | None, lineno: int, col: int) -> list[
     m = re.search(r"\b(replace|remove|after|before|on|from)\s+(?:[\w/]+\s*,\s*)*[\w/]*$", before)
     if m:
         return _layer_names(a if a.irs else good)
+    if _AFTER_FOR.search(before):                     # x n for |: the index is a new name
+        return []
     call = _call_args(before)
     if call is not None:
         word, args = call
+        index = _INDEX.search(line[col:])             # ... x n for i: the line's arguments read i
+        if index is not None:
+            vars_ = {index.group(1): "index of this repetition: 0, 1, ...", **vars_}
         return _arguments(word, args, blocks, vars_, _block_at(prog, lineno))
     if re.search(r"(?:^|[\s>{|])[A-Za-z_][\w]*-[\w]*$", before):      # FC-num_classes, conv3-c
         return _values(vars_, _block_at(prog, lineno))
@@ -209,8 +214,12 @@ def _arguments(word: str, args: list[str], blocks: dict, vars_: dict, block) -> 
     return values
 
 
+_AFTER_FOR = re.compile(r"[xX\u00d7]\s*(?:\d+|\w+|\([^()\n]*\))\s+for\s+\w*$")
+_INDEX = re.compile(r"[xX\u00d7]\s*(?:\d+|\w+|\([^()\n]*\))\s+for\s+([A-Za-z_]\w*)")
+
+
 def _values(vars_: dict, block: ast.BlockDef | None) -> list[T.CompletionItem]:
-    out = [T.CompletionItem(v, kind=K.Variable, detail="var") for v in vars_]
+    out = [T.CompletionItem(v, kind=K.Variable, detail=d if isinstance(d, str) else "var") for v, d in vars_.items()]
     if block is not None:
         out = [T.CompletionItem(p.name, kind=K.TypeParameter, detail=f"parameter of block {block.name}",
                                 sort_text="0" + p.name) for p in block.params] + out

@@ -208,6 +208,9 @@ def _value_text(v) -> str:
 
 
 def _variable(a: Analysis, w: Word, var) -> str:
+    if isinstance(var, ast.Layer):      # x n for i
+        last = f"{value_text(var.repeat_value)} - 1" if var.repeat_value is not None else str(var.repeat - 1)
+        return f"**{var.index}**: the index of this repetition, 0 ... {last} (one value for each copy of `{var.word}`)"
     if isinstance(var, ast.Let):
         return f"```netc\nlet {var.name} = {value_text(var.value)}\n```"
     if isinstance(var, ast.Param):

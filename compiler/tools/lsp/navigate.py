@@ -110,7 +110,7 @@ def definition(a: Analysis, pos: Pos) -> list[T.Location]:
         return [location(b.name_span or b.span, a)]
     var = variable(a, w)
     if var is not None:
-        return [location(var.span, a)]
+        return [location(var.index_span if isinstance(var, ast.Layer) else var.span, a)]
     return []
 
 
@@ -121,6 +121,9 @@ def variable(a: Analysis, w: Word):
     chain = list(w.parents) + [w.node]
     if isinstance(w.node, ast.Layer) and w.token == w.text and w.text == w.node.word:
         return None                                      # the layer word itself, not a value in it
+    rep = next((n for n in reversed(chain) if isinstance(n, ast.Layer)), None)
+    if rep is not None and rep.index == w.text and w.text != rep.word:
+        return rep                                       # x n for i: the index, in the line's arguments
     let = _let(a, chain, w.text, w.span)
     if let is not None:
         return let
