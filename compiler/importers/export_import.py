@@ -49,7 +49,32 @@ ATEN = {
     "aten.cat.default": lambda n, w, b: ("concat", {}), "aten.add.Tensor": lambda n, w, b: ("add", {}),
     "aten.batch_norm.default": lambda n, w, b: ("bn", {"eps": float(_arg(n, 7, 1e-5)),
                                                        "momentum": float(_arg(n, 6, 0.1)), "affine": w is not None}),
+    "aten.silu.default": lambda n, w, b: ("silu", {}), "aten.hardswish.default": lambda n, w, b: ("hardswish", {}),
+    "aten.hardsigmoid.default": lambda n, w, b: ("hardsigmoid", {}),
+    "aten.relu6.default": lambda n, w, b: ("relu6", {}),
+    "aten.hardtanh.default": lambda n, w, b: _clip(n),
+    "aten.gelu.default": lambda n, w, b: ("gelu", {}) if n.kwargs.get("approximate", _arg(n, 1, "none")) == "none"
+    else _refuse("gelu(approximate='tanh')"),
+    "aten.mul.Tensor": lambda n, w, b: ("mul", {}),
 }
+#: an in-place operator reads as the operator (``add_`` as ``add``): torch.export records them where
+#: the module writes ``x += y`` or ``nn.SiLU(inplace=True)``
+ATEN.update({"{}.{}_.{}".format(*k.split(".")): v for k, v in list(ATEN.items())
+             if k.split(".")[1] in ("add", "mul", "relu", "silu", "hardswish", "hardsigmoid", "sigmoid", "tanh",
+                                   "hardtanh", "relu6", "gelu")})
+#: joins: every data input is an input of the layer
+_JOINS = ("concat", "add", "mul")
+
+
+def _clip(n):
+    lo, hi = float(_arg(n, 1, -1.0)), float(_arg(n, 2, 1.0))
+    if (lo, hi) != (0.0, 6.0):
+        return _refuse(f"hardtanh({lo:g}, {hi:g})")
+    return "relu6", {}
+
+
+def _refuse(what):
+    raise ValueError(what)
 
 
 def read(module, example_input) -> Net:
@@ -91,14 +116,17 @@ def read(module, example_input) -> Net:
         data = [env[a.name] for a in args if a.name in env]
         w = shape.get(args[1].name) if len(args) > 1 and args[1].name in shape else None
         b = shape.get(args[2].name) if len(args) > 2 and args[2].name in shape else None
-        kind, params = rule(n, w, b)
+        try:
+            kind, params = rule(n, w, b)
+        except ValueError as e:
+            raise ImportError_(f"node {n.name} calls {target}: {e} has no netc kind") from None
         stack = list(n.meta.get("nn_module_stack", {}).values())
         path = stack[-1][0] if stack and stack[-1][0] else n.name
         name, i = path.replace(".", "/"), 2
         while name in names:
             name, i = f"{path.replace('.', '/')}_{i}", i + 1
         names.add(name)
-        layers.append(Layer(name, kind, params, data if kind in ("concat", "add") else data[:1], f"node {n.name}",
+        layers.append(Layer(name, kind, params, data if kind in _JOINS else data[:1], f"node {n.name}",
                             None, target))
         env[n.name] = name
     c, h, w_ = tuple(example_input.shape[1:4])

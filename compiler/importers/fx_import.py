@@ -230,7 +230,7 @@ def _fn_names():
         F.dropout: "dropout", F.adaptive_avg_pool2d: "adaptive_avgpool", F.max_pool2d: "maxpool",
         F.avg_pool2d: "avgpool",
         F.relu6: "relu6", F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", F.silu: "silu", F.gelu: "gelu",
-        operator.imul: "mul", F.channel_shuffle: "shuffle", torch.channel_shuffle: "shuffle",
+        F.batch_norm: "bn", F.layer_norm: "ln", operator.imul: "mul", F.channel_shuffle: "shuffle", torch.channel_shuffle: "shuffle",
         operator.mul: "mul", torch.mul: "mul", layers.center_crop: "crop",
         attention.prepend_token: "cls_token", torch.transpose: "transpose", operator.getitem: "select",
         torch.permute: "permute", torch.mean: "mean",
@@ -279,11 +279,17 @@ def read(module, example_input) -> Net:
             gm = None
     finally:
         module.train(was)
+    from netc.importers import export_import
     if gm is None:
-        from netc.importers import export_import
         return export_import.read(module, example_input)
     shapes = _shapes(gm, graph, example_input, module)
-    return _to_net(gm, graph, shapes, example_input, module)
+    try:
+        return _to_net(gm, graph, shapes, example_input, module)
+    except ImportError_ as fx_error:    # a node fx recorded that netc cannot read: torch.export's ATen graph
+        try:
+            return export_import.read(module, example_input)
+        except ImportError_ as e:       # neither reads it: the first node torch.fx recorded that netc cannot
+            raise ImportError_(fx_error.message, hint=f"torch.export stopped too: {e.message}") from None
 
 
 def _copy(graph):
@@ -691,6 +697,20 @@ def _function(n, fns, add, ins, env, shapes, crops, tensors, layers) -> None:
             raise ImportError_(f"node {n.name} ({n.target}) reshapes to {list(out)}; netc only flattens to (N, features)")
         inputs = inputs[:1]
     params: dict = {}
+    if kind == "bn":            # F.batch_norm(x, mean, var, weight, bias, training, momentum, eps)
+        a = dict(zip(("input", "running_mean", "running_var", "weight", "bias", "training", "momentum", "eps"), n.args))
+        a.update(n.kwargs)
+        params = {"eps": float(a.get("eps", 1e-5)), "momentum": float(a.get("momentum", 0.1) or 0.1),
+                  "affine": a.get("weight") is not None}
+        inputs = inputs[:1]
+    if kind == "ln":            # F.layer_norm(x, (C,), weight, bias, eps) over the last dimension
+        a = dict(zip(("input", "normalized_shape", "weight", "bias", "eps"), n.args))
+        a.update(n.kwargs)
+        if len(a.get("normalized_shape", ())) != 1:
+            raise ImportError_(f"node {n.name}: a layer norm over {list(a.get('normalized_shape', ()))} has no netc "
+                               f"kind (netc's ln normalises the last dimension)")
+        params = {"eps": float(a.get("eps", 1e-5)), "affine": a.get("weight") is not None}
+        inputs = inputs[:1]
     if kind == "shuffle":
         params = {"groups": int(n.args[1] if len(n.args) > 1 else n.kwargs["groups"])}
         inputs = inputs[:1]

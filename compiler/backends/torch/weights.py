@@ -33,6 +33,8 @@ def _fits(dst: torch.Tensor, src: torch.Tensor) -> bool:
     if dst.shape == src.shape:
         return True
     # a fully-connected weight onto a convolution (dense evaluation) or back: same numbers, new shape
+    if dst.numel() == src.numel() and min(dst.dim(), src.dim()) >= 1 and dst.shape[0] == src.shape[0] == dst.numel():
+        return True     # one value per channel, (C,) or (C, 1, 1): a layer scale on a map or on tokens
     return dst.numel() == src.numel() and {dst.dim(), src.dim()} == {2, 4} and dst.shape[0] == src.shape[0]
 
 
