@@ -102,9 +102,9 @@ def _fold(ctx: _Ctx, items: list, aux: bool, prefix: str, cands: dict, made: dic
         group = cands.get(sig, [])
         hinted = inst in getattr(ctx.net, "block_names", {}) and len(_layers(its)) > 1
         inner = _fold(ctx, its, aux, inst + "/", cands, made)
-        if len(group) < 2 and not hinted:      # one instance: a block only where the source says so
-            out += inner
-            continue
+        if (len(group) < 2 and not hinted) or len({n for n, _ in group}) < len(group):
+            out += inner        # one instance: a block only where the source says so; a scope met twice
+            continue            # (features/transition1 between calls of features/...): no instances
         if sig not in made:
             group = group or [(inst, its)]
             bodies = [inner if n == inst else _fold(ctx, g, aux, n + "/", cands, made) for n, g in group]
@@ -453,32 +453,39 @@ def _struct_calls(ctx: _Ctx, runs: list, keep: frozenset, aux: bool = False, sco
     rank = {"out": 0, "stride": 2, "groups": 3}
     varying.sort(key=lambda j: (rank[tmpl[j][1]] + (1 if tmpl[j][1] == "out" and vectors[j] == last_out
                                                      and n_widths > 1 else 0), j))
-    params, slots, by_vector, values = [], {}, {}, {}
+    # equal values are one parameter (ResNet's shortcut and last 1x1 are both `out`), except widths of
+    # two branches of one concat, which only happen to agree (SqueezeNet's expand1x1, expand3x3)
+    branch = _concat_branches(runs[0])
+    params, slots, by_vector, values, owners = [], {}, {}, {}, {}
     for j in varying:
         l, f, _ = tmpl[j]
         vec = vectors[j]
         local = locals_[layer_lists[0].index(l)] if f == "out" else None
-        key = ("named", j) if local is not None or j in classes else vec     # a named width: its own parameter
+        key = ("classes", j) if j in classes else vec
         tied = f != "out" or all(_depthwise(ll[layer_lists[0].index(l)]) for ll in layer_lists)
-        if tied and vec in values.values():     # groups, and a depthwise conv's width: its input's width
-            key = next(k for k, v in values.items() if v == vec)
+        if not tied and key in by_vector and any(_apart(branch, id(l), o) for o in owners[key]):
+            key = ("apart", j)
         if key not in by_vector:
+            own = local is not None and _param_name(local, l, []) != "c"    # n1, r3, squeeze1x1, dw
             if j in classes:
                 name = _param_name("classes", l, params)
-            elif local is not None:
+            elif own:
                 name = _param_name(local, l, params)
             elif f == "out":
                 name = _param_name("out" if vec == last_out and n_widths > 1 else "c", l, params)
             else:
                 name = _param_name({"stride": "s", "groups": "g"}[f], l, params)
-            by_vector[key], values[key] = name, (("num_classes",) * len(runs) if j in classes else vec)
+            by_vector[key], owners[key] = name, []
+            values[key] = ("num_classes",) * len(runs) if j in classes else vec
             params.append(name)
+        owners[key].append(id(l))
         slots[id(l) if f == "out" else (id(l), f)] = by_vector[key]
-    if base is None:
+    if base is None:         # what it is where the structure says (bottleneck), else what the names share (fire)
         names = [i for i in insts if i]
         base = _block_name(names) if len(names) == len(insts) else "unit"
-        if base == "unit" or not usable_name(base):
-            base = shape_name(runs[0])
+        shaped = shape_name(runs[0])
+        if shaped in _TELLING or base == "unit" or not usable_name(base):
+            base = shaped
     name = _free(base, {b.name for b in ctx.blocks})
     blk = Block(name, params, runs[0], slots, aux)
     blk.depth = 1
@@ -497,6 +504,25 @@ def _struct_calls(ctx: _Ctx, runs: list, keep: frozenset, aux: bool = False, sco
         call.pinned = ll[-1].name in keep   # type: ignore[attr-defined]  # a side output hangs on it: named
         calls.append(call)
     return calls
+
+
+def _concat_branches(items: list, at: tuple = ()) -> dict:
+    """id(layer) -> the concat branches it is in, as ((id(concat), branch index), ...)."""
+    out: dict = {}
+    for it in items:
+        if it.kind == "group":
+            for i, b in enumerate(it.branches):
+                out.update(_concat_branches(b, at + ((id(it.layer), i),) if it.layer.kind == "concat" else at))
+            out[id(it.layer)] = at
+        elif it.kind == "layer":
+            out[id(it.layer)] = at
+    return out
+
+
+def _apart(branch: dict, a: int, b: int) -> bool:
+    """Whether layers ``a`` and ``b`` sit in different branches of one concat."""
+    bs = dict(branch.get(b, ()))
+    return any(g in bs and bs[g] != i for g, i in branch.get(a, ()))
 
 
 def _instance_name(items: list) -> str | None:
@@ -535,6 +561,11 @@ def _depthwise(l: Layer) -> bool:
     return l.kind == "conv" and g > 1 and g == l.params.get("out")
 
 
+#: names :func:`shape_name` gives that say more than a source's scope (torchvision's layer1_0 is a stage)
+_TELLING = frozenset(("bottleneck", "bottleneck_proj", "basic", "basic_proj", "dense_layer", "inception", "fire",
+                      "inverted", "inverted_residual", "inverted_residual_proj", "separable"))
+
+
 def shape_name(items: list) -> str:
     """A name for a block from what it is: ``bottleneck`` (1x1, 3x3, 1x1 beside a shortcut),
     ``basic``, ``dense_layer`` (a branch concatenated to its input), ``inception``, ``separable``
@@ -558,7 +589,14 @@ def shape_name(items: list) -> str:
         if j == "concat":
             if any(not b for b in g.branches):
                 return "dense_layer"
-            return "inception" if len(g.branches) >= 3 else "branches"
+            if len(g.branches) >= 3:
+                return "inception"
+            first = ls[0] if ls else None       # squeeze 1x1, then 1x1 and 3x3 side by side (SqueezeNet)
+            if first is not None and first.kind == "conv" and _pair(first.params.get("k"))[0] == 1 and \
+                    sorted(_pair(b[0].layer.params.get("k"))[0] for b in g.branches
+                           if len(b) == 1 and b[0].kind == "layer" and b[0].layer.kind == "conv") == [1, 3]:
+                return "fire"
+            return "branches"
         if j == "mul":
             return "gated"
         return "unit"

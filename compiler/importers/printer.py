@@ -115,10 +115,16 @@ _PRINTER_FAULT = re.compile(r"duplicate name|a name cannot contain|is reserved|n
                             r"unknown (layer|block|name|variable|word)|is not defined")
 
 
+#: a syntax error that is the source's: a value beyond what the language reads (a 19-digit size)
+_SOURCE_SYNTAX = re.compile(r"digits|larger than|more than|at most|too (long|large|deep)")
+
+
 def _printers(e: NetcError) -> bool:
-    from netc.dsl.errors import SpecSyntaxError
+    from netc.dsl.errors import LimitError, SpecSyntaxError
     errs = e.errors if isinstance(e, NetcErrors) else [e]
-    return any(isinstance(x, SpecSyntaxError) or _PRINTER_FAULT.search(x.message or "") for x in errs)
+    return any(_PRINTER_FAULT.search(x.message or "") or (isinstance(x, SpecSyntaxError) and not isinstance(x, LimitError)
+                                                           and not _SOURCE_SYNTAX.search(x.message or ""))
+               for x in errs)
 
 
 def _printer_bug(e: NetcError, text: str, net: Net) -> ImportError_:

@@ -175,6 +175,7 @@ def test_a_printed_spec_that_does_not_read_back_is_an_internal_error_and_is_not_
     from netc.importers import fold
     from netc.tools.cli import main
     monkeypatch.setattr(fold, "usable_name", lambda name: True)     # a printer that would call a block 'conv'
+    monkeypatch.setattr(fold, "shape_name", lambda items: "conv")
     with pytest.raises(ImportError_) as e:
         from_caffe(str(CAFFE / "mobilenet_deploy.prototxt"))
     assert e.value.message.startswith("internal error: the spec printed for")
