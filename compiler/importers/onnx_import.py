@@ -260,7 +260,13 @@ class _Reader:
         return self.value[name]
 
     def layer_name(self, node, weight: str | None) -> str:
-        if weight and weight.endswith(".weight"):
+        """The module path of the node where the exporter records it (the dynamo exporter: it also
+        shares one initializer among equal weights, so a weight's name may be another layer's),
+        else its weight's name (``features.0.weight``), else its scope or output."""
+        scoped = any(p.key == "pkg.torch.onnx.name_scopes" for p in node.metadata_props)
+        if scoped and _module_path(node):
+            base = _module_path(node)
+        elif weight and weight.endswith(".weight"):
             base = weight[: -len(".weight")]
         else:
             base = _module_path(node)
@@ -356,9 +362,17 @@ def _shapes(model, known: dict | None = None) -> dict:
         big = [helper.make_tensor_value_info(i.name, i.data_type, list(i.dims)) for i in g.initializer
                if i.name not in keep]
         nodes = [n for n in g.node if not any(o in known for o in n.output)] if known else g.node
-        bare = helper.make_graph(nodes, "g", list(g.input) + big, g.output, small)
+        inputs = []
+        for i in g.input:           # a batch of any size read as one: the spec does not depend on it
+            i2 = type(i)()
+            i2.CopyFrom(i)
+            dims = i2.type.tensor_type.shape.dim
+            if len(dims) and not dims[0].HasField("dim_value"):
+                dims[0].dim_value = 1
+            inputs.append(i2)
+        bare = helper.make_graph(nodes, "g", inputs + big, g.output, small)
         m = helper.make_model(bare, opset_imports=model.opset_import, ir_version=model.ir_version)
-        m = shape_inference.infer_shapes(m)
+        m = shape_inference.infer_shapes(m, data_prop=True)
         vis = list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output)
     except Exception:   # noqa: BLE001 - whatever onnx makes of a malformed graph
         vis = list(g.value_info) + list(g.input) + list(g.output)
@@ -378,7 +392,7 @@ def _refine_shapes(r: _Reader, model) -> None:
     if all(s is not None and None not in s[1:] for s in r.shapes.values()):
         return
     made = r.made
-    edge = sorted({i for n in r.g.node if not all(o in r.static for o in n.output) for i in n.input
+    edge = sorted({i for n in r.g.node for i in n.input
                    if i in r.static and i in made and made[i].op_type != "Constant"})
     got: dict = {}
     for _ in range(4):
@@ -420,7 +434,7 @@ def to_net(model, path: str = "") -> Net:
     static = r.static = _static(r)
     _refine_shapes(r, model)
     fused: dict = {}
-    for find in (_find_lrn, _find_gelu, _find_binpool, _find_shuffle, _find_restride):
+    for find in (_find_lrn, _find_gelu, _find_binpool, _find_shuffle, _find_restride, _find_mhsa):
         try:
             fused.update(find(r, static))
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):
@@ -430,13 +444,13 @@ def to_net(model, path: str = "") -> Net:
         key = node.output[0] if node.output else ""
         if key in fused or any(o in fused for o in node.output):
             if fused.get(key) is not None:
-                kind, params, xs = fused[key]
+                kind, params, xs, *extra = fused[key]
                 if kind is None:        # the same tensor, computed again
                     r.value[key] = r.src(node, xs[0])
                     if xs[0] in r.layout:
                         r.layout[key] = r.layout[xs[0]]
                     continue
-                r.add(node, kind, params, [r.src(node, x) for x in xs])
+                r.add(node, kind, params, [r.src(node, x) for x in xs], *(extra or [None, None]))
                 if r.layout.get(xs[0]) == "nhwc":
                     r.layout[key] = "nhwc"
             continue
@@ -707,6 +721,171 @@ def _find_binpool(r: _Reader, static: set) -> dict:
     return out
 
 
+_VIEWS = ("Reshape", "Transpose", "Unsqueeze", "Squeeze", "Gather", "Split", "Slice", "Identity")
+
+
+def _linear(r: _Reader, m):
+    """(weight name, (in, out), transposed, bias name or None) of a MatMul / Gemm with a weight
+    matrix, or None."""
+    if m is None or m.op_type not in ("MatMul", "Gemm") or len(m.input) < 2:
+        return None
+    t = r.init(m.input[1])
+    if t is None or len(t.dims) != 2:
+        return None
+    a = _attrs(m) if m.op_type == "Gemm" else {}
+    if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
+        return None
+    tb = bool(a.get("transB", 0))
+    dims = (int(t.dims[1]), int(t.dims[0])) if tb else (int(t.dims[0]), int(t.dims[1]))
+    bias = r.alias.get(m.input[2], m.input[2]) if len(m.input) > 2 and m.input[2] else None
+    return r.alias.get(m.input[1], m.input[1]), dims, not tb, bias
+
+
+def _find_mhsa(r: _Reader, static: set) -> dict:
+    """Multi-head self-attention written out (what torch exports for ``nn.MultiheadAttention`` and
+    ``scaled_dot_product_attention``): one input projection to q, k, v (a MatMul / Gemm with a
+    D x 3D matrix, its bias), views that split the heads, q·kᵀ scaled by 1/sqrt(d) (on q and k, or
+    on the product), Softmax, times v, views that join the heads, the output projection (D x D,
+    its bias) and views back to the (N, L, D) tokens it read. Found from each Softmax; anything
+    else in between (a mask, a position bias, a second input) is no match, and the nodes are read
+    one by one (an error naming the first)."""
+    cons, out = _consumers(r), {}
+    for sm in r.g.node:
+        if sm.op_type != "Softmax":
+            continue
+        s4 = r.shapes.get(sm.input[0]) or ()
+        if len(s4) != 4 or None in s4 or s4[2] != s4[3] or _attrs(sm).get("axis", -1) % 4 != 3:
+            continue
+        batch, heads, length = s4[0], s4[1], s4[3]
+        qk, av = r.made.get(sm.input[0]), _only(cons, sm.output[0], "MatMul")
+        region: dict = {}
+        factor = {"q": 1.0, "k": 1.0, "s": 1.0}
+        for m in (qk, av):
+            if m is None or m.op_type != "MatMul":
+                break
+        else:
+            region = {id(sm): sm}
+        if not region or av.input[0] != sm.output[0]:
+            continue
+        # the scores' own scale (a Mul / Div between the MatMul and the Softmax)
+        while qk is not None and qk.op_type in ("Mul", "Div"):
+            c = _const(r, qk.input[1], "") if qk.input[1] in static else None
+            if c is None or not c:
+                break
+            factor["s"] *= c if qk.op_type == "Mul" else 1 / c
+            region[id(qk)] = qk
+            qk = r.made.get(qk.input[0])
+        if qk is None or qk.op_type != "MatMul":
+            continue
+        region[id(qk)], region[id(av)] = qk, av
+        proj, adds, ok = {}, {}, True
+        stack = [(qk.input[0], "q"), (qk.input[1], "k"), (av.input[1], "v")]
+        while stack and ok:
+            v, b = stack.pop()
+            m = r.made.get(v)
+            if m is None or v in static:
+                ok = False
+            elif _linear(r, m) is not None and m.input[0] not in static:
+                proj[id(m)] = m
+            elif m.op_type == "Add" and sum(i in static for i in m.input) == 1:
+                adds[id(m)] = m
+                region[id(m)] = m
+                stack.append((next(i for i in m.input if i not in static), b))
+            elif m.op_type in ("Mul", "Div") and m.input[1] in static and b != "v":
+                c = _const(r, m.input[1], "")
+                if c is None or not c:
+                    ok = False
+                else:
+                    factor[b] *= c if m.op_type == "Mul" else 1 / c
+                    region[id(m)] = m
+                    stack.append((m.input[0], b))
+            elif m.op_type in _VIEWS and all(i in static or not i for i in m.input[1:]):
+                region[id(m)] = m
+                stack.append((m.input[0], b))
+            else:
+                ok = False
+        if not ok or len(proj) != 1:
+            continue
+        p = next(iter(proj.values()))
+        wq, (d, d3), tq, bq = _linear(r, p)
+        if d3 != 3 * d or d % heads:
+            continue
+        if bq is None and len(adds) == 1:       # the bias as an Add after the MatMul
+            add = next(iter(adds.values()))
+            c = next(i for i in add.input if i in static)
+            t = r.init(c)
+            if add.input[0] != p.output[0] and add.input[1] != p.output[0] or t is None or math.prod(t.dims) != d3:
+                continue
+            bq = r.alias.get(c, c)
+        elif adds:
+            continue
+        if not _near(factor["q"] * factor["k"] * factor["s"], 1 / math.sqrt(d // heads)):
+            continue
+        region[id(p)] = p
+        # the tokens the projection reads: back through views to (N, L, D)
+        x = p.input[0]
+        for _ in range(4):
+            if tuple(r.shapes.get(x) or ()) == (batch, length, d):
+                break
+            m = r.made.get(x)
+            if m is None or m.op_type not in ("Transpose", "Reshape") or len(cons.get(x, [])) != 1 or \
+                    any(i not in static for i in m.input[1:] if i):
+                break
+            region[id(m)] = m
+            x = m.input[0]
+        if tuple(r.shapes.get(x) or ()) != (batch, length, d) or x in static:
+            continue
+        # forward: views, the output projection, its bias, views back to (N, L, D)
+        v, o, bo = av.output[0], None, None
+        for _ in range(8):
+            c = cons.get(v, [])
+            if len(c) != 1:
+                break
+            m = c[0]
+            lin = _linear(r, m)
+            if o is None and lin is not None and lin[1] == (d, d) and m.input[0] == v:
+                o, bo = m, lin[3]
+            elif o is not None and bo is None and m.op_type == "Add" and sum(i in static for i in m.input) == 1:
+                c2 = next(i for i in m.input if i in static)
+                t = r.init(c2)
+                if t is None or math.prod(t.dims) != d:
+                    break
+                bo = r.alias.get(c2, c2)
+            elif m.op_type in ("Transpose", "Reshape") and all(i in static for i in m.input[1:] if i):
+                pass
+            else:
+                break
+            region[id(m)] = m
+            v = m.output[0]
+            if o is not None and tuple(r.shapes.get(v) or ()) == (batch, length, d) and \
+                    not (bo is None and (len(cons.get(v, [])) == 1 and cons[v][0].op_type == "Add" and
+                                         sum(i in static for i in cons[v][0].input) == 1)):
+                break
+        if o is None or tuple(r.shapes.get(v) or ()) != (batch, length, d):
+            continue
+        # nothing inside is read from outside
+        outs = {o_ for m in region.values() for o_ in m.output}
+        if any(c not in region.values() and not all(x_ in static for x_ in c.output)
+               for o_ in outs if o_ != v for c in cons.get(o_, [])) or \
+                any(o_ in (g.name for g in r.g.output) for o_ in outs if o_ != v):
+            continue
+        wo, _, to, _ = _linear(r, o)
+        bias = bq is not None or bo is not None
+        extra = {"in_proj_weight": wq}
+        if bias:
+            extra["in_proj_bias"] = bq or ZEROS
+        extra["out_proj_weight"] = wo
+        if bias:
+            extra["out_proj_bias"] = bo or ZEROS
+        extra["transposed"] = {k for k, t in (("in_proj_weight", tq), ("out_proj_weight", to)) if t}
+        base = (bq or "").rsplit(".in_proj_bias", 1)[0] if (bq or "").endswith(".in_proj_bias") else \
+            (wo.rsplit(".out_proj.weight", 1)[0] if wo.endswith(".out_proj.weight") else None)
+        for o_ in outs:
+            out[o_] = None
+        out[v] = ("mhsa", {"heads": heads, "bias": bias}, [x], f"{base}.weight" if base else None, extra)
+    return out
+
+
 def _find_restride(r: _Reader, static: set) -> dict:
     """``as_strided`` to the tensor's own shape and strides, as the dynamo exporter writes it: a
     Reshape to one dimension and a Gather of the indices 0 .. n-1 in the tensor's shape. The same
@@ -812,7 +991,8 @@ def _bn(r: _Reader, n):
     p = {"eps": float(a.get("epsilon", 1e-5)), "momentum": round(1 - float(a.get("momentum", 0.9)), 6)}
     wname = r.alias.get(n.input[1], n.input[1])
     r.add(n, "bn", p, [r.src(n, n.input[0])], wname,
-          {"weight": wname, "bias": n.input[2], "running_mean": n.input[3], "running_var": n.input[4]})
+          {"weight": wname, "bias": r.alias.get(n.input[2], n.input[2]),
+           "running_mean": r.alias.get(n.input[3], n.input[3]), "running_var": r.alias.get(n.input[4], n.input[4])})
 
 
 def _dropout(r: _Reader, n):
@@ -824,9 +1004,29 @@ def _dropout(r: _Reader, n):
     r.add(n, "dropout", {"p": round(float(p), 6)}, [r.src(n, n.input[0])])
 
 
+def _learned(r: _Reader, v: str):
+    """The initializer a static value is (through Identity, and an Expand to the batch): (name, dims), or None."""
+    for _ in range(4):
+        t = r.init(v)
+        if t is not None:
+            return r.alias.get(v, v), tuple(t.dims)
+        m = r.made.get(v)
+        if m is None or m.op_type not in ("Expand", "Identity"):
+            return None
+        v = m.input[0]
+    return None
+
+
 def _concat(r: _Reader, n):
     axis = _attrs(n).get("axis")
     rank = len(r.shapes.get(n.output[0]) or (0, 0, 0, 0))
+    if rank == 3 and axis % 3 == 1 and len(n.input) == 2 and r.is_static(n.input[0]) and \
+            not r.is_static(n.input[1]) and r.lay(n.input[1]) == "tokens":
+        w = _learned(r, n.input[0])
+        d = (r.shapes.get(n.input[1]) or (0, 0, 0))[2]
+        if w is not None and w[1] in ((1, 1, d), (1, d)):       # ViT's class token, prepended
+            r.add(n, "cls_token", {}, [r.src(n, n.input[1])], w[0], {"weight": w[0]})
+            return
     if axis is None or axis % rank != 1:
         raise ImportError_(f"node {_nid(n)} (Concat) joins along axis {axis}; netc joins channels")
     ins = [r.src(n, i) for i in n.input]
@@ -894,6 +1094,12 @@ def _add(r: _Reader, n):
         r.weights[src.name]["bias"] = r.alias.get(c, c)
         r.value[n.output[0]] = src.name
         return
+    shape = r.shapes.get(x) or ()
+    if t is not None and src is not None and r.lay(x) == "tokens" and len(shape) == 3 and \
+            tuple(t.dims) in ((1, *shape[1:]), tuple(shape[1:])) and math.prod(t.dims) > shape[2]:
+        cname = r.alias.get(c, c)       # ViT's position embedding: one learned vector per token
+        r.add(n, "pos_embed", {}, [r.src(n, x)], cname, {"weight": cname})
+        return
     raise ImportError_(f"node {_nid(n)} (Add) adds a constant{f' of shape {list(t.dims)}' if t is not None else ''} "
                        f"to {x!r}; netc adds a constant only as the bias of the layer before it")
 
@@ -954,6 +1160,17 @@ def _transpose(r: _Reader, n):
     if (lay, perm) in (("map", (0, 2, 3, 1)), ("nhwc", (0, 3, 1, 2))):     # channels-last and back: a view
         r.value[n.output[0]] = r.src(n, x)
         r.layout[n.output[0]] = "nhwc" if lay == "map" else "map"
+        return
+    if lay == "nct" and perm == (0, 2, 1):
+        p = r.producer(n, x)
+        q = p.params if p is not None else {}
+        if p is not None and p.kind == "conv" and p.source_type == "Conv" and r.uses.get(x) == 1 and \
+                isinstance(q.get("k"), int) and q.get("k") == q.get("stride") and q.get("pad") == 0 and \
+                q.get("groups") == 1 and "dilation" not in q and not r.ncons.get(p.name):
+            p.kind, p.params = "patch", {"out": q["out"], "k": q["k"], "bias": q["bias"]}   # ViT's patch embedding
+            r.value[n.output[0]] = p.name
+        else:
+            r.add(n, "to_tokens", {"flat": True}, [r.src(n, x)])
         return
     raise ImportError_(f"node {_nid(n)} (Transpose) permutes a {lay} by {list(perm)}; netc reads a transpose "
                        "only between a map and its channels-last form",
@@ -1282,6 +1499,18 @@ def _reshape(r: _Reader, n):
     from onnx import TensorProto
     t = r.tensor(n.input[1]) if len(n.input) > 1 else None
     out = r.shapes.get(n.output[0]) or ()
+    x = n.input[0]
+    shape = r.shapes.get(x) or ()
+    if out and None not in out and tuple(out) == tuple(shape):     # to its own shape: the tensor
+        r.value[n.output[0]] = r.src(n, x)
+        if x in r.layout:
+            r.layout[n.output[0]] = r.layout[x]
+        return
+    if r.lay(x) == "map" and len(shape) == 4 and len(out) == 3 and None not in shape and \
+            tuple(out) == (shape[0], shape[1], shape[2] * shape[3]):
+        r.value[n.output[0]] = r.src(n, x)     # a map's positions flattened: tokens once transposed
+        r.layout[n.output[0]] = "nct"
+        return
     if t is None and len(out) == 2 and n.input[1] in r.static:     # a shape computed from shapes: flatten
         r.add(n, "flatten", {}, [r.src(n, n.input[0])])
         return
@@ -1340,6 +1569,11 @@ def _printed_order(net: Net) -> list:
     return out + [l for l in net.layers if l.name not in seen]
 
 
+#: the name of a weight tensor that is all zeros where the file has none (an exporter drops an
+#: Add of a zero bias)
+ZEROS = "<zeros>"
+
+
 def weights(path: str, text: str) -> dict:
     """The ONNX file's weights as a state_dict for the spec ``text`` (keys from the compiled spec)."""
     import torch
@@ -1353,15 +1587,20 @@ def weights(path: str, text: str) -> dict:
     dst = dataflow_tensors(compiled)
     wanted = []         # (tensor name, what it is, transposed)
     for l in _printed_order(net):
-        w = net.weight_names.get(l.name)
-        for key in ("weight", "bias", "running_mean", "running_var"):
-            if w and w.get(key):
-                wanted.append((w[key], f"the {key} of layer '{l.name}', {l.where}",
-                               key == "weight" and w.get("transposed")))
+        w = net.weight_names.get(l.name) or {}
+        tr = w.get("transposed")
+        for key, tname in w.items():
+            if key != "transposed" and tname:
+                wanted.append((tname, f"the {key} of layer '{l.name}', {l.where}",
+                               key in tr if isinstance(tr, (set, frozenset, tuple, list)) else
+                               key == "weight" and bool(tr)))
     if len(dst) != len(wanted):
         raise ImportError_(f"{path}: {len(wanted)} weight tensors for a spec that has {len(dst)}")
     out = {}
     for (k, v), (tname, what, transposed) in zip(dst, wanted):
+        if tname == ZEROS:      # a bias the exporter left out (all zeros)
+            out[k] = torch.zeros(v.shape)
+            continue
         t = inits.get(tname)
         if t is None:
             raise ImportError_(f"{path}: tensor '{tname}' ({what}) is not an initializer of the model")
@@ -1372,4 +1611,6 @@ def weights(path: str, text: str) -> dict:
         if transposed:
             a = a.reshape(t.dims[0], -1).t().contiguous()
         out[k] = a.reshape(v.shape)
-    return out
+    # in the compiled module's own order (load_weights pairs a state_dict with the module's, one by one)
+    order = [k for k in compiled.state_dict() if k in out]
+    return {**{k: out[k] for k in order}, **out}
