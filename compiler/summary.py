@@ -202,7 +202,8 @@ def _numel(shape) -> int | None:
 def totals(ir: IR, batch: int = 1) -> dict:
     """Trainable and frozen parameters, buffers, and memory in bytes (float32) for ``batch`` inputs:
     activations are the input and every layer's output (None where a size is symbolic)."""
-    frozen = sum(n.n_params for n in ir.layers() if n.meta.get("frozen"))
+    frozen = sum(n.n_params for n in ir.layers()
+                 if n.meta.get("frozen") or getattr(n.layer_kind, "frozen_params", False))
     by_kind = buffers_by_kind(ir)
     buffers = sum(by_kind.values())
     sizes = [_numel(_shape(n)) for n in ir.nodes()]

@@ -36,6 +36,7 @@ class Kind:
     words: ClassVar[tuple[str, ...]] = ()        # spellings, compared lower-case
     Params: ClassVar[type[Params]] = NoParams
     positional: ClassVar[tuple[str, ...]] = ()   # names of positional arguments, in order
+    frozen_params: ClassVar[bool] = False         # its parameters are fixed values, not trained (YOLOv8's DFL)
     layer_refs: ClassVar[tuple[str, ...]] = ()   # parameters that name another layer (upsample(like=c3)): an input
     paper_re: ClassVar[re.Pattern | None] = None
     doc: ClassVar[str] = ""

@@ -6,7 +6,7 @@ cuts its first branch to the size of its second (Caffe's Crop)."""
 from __future__ import annotations
 
 import operator
-from typing import Union
+from typing import Literal, Union
 
 from pydantic import Field, field_validator
 
@@ -51,6 +51,8 @@ class Join(Kind):
 
 class ConcatParams(Params):
     crop: bool = Field(False, description="center-crop every branch to the smallest H x W (U-Net's copy and crop)")
+    axis: Literal["channels", "tokens"] = Field("channels", description="what is stacked: the channels, or the "
+                                                "tokens of sequences (one after another)")
 
 
 class Concat(Join):
@@ -59,10 +61,19 @@ class Concat(Join):
            "H x W (U-Net's copy and crop)")
 
     def paper(self, p):
+        if p is not None and p.axis == "tokens":
+            return "concat(axis=tokens)"
         return "concat(crop)" if p is not None and p.crop else "concat"
 
     def check(self, node, preds, ins):
         lay = _one_layout("concat", preds, ins)
+        if node.params is not None and node.params.axis == "tokens":
+            if lay != TOKENS or any(len(s) != 2 for s in ins):
+                raise ShapeProblem(f"concat(axis=tokens) joins sequences of tokens: {_desc(preds, ins)}",
+                                   hint="make each branch a sequence first: to-tokens(flat)")
+            if any(not dims.same(s[1], ins[0][1]) for s in ins):
+                raise ShapeProblem(f"concat(axis=tokens) inputs disagree in channels: {_desc(preds, ins)}")
+            return TensorType((dims.total([s[0] for s in ins]), ins[0][1]), TOKENS)
         if lay == TOKENS:
             if any(not dims.same(s[0], ins[0][0]) for s in ins):
                 raise ShapeProblem(f"concat inputs disagree in length: {_desc(preds, ins)}")
@@ -113,7 +124,9 @@ class Concat(Join):
             big = next(i for i in range(len(xs)) if i not in expand)
             xs = [lo.call(expand_like, x, xs[big], name=f"{lo.name}_expand{i}") if i in expand else x
                   for i, x in enumerate(xs)]
-        return lo.call(torch.cat, xs, -1 if lo.ins[0].layout == TOKENS else 1, name=lo.name)
+        tokens = lo.ins[0].layout == TOKENS
+        dim = 1 if not tokens or lo.node.params.axis == "tokens" else -1
+        return lo.call(torch.cat, xs, dim, name=lo.name)
 
 
 def broadcast(kind: str, preds, ins, hint: str | None = None) -> TensorType:

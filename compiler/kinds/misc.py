@@ -187,6 +187,52 @@ class Chunk(Kind):
         return lo.call(torch.narrow, args[0], -1 if t.layout == TOKENS else 1, start, size, name=lo.name)
 
 
+class DFLParams(Params):
+    reg_max: int = Field(16, ge=1, description="the bins of each box side's distribution")
+
+
+class DFL(Kind):
+    """Generalized Focal Loss's integral (X. Li et al., arXiv:2006.04388, section 3.3), as YOLOv8's
+    DFL module computes it: each box side's ``reg_max`` logits through a soft-max, then their
+    expectation over the bins 0 ... reg_max-1, taken by a fixed 1x1 convolution whose weights are
+    those bin values (its ``reg_max`` parameters are frozen: counted, not trained)."""
+    kind, words, Params, prefix = "dfl", ("dfl", "integral"), DFLParams, "dfl"
+    accepts, family, frozen_params = (MAP, TOKENS), "act", True
+    positional = ("reg_max",)
+    doc = ("the expected distance of each box side from its distribution over reg_max bins (YOLOv8's DFL, "
+           "Generalized Focal Loss): 4*reg_max channels -> 4; dfl(16)")
+
+    def paper(self, p):
+        return f"dfl({p.reg_max})"
+
+    def _channels(self, p, t):
+        c = t[-1] if t.layout == TOKENS else t[0]
+        if c != 4 * p.reg_max:
+            raise ShapeProblem(f"dfl({p.reg_max}) reads 4 x {p.reg_max} = {4 * p.reg_max} channels (a distribution "
+                               f"per box side), but gets {c}")
+
+    def infer(self, p, ins):
+        t = ins[0]
+        self._channels(p, t)
+        if t.layout == TOKENS:
+            return TensorType((*t[:-1], 4), TOKENS)
+        return fmap(4, t[1], t[2])
+
+    def count_params(self, p, ins, out):
+        return p.reg_max
+
+    def count_macs(self, p, ins, out):
+        n = math.prod(out)
+        return None if not isinstance(n, int) else n * p.reg_max
+
+    def module(self, node, ins):
+        from netc.backends.torch.layers import DFL as DFLModule
+        return DFLModule(node.params.reg_max, tokens=ins[0].layout == TOKENS)
+
+    def init(self, m) -> None:
+        m.reset_parameters()
+
+
 class UpsampleParams(Params):
     factor: Optional[IntOrPair] = None
     size: Optional[IntOrPair] = None
@@ -279,5 +325,6 @@ class Input(Kind):
         return "input"
 
 
-KINDS = [Dropout(), DropPath(), Flatten(), Identity(), ChannelShuffle(), Chunk(), LayerScale(), Upsample(), Input()]
+KINDS = [Dropout(), DropPath(), Flatten(), Identity(), ChannelShuffle(), Chunk(), LayerScale(), Upsample(), DFL(),
+         Input()]
 __all__ = ["NoParams", "TOKENS"]

@@ -101,7 +101,21 @@ class Prod:
         return out + self.a
 
 
-Dim = Union[int, Sym, Prod]
+@dataclass(frozen=True)
+class Total:
+    """A sum of token counts that may be symbolic: the anchors of a detector's three levels,
+    ``(H/8)*(W/8)+(H/16)*(W/16)+(H/32)*(W/32)``. Compared structurally; never fixed."""
+
+    terms: tuple
+
+    def __str__(self) -> str:
+        return "+".join(str(t) for t in self.terms)
+
+    def at(self, x: int) -> int:
+        return sum(t if isinstance(t, int) else t.at(x) for t in self.terms)
+
+
+Dim = Union[int, Sym, Prod, Total]
 
 
 def product(*factors: "Dim") -> "Dim":
@@ -112,6 +126,13 @@ def product(*factors: "Dim") -> "Dim":
             out *= f
         return out
     return Prod(tuple(factors))
+
+
+def total(terms: list) -> "Dim":
+    """The sum of lengths that may be symbolic (sequences concatenated one after another)."""
+    if all(isinstance(t, int) for t in terms):
+        return sum(terms)
+    return Total(tuple(terms))
 
 
 def plus(x: "Dim", k: int) -> "Dim":
@@ -178,7 +199,7 @@ def same(x: Dim, y: Dim) -> bool:
     """Whether two sizes are equal for every input size (exact; see the module's note)."""
     if x == y:
         return True
-    if isinstance(x, (int, Prod)) or isinstance(y, (int, Prod)) or x.name != y.name or x.slope != y.slope:
+    if isinstance(x, (int, Prod, Total)) or isinstance(y, (int, Prod, Total)) or x.name != y.name or x.slope != y.slope:
         return False
     n = max(x.period, y.period)
     if n > _PERIOD_CAP:
@@ -193,7 +214,7 @@ def at_most(x: Dim, y: Dim) -> bool | None:
         return x <= y
     if x == y:
         return True
-    if isinstance(x, (int, Prod)) or isinstance(y, (int, Prod)) or x.name != y.name:
+    if isinstance(x, (int, Prod, Total)) or isinstance(y, (int, Prod, Total)) or x.name != y.name:
         return None
     if x.slope != y.slope:
         return None

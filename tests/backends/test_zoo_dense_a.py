@@ -86,20 +86,23 @@ def test_shufflenet_counts_equal_torchvisions(name):
 
 
 @pytest.mark.parametrize("name", list(YOLO))
-def test_yolov8_counts_equal_ultralytics_less_the_dfl(name):
+def test_yolov8_counts_equal_ultralytics_the_dfl_frozen(name):
     m = ir(name)
-    assert m.params + DFL == YOLO[name][0]
-    assert m.any_size and list(m.outputs) == ["p3", "p4", "p5"]
+    assert m.params == YOLO[name][0]
+    from netc import summary as S
+    assert (S.totals(m)["trainable"], S.totals(m)["frozen"]) == (YOLO[name][0] - DFL, DFL)
+    assert m.any_size and list(m.outputs) == ["p3", "p4", "p5", "dist"]
 
 
 def test_yolov8n_maps_at_640():
     m = _at("yolov8n", (640, 640))
     shapes = {k: tuple(m.node(v).shape) for k, v in m.output_nodes.items()}
-    assert shapes == {"p3": (144, 80, 80), "p4": (144, 40, 40), "p5": (144, 20, 20)}
+    assert shapes == {"p3": (144, 80, 80), "p4": (144, 40, 40), "p5": (144, 20, 20), "dist": (8400, 4)}
     # torch.utils.flop_counter on DetectionModel("yolov8n.yaml") in training mode at 640: FLOPs / 2
     # (ultralytics' own get_flops, thop with the batch norms, prints 8.855 GFLOPs)
-    assert m.macs == 4_371_456_000
-    assert _at("yolov8s", (640, 640)).macs == 14_300_774_400
+    # plus the DFL's 1x1 convolution: 16 multiply-adds for each of 4 sides of 8,400 anchors
+    assert m.macs == 4_371_456_000 + 16 * 4 * 8400
+    assert _at("yolov8s", (640, 640)).macs == 14_300_774_400 + 16 * 4 * 8400
 
 
 def test_netc_list_shows_them():
@@ -113,7 +116,7 @@ def test_netc_list_shows_them():
     for name, (params, _, gflops) in SHUFFLENET.items():
         assert rows.get(name) == (params, f"{gflops:.3f} G"), name
     for name, (params, _) in YOLO.items():
-        assert rows.get(name) == (params - DFL, "any size"), name
+        assert rows.get(name) == (params, "any size"), name
 
 
 # ------------------------------------------------------------------ ShuffleNetV2, torchvision's layout
@@ -243,8 +246,24 @@ class SPPF(nn.Module):
         return self.cv2(torch.cat(y, 1))
 
 
+class DFLRef(nn.Module):
+    """ultralytics.nn.modules.block.DFL: a soft-max over each side's reg_max bins, and their expected
+    index by a fixed 1x1 convolution (weights 0 ... reg_max-1, requires_grad False)."""
+
+    def __init__(self, c1=16):
+        super().__init__()
+        self.conv = nn.Conv2d(c1, 1, 1, bias=False).requires_grad_(False)
+        self.conv.weight.data[:] = torch.arange(c1, dtype=torch.float).view(1, c1, 1, 1)
+        self.c1 = c1
+
+    def forward(self, x):
+        b, _, a = x.shape
+        return self.conv(x.view(b, 4, self.c1, a).transpose(2, 1).softmax(1)).view(b, 4, a)
+
+
 class Detect(nn.Module):
-    """Detect's raw maps (training mode, no decoding): cat(cv2[i](x[i]), cv3[i](x[i])) per level."""
+    """Detect's raw maps (training mode, no decoding): cat(cv2[i](x[i]), cv3[i](x[i])) per level, and the
+    DFL's expected distances of every anchor (ultralytics' decoding before anchors and strides)."""
 
     def __init__(self, ch, nc=80, reg_max=16):
         super().__init__()
@@ -252,11 +271,13 @@ class Detect(nn.Module):
         self.cv2 = nn.ModuleList(nn.Sequential(Conv(x, c2, 3), Conv(c2, c2, 3), nn.Conv2d(c2, 4 * reg_max, 1))
                                  for x in ch)
         self.cv3 = nn.ModuleList(nn.Sequential(Conv(x, c3, 3), Conv(c3, c3, 3), nn.Conv2d(c3, nc, 1)) for x in ch)
+        self.dfl = DFLRef(reg_max)
 
     def forward(self, xs):            # as ultralytics' forward_head: every level's boxes, then the classes
         boxes = [b(x) for b, x in zip(self.cv2, xs)]
         scores = [c(x) for c, x in zip(self.cv3, xs)]
-        return [torch.cat(bs, 1) for bs in zip(boxes, scores)]
+        dist = self.dfl(torch.cat([b.flatten(2) for b in boxes], 2)).transpose(1, 2)
+        return [*(torch.cat(bs, 1) for bs in zip(boxes, scores)), dist]
 
 
 class YOLOv8(nn.Module):
@@ -304,7 +325,7 @@ def test_c2f_and_sppf_load_in_the_order_they_run():
 def test_yolov8n_equals_ultralytics_layout(mode):
     torch.manual_seed(3)
     ref = _randomise_bn(YOLOv8(YOLO["yolov8n"][1]))
-    assert _count(ref) + DFL == YOLO["yolov8n"][0]
+    assert _count(ref) == YOLO["yolov8n"][0]
     m = netc.compile("yolov8n")
     ref.train(mode == "train")
     m.train(mode == "train")
@@ -314,17 +335,20 @@ def test_yolov8n_equals_ultralytics_layout(mode):
         x = torch.randn(2, 3, *hw)
         with torch.no_grad():
             want, got = ref(x), m(x)
-        assert list(got) == ["p3", "p4", "p5"]
+        assert list(got) == ["p3", "p4", "p5", "dist"]
         for (key, g), w, s in zip(got.items(), want, (8, 16, 32)):
             assert tuple(g.shape) == (2, 144, hw[0] // s, hw[1] // s), key
             torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4)
+        anchors = sum((hw[0] // s) * (hw[1] // s) for s in (8, 16, 32))
+        assert tuple(got["dist"].shape) == (2, anchors, 4)
+        torch.testing.assert_close(got["dist"], want[3], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.slow
 def test_yolov8s_equals_ultralytics_layout():
     torch.manual_seed(4)
     ref = _randomise_bn(YOLOv8(YOLO["yolov8s"][1])).eval()
-    assert _count(ref) + DFL == YOLO["yolov8s"][0]
+    assert _count(ref) == YOLO["yolov8s"][0]
     m = netc.compile("yolov8s").eval()
     netc.load_weights(m, ref)
     x = torch.randn(1, 3, 128, 128)

@@ -72,3 +72,26 @@ def expand_like(x: Tensor, ref: Tensor) -> Tensor:
 def crop_at(x: Tensor, ref: Tensor, top: int, left: int) -> Tensor:
     """``x`` cropped to the height and width of ``ref``, the window starting at (top, left) (Caffe's Crop)."""
     return x[..., top:top + ref.shape[-2], left:left + ref.shape[-1]]
+
+
+class DFL(nn.Module):
+    """YOLOv8's DFL (ultralytics.nn.modules.block.DFL): per box side, a soft-max over ``reg_max``
+    bins and the expectation of the bin index, by a fixed 1x1 convolution (``conv.weight`` = 0 ...
+    reg_max-1, not trained). Reads a map (4*reg_max x H x W) or tokens (L x 4*reg_max)."""
+
+    def __init__(self, reg_max: int = 16, tokens: bool = False):
+        super().__init__()
+        self.reg_max, self.tokens = reg_max, tokens
+        self.conv = nn.Conv2d(reg_max, 1, 1, bias=False).requires_grad_(False)
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.arange(self.reg_max, dtype=self.conv.weight.dtype).view(1, -1, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.tokens:                                   # (b, L, 4r) -> (b, 4r, L)
+            x = x.transpose(1, 2)
+        b, _, *rest = x.shape
+        a = x.reshape(b, 4, self.reg_max, -1).transpose(2, 1).softmax(1)
+        out = self.conv(a).reshape(b, 4, *rest)
+        return out.transpose(1, 2) if self.tokens else out
