@@ -20,6 +20,7 @@ import math
 import os
 import re
 import stat
+import sys
 
 from netc.importers.graph import ImportError_, Layer, Net
 
@@ -57,9 +58,35 @@ def _load(path: str):
         raise ImportError_(f"{path}: not an ONNX model ({type(e).__name__})") from None
 
 
+#: the last file read: (its path, size and modification time, the ModelProto, its Net), so that
+#: ``netc import f.onnx --weights`` parses a large file once (:func:`weights` takes it back)
+_LAST: list = []
+
+
+def _stamp(path: str):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+
+
 def read(path: str) -> Net:
     """The neutral graph of an ONNX file (its weights are not loaded)."""
-    return to_net(_load(path), path)
+    model = _load(path)
+    net = to_net(model, path)
+    _LAST[:] = [(_stamp(path), model, net)]
+    return net
+
+
+def _read_again(path: str):
+    """(model, net) of ``path``: the ones :func:`read` just made if the file is unchanged (and
+    forgotten here), else read anew."""
+    last, _LAST[:] = list(_LAST), []
+    if last and last[0][0] is not None and last[0][0] == _stamp(path):
+        return last[0][1], last[0][2]
+    model = _load(path)
+    return model, to_net(model, path)
 
 
 # ------------------------------------------------------------------ domains and opsets
@@ -114,14 +141,25 @@ def _array(t, name: str, what: str, folder: str | None, path: str = ""):
     shape = "x".join(map(str, dims)) or "a scalar"
     if t.data_location == TensorProto.EXTERNAL:
         raw = _external(t, label, shape, size, folder)
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type))
+        if tname != "BOOL" and dtype.byteorder in ("=", "<", "|") and sys.byteorder == "little":
+            return np.frombuffer(raw, dtype=dtype).reshape(dims)
         c = TensorProto()
         c.data_type, c.name = t.data_type, t.name
         c.dims.extend(dims)
         c.raw_data = raw
         t = c
-    elif t.raw_data:
-        if len(t.raw_data) != size:
-            raise ImportError_(f"{label} declares shape {shape} ({size:,} bytes) but holds {len(t.raw_data):,} bytes")
+    elif t.HasField("raw_data"):
+        raw = t.raw_data            # each read of the field copies it: once
+        if len(raw) != size:
+            raise ImportError_(f"{label} declares shape {shape} ({size:,} bytes) but holds {len(raw):,} bytes")
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type))
+        if tname != "BOOL" and dtype.byteorder in ("=", "<", "|") and sys.byteorder == "little":
+            return np.frombuffer(raw, dtype=dtype).reshape(dims)    # read-only, no further copy
+        c = TensorProto()
+        c.data_type, c.name, c.raw_data = t.data_type, t.name, raw
+        c.dims.extend(dims)
+        t = c
     else:
         held = len(getattr(t, helper.tensor_dtype_to_field(t.data_type)))
         if held != count:
@@ -1578,8 +1616,7 @@ def weights(path: str, text: str) -> dict:
     """The ONNX file's weights as a state_dict for the spec ``text`` (keys from the compiled spec)."""
     import torch
     import netc
-    model = _load(path)         # external data: read below, from the model's folder only
-    net = to_net(model, path)
+    model, net = _read_again(path)      # external data: read below, from the model's folder only
     folder = os.path.dirname(os.path.abspath(path))
     inits = {i.name: i for i in model.graph.initializer}
     compiled = netc.compile(netc.loads(text), device="meta")
@@ -1607,7 +1644,8 @@ def weights(path: str, text: str) -> dict:
         if math.prod(t.dims) != v.numel():      # checked on the declared shape, before anything is read
             raise ImportError_(f"{path}: tensor '{tname}' ({what}) has shape {'x'.join(map(str, t.dims)) or 'scalar'}; "
                                f"the spec's {k} needs {'x'.join(map(str, v.shape))}")
-        a = torch.from_numpy(_array(t, tname, what, folder, path).copy())
+        a = _array(t, tname, what, folder, path)
+        a = torch.from_numpy(a if a.flags.writeable else a.copy())
         if transposed:
             a = a.reshape(t.dims[0], -1).t().contiguous()
         out[k] = a.reshape(v.shape)
