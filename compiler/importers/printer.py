@@ -290,7 +290,8 @@ def _own(it: Item) -> list:
 def _as(ctx: _Ctx, l: Layer, scope_depth: int) -> str:
     if l.name not in ctx.explicit or l.name not in ctx.names:
         return ""
-    return " as " + "/".join(_path(ctx.names[l.name])[scope_depth:])
+    name = "/".join(_path(ctx.names[l.name])[scope_depth:])
+    return " as " + name if name else ""        # nothing below the scope: netc's name
 
 
 class _Out:
