@@ -994,13 +994,22 @@ def _call_label(name: str, params: list, bound: dict, given: set) -> str:
     until one is left out, then by keyword: ``layer(bottleneck, 256, 6, 1, d=2)``."""
     if not params:
         return name
+    shown = [p for p in params if p.name in given or p.default is None]
+    while shown and shown[-1].default is not None and _is_default(shown[-1], bound):
+        shown.pop()                     # a trailing argument that says what its default says
     parts, gap = [], False
     for p in params:
-        if p.name not in given and p.default is not None:
+        if p not in shown:
             gap = True
             continue
         parts.append(f"{p.name}={_show(bound[p.name])}" if gap else _show(bound[p.name]))
     return f"{name}({', '.join(parts)})"
+
+
+def _is_default(p, bound: dict) -> bool:
+    d = p.default
+    return isinstance(d, (ast.Number, ast.Bool, ast.String)) and bound.get(p.name) == d.value and \
+        type(bound.get(p.name)) is type(d.value)
 
 
 def _flat(branch: list) -> list:

@@ -98,7 +98,7 @@ def _line(path: str, ir) -> list[str]:
     line = [path, ir.config, f"{ir.depth} weight layers", shown, f"{ir.params:,} params", size]
     from netc.summary import residuals
     added, left = residuals(ir)
-    if added or left:                  # residual { }: which instances add their shortcut (netc summary: which)
+    if left:          # residual { } left some shortcuts out (shapes differ): how many (netc summary: which)
         line.append(f"shortcut in {len(added)} of {len(added) + len(left)} residuals")
     return line
 

@@ -22,15 +22,16 @@ def add_parser(sub) -> None:
 
 
 def networks(pattern: str | None = None) -> list[dict]:
-    """One entry per bundled configuration, in file order; with ``pattern``, those whose name (or
-    ``file:config`` reference) matches the glob."""
+    """One entry per bundled configuration, in file order; with ``pattern``, those whose name matches
+    the glob (a pattern with ``:`` is matched against ``file:config``: ``'vgg:*'``)."""
     names = {(str(path), cfg): model for model, (path, cfg) in model_index().items()}
     out = []
     for path in sorted(bundled_dir().glob("*.net")):
         prog = None
         for cfg in _configs(path, prog):
             ref = names.get((str(path), cfg)) or (path.stem if cfg == path.stem else f"{path.stem}:{cfg}")
-            if pattern and not (_match(ref, pattern) or _match(f"{path.stem}:{cfg}", pattern)):
+            full = f"{path.stem}:{cfg}"       # a pattern with a ':' is matched against file:config
+            if pattern and not _match(full if ":" in pattern else ref, pattern):
                 continue
             prog = prog or netc.Program.load(path)
             try:
