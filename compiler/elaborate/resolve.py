@@ -368,11 +368,11 @@ class _Resolver:
             branches = [self._stmts([x for br in s.branches for x in br], env, scope_blocks, False)]
         else:
             branches = [self._stmts(b, env, scope_blocks, False) for b in s.branches]
-        if not any(branches):
-            self.err(f"{s.op} needs at least one branch", s.span)
             # a branch that is only `if`s, none of which chose anything, is no branch (not an identity)
             branches = [got for got, b in zip(branches, s.branches)
                         if got or not b or not all(isinstance(x, ast.If) for x in _flat(b))]
+        if not any(branches):
+            self.err(f"{s.op} needs at least one branch", s.span)
             return None
         return GroupItem(s.op, branches, s.span, self._own_name(s.name, s.name_span), s.name_span, kind=kind,
                          params=params)
