@@ -398,7 +398,7 @@ def _best_run(ctx: _Ctx, items: list, keep: frozenset):
             continue
         if sum(1 for it in items[occ[0]:occ[0] + p] if it.kind == "group") > 1:
             continue        # one join per block: a run of two units is two calls (or `x 2`), not a block
-        if any(len(starts.get(key[:k], ())) > len(at) and len(starts.get(key[k:], ())) > len(at)
+        if any(len(starts.get(key[:k], ())) >= len(at) + 2 and len(starts.get(key[k:], ())) >= len(at) + 2
                for k in range(1, p)):
             continue        # two units that each repeat more often on their own (MobileNetV2's plain and residual)
         vals = [[v for _, _, v in _slot_values(items[i:i + p])] for i in occ]
