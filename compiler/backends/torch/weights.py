@@ -217,10 +217,40 @@ def check_file_size(path, model: nn.Module) -> int:
 def _load_by_dataflow(model: nn.Module, source: nn.Module, strict: bool) -> nn.Module:
     """Pair the tensors of ``source`` and ``model`` in the order the computation uses them (traced
     with torch.fx), not the order the modules were registered in: a source that registers its
-    head before its trunk, or its side heads before its classifier, loads all the same."""
-    return _pair_and_copy(model, dataflow_tensors(model, sums_by_shape=True),
-                          dataflow_tensors(source, sums_by_shape=True, example=_example_input(model)), strict,
-                          by_dataflow=True)
+    head before its trunk, or its side heads before its classifier, loads all the same.
+
+    Where the two dataflow orders do not pair but the source's state_dict does, in registration
+    order, tensor for tensor, that is loaded instead, with a warning: a buffer the source's traced
+    forward never reads (torchvision's MaxViT computes its relative_position_index and reads it only
+    as a Python attribute) comes last in its dataflow order, not beside its layer's other tensors.
+    Where neither pairs, the error is the dataflow pairing's."""
+    dst = dataflow_tensors(model, sums_by_shape=True)
+    src = dataflow_tensors(source, sums_by_shape=True, example=_example_input(model))
+    bad = _first_misfit(dst, src)
+    if bad is not None:
+        reg_dst, reg_src = _tensors(model.state_dict()), _tensors(source.state_dict())
+        moved = _side_outputs_moved(model, reg_dst, reg_src)
+        if moved is not None:
+            reg_src = moved
+        if _first_misfit(reg_dst, reg_src) is None:
+            i = bad
+            what = (f"at tensor {i + 1} ({dst[i][0]} is {_shape(dst[i][1])}, the source's {src[i][0]} "
+                    f"{_shape(src[i][1])})" if i < min(len(dst), len(src)) else
+                    f"in the count of tensors ({len(dst)} and {len(src)})")
+            warnings.warn(f"load_weights: the tensors of {type(source).__name__} do not pair with the model's in "
+                          f"the order the computation uses them, {what}; its state_dict in registration order "
+                          "does, tensor for tensor, so it was loaded that way", stacklevel=3)
+            return _pair_and_copy(model, reg_dst, reg_src, strict)
+    return _pair_and_copy(model, dst, src, strict, by_dataflow=True)
+
+
+def _first_misfit(dst: list, src: list) -> int | None:
+    """The index of the first pair of tensors whose shapes do not fit (the shorter list's length
+    where one list is longer), or None where both pair one for one."""
+    for i, ((_, dv), (_, sv)) in enumerate(zip(dst, src)):
+        if not _fits(dv, sv):
+            return i
+    return None if len(dst) == len(src) else min(len(dst), len(src))
 
 
 #: elementwise sums, whose operands may come in either order: ``a + b`` is ``b + a``
