@@ -147,8 +147,9 @@ def _let(a: Analysis, chain: list, name: str, at: Span | None) -> ast.Let | None
 
 
 def edit_target(a: Analysis, pos: Pos, node, parents: tuple) -> tuple[str, object] | None:
-    """``replace conv1_1 with ...``, ``remove drop6``, ``insert ... after X``, ``aux ... on X``: the
-    configuration (the base; this one for aux) and the node or block instance so named."""
+    """``replace conv1_1 with ...``, ``remove drop6``, ``insert ... after X``, ``aux ... on X``,
+    ``outputs X, Y``: the configuration (the base; this one for aux, from and outputs) and the node or
+    block instance so named."""
     names = []
     if isinstance(node, (ast.Replace, ast.Remove)):
         names = [n for n, sp in node.targets if pos.within(sp)]
@@ -158,9 +159,11 @@ def edit_target(a: Analysis, pos: Pos, node, parents: tuple) -> tuple[str, objec
         names = [node.target]
     elif isinstance(node, ast.Ref) and pos.within(node.target_span):
         names = [node.target]
+    elif isinstance(node, ast.Outputs):
+        names = [n for n, sp in node.targets if pos.within(sp)]
     if not names:
         return None
-    here = isinstance(node, (ast.Aux, ast.Ref))          # a layer of this configuration, not of the base
+    here = isinstance(node, (ast.Aux, ast.Ref, ast.Outputs))   # a layer of this configuration, not of the base
     cfg = enclosing(parents + (node,), ast.Config)
     if cfg is None:
         return _in_main(a, names[0]) if here and enclosing(parents, ast.BlockDef) is None else None
