@@ -254,7 +254,8 @@ def _inputs(g: "_Build", net, cl: list, given: tuple | None = None) -> None:
                 source = l
     g.shape = tuple(int(x) for x in shape[1:4]) if shape and len(shape) >= 4 else None
     if given is not None:
-        g.shape, g.size_given = tuple(given), True
+        stated = g.shape
+        g.shape, g.size_given = tuple(given), "x".join(map(str, stated)) if stated else True
     elif g.shape is None and source is not None:
         # no size in the file: any H x W where the channels are known (one mean value each, BGR
         # as Caffe feeds it); the spec then says whether the network takes any size
@@ -494,8 +495,10 @@ class _Build:
             comments.append(f"input as Caffe feeds it: BGR channel order, mean ({m}) subtracted")
         else:
             comments.append("input as Caffe feeds it: BGR channel order, the mean subtracted (not stated in this file)")
-        if self.size_given:
+        if self.size_given is True:
             comments.append("input size given to netc import (--input): this file does not state it")
+        elif self.size_given:
+            comments.append(f"input size given to netc import (--input); this file states {self.size_given}")
         elif self.any_size:
             comments.append(f"input of any size: this file states none (its {self.any_size} data layer has no "
                             "crop_size); the channels are its mean's")
