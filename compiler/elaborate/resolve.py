@@ -409,7 +409,14 @@ class _Resolver:
         if layer.repeat_value is None:
             lo, n = 1, layer.repeat
         else:   # x n, x(n-1): zero repetitions are allowed (a stage of one block: first + x(n-1))
+            if layer.index is not None and layer.index not in env and _names_in(layer.repeat_value, layer.index):
+                self.err(f"the count of a repetition cannot read its own index '{layer.index}'",
+                         layer.repeat_span or layer.span, hint=f"the copies are numbered 0 ... n-1 once n is known: "
+                                                               f"{layer.word} x n for {layer.index}")
+                return None
             lo, n = 0, self._value(layer.repeat_value, env)
+            if isinstance(n, _BadValue):       # its expression was reported already
+                return None
             if isinstance(n, bool) or not isinstance(n, int):
                 self.err(f"a repetition count must be a whole number (got {_show(n)})",
                          layer.repeat_span or layer.span)
@@ -900,6 +907,21 @@ def _value_key(v):
         items = tuple(_value_key(x) for x in v)
         return None if None in items else (t, items)
     return None
+
+
+def _names_in(v, name: str) -> bool:
+    """Whether value ``v`` reads the name ``name`` (``n - i`` reads i; a word ``i-1`` too)."""
+    if isinstance(v, ast.Ident):
+        return name in re.split(r"[-/]", v.name)
+    if isinstance(v, ast.BinOp):
+        return _names_in(v.left, name) or _names_in(v.right, name)
+    if isinstance(v, (ast.Not, ast.Paren)):
+        return _names_in(v.value, name)
+    if isinstance(v, ast.Call):
+        return any(_names_in(x, name) for x in v.args)
+    if isinstance(v, ast.ListValue):
+        return any(_names_in(x, name) for x in v.items)
+    return False
 
 
 def _has_bad(v) -> bool:

@@ -99,6 +99,10 @@ def test_index_counted_by_a_variable_may_be_zero_and_nests():
      "name the index differently: conv3-8 x ... for i"),
     ("conv3-8 x 2 for c-1", "an index is a plain name such as i, not 'c-1'", 17, "for example: conv3-8 x n for i"),
     ("conv3-8(pad=1 / (2 - i)) x 3 for i", "division by zero", 13, None),
+    ("conv3-8 x(i-1) for i", "the count of a repetition cannot read its own index 'i'", 9,
+     "the copies are numbered 0 ... n-1 once n is known: conv3-8 x n for i"),
+    ("conv3-8 x(2 * foo) for i", "'*' needs numbers, but 'foo' is not a number or a declared variable", 11,
+     "declare it: var NAME = VALUE, or pass it as a block parameter"),
 ])
 def test_index_errors_are_located(line, message, col, hint):
     got = messages(f"input 32x32 RGB\nvar rate = 0.3\n{line}\nFC-10\n")
