@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import operator
 import os
+import re
 
-from netc.importers.graph import ImportError_, Layer, Net
+from netc.importers.graph import ImportError_, Layer, Net, split_joins
 from netc.importers.structure import ACT_KINDS, JOINS
 
 
@@ -106,7 +107,6 @@ MODULES = {
     "MaxPool2d": _pool("maxpool"), "AvgPool2d": _pool("avgpool"),
     "AdaptiveAvgPool2d": _adaptive_avg, "AdaptiveMaxPool2d": _adaptive_max,
     "BatchNorm2d": _bn, "BatchNorm1d": _bn,
-    "FrozenBatchNorm2d": lambda m, x: ("frozen-bn", {"eps": float(m.eps)}),    # torchvision's and netc's
     "LocalResponseNorm": _lrn, "WithinChannelLRN": _lrn,
     "Dropout": lambda m, x: ("dropout", {"p": float(m.p)}), "Dropout2d": lambda m, x: ("dropout", {"p": float(m.p)}),
     "ReLU": _simple("relu"), "Sigmoid": _simple("sigmoid"), "Tanh": _simple("tanh"),
@@ -116,18 +116,47 @@ MODULES = {
     "SiLU": _simple("silu"), "GELU": _gelu,
     "SelfAttention": lambda m, x: ("mhsa", {"heads": int(m.heads), "bias": m.in_proj_bias is not None,
                                             "dropout": float(m.dropout)}),
-    "WindowAttention": lambda m, x: ("window_attention", {
-        "heads": int(m.heads), "window": int(m.window), "shift": int(m.shift),
-        "bias": getattr(m, "qkv", None) is None or m.qkv.bias is not None, "dropout": float(m.dropout)}),
-    "PatchMerging": lambda m, x: ("patch_merge", {   # out: None where it is the default, 2C
-        "out": None if x and 2 * x[-1] == m.reduction.out_features else int(m.reduction.out_features),
-        "eps": float(m.norm.eps)}),
     "ConvTranspose2d": _upconv, "LayerNorm2d": _ln, "LayerNorm": _ln,
     "DropPath": lambda m, x: ("droppath", {"p": float(getattr(m, "p", getattr(m, "drop_prob", 0.0)))}),
     "LayerScale": lambda m, x: ("layerscale", {"init": float(getattr(m, "init_value", 1e-5))}),
     "BatchNormAct2d": lambda m, x: (*_bn(m, x), _act_of(m)),
     "Attention": lambda m, x: _timm_attention(m),
 }
+
+
+def module_rule(m):
+    """How a torch module is read: its rule in ``MODULES``, else the kinds that name its class in their
+    ``torch_modules`` (the first whose ``torch_params`` takes it); None where none does."""
+    name = type(m).__name__
+    rule = MODULES.get(name)
+    if rule is not None:
+        return rule
+    kinds = _declared().get(name)
+    if not kinds:
+        return None
+
+    def read(m, x):
+        for k in kinds:
+            p = k.torch_params(m, x)
+            if p is not None:
+                return k.kind, p
+        raise ValueError(f"this {name}")
+    return read
+
+
+def _declared() -> dict:
+    """{torch module class name: [kinds that declare it]} over the built-in kinds."""
+    global _DECLARED
+    if _DECLARED is None:
+        from netc.kinds import DEFAULT
+        _DECLARED = {}
+        for k in DEFAULT.kinds.values():
+            for name in getattr(k, "torch_modules", ()):
+                _DECLARED.setdefault(name, []).append(k)
+    return _DECLARED
+
+
+_DECLARED: dict | None = None
 
 
 def _act_of(m):
@@ -137,7 +166,7 @@ def _act_of(m):
         raise ValueError(f"a dropout ({type(drop).__name__}) after the norm")
     if act is None or type(act).__name__ == "Identity":
         return None
-    rule = MODULES.get(type(act).__name__)
+    rule = module_rule(act)
     kind = rule(act, None)[0] if rule is not None else None
     if kind not in ACT_KINDS:
         raise ValueError(f"the activation {type(act).__name__}")
@@ -174,7 +203,7 @@ def _is_leaf(m) -> bool:
         return False
     if cls.__name__ == "Attention":
         return _timm_attention_fits(m)
-    return cls.__name__ in MODULES or cls.__name__ in MACROS
+    return cls.__name__ in MODULES or cls.__name__ in MACROS or cls.__name__ in _declared()
 
 
 def _swin_block(m, x):
@@ -231,7 +260,9 @@ def _fn_names():
         F.avg_pool2d: "avgpool",
         F.relu6: "relu6", F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", F.silu: "silu", F.gelu: "gelu",
         F.batch_norm: "bn", F.layer_norm: "ln", operator.imul: "mul", F.channel_shuffle: "shuffle", torch.channel_shuffle: "shuffle",
-        operator.mul: "mul", torch.mul: "mul", layers.center_crop: "crop",
+        operator.mul: "mul", torch.mul: "mul", layers.center_crop: "crop", layers.crop_at: "crop_at",
+        torch.narrow: "chunk", layers.resize_like: "upsample", layers.expand_like: "expand",
+        F.interpolate: "interpolate",
         attention.prepend_token: "cls_token", torch.transpose: "transpose", operator.getitem: "select",
         torch.permute: "permute", torch.mean: "mean",
     }
@@ -240,7 +271,7 @@ def _fn_names():
 METHODS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "sigmoid_": "sigmoid", "tanh": "tanh",
            "flatten": "flatten", "view": "flatten", "reshape": "flatten", "softmax": "softmax", "add": "add",
            "add_": "add", "mul": "mul", "mul_": "mul", "mean": "mean", "permute": "permute",
-           "transpose": "transpose", "contiguous": "identity"}
+           "transpose": "transpose", "contiguous": "identity", "narrow": "chunk"}
 
 
 def trace(module):
@@ -372,7 +403,7 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
                 if macro is not None:
                     _expand(n, macro(m, x_shape), add, ins, type(m).__name__)
                     continue
-                rule = MODULES.get(type(m).__name__)
+                rule = module_rule(m)
                 if rule is None:
                     raise ImportError_(f"node {n.name} calls {n.target}, a {type(m).__name__}, which has no netc "
                                        f"kind", hint="netc.importers.fx_import.MODULES maps torch modules to netc kinds")
@@ -393,18 +424,23 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
                 continue
             _function(n, fns, add, ins, env, shapes, crops, tensors, layers)
         elif n.op == "output":
-            res = n.args[0]
-            items = list(res) if isinstance(res, (tuple, list)) else [res]
-            for r in items:
+            keys = _output_keys(n.args[0], module, spec)
+            for r in [r for r, _ in keys]:
                 if getattr(r, "name", None) not in env:
                     raise ImportError_(f"the module's output {r} is not a tensor netc can follow")
                 outputs.append(env[r.name])
         elif n.op == "get_attr":
             tensors.add(n.name)     # a learned tensor: read by a class token or a position embedding
+    layers[:] = split_joins(layers)
     outputs = _layouts(layers, outputs)
     weights = getattr(module, "aux_weights", None) or {}
     ws = list(weights.values()) if isinstance(weights, dict) else []
-    outs = [(outputs[0], None)] + [(o, ws[i] if i < len(ws) else None) for i, o in enumerate(outputs[1:])]
+    named = [(o, k) for o, (_, k) in zip(outputs, keys) if k is not None]      # several outputs, keyed
+    side = [o for o, (_, k) in zip(outputs, keys) if k is None]
+    if named:
+        outs = [(named[0][0], None)] + [(o, ws[i] if i < len(ws) else None) for i, o in enumerate(side)]
+    else:
+        outs = [(side[0], None)] + [(o, ws[i] if i < len(ws) else None) for i, o in enumerate(side[1:])]
     idx = {l.name: l for l in layers}
     main = idx.get(outputs[0])
     c, h, w = tuple(x.shape[1:4]) if x.dim() == 4 else (x.shape[1], None, None)
@@ -414,12 +450,13 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
         name = f"{os.path.basename(str(meta.get('spec', '')))}:{meta['config']} compiled by netc"
     head = main is not None and main.kind == "fc"
     if spec is not None:     # the spec it was compiled from says whether it ends in a soft-max
-        head = spec.node(spec.output).kind == "softmax"
+        head = spec.node(spec.output).kind == "softmax" and not named
         _spec_kinds(layers, spec)
     size = (int(c), int(h), int(w))
     if spec is not None and not isinstance(spec.input_shape[1], int):
         size = (int(c), None, None)     # its spec takes any size (U-Net with same padding): the example is one
     net = Net(layers, size, None, outs, [], name, type(module).__name__, softmax_head=head)
+    net.named_outputs = named                # type: ignore[attr-defined]
     net.block_names = _block_names(spec)     # type: ignore[attr-defined]
     net.skips = _skips(spec) if spec is not None else {}    # type: ignore[attr-defined]
     # the joins its spec named (`concat(crop) as skip4`): written with their names
@@ -497,6 +534,94 @@ def _expand(n, branches, add, ins, src) -> None:
         x = add(n, "add", {}, [y, x], src, name=f"{base}/add{j + 1}")
 
 
+def torch_transpose():
+    import torch
+    return torch.transpose
+
+
+def _size_of(size):
+    """The node whose height and width ``size`` is (``y.shape[-2:]``, ``y.size()[2:]``), or None."""
+    import torch.fx as fx
+    if not isinstance(size, fx.Node) or size.op != "call_function" or size.target is not operator.getitem:
+        return None
+    of, sl = size.args
+    if not isinstance(sl, slice) or (sl.start % 4 if isinstance(sl.start, int) else None) != 2 or sl.stop is not None:
+        return None
+    if of.op == "call_function" and of.target is getattr and of.args[1] == "shape":
+        return of.args[0]
+    if of.op == "call_method" and of.target == "size" and len(of.args) == 1:
+        return of.args[0]
+    return None
+
+
+#: a key the language can write after ``outputs NAME as``
+_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
+
+
+def _output_keys(res, module, spec) -> list:
+    """What forward returns as [(fx node, key or None)]: one tensor (key None); a dict of tensors
+    (several outputs: its keys); a tuple or list of them (keys 0, 1, ...), except where the tensors
+    after the first are side outputs of training mode (a module with ``aux_weights``, a spec with
+    ``aux``, or a module that returns one tensor in eval mode): those come after, key None."""
+    def main(r):
+        if isinstance(r, dict):
+            out = []
+            for k, v in r.items():
+                if not isinstance(k, (str, int)) or not _KEY.fullmatch(str(k)):
+                    raise ImportError_(f"the module returns an output under the key {k!r}, which netc cannot write "
+                                       f"(outputs NAME as KEY: letters, digits, _ and -)")
+                out.append((v, str(k)))
+            return out
+        if isinstance(r, (tuple, list)):
+            return [(v, str(i)) for i, v in enumerate(r)]
+        return [(r, None)]
+    if not isinstance(res, (tuple, list)):
+        return main(res)
+    side = bool(getattr(module, "aux_weights", None)) or (spec is not None and bool(spec.aux)) or \
+        (spec is None and _one_in_eval(module))
+    if not side:
+        return main(res)
+    if not res:
+        raise ImportError_("the module returns an empty tuple")
+    return main(res[0]) + [(r, None) for r in res[1:]]
+
+
+def _one_in_eval(module) -> bool:
+    """Whether ``module`` returns one tensor in eval mode (its tuple in training holds side outputs)."""
+    was = module.training
+    try:
+        module.eval()
+        _, graph = trace(module)
+    except Exception:   # noqa: BLE001 - fx cannot trace it in eval mode: say several outputs
+        return False
+    finally:
+        module.train(was)
+    out = next(n for n in graph.nodes if n.op == "output").args[0]
+    return not isinstance(out, (tuple, list, dict))
+
+
+def _chunk_params(n, shapes: dict) -> dict:
+    """``torch.narrow(x, dim, start, length)`` (``x.narrow(...)``) on the channels as chunk's parameters:
+    equal parts where they are (``chunk(2, 1)``), else the sizes of the parts (``chunk([24, 40], 0)``)."""
+    a = dict(zip(("input", "dim", "start", "length"), n.args))
+    a.update(n.kwargs)
+    x = shapes.get(getattr(a.get("input"), "name", None))
+    dim, start, size = a.get("dim"), a.get("start"), a.get("length")
+    if x is None or not all(isinstance(v, int) for v in (dim, start, size)):
+        raise ImportError_(f"node {n.name} ({n.format_node()}): a narrow netc cannot read")
+    dim %= len(x)
+    if not ((len(x) == 4 and dim == 1) or (len(x) == 3 and dim == 2)):
+        raise ImportError_(f"node {n.name} ({n.format_node()}) cuts dimension {dim} of {list(x)}; netc's chunk "
+                           f"cuts the channels")
+    c = x[dim]
+    if size <= 0 or start < 0 or start + size > c:
+        raise ImportError_(f"node {n.name}: channels {start}..{start + size} of {c}")
+    if c % size == 0 and start % size == 0:
+        return {"parts": c // size, "index": start // size}
+    sizes = [v for v in (start, size, c - start - size) if v]
+    return {"parts": sizes, "index": 1 if start else 0}
+
+
 def _spec_ir(module):
     """The IR of the spec a module compiled by netc came from (None for any other module)."""
     meta = getattr(module, "netc", None)
@@ -550,6 +675,8 @@ def _residuals(layers: list, spec) -> None:
         body = ps[0]
         for l in layers:
             l.inputs = [n.name if i == body else i for i in l.inputs]
+            if l.params.get("like") == body:        # upsample(like=c3): the residual is c3's output
+                l.params["like"] = n.name
         r = Layer(n.name, "residual", {}, ps, f"spec {n.name}", None, "residual")
         layers.insert(next(i for i, l in enumerate(layers) if l.name == body) + 1, r)
         have[n.name] = r
@@ -595,8 +722,44 @@ def _function(n, fns, add, ins, env, shapes, crops, tensors, layers) -> None:
         else:
             add(n, "select", {"index": idx[1]}, ins(n)[:1], "getitem")
             return
-    if kind == "identity":
+    if kind in ("identity", "expand"):      # expand_like: a 1 x 1 branch the concat repeats (netc's concat does)
         env[n.name] = ins(n)[0]
+        return
+    if kind == "chunk":
+        add(n, "chunk", _chunk_params(n, shapes), ins(n)[:1], "narrow")
+        return
+    if kind == "upsample":      # resize_like(x, ref, mode, align_corners): to the size of another layer
+        a = list(n.args) + [None] * 4
+        mode, ac = n.kwargs.get("mode", a[2] or "nearest"), n.kwargs.get("align_corners", a[3])
+        x, ref = ins(n)[:2]
+        add(n, "upsample", {"like": ref, "mode": mode, **({"align_corners": True} if ac else {})}, [x],
+            "resize_like")
+        return
+    if kind == "interpolate":   # F.interpolate(x, size=y.shape[-2:] | scale_factor=2, mode=...)
+        a = dict(zip(("input", "size", "scale_factor", "mode", "align_corners"), n.args))
+        a.update(n.kwargs)
+        mode, ac = a.get("mode", "nearest"), a.get("align_corners")
+        if mode not in ("nearest", "bilinear") or a.get("recompute_scale_factor") or a.get("antialias"):
+            raise ImportError_(f"node {n.name} ({n.format_node()}): an interpolation netc has no kind for "
+                               f"(mode {mode!r})")
+        p = {"mode": mode, **({"align_corners": True} if ac and mode == "bilinear" else {})}
+        size, f = a.get("size"), a.get("scale_factor")
+        ref = _size_of(size)
+        if ref is not None and ref.name in env:
+            p["like"] = env[ref.name]
+        elif isinstance(size, (int, tuple, list)) and all(isinstance(v, int) for v in
+                                                          (size if not isinstance(size, int) else [size])):
+            p["size"] = size if isinstance(size, int) else list(size)
+        elif f is not None and all(float(v) == int(v) for v in (f if isinstance(f, (tuple, list)) else [f])):
+            p["factor"] = int(f) if not isinstance(f, (tuple, list)) else [int(v) for v in f]
+        else:
+            raise ImportError_(f"node {n.name} ({n.format_node()}): an interpolation to a size netc cannot "
+                               f"follow; netc upsamples by an integer factor, to a size or to a layer's size")
+        add(n, "upsample", p, ins(n)[:1], "interpolate")
+        return
+    if kind == "crop_at":       # crop_at(x, ref, top, left): the crop join
+        top, left = (int(v) for v in n.args[2:4])
+        add(n, "crop", {"offset": top if top == left else [top, left]}, ins(n)[:2], "crop_at")
         return
     learned = [a for a in n.all_input_nodes if a.name in tensors]
     if kind == "add" and learned:
@@ -622,12 +785,20 @@ def _function(n, fns, add, ins, env, shapes, crops, tensors, layers) -> None:
         return
     if kind == "flatten" and (n.args[1] if len(n.args) > 1 else n.kwargs.get("start_dim", 0)) == 2:
         src = next((l for l in layers if l.name == env.get(n.args[0].name)), None)
-        if src is not None and src.kind == "conv":      # conv -> flatten(2) -> transpose: a patch embedding
-            k = src.params["k"]
+        if src is not None and src.kind == "conv" and len(n.args[0].users) == 1:
+            k = src.params["k"]             # conv -> flatten(2) -> transpose: a patch embedding
             if src.params["stride"] == k and src.params["pad"] in (0, [0, 0]) and isinstance(k, int):
                 src.kind, src.params = "patch", {"out": src.params["out"], "k": k, "bias": src.params["bias"]}
                 env[n.name] = src.name
                 return
+        if len(shapes.get(n.args[0].name, ())) == 4 and len(n.users) == 1:     # flatten(2) -> transpose(1, 2):
+            (t,) = n.users                                                      # the map as a sequence
+            if (t.op == "call_function" and t.target is torch_transpose()) or \
+                    (t.op == "call_method" and t.target == "transpose"):
+                if tuple(t.args[1:3]) in ((1, 2), (2, 1)):
+                    add(n, "to_tokens", {"flat": True}, ins(n)[:1], "flatten")
+                    layers[-1].pending = True       # type: ignore[attr-defined]   (the transpose makes it one)
+                    return
     if kind == "permute":       # between a map (N, C, H, W) and tokens on its grid, channels last
         dims = tuple(n.args[1]) if len(n.args) == 2 and isinstance(n.args[1], (tuple, list)) else tuple(n.args[1:])
         dims = dims or tuple(n.kwargs.get("dims", ()))
@@ -658,6 +829,10 @@ def _function(n, fns, add, ins, env, shapes, crops, tensors, layers) -> None:
         if src is not None and src.kind == "patch" and tuple(n.args[1:3]) == (1, 2):
             env[n.name] = src.name
             return
+        if src is not None and getattr(src, "pending", False):
+            src.pending = False         # type: ignore[attr-defined]
+            env[n.name] = src.name
+            return
         kind = None
     if kind is None:
         what = getattr(n.target, "__name__", str(n.target))
@@ -673,19 +848,24 @@ def _function(n, fns, add, ins, env, shapes, crops, tensors, layers) -> None:
             add(n, kind, {"crop": True}, inputs, "cat")
             return
         dim = n.args[1] if len(n.args) > 1 else n.kwargs.get("dim", 0)
-        if dim != 1:
-            raise ImportError_(f"node {n.name}: netc concatenates along channels (dim 1), not dim {dim}")
+        rank = len(shapes.get(n.name, ()))
+        params = {}
+        if rank == 3 and dim in (1, -2):        # sequences of tokens, one after another
+            params = {"axis": "tokens"}
+        elif not (dim == 1 and rank != 3) and not (rank == 3 and dim in (2, -1)):
+            raise ImportError_(f"node {n.name}: netc concatenates along channels (dim 1 of a map, the last of "
+                               f"tokens) or a sequence's tokens, not dim {dim}")
         if len(inputs) == 1:        # torch.cat([x]) is x
             env[n.name] = inputs[0]
             return
         whole = list(inputs)
         for cut in range(len(inputs) - 1, 1, -1):   # DenseNet's cat(x0 ... xk): cat(cat(x0 ... xk-1), xk)
-            before = next((l for l in reversed(layers) if l.kind == "concat" and not l.params
+            before = next((l for l in reversed(layers) if l.kind == "concat" and l.params == params
                            and getattr(l, "concatenates", None) == inputs[:cut]), None)
             if before is not None:
                 inputs = [before.name, *inputs[cut:]]
                 break
-        add(n, kind, {}, inputs, "cat")
+        add(n, kind, params, inputs, "cat")
         layers[-1].concatenates = whole     # type: ignore[attr-defined]
         return
     if kind in ("add", "mul") and len(inputs) != 2:

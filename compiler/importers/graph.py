@@ -51,3 +51,44 @@ def fail(message: str, layer: Layer | None = None, hint: str | None = None) -> I
         at = f" ({layer.where})" if layer.where else ""
         message = f"layer '{layer.name}' of type {layer.source_type or layer.kind}{at}: {message}"
     return ImportError_(message, hint=hint)
+
+
+def split_joins(layers: list[Layer]) -> list[Layer]:
+    """A concat whose branches each start with the next part of one tensor (``x.chunk(2, 1)``: the
+    first half passed through, the second through layers, ShuffleNet's unit) is ``split(n) {
+    identity ; ... }``: each branch reads the tensor and the split gives it its part. Returns the
+    layers without those parts (the ``chunk`` layers the splits stand for)."""
+    cons: dict = {}
+    for l in layers:
+        for i in l.inputs:
+            cons.setdefault(i, []).append(l)
+    idx = {l.name: l for l in layers}
+    gone: set = set()
+    for j in layers:
+        if j.kind != "concat" or len(j.inputs) < 2 or j.params.get("axis", "channels") != "channels" \
+                or j.params.get("crop"):
+            continue
+        starts = []         # per branch: (the chunk layer, the layer that reads it, or None: the concat)
+        for end in j.inputs:
+            l, reader = idx.get(end), None
+            for _ in range(len(layers)):
+                if l is None or l.kind == "chunk" or len(l.inputs) != 1 or len(cons.get(l.inputs[0], [])) != 1:
+                    break
+                l, reader = idx.get(l.inputs[0]), l
+            starts.append((l, reader))
+        chunks = [c for c, _ in starts]
+        if any(c is None or c.kind != "chunk" or c.name in gone or len(cons.get(c.name, [])) != 1 for c in chunks):
+            continue
+        src, parts = chunks[0].inputs[0], chunks[0].params["parts"]
+        n = len(parts) if isinstance(parts, list) else parts
+        if n != len(chunks) or any(c.inputs[0] != src or c.params["parts"] != parts or c.params["index"] != i
+                                   for i, c in enumerate(chunks)):
+            continue
+        for c, reader in starts:
+            if reader is None:
+                j.inputs = [src if i == c.name else i for i in j.inputs]
+            else:
+                reader.inputs = [src]
+            gone.add(c.name)
+        j.kind, j.params = "split", {"parts": parts}
+    return [l for l in layers if l.name not in gone]

@@ -45,8 +45,13 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
     if head.kind == "fc":
         ctx.classes, ctx.classifier = head.params.get("out"), head.name
     idom = nx.immediate_dominators(g, "input")
-    main_nodes = nx.ancestors(g, main_out) | {main_out}
-    main = _seq(ctx, main_out, "input", idom)
+    named = getattr(net, "named_outputs", None)     # several outputs: the layers in order, `from` between
+    main_nodes = set().union(*(nx.ancestors(g, o) | {o} for o, _ in (named or [(main_out, None)])))
+    if named:
+        from netc.importers.linear import sequence
+        main = sequence([l for l in net.layers if l.name in main_nodes], [o for o, _ in named])
+    else:
+        main = _seq(ctx, main_out, "input", idom)
     auxes = []
     for name, weight in net.outputs[1:]:
         nodes = (nx.ancestors(g, name) | {name}) - main_nodes
@@ -76,6 +81,7 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
     for a in auxes:
         a[3] = _repeats(a[3])
     _desired_names(ctx, main, auxes)
+    ctx.main_items = main       # type: ignore[attr-defined]   (ref_name: an instance named by its output)
     best = None
     for naming in ("stage", "sequential"):     # VGG's conv1_1 ... or AlexNet's conv1 ...: fewer names wins
         ctx.naming, ctx.explicit, ctx.acts, ctx.unfold = naming, set(), set(), set()
@@ -179,6 +185,7 @@ def _desired_names(ctx: _Ctx, main: list, auxes: list) -> None:
     """The full name each layer should have in the IR: scope + local name."""
     merged = {id(it.block) for it in _calls(main) if it.count > 1}
     structural: list = []
+    called: set = set()         # the instances the source's scopes name (features/5/0 at the top: features_5_0)
 
     def walk(items, scope: str, depth: int, top: bool):
         for it in items:
@@ -187,6 +194,7 @@ def _desired_names(ctx: _Ctx, main: list, auxes: list) -> None:
                 continue
             if it.kind == "call":
                 inst = it.inst if "/" in it.inst else _label(it.inst)
+                called.add(_label(it.inst).replace("/", "_"))
                 walk(it.body, inst, it.src_depth, False)
                 continue
             for l in _own(it):
@@ -208,7 +216,7 @@ def _desired_names(ctx: _Ctx, main: list, auxes: list) -> None:
     # a block found by structure: an instance is named where its layers' names share a prefix no
     # other name has (inception_3a), and its layers where every instance calls them alike; the
     # instances of a run (bottleneck(64, 256) x2) and their layers take netc's names
-    taken = {_path(v)[0] for v in ctx.names.values()}
+    taken = {_path(v)[0] for v in ctx.names.values()} | called
     for it in structural:
         if it.count > 1 or not it.inst or (it.inst in taken and not getattr(it, "pinned", False)):
             it.inst = ""
@@ -272,6 +280,10 @@ def _pin_from(ctx: _Ctx, items: list) -> None:
                 for body in _bodies(it):
                     walk(body)
     walk(items)
+    for l in _layers(items):        # upsample(like=NAME) names the layer too, and so do the outputs
+        if l.kind == "upsample" and l.params.get("like") not in (None, "input"):
+            refs.add(l.params["like"])
+    refs |= {o for o, _ in getattr(ctx.net, "named_outputs", None) or ()}
     for r in refs:
         ctx.explicit.add(ctx.template.get(r, r))
     for it in runs:
@@ -340,6 +352,9 @@ def _render(ctx: _Ctx, main: list, auxes: list, header: list[str]) -> str:
     _items(ctx, o, main, 0, 0, None)
     if net.softmax_head and not (main and main[-1].kind == "layer" and main[-1].layer.kind == "softmax"):
         o.add(0, "soft-max")
+    if getattr(net, "named_outputs", None):
+        refs = [(ref_name(ctx, n, 0), str(k)) for n, k in net.named_outputs]
+        o.add(0, "outputs " + ", ".join(r if r == k else f"{r} as {k}" for r, k in refs))
     for name, attach, weight, items in auxes:
         target = _attach_name(ctx, attach, main)
         wt = f" weight {fmt_num(weight)}" if weight is not None else ""
@@ -356,6 +371,8 @@ def _join_word(join: Layer) -> str:
     """A group's head: ``concat``, ``concat(crop)``, ``crop(offset=19)``, ``add`` ..."""
     if join.kind == "concat" and join.params.get("crop"):
         return "concat(crop)"
+    if join.kind == "concat" and join.params.get("axis") == "tokens":
+        return "concat(axis=tokens)"
     if join.kind == "split":
         return f"split({fmt_num(join.params.get('parts', 2))})"
     if join.kind == "crop":
@@ -364,7 +381,7 @@ def _join_word(join: Layer) -> str:
     return join.kind
 
 
-def _call(it: Item, depth: int, blk: Block | None = None) -> str:
+def _call(it: Item, depth: int, blk: Block | None = None, scope: int | None = None) -> str:
     slots = blk.slots if blk is not None else {}
     args = [slots.get((id(it), i), a) for i, a in enumerate(it.args)]     # a nested instance's widths
     fam = it.block.family or [it.block]
@@ -373,7 +390,9 @@ def _call(it: Item, depth: int, blk: Block | None = None) -> str:
     text = f"{it.block.name}({', '.join(args)})"
     if it.count > 1:
         return f"{text} x{it.count}"
-    return f"{text} as {_path(it.inst)[-1]}" if it.inst else text
+    # the instance's name below the scope it is called in (features/5/0 at the top: features_5_0)
+    below = _path(it.inst)[scope:] if scope is not None and scope < len(_path(it.inst)) else _path(it.inst)[-1:]
+    return f"{text} as {'_'.join(below)}" if it.inst else text
 
 
 def _attach_name(ctx: _Ctx, attach: str, main: list) -> str:
@@ -383,10 +402,25 @@ def _attach_name(ctx: _Ctx, attach: str, main: list) -> str:
     return ctx.names.get(attach, _label(attach))
 
 
+def ref_name(ctx: _Ctx, name: str, scope: int) -> str:
+    """How ``from`` (or ``like=``, ``outputs``) names a layer at ``scope`` path segments deep: a block
+    instance by its name where the layer is its output, else the layer's name below the scope."""
+    if name == "input":
+        return name
+    if scope == 0:
+        for it in getattr(ctx, "main_items", ()):
+            if it.kind == "call" and it.count == 1 and it.inst and _last(it.body) == name:
+                return _label(it.inst)
+    full = ctx.names.get(name, _label(name))
+    return "/".join(_path(full)[scope:]) or full
+
+
 def _items(ctx: _Ctx, o: _Out, items: list, depth: int, scope: int, blk: Block | None) -> None:
     for it in items:
-        if it.kind == "call":
-            o.add(depth, _call(it, depth, blk), _first(it.body))
+        if it.kind == "from":
+            o.add(depth, f"from {ref_name(ctx, it.layer.name, scope)}", it.layer)
+        elif it.kind == "call":
+            o.add(depth, _call(it, depth, blk, scope), _first(it.body))
         elif it.kind == "group":
             join = it.layer
             name = _as(ctx, join, scope)
@@ -437,9 +471,13 @@ def _branch(ctx: _Ctx, o: _Out, items: list, depth: int, scope: int, blk: Block 
     if not items:
         o.add(depth, "identity")
     elif len(items) == 1 and items[0].kind == "from":
-        o.add(depth, f"from {ctx.names.get(items[0].layer.name, _label(items[0].layer.name))}", items[0].layer)
+        o.add(depth, f"from {ref_name(ctx, items[0].layer.name, scope)}", items[0].layer)
     elif all(it.kind in ("layer", "repeat") for it in items):
         o.add(depth, " -> ".join(_one(ctx, it, scope, blk) for it in items), items[0].layer)
+    elif items[0].kind == "from" and all(it.kind in ("layer", "repeat", "call") for it in items[1:]):
+        o.add(depth, " -> ".join([f"from {ref_name(ctx, items[0].layer.name, scope)}"] +
+                                 [_call(it, depth, blk, scope) if it.kind == "call" else _one(ctx, it, scope, blk)
+                                  for it in items[1:]]), items[1].layer if items[1].kind != "call" else None)
     else:
         o.add(depth, "{")
         _items(ctx, o, items, depth + 1, scope, blk)
@@ -533,7 +571,7 @@ def _fix(ctx: _Ctx, text: str, main: list, auxes: list) -> bool:
                 ctx.unfold.add(id(it))
             changed = True
         want_act = l.act or "none"
-        if l.kind in (*WEIGHTED, "bn") and n.act != want_act and t not in ctx.acts:
+        if l.kind in (*WEIGHTED, "bn", "frozen-bn") and n.act != want_act and t not in ctx.acts:
             ctx.acts.add(t)
             if it is not None and it.kind == "repeat":
                 ctx.unfold.add(id(it))

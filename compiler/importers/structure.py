@@ -81,13 +81,14 @@ def simplify(net: Net) -> Net:
     for l in layers:
         for i in l.inputs:
             consumers.setdefault(i, []).append(l)
-    outputs = {n for n, _ in net.outputs}
+    named = getattr(net, "named_outputs", None) or []      # several outputs: [(layer, key)]
+    outputs = {n for n, _ in net.outputs} | {n for n, _ in named}
     drop: dict[str, str] = {}       # removed layer -> the layer it forwards
     own = getattr(net, "own_layers", set())     # activations the source wrote as layers of their own
     memo: dict = {}
     for l in layers:
         src = idx.get(l.inputs[0]) if len(l.inputs) == 1 else None
-        if l.kind in ACT_KINDS and l.name not in own and src is not None and src.kind in (*WEIGHTED, "bn") and src.act is None \
+        if l.kind in ACT_KINDS and l.name not in own and src is not None and src.kind in (*WEIGHTED, "bn", "frozen-bn") and src.act is None \
                 and len(consumers.get(src.name, [])) == 1 and src.name not in outputs:
             src.act = l.kind
             drop[l.name] = src.name
@@ -98,6 +99,8 @@ def simplify(net: Net) -> Net:
         if l.name in drop:
             continue
         l.inputs = [_follow(i, drop) for i in l.inputs]
+        if l.params.get("like") in drop:        # upsample(like=NAME): the layer that now gives NAME's value
+            l.params["like"] = _follow(l.params["like"], drop)
         kept.append(l)
     outs = [(_follow(n, drop), w) for n, w in net.outputs]
     out = Net(kept, net.input, net.channels, outs, net.comments, net.name, net.source, net.softmax_head)
@@ -105,6 +108,7 @@ def simplify(net: Net) -> Net:
     out.own_layers = own                                  # type: ignore[attr-defined]
     out.skips = getattr(net, "skips", {})                 # type: ignore[attr-defined]
     out.named_joins = getattr(net, "named_joins", set())  # type: ignore[attr-defined]
+    out.named_outputs = [(_follow(n, drop), k) for n, k in named]     # type: ignore[attr-defined]
     return out
 
 
@@ -152,7 +156,7 @@ def shapes(net: Net) -> dict:
         ins = [out.get(i) for i in l.inputs]
         try:
             out[l.name] = _shape(l, ins)
-        except (TypeError, ValueError, ZeroDivisionError):
+        except (TypeError, ValueError, ZeroDivisionError, IndexError):    # a rank this reading does not follow
             out[l.name] = None
     return out
 

@@ -75,11 +75,12 @@ def word(ctx: _Ctx, l: Layer, width: str | None = None) -> str:
         shift, window = p.get("shift", 0), p.get("window", 7)
         extra = [f"window={window}"] * (window != 7) + [f"shift={shift}"] * (shift not in (0, window // 2)) + \
             (["bias=false"] if p.get("bias") is False else []) + \
-            ([f"dropout={fmt_num(p['dropout'])}"] if p.get("dropout") else [])
+            ([f"dropout={fmt_num(p['dropout'])}"] if p.get("dropout") else []) + \
+            ["cosine=true"] * bool(p.get("cosine")) + [f"cpb={p['cpb']}"] * bool(p.get("cpb"))
         w = f"{'SW-MSA' if shift else 'W-MSA'}({', '.join([str(p['heads'])] + extra)})"
     elif k == "patch_merge":
         extra = [f"eps={fmt_num(p['eps'])}"] if not _close(p.get("eps", 1e-5), 1e-5) else []
-        args = ([str(p["out"])] if p.get("out") is not None else []) + extra
+        args = ([str(p["out"])] if p.get("out") is not None else []) + extra + ["norm=post"] * (p.get("norm") == "post")
         w = "patch-merge" + (f"({', '.join(args)})" if args else "")
     elif k == "token_pool":
         w = "token-pool"
@@ -160,6 +161,9 @@ def word(ctx: _Ctx, l: Layer, width: str | None = None) -> str:
         w = "spp[" + ",".join(str(x) for x in p["levels"]) + "]"
         if p.get("mode", "max") != "max":
             kw.append(f"mode={p['mode']}")
+    elif k == "upsample" and p.get("like") not in (None, "input"):     # the layer's name as the spec writes it
+        from netc.importers.printer import ref_name
+        w = _spelled(k, {**p, "like": ref_name(ctx, p["like"], 0)})
     else:
         w = _spelled(k, p)
     if l.name in ctx.acts:

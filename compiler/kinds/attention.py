@@ -112,6 +112,16 @@ class WindowAttention(Kind):
             ["cosine=true"] * p.cosine + [f"cpb={p.cpb}"] * bool(p.cpb)
         return f"{name}({', '.join([str(p.heads), *extra])})"
 
+    torch_modules = ("WindowAttention", "WindowAttentionV2")     # netc's own (Swin V1, V2)
+
+    def torch_params(self, m, x):
+        if not hasattr(m, "window") or not hasattr(m, "shift"):     # timm's WindowAttention: a macro reads it
+            return None
+        qkv = getattr(m, "qkv", None)
+        return {"heads": int(m.heads), "window": int(m.window), "shift": int(m.shift),
+                "bias": qkv is None or qkv.bias is not None, "dropout": float(m.dropout),
+                "cosine": bool(getattr(m, "cosine", False)), "cpb": int(getattr(m, "cpb", 0) or 0)}
+
     def canonical(self, p):
         d = dict(p.model_dump())
         d["shift"] = p.shift_size()
@@ -186,8 +196,16 @@ class _PartitionAttention(Kind):
     positional = ("heads",)
     size_name, what = "window", ""
 
+    torch_modules = ("PartitionAttention",)     # netc's own; its ``grid`` says which of the two
+
     def _size(self, p) -> int:
         return getattr(p, self.size_name)
+
+    def torch_params(self, m, x):
+        if not hasattr(m, "grid") or bool(m.grid) != (self.size_name == "grid"):
+            return None
+        return {"heads": int(m.heads), self.size_name: int(m.size), "bias": m.to_qkv.bias is not None,
+                "scale": str(m.scale_by), "dropout": float(m.dropout)}
 
     def paper(self, p):
         extra = [f"{self.size_name}={self._size(p)}"] * (self._size(p) != 7) + ["scale=dim"] * (p.scale == "dim")

@@ -60,9 +60,18 @@ class Kind:
     # foreign names: the ONNX operators this kind is, one node each, with the attribute values they must
     # have ({"HardSigmoid": {"alpha": 1 / 6, "beta": 0.5}}); the ONNX importer reads them from here
     onnx: ClassVar[dict[str, dict]] = {}
+    # foreign names: the torch modules this kind is, by class name (``"PartitionAttention"``); netc.from_torch
+    # reads a call of one as this kind with the parameters :meth:`torch_params` gives
+    torch_modules: ClassVar[tuple[str, ...]] = ()
 
     def __deepcopy__(self, memo):   # a definition, shared by every IR that uses it
         return self
+
+    def torch_params(self, m, x: tuple | None) -> dict | None:
+        """The parameters of a torch module named in :attr:`torch_modules` (``x``: its input's shape,
+        where known); None where this module is not this kind (another kind of the same class name
+        reads it); ValueError for a configuration netc has no form for."""
+        return None
 
     # ------------------------------------------------------------ notation
     def from_paper(self, m: re.Match) -> dict:

@@ -202,6 +202,11 @@ class DFL(Kind):
     doc = ("the expected distance of each box side from its distribution over reg_max bins (YOLOv8's DFL, "
            "Generalized Focal Loss): 4*reg_max channels -> 4; dfl(16)")
 
+    torch_modules = ("DFL",)        # netc's own (ultralytics' reads (N, 4r, A), another layout)
+
+    def torch_params(self, m, x):
+        return {"reg_max": int(m.reg_max)} if hasattr(m, "reg_max") and hasattr(m, "tokens") else None
+
     def paper(self, p):
         return f"dfl({p.reg_max})"
 
@@ -262,6 +267,24 @@ class Upsample(Kind):
     doc = ("upsampling by an integer factor, to a size, or to another layer's size, nearest or bilinear: "
            "upsample(2), upsample(2, mode=bilinear), upsample(like=input, mode=bilinear)")
 
+    torch_modules = ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d")
+
+    def torch_params(self, m, x):
+        mode = str(m.mode)
+        if mode not in ("nearest", "bilinear"):
+            raise ValueError(f"mode={mode!r}")
+        p: dict = {"mode": mode}
+        if mode == "bilinear" and m.align_corners:
+            p["align_corners"] = True
+        if m.size is not None:
+            p["size"] = _one_or_pair(m.size)
+        else:
+            f = m.scale_factor if isinstance(m.scale_factor, (tuple, list)) else (m.scale_factor, m.scale_factor)
+            if any(float(v) != int(v) for v in f):
+                raise ValueError(f"scale_factor={m.scale_factor}")
+            p["factor"] = _one_or_pair([int(v) for v in f])
+        return p
+
     def paper(self, p):
         mode = "" if p.mode == "nearest" else f", mode={p.mode}"
         if p.like is not None:
@@ -315,6 +338,11 @@ class Upsample(Kind):
             f = _pair(p.factor)
             return nn.Upsample(scale_factor=(float(f[0]), float(f[1])), mode=p.mode, align_corners=ac)
         return nn.Upsample(size=_pair(p.size), mode=p.mode, align_corners=ac)
+
+
+def _one_or_pair(v):
+    h, w = (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+    return h if h == w else [h, w]
 
 
 class Input(Kind):

@@ -69,6 +69,11 @@ class FrozenBatchNorm(Kind):
     doc = ("frozen batch normalisation (torchvision's FrozenBatchNorm2d): weight, bias, running mean and "
            "variance are buffers, 0 parameters; conv(bn=frozen) puts one after a convolution")
 
+    torch_modules = ("FrozenBatchNorm2d",)      # torchvision's and netc's
+
+    def torch_params(self, m, x):
+        return {"eps": float(m.eps)}
+
     def paper(self, p):
         return "FrozenBN" if p.eps == 1e-5 else f"FrozenBN(eps={num(p.eps)})"
 

@@ -350,6 +350,15 @@ class PatchMerge(Kind):
     def _out(self, p, c):
         return p.out if p.out is not None else 2 * c
 
+    torch_modules = ("PatchMerging", "PatchMergingV2")       # netc's own and timm's (Swin), netc's Swin V2
+
+    def torch_params(self, m, x):
+        out = int(m.reduction.out_features)
+        n = int(m.norm.normalized_shape[0])          # over the 4C concatenation (pre) or the output (post)
+        post = type(m).__name__ == "PatchMergingV2" or (n == out and n != m.reduction.in_features)
+        return {"out": None if x and 2 * x[-1] == out else out, "eps": float(m.norm.eps),
+                **({"norm": "post"} if post else {})}
+
     def infer(self, p, ins):
         h, w, c = ins[0]
         return grid(dims.window(h, 1, 2), dims.window(w, 1, 2), self._out(p, c))
