@@ -87,13 +87,9 @@ def layer_text(ir: IR, n: Node) -> str:
 
 
 def residuals(ir: IR) -> tuple[list[Node], list[Node]]:
-    """The ``residual { }`` instances that add their shortcut, and those that leave it out (the body's
-    shape differs from the input's: MobileNetV2's strided or widening blocks, or a wrong channel count)."""
-    added, left = [], []
-    for n in ir.layers():
-        if "shortcut" in n.meta:
-            (added if n.meta["shortcut"] else left).append(n)
-    return added, left
+    """The ``residual { }`` instances that add their shortcut, and those that leave it out
+    (:meth:`netc.ir.IR.residuals`)."""
+    return ir.residuals()
 
 
 def residual_line(ir: IR, names: int = 4) -> str | None:

@@ -215,6 +215,16 @@ class IR:
             best[n.name] = before + (1 if n.is_weight else 0)
         return max((best.get(n, 0) for n in self.output_nodes.values()), default=0)
 
+    def residuals(self) -> tuple[list[Node], list[Node]]:
+        """The ``residual { }`` instances that add their shortcut, and those that leave it out (the
+        body's shape differs from the input's: MobileNetV2's strided or widening blocks, or a wrong
+        channel count)."""
+        added, left = [], []
+        for n in self.layers():
+            if "shortcut" in n.meta:
+                (added if n.meta["shortcut"] else left).append(n)
+        return added, left
+
     def scope_nodes(self, scope: str) -> list[Node]:
         """The nodes inside a block instance or side output (all levels), in program order; from an
         index built in one pass, so that asking for every scope stays linear."""

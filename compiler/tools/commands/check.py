@@ -96,8 +96,7 @@ def _line(path: str, ir) -> list[str]:
         size += " ({}x{} in training: side outputs)".format(*ir.min_input_train)
     shown = f"{len(ir.outputs)} outputs" if len(ir.outputs) > 1 else dims.fmt_shape(out)
     line = [path, ir.config, f"{ir.depth} weight layers", shown, f"{ir.params:,} params", size]
-    from netc.summary import residuals
-    added, left = residuals(ir)
+    added, left = ir.residuals()
     if left:          # residual { } left some shortcuts out (shapes differ): how many (netc summary: which)
         line.append(f"shortcut in {len(added)} of {len(added) + len(left)} residuals")
     return line
