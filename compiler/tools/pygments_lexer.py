@@ -25,7 +25,7 @@ JOINS = "|".join(re.escape(w) for w in DEFAULT.join_words())
 NAME = r"[A-Za-z0-9_][A-Za-z0-9_\-]*(?:/[A-Za-z0-9_][A-Za-z0-9_\-]*)*"
 KEYWORDS = ("include", "defaults", "insert", "with", "extends", "default", "config", "block", "var", "let",
             "input", "output", "naming", "table", "aux", "on", "weight", "replace", "remove", "after", "before",
-            "as", "from", "if", "else", "and", "or", "not")
+            "as", "from", "if", "else", "and", "or", "not", "outputs", "for")
 _S = r"([ \t]+)"
 
 
