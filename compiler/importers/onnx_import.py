@@ -58,6 +58,10 @@ def _load(path: str):
         raise ImportError_(f"{path}: not an ONNX model ({type(e).__name__})") from None
 
 
+#: the name of a weight tensor that is all zeros where the file has none (an exporter drops an
+#: Add of a zero bias)
+ZEROS = "<zeros>"
+
 #: the last file read: (its path, size and modification time, the ModelProto, its Net), so that
 #: ``netc import f.onnx --weights`` parses a large file once (:func:`weights` takes it back)
 _LAST: list = []
@@ -278,6 +282,8 @@ class _Reader:
         self.static: set = set()
         self.concats: dict = {}        # the inputs of a concat (layer names) -> its layer name
         self.values: dict = {}         # value name -> its numpy value where known before the input (see _value)
+        self.eval_max = _EVAL_MAX      # the largest value (elements) _value computes
+        self.grid = False              # Swin's tokens on their grid: a map turned channels-last is "grid"
 
     def init(self, name: str):
         name = self.alias.get(name, name)
@@ -433,8 +439,8 @@ def _refine_shapes(r: _Reader, model) -> None:
     edge = sorted({i for n in r.g.node for i in n.input
                    if i in r.static and i in made and made[i].op_type != "Constant"})
     got: dict = {}
-    for _ in range(4):
-        r.values = {}
+    for _ in range(64):
+        r.values = {k: a for k, a in r.values.items() if a is not None}    # what is known stays known
         new = {v: a for v in edge if v not in got and (a := _value(r, v)) is not None and isinstance(a, np.ndarray)
                and a.dtype.kind in "iuf" and a.size <= 64}
         if not new:
@@ -472,11 +478,14 @@ def to_net(model, path: str = "") -> Net:
     static = r.static = _static(r)
     _refine_shapes(r, model)
     fused: dict = {}
-    for find in (_find_lrn, _find_gelu, _find_binpool, _find_shuffle, _find_restride, _find_mhsa):
+    for find in (_find_lrn, _find_gelu, _find_binpool, _find_shuffle, _find_restride, _find_mhsa, _find_window,
+                 _find_merge):
         try:
             fused.update(find(r, static))
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):
             pass        # a malformed subgraph is no pattern: its nodes are read one by one below
+    # Swin's grid: its tokens stay H x W x C, channels last (a map turned channels-last is tokens there)
+    r.grid = any(f is not None and f[0] in _GRID_KINDS for f in fused.values())
     declared = _declared()
     for node in r.g.node:
         key = node.output[0] if node.output else ""
@@ -488,9 +497,13 @@ def to_net(model, path: str = "") -> Net:
                     if xs[0] in r.layout:
                         r.layout[key] = r.layout[xs[0]]
                     continue
+                if kind in _GRID_KINDS and r.lay(xs[0]) != "grid":
+                    raise ImportError_(f"node {_nid(node)} ({node.op_type}) ends a {kind.replace('_', ' ')} "
+                                       f"that reads a {r.lay(xs[0])}; netc reads it on tokens on their grid "
+                                       "(a map turned channels-last)")
                 r.add(node, kind, params, [r.src(node, x) for x in xs], *(extra or [None, None]))
-                if r.layout.get(xs[0]) == "nhwc":
-                    r.layout[key] = "nhwc"
+                if r.layout.get(xs[0]) in ("nhwc", "grid"):
+                    r.layout[key] = r.layout[xs[0]]
             continue
         if node.op_type != "Identity" and node.output and all(o in static for o in node.output):
             continue        # shape arithmetic and constants: not a layer
@@ -508,9 +521,9 @@ def to_net(model, path: str = "") -> Net:
             raise ImportError_(f"{path + ': ' if path else ''}node {_nid(node)} ({node.op_type}) is malformed: "
                                f"netc cannot read its attributes or inputs ({type(e).__name__})") from None
         first = next((i for i in node.input if i and not r.is_static(i)), None)
-        if first is not None and node.output and r.layout.get(first) == "nhwc" and node.output[0] not in r.layout \
-                and node.op_type != "Transpose":
-            r.layout[node.output[0]] = "nhwc"     # a pointwise layer on a channels-last map keeps it so
+        if first is not None and node.output and r.layout.get(first) in ("nhwc", "grid") and \
+                node.output[0] not in r.layout and node.op_type != "Transpose":
+            r.layout[node.output[0]] = r.layout[first]    # a pointwise layer on a channels-last map keeps it so
     _rescope(r)
     _splits(r)
     outs = [r.value.get(o.name) for o in r.g.output]
@@ -924,6 +937,474 @@ def _find_mhsa(r: _Reader, static: set) -> dict:
     return out
 
 
+# ------------------------------------------------------------------ Swin: window attention, patch merging
+#: kinds that read tokens on their grid (Swin's): a map turned channels-last before them is such tokens
+_GRID_KINDS = ("window_attention", "patch_merge")
+#: weights computed from the file's tensors: a relative position bias table from the exporter's folded
+#: table[index] ((_RELBIAS, the table as a numpy array)), the index itself ((_RELINDEX, window))
+_RELBIAS, _RELINDEX = "<relative position bias table>", "<relative position index>"
+def _slice1(r: _Reader, n):
+    """(axis, start, end, step, size) of a Slice along one axis with bounds known before the input
+    arrives (normalised on the input's ``size`` along that axis), or None."""
+    if n is None or n.op_type != "Slice" or len(n.input) < 3:
+        return None
+    shape = r.shapes.get(n.input[0]) or ()
+    vals = [_value(r, n.input[i]) if len(n.input) > i and n.input[i] else None for i in range(1, 5)]
+    if vals[0] is None or vals[1] is None or any(len(n.input) > i + 1 and n.input[i + 1] and vals[i] is None
+                                                 for i in (2, 3)):
+        return None
+    if any(v is not None and v.size != 1 for v in vals) or not shape or None in shape:
+        return None
+    axis = int(vals[2].reshape(-1)[0]) % len(shape) if vals[2] is not None else 0
+    step = int(vals[3].reshape(-1)[0]) if vals[3] is not None else 1
+    size = shape[axis]
+    s, e = (int(v.reshape(-1)[0]) for v in vals[:2])
+    s, e = (v + size if v < 0 else v for v in (s, e))
+    s, e = max(0, min(s, size)), max(0, min(e, size))
+    return (axis, s, e, step, size) if step >= 1 else None
+
+
+def _roll_of(r: _Reader, v: str):
+    """``v`` made as a cyclic shift along one axis (``torch.roll``, as exporters write it: the
+    Concat of two Slices of one tensor, the tail first): (source, axis, p, [nodes]) where
+    ``v[i] = source[(i + p) % n]`` (a roll by -p), or None."""
+    c = r.made.get(v)
+    if c is None or c.op_type != "Concat" or len(c.input) != 2:
+        return None
+    a, b = (r.made.get(i) for i in c.input)
+    sa, sb = _slice1(r, a), _slice1(r, b)
+    if sa is None or sb is None or a.input[0] != b.input[0]:
+        return None
+    shape = r.shapes.get(c.output[0]) or ()
+    axis = int(_attrs(c).get("axis", 0)) % max(len(shape), 1)
+    (xa, s1, e1, st1, n), (xb, s2, e2, st2, _) = sa, sb
+    if xa != axis or xb != axis or st1 != 1 or st2 != 1 or e1 != n or s2 != 0 or e2 != s1 or not 0 < s1 < n:
+        return None
+    return a.input[0], axis, s1, [c, a, b]
+
+
+def _rel_index(m: int):
+    """torchvision's (and netc's) relative position index of an m x m window: query i, key j (row-major)
+    -> (dy + m - 1) * (2m - 1) + (dx + m - 1), d = pos_i - pos_j; flattened (m^4,)."""
+    import numpy as np
+    ys, xs = np.divmod(np.arange(m * m), m)
+    dy = ys[:, None] - ys[None, :] + (m - 1)
+    dx = xs[:, None] - xs[None, :] + (m - 1)
+    return (dy * (2 * m - 1) + dx).reshape(-1).astype(np.int64)
+
+
+def _rel_table(bias, m: int, heads: int):
+    """The ((2m-1)^2, heads) table whose entries at the relative position index are ``bias``
+    (heads x t x t, t = m*m, an exporter's folded ``table[index]``), or None if no table gives it."""
+    import numpy as np
+    idx = _rel_index(m)
+    flat = np.asarray(bias, dtype=np.float32).reshape(heads, -1).T          # (t*t, heads)
+    table = np.zeros(((2 * m - 1) ** 2, heads), dtype=np.float32)
+    table[idx] = flat
+    return table if np.array_equal(table[idx], flat) else None
+
+
+def _shift_mask(ph: int, pw: int, m: int, sh: int, sw: int):
+    """netc's (and torchvision's) additive mask of shifted windows: (windows, 1, t, t), 0 within one
+    region of the rolled map, -100 across regions (numpy, as the backend computes it)."""
+    import numpy as np
+
+    def bands(n, s):
+        lab = np.zeros(n, dtype=np.int64)
+        if s:
+            lab[n - m:] = 1
+            lab[n - s:] = 2
+        return lab
+    region = bands(ph, sh)[:, None] * 3 + bands(pw, sw)[None, :]
+    region = region.reshape(ph // m, m, pw // m, m).transpose(0, 2, 1, 3).reshape(-1, m * m)
+    same = region[:, None, :] == region[:, :, None]
+    return np.where(same, 0.0, -100.0).astype(np.float32)[:, None]
+
+
+def _view(r: _Reader, n, op: str, out_shape=None, perm=None) -> bool:
+    """Whether ``n`` is an ``op`` (Reshape / Transpose) whose output has ``out_shape`` (and, for a
+    Transpose, the permutation ``perm``), its other inputs known before the input arrives."""
+    if n is None or n.op_type != op or any(i and i not in r.static for i in n.input[1:]):
+        return False
+    if perm is not None and tuple(_attrs(n).get("perm", ())) != tuple(perm):
+        return False
+    return out_shape is None or tuple(r.shapes.get(n.output[0]) or ()) == tuple(out_shape)
+
+
+def _closed(r: _Reader, cons: dict, region: list, out: str) -> bool:
+    """Whether nothing the region's nodes make but ``out`` is read outside it (shape arithmetic aside)
+    or is an output of the model."""
+    ids = {id(m) for m in region}
+    outs = {o for m in region for o in m.output if o != out}
+    graph_outs = {g.name for g in r.g.output}
+    return not any(id(c) not in ids and not all(x in r.static for x in c.output)
+                   for o in outs for c in cons.get(o, [])) and not outs & graph_outs
+
+
+def _scale_chain(r: _Reader, v: str, region: list):
+    """Back from ``v`` through Mul / Div by scalar constants: (the value before them, the factor)."""
+    f = 1.0
+    for _ in range(4):
+        m = r.made.get(v)
+        if m is None or m.op_type not in ("Mul", "Div") or v in r.static:
+            break
+        k = 1 if m.input[1] in r.static else (0 if m.op_type == "Mul" and m.input[0] in r.static else None)
+        c = _value(r, m.input[k]) if k is not None else None
+        if c is None or c.size != 1 or c.dtype.kind != "f" or not float(c.reshape(-1)[0]):
+            break
+        c = float(c.reshape(-1)[0])
+        f *= c if m.op_type == "Mul" else 1 / c
+        region.append(m)
+        v = m.input[1 - k]
+    return v, f
+
+
+def _init_of(r: _Reader, v: str):
+    """(initializer name, tensor) that ``v`` is, through Identity nodes (read before the Identity
+    rules record their aliases), or (None, None)."""
+    for _ in range(4):
+        t = r.init(v)
+        if t is not None:
+            return r.alias.get(v, v), t
+        m = r.made.get(v)
+        if m is None or m.op_type != "Identity":
+            break
+        v = m.input[0]
+    return None, None
+
+
+def _live(r: _Reader, cons: dict, v: str) -> list:
+    """The nodes that read ``v`` for more than its shape (shape arithmetic's Shape nodes aside)."""
+    return [c for c in cons.get(v, []) if not all(o in r.static for o in c.output)]
+
+
+def _only_live(r: _Reader, cons: dict, v: str, op: str):
+    """The one node reading ``v`` (shape arithmetic aside), if it is an ``op``; else None."""
+    c = _live(r, cons, v)
+    return c[0] if len(c) == 1 and c[0].op_type == op else None
+
+
+def _bias_add(r: _Reader, cons: dict, v: str, size: int):
+    """The Add of a learned bias of ``size`` values that alone reads ``v``: (Add node, bias name), or
+    (None, None)."""
+    c = _live(r, cons, v)
+    if len(c) != 1 or c[0].op_type != "Add" or sum(i in r.static for i in c[0].input) != 1:
+        return None, None
+    b, t = _init_of(r, next(i for i in c[0].input if i in r.static))
+    if t is None or math.prod(t.dims) != size or len([d for d in t.dims if d != 1]) > 1:
+        return None, None
+    return c[0], b
+
+
+def _find_window(r: _Reader, static: set) -> dict:
+    """Swin's (shifted) window attention written out, as torchvision's ``shifted_window_attention``
+    exports: the grid x (N, H, W, C) padded right and bottom to a multiple of the window M, rolled
+    by -s along H and W (SW-MSA), partitioned (Reshape (N, H/M, M, W/M, M, C), Transpose, Reshape
+    (windows, M*M, C)), one C x 3C projection (its bias), heads split (Reshape, Transpose, Gather
+    0 / 1 / 2), q.k^T scaled by 1/sqrt(d), the relative position bias (table[index], folded by the
+    exporter into a (heads, t, t) constant that a ((2M-1)^2, heads) table must give), the shift
+    mask (-100 across the rolled map's regions, checked value for value), Softmax, .v, heads
+    joined, the C x C projection, the windows put back, rolled by +s, cropped to H x W. Found
+    from each Softmax; anything else is no match (the nodes are then read one by one: an error
+    naming the first)."""
+    import numpy as np
+    cons, out = _consumers(r), {}
+    for sm in r.g.node:
+        if sm.op_type != "Softmax" or _attrs(sm).get("axis", -1) % 4 != 3:
+            continue
+        s4 = tuple(r.shapes.get(sm.input[0]) or ())
+        if len(s4) != 4 or None in s4 or s4[2] != s4[3] or math.isqrt(s4[3]) ** 2 != s4[3]:
+            continue
+        bw, heads, t = s4[0], s4[1], s4[3]
+        m = math.isqrt(t)
+        av = _only_live(r, cons, sm.output[0], "MatMul")
+        if av is None or av.input[0] != sm.output[0]:
+            continue
+        region: list = [sm, av]
+        # back from the Softmax: the mask (between views to (N, windows, heads, t, t) and back), the bias
+        v, mask = sm.input[0], None
+        r4 = r.made.get(v)
+        if _view(r, r4, "Reshape", s4):
+            add = r.made.get(r4.input[0])
+            s5 = tuple(r.shapes.get(r4.input[0]) or ())
+            if add is None or add.op_type != "Add" or len(s5) != 5 or sum(i in static for i in add.input) != 1:
+                continue
+            mask = next(i for i in add.input if i in static)
+            r5 = r.made.get(next(i for i in add.input if i not in static))
+            if not _view(r, r5, "Reshape", s5) or tuple(r.shapes.get(r5.input[0]) or ()) != s4 or \
+                    s5[2:] != (heads, t, t) or s5[0] * s5[1] != bw:
+                continue
+            region += [r4, add, r5]
+            v = r5.input[0]
+        badd = r.made.get(v)
+        if badd is None or badd.op_type != "Add" or sum(i in static for i in badd.input) != 1:
+            continue
+        bname = next(i for i in badd.input if i in static)
+        bs = tuple(r.shapes.get(bname) or ())
+        if bs[-3:] != (heads, t, t) or math.prod(bs) != heads * t * t:
+            continue
+        region.append(badd)
+        v, fs = _scale_chain(r, next(i for i in badd.input if i not in static), region)
+        qk = r.made.get(v)
+        if qk is None or qk.op_type != "MatMul":
+            continue
+        region.append(qk)
+        # q, k, v: Gathers 0, 1, 2 of one (3, windows, heads, t, d) view of the C x 3C projection
+        qv, fq = _scale_chain(r, qk.input[0], region)
+        kt = r.made.get(qk.input[1])
+        if not _view(r, kt, "Transpose", None, (0, 1, 3, 2)):
+            continue
+        region.append(kt)
+        kv, fk = _scale_chain(r, kt.input[0], region)
+        gathers = [r.made.get(qv), r.made.get(kv), r.made.get(av.input[1])]
+        if any(g is None or g.op_type != "Gather" or int(_attrs(g).get("axis", 0)) != 0 for g in gathers):
+            continue
+        idx = [_value(r, g.input[1]) for g in gathers]
+        if any(i is None or i.size != 1 or i.ndim != 0 for i in idx) or [int(i) for i in idx] != [0, 1, 2] or \
+                len({g.input[0] for g in gathers}) != 1:
+            continue
+        region += gathers
+        c = None
+        tp = r.made.get(gathers[0].input[0])
+        rs = r.made.get(tp.input[0]) if _view(r, tp, "Transpose", None, (2, 0, 3, 1, 4)) else None
+        s5 = tuple(r.shapes.get(rs.input[0]) or ()) if rs is not None else ()
+        if len(s5) == 3 and s5[:2] == (bw, t) and isinstance(s5[2], int) and s5[2] % 3 == 0:
+            c = s5[2] // 3
+        if c is None or c % heads or not _view(r, rs, "Reshape", (bw, t, 3, heads, c // heads)):
+            continue
+        region += [tp, rs]
+        if not _near(fq * fk * fs, 1 / math.sqrt(c // heads)):
+            continue
+        v = rs.input[0]
+        lin = _linear(r, r.made.get(v))
+        bq = None
+        if lin is None:             # the bias as an Add after the MatMul
+            a = r.made.get(v)
+            if a is None or a.op_type != "Add" or sum(i in static for i in a.input) != 1:
+                continue
+            p = r.made.get(next(i for i in a.input if i not in static))
+            lin = _linear(r, p)
+            if lin is None or lin[3] is not None or _bias_add(r, cons, p.output[0], 3 * c)[0] is not a:
+                continue
+            bq = _bias_add(r, cons, p.output[0], 3 * c)[1]
+            region += [a, p]
+        else:
+            p = r.made.get(v)
+            bq = lin[3]
+            region.append(p)
+        wq, dims_q, tq, _ = lin
+        if dims_q != (c, 3 * c):
+            continue
+        # the window partition, back to the padded, rolled grid
+        r2 = r.made.get(p.input[0])
+        if not _view(r, r2, "Reshape", (bw, t, c)):
+            continue
+        t1 = r.made.get(r2.input[0])
+        s6 = tuple(r.shapes.get(r2.input[0]) or ())
+        if len(s6) != 6 or not _view(r, t1, "Transpose", s6, (0, 1, 3, 2, 4, 5)) or s6[3:] != (m, m, c):
+            continue
+        n, nh, nw = s6[:3]
+        r1 = r.made.get(t1.input[0])
+        ph, pw = nh * m, nw * m
+        if not _view(r, r1, "Reshape", (n, nh, m, nw, m, c)) or tuple(r.shapes.get(r1.input[0]) or ()) != \
+                (n, ph, pw, c) or n * nh * nw != bw:
+            continue
+        region += [r2, t1, r1]
+        u, shift = r1.input[0], {1: 0, 2: 0}
+        for _ in range(2):
+            roll = _roll_of(r, u)
+            if roll is None or roll[1] not in shift or shift[roll[1]]:
+                break
+            u, axis, pfx, nodes = roll
+            shift[axis] = pfx
+            region += nodes
+        pad = r.made.get(u)
+        if pad is not None and pad.op_type == "Pad":
+            pads = _value(r, pad.input[1]) if len(pad.input) > 1 and pad.input[1] else None
+            fill = _value(r, pad.input[2]) if len(pad.input) > 2 and pad.input[2] else np.zeros(1)
+            if pads is None or fill is None or fill.size != 1 or float(fill.reshape(-1)[0]) != 0 or \
+                    len(pad.input) > 3 and pad.input[3] or _attrs(pad).get("mode", b"constant") not in \
+                    (b"constant", "constant") or pads.size != 8:
+                continue
+            pads = [int(q) for q in pads.reshape(-1)]
+            x = pad.input[0]
+            region.append(pad)
+        else:
+            pads, x = [0] * 8, u
+        xs = tuple(r.shapes.get(x) or ())
+        if len(xs) != 4 or None in xs or xs[0] != n or xs[3] != c or x in static:
+            continue
+        h, w = xs[1], xs[2]
+        if pads != [0, 0, 0, 0, 0, ph - h, pw - w, 0] or ph != h + (-h) % m or pw != w + (-w) % m:
+            continue
+        # the shift: one s for both axes, none along an axis the window covers (torchvision's rule)
+        sh, sw = shift[1], shift[2]
+        s = sh or sw
+        if s >= m or (sh != (s if ph > m else 0)) or (sw != (s if pw > m else 0)):
+            continue
+        # forward from .v: heads joined, the projection, the windows back, rolled back, cropped
+        v = av.output[0]
+        tr = _only_live(r, cons, v, "Transpose")
+        if not _view(r, tr, "Transpose", (bw, t, heads, c // heads), (0, 2, 1, 3)):
+            continue
+        j = _only_live(r, cons, tr.output[0], "Reshape")
+        if not _view(r, j, "Reshape", (bw, t, c)):
+            continue
+        o = _only_live(r, cons, j.output[0], "MatMul") or _only_live(r, cons, j.output[0], "Gemm")
+        lin_o = _linear(r, o)
+        if lin_o is None or lin_o[1] != (c, c) or o.input[0] != j.output[0]:
+            continue
+        region += [tr, j, o]
+        v, bo = o.output[0], lin_o[3]
+        if bo is None:
+            a, bo = _bias_add(r, cons, v, c)
+            if a is not None:
+                region.append(a)
+                v = a.output[0]
+        b1 = _only_live(r, cons, v, "Reshape")
+        b2 = _only_live(r, cons, b1.output[0], "Transpose") if _view(r, b1, "Reshape", (n, nh, nw, m, m, c)) else None
+        b3 = _only_live(r, cons, b2.output[0], "Reshape") if _view(r, b2, "Transpose", (n, nh, m, nw, m, c),
+                                                           (0, 1, 3, 2, 4, 5)) else None
+        if not _view(r, b3, "Reshape", (n, ph, pw, c)):
+            continue
+        region += [b1, b2, b3]
+        v, back = b3.output[0], {1: 0, 2: 0}
+        for _ in range(2):
+            c2 = _live(r, cons, v)
+            if len(c2) != 2 or any(q.op_type != "Slice" for q in c2):
+                break
+            cat = _only_live(r, cons, c2[0].output[0], "Concat")
+            roll = _roll_of(r, cat.output[0]) if cat is not None else None
+            if roll is None or roll[0] != v or back[roll[1]]:
+                break
+            back[roll[1]] = roll[2]
+            region += roll[3]
+            v = cat.output[0]
+        if back[1] != ((ph - sh) % ph if sh else 0) or back[2] != ((pw - sw) % pw if sw else 0):
+            continue
+        for _ in range(2):          # the crop to H x W (a Slice from 0 along H or W; kept even if whole)
+            q = _live(r, cons, v)
+            sl = _slice1(r, q[0]) if len(q) == 1 else None
+            if sl is None or sl[0] not in (1, 2) or sl[1] != 0 or sl[3] != 1 or sl[2] < (h, w)[sl[0] - 1]:
+                break
+            region.append(q[0])
+            v = q[0].output[0]
+        if tuple(r.shapes.get(v) or ()) != xs:
+            continue
+        # the mask: exactly netc's for this shift (none without one)
+        if (mask is not None) != bool(sh or sw):
+            continue
+        if mask is not None:
+            got = _big_value(r, mask)
+            want = _shift_mask(ph, pw, m, sh, sw)[None]         # (1, windows, 1, t, t)
+            try:
+                same = got is not None and np.array_equal(np.broadcast_to(got, (n, nh * nw, heads, t, t)),
+                                                          np.broadcast_to(want, (n, nh * nw, heads, t, t)))
+            except ValueError:
+                same = False
+            if not same:
+                continue
+        # the relative position bias: a table at netc's index gives it
+        bias = _big_value(r, bname)
+        table = _rel_table(bias, m, heads) if bias is not None and bias.size == heads * t * t else None
+        if table is None:
+            continue
+        if not _closed(r, cons, region, v):
+            continue
+        has_bias = bq is not None or bo is not None
+        extra = {"relative_position_bias_table": (_RELBIAS, table),
+                 "relative_position_index": (_RELINDEX, m)}
+        extra["qkv.weight"] = wq
+        if has_bias:
+            extra["qkv.bias"] = bq or ZEROS
+        extra["proj.weight"] = lin_o[0]
+        if has_bias:
+            extra["proj.bias"] = bo or ZEROS
+        extra["transposed"] = {k for k, tt in (("qkv.weight", tq), ("proj.weight", lin_o[2])) if tt}
+        scope = _module_path(p).rsplit(".qkv", 1)[0] if _module_path(p) else ""
+        for q in region:
+            for o_ in q.output:
+                out[o_] = None
+        params = {"heads": heads, "window": m, "bias": has_bias, "cosine": False, "cpb": 0}
+        if s:
+            params["shift"] = s
+        out[v] = ("window_attention", params, [x], f"{scope}.weight" if scope else None, extra)
+    return out
+
+
+def _find_merge(r: _Reader, static: set) -> dict:
+    """Swin's patch merging: the grid x (N, H, W, C), odd sizes padded by one at the end, its 2x2
+    neighbours (rows 0::2 / 1::2 and columns 0::2 / 1::2, in the order (0,0), (1,0), (0,1), (1,1))
+    concatenated on the channels, LayerNorm over 4C, a 4C x out projection without bias."""
+    import numpy as np
+    cons, out = _consumers(r), {}
+    for cat in r.g.node:
+        shape = tuple(r.shapes.get(cat.output[0]) or ())
+        if cat.op_type != "Concat" or len(cat.input) != 4 or len(shape) != 4 or None in shape or \
+                int(_attrs(cat).get("axis", 0)) % 4 != 3:
+            continue
+        region, src, starts = [cat], set(), []
+        for i in cat.input:
+            got, v = {}, i
+            for _ in range(2):
+                sl = _slice1(r, r.made.get(v))
+                if sl is None or sl[0] not in (1, 2) or sl[0] in got or sl[3] != 2 or sl[2] != sl[4]:
+                    break
+                got[sl[0]] = sl[1]
+                region.append(r.made[v])
+                v = r.made[v].input[0]
+            src.add(v)
+            starts.append((got.get(1), got.get(2)))
+        if len(src) != 1 or starts != [(0, 0), (1, 0), (0, 1), (1, 1)]:
+            continue
+        u = src.pop()
+        pad = r.made.get(u)
+        if pad is not None and pad.op_type == "Pad":
+            pads = _value(r, pad.input[1]) if len(pad.input) > 1 and pad.input[1] else None
+            fill = _value(r, pad.input[2]) if len(pad.input) > 2 and pad.input[2] else np.zeros(1)
+            if pads is None or pads.size != 8 or fill is None or fill.size != 1 or float(fill.reshape(-1)[0]) or \
+                    len(pad.input) > 3 and pad.input[3] or _attrs(pad).get("mode", b"constant") not in \
+                    (b"constant", "constant"):
+                continue
+            pads, x = [int(q) for q in pads.reshape(-1)], pad.input[0]
+            region.append(pad)
+        else:
+            pads, x = [0] * 8, u
+        xs = tuple(r.shapes.get(x) or ())
+        if len(xs) != 4 or None in xs or x in static or pads != [0, 0, 0, 0, 0, xs[1] % 2, xs[2] % 2, 0] or \
+                shape != (xs[0], (xs[1] + 1) // 2, (xs[2] + 1) // 2, 4 * xs[3]):
+            continue
+        c = xs[3]
+        ln = _only_live(r, cons, cat.output[0], "LayerNormalization")
+        if ln is None or int(_attrs(ln).get("axis", -1)) % 4 != 3 or len(ln.input) < 3 or not ln.input[2]:
+            continue
+        (lw, lwt), (lb, lbt) = _init_of(r, ln.input[1]), _init_of(r, ln.input[2])
+        if lwt is None or lbt is None or math.prod(lwt.dims) != 4 * xs[3] or math.prod(lbt.dims) != 4 * xs[3]:
+            continue
+        red = _only_live(r, cons, ln.output[0], "MatMul") or _only_live(r, cons, ln.output[0], "Gemm")
+        lin = _linear(r, red)
+        if lin is None or lin[1][0] != 4 * c or lin[3] is not None or red.input[0] != ln.output[0]:
+            continue
+        if _bias_add(r, cons, red.output[0], lin[1][1])[0] is not None:
+            continue                # a bias netc's patch merging does not have
+        region += [ln, red]
+        v = red.output[0]
+        if not _closed(r, cons, region, v):
+            continue
+        for q in region:
+            for o_ in q.output:
+                out[o_] = None
+        wname, (_, o), tr, _ = lin
+        params = {"eps": float("%.6g" % _attrs(ln).get("epsilon", 1e-5))}
+        if o != 2 * c:
+            params["out"] = o
+        scope = _module_path(red).rsplit(".reduction", 1)[0] if _module_path(red) else ""
+        out[v] = ("patch_merge", params, [x], f"{scope}.weight" if scope else None,
+                  {"reduction.weight": wname, "norm.weight": lw, "norm.bias": lb,
+                   "transposed": {"reduction.weight"} if tr else set()})
+    return out
+
+
 def _find_restride(r: _Reader, static: set) -> dict:
     """``as_strided`` to the tensor's own shape and strides, as the dynamo exporter writes it: a
     Reshape to one dimension and a Gather of the indices 0 .. n-1 in the tensor's shape. The same
@@ -1159,9 +1640,9 @@ def _mul(r: _Reader, n):
     t = r.init(c)
     shape = r.shapes.get(x) or ()
     lay = r.lay(x)
-    ch = shape[-1] if lay in ("nhwc", "tokens") else (shape[1] if len(shape) > 1 else None)
+    ch = shape[-1] if lay in ("nhwc", "tokens", "grid") else (shape[1] if len(shape) > 1 else None)
     if t is not None and isinstance(ch, int) and ch > 1 and math.prod(t.dims) == ch and \
-            (lay in ("nhwc", "tokens") or list(t.dims)[-2:] in ([1, 1],)):
+            (lay in ("nhwc", "tokens", "grid") or list(t.dims)[-2:] in ([1, 1],)):
         cname = r.alias.get(c, c)
         r.add(n, "layerscale", {"init": 1e-6}, [r.src(n, x)], cname, {"weight": cname})
         return
@@ -1186,7 +1667,7 @@ def _matmul(r: _Reader, n):
               wname, extra)
         r.layout[n.output[0]] = "nhwc"
         return
-    if lay not in ("vector", "tokens"):
+    if lay not in ("vector", "tokens", "grid"):
         raise ImportError_(f"node {_nid(n)} (MatMul) applies a weight matrix to a {lay}; netc reads it on "
                            "a vector, on tokens or on a channels-last map")
     r.add(n, "fc", {"out": out, "bias": False}, [r.src(n, x)], wname, extra)
@@ -1195,6 +1676,22 @@ def _matmul(r: _Reader, n):
 def _transpose(r: _Reader, n):
     x = n.input[0]
     perm, lay = tuple(_attrs(n).get("perm", ())), r.lay(x)
+    if r.grid and (lay, perm) == ("map", (0, 2, 3, 1)):        # Swin: a map as tokens on its grid
+        p = r.producer(n, x)
+        q = p.params if p is not None else {}
+        if p is not None and p.kind == "conv" and p.source_type == "Conv" and r.uses.get(x) == 1 and \
+                isinstance(q.get("k"), int) and q.get("k") == q.get("stride") and q.get("pad") == 0 and \
+                q.get("groups") == 1 and "dilation" not in q and not r.ncons.get(p.name):
+            p.kind, p.params = "patch", {"out": q["out"], "k": q["k"], "grid": True, "bias": q["bias"]}
+            r.value[n.output[0]] = p.name
+        else:
+            r.add(n, "to_tokens", {}, [r.src(n, x)])
+        r.layout[n.output[0]] = "grid"
+        return
+    if lay == "grid" and perm == (0, 3, 1, 2):                  # and back to a map
+        r.add(n, "to_map", {}, [r.src(n, x)])
+        r.layout[n.output[0]] = "map"
+        return
     if (lay, perm) in (("map", (0, 2, 3, 1)), ("nhwc", (0, 3, 1, 2))):     # channels-last and back: a view
         r.value[n.output[0]] = r.src(n, x)
         r.layout[n.output[0]] = "nhwc" if lay == "map" else "map"
@@ -1257,7 +1754,7 @@ def _reducemean(r: _Reader, n):
         elif lay == "nhwc":
             r.layout[n.output[0]] = "nhwc"
         return
-    if lay == "tokens" and axes == [1] and not keep:
+    if (lay, axes) in (("tokens", [1]), ("grid", [1, 2])) and not keep:
         r.add(n, "token_pool", {}, [r.src(n, x)])
         return
     raise ImportError_(f"node {_nid(n)} (ReduceMean) averages axes {axes} of a {lay} "
@@ -1333,7 +1830,7 @@ def _channel_axis(r: _Reader, x: str, axis: int) -> int | None:
         return None
     axis %= len(shape)
     lay = r.lay(x)
-    want = len(shape) - 1 if lay in ("nhwc", "tokens") else 1 if lay == "map" else None
+    want = len(shape) - 1 if lay in ("nhwc", "tokens", "grid") else 1 if lay == "map" else None
     c = shape[axis]
     return c if axis == want and isinstance(c, int) else None
 
@@ -1408,6 +1905,20 @@ def _gather(r: _Reader, n):
 _EVAL_MAX = 1 << 16     # elements: shape arithmetic is small; anything bigger is not evaluated
 
 
+def _limit(r: _Reader) -> int:
+    return getattr(r, "eval_max", _EVAL_MAX)
+
+
+def _big_value(r: _Reader, v: str, limit: int = 1 << 22):
+    """:func:`_value` of ``v`` with values up to ``limit`` elements (a shifted window's mask,
+    computed from shapes alone: windows x tokens x tokens), memo and limit restored after."""
+    memo, r.values, r.eval_max = r.values, {}, limit
+    try:
+        return _value(r, v)
+    finally:
+        r.values, r.eval_max = memo, _EVAL_MAX
+
+
 def _value(r: _Reader, v: str, depth: int = 0):
     """The numpy value of ``v`` where it is known before the input arrives (a constant, a small
     initializer, a shape, arithmetic on those: the exporters' shape arithmetic), else None."""
@@ -1419,7 +1930,7 @@ def _value(r: _Reader, v: str, depth: int = 0):
     out = None
     t = r.tensor(v)
     if t is not None:
-        if math.prod(t.dims) <= _EVAL_MAX:
+        if math.prod(t.dims) <= _limit(r):
             out = r.array(t, v, "a constant")
     elif depth < 200 and v in r.made:
         try:
@@ -1428,7 +1939,7 @@ def _value(r: _Reader, v: str, depth: int = 0):
             out = None
         if out is not None:
             out = np.asarray(out)
-            if out.size > _EVAL_MAX:
+            if out.size > _limit(r):
                 out = None
     memo[v] = out
     return out
@@ -1440,6 +1951,9 @@ def _eval(r: _Reader, n, v: str, depth: int):
     op = n.op_type
     if op == "Shape":
         shape = r.shapes.get(n.input[0])
+        if (shape is None or None in shape) and n.input[0] in r.static:     # a value computed here: its shape
+            known = _value(r, n.input[0], depth + 1)
+            shape = known.shape if known is not None else None
         if shape is None or any(not isinstance(d, int) for d in shape):
             return None
         s = np.array(shape, dtype=np.int64)
@@ -1449,7 +1963,7 @@ def _eval(r: _Reader, n, v: str, depth: int):
         return None if shape is None or None in shape else np.array(math.prod(shape), dtype=np.int64)
     if op == "Constant":
         t = r.consts.get(v)
-        return r.array(t, v, "a constant") if t is not None and math.prod(t.dims) <= _EVAL_MAX else None
+        return r.array(t, v, "a constant") if t is not None and math.prod(t.dims) <= _limit(r) else None
     ins = [_value(r, i, depth + 1) if i else None for i in n.input]
     if any(x is None for i, x in zip(n.input, ins) if i):
         return None
@@ -1502,12 +2016,20 @@ def _eval(r: _Reader, n, v: str, depth: int):
         fill = a.get("value")
         val = r.array(fill, v, "a fill value").reshape(-1)[0] if fill is not None else np.float32(0)
         shape = [int(d) for d in ins[0].reshape(-1)]
-        return None if math.prod(shape) > _EVAL_MAX else np.full(shape, val)
+        return None if math.prod(shape) > _limit(r) else np.full(shape, val)
     if op == "Where":
         return np.where(ins[0], ins[1], ins[2])
     if op == "Expand":
         shape = [int(d) for d in ins[1].reshape(-1)]
-        return None if math.prod(shape) > _EVAL_MAX else ins[0] * np.ones(shape, dtype=ins[0].dtype)
+        return None if math.prod(shape) > _limit(r) else ins[0] * np.ones(shape, dtype=ins[0].dtype)
+    if op == "Transpose":
+        perm = a.get("perm")
+        return np.transpose(ins[0], [int(i) for i in perm] if perm is not None else None)
+    if op == "ScatterND" and a.get("reduction", b"none") in (b"none", "none"):
+        x, idx, upd = ins[0].copy(), ins[1].astype(np.int64), ins[2]
+        k = idx.shape[-1]
+        x[tuple(idx.reshape(-1, k).T)] = upd.reshape(-1, *x.shape[k:])
+        return x
     if op in ("ReduceProd", "ReduceSum"):
         f = np.prod if op == "ReduceProd" else np.sum
         return f(ins[0], keepdims=bool(a.get("keepdims", 1)))
@@ -1580,9 +2102,10 @@ OPS = {
 
 #: what would close an operator netc does not read (the error's hint)
 NO_KIND = {
-    "ScatterND": "Swin's shifted windows written out (Roll, window partition): a window-attention reading would "
-                 "close it",
-    "Pad": "a padding of its own: netc pads inside conv and pooling only",
+    "ScatterND": "Swin's shifted windows written out are read whole (pad, roll, window partition, attention with "
+                 "its position bias and shift mask, windows back, roll back, crop); this one differs somewhere",
+    "Pad": "a padding of its own: netc pads inside conv and pooling, and inside Swin's window attention and "
+           "patch merging, read whole (pad, roll, windows, attention, ... or the 2x2 neighbours, LN, Linear)",
     "Resize": "an upsample reading (nearest / bilinear by a factor) would close it",
 }
 
@@ -1607,9 +2130,6 @@ def _printed_order(net: Net) -> list:
     return out + [l for l in net.layers if l.name not in seen]
 
 
-#: the name of a weight tensor that is all zeros where the file has none (an exporter drops an
-#: Add of a zero bias)
-ZEROS = "<zeros>"
 
 
 def weights(path: str, text: str) -> dict:
@@ -1637,6 +2157,14 @@ def weights(path: str, text: str) -> dict:
     for (k, v), (tname, what, transposed) in zip(dst, wanted):
         if tname == ZEROS:      # a bias the exporter left out (all zeros)
             out[k] = torch.zeros(v.shape)
+            continue
+        if isinstance(tname, tuple) and tname[0] == _RELINDEX:
+            out[k] = torch.from_numpy(_rel_index(tname[1])).reshape(v.shape)
+            continue
+        if isinstance(tname, tuple) and tname[0] == _RELBIAS:     # the table, from the exporter's table[index]
+            if tname[1].size != v.numel():
+                raise ImportError_(f"{path}: {what} has {tname[1].size} values; the spec's {k} needs {v.numel()}")
+            out[k] = torch.from_numpy(tname[1].copy()).reshape(v.shape)
             continue
         t = inits.get(tname)
         if t is None:
