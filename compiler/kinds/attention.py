@@ -31,6 +31,8 @@ class AttentionParams(Params):
     heads: int = Field(ge=1, description="the number of heads")
     bias: bool = True
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout on the attention weights (training)")
+    pos: Literal["none", "sine"] = Field("none", description="sine: DETR's fixed 2-D sine position embedding "
+                                         "added to the queries and keys, not the values (tokens on a grid)")
 
 
 class SelfAttention(Kind):
@@ -43,20 +45,27 @@ class SelfAttention(Kind):
            "nn.MultiheadAttention's parameters): mhsa(12); 4·D² + 4·D parameters")
 
     def paper(self, p):
-        return f"MSA({p.heads})"
+        return f"MSA({p.heads})" if p.pos == "none" else f"MSA({p.heads}, pos={p.pos})"
 
     def check_input(self, p, ins, preds):
-        need_seq(self.paper(p), ins[0], preds[0] if preds else None)
-        d = ins[0][1]
+        if p.pos == "sine":       # DETR: the positions of a grid of tokens
+            need_grid(self.paper(p), ins[0], preds[0] if preds else None)
+            if ins[0][2] % 2:
+                raise ShapeProblem(f"{self.paper(p)}: a sine position embedding needs an even token size "
+                                   f"(got {ins[0][2]})")
+        else:
+            need_seq(self.paper(p), ins[0], preds[0] if preds else None)
+        d = ins[0][-1]
         if d % p.heads:
             raise ShapeProblem(f"{self.paper(p)}: the token size ({d}) is not divisible by the heads ({p.heads})")
 
     def count_params(self, p, ins, out):
-        d = ins[0][1]
+        d = ins[0][-1]
         return 4 * d * d + (4 * d if p.bias else 0)
 
     def count_macs(self, p, ins, out):
-        length, d = ins[0]
+        *lengths, d = ins[0]
+        length = dims.product(*lengths)
         if not isinstance(length, int):
             return None
         return 4 * length * d * d + 2 * length * length * d
@@ -67,7 +76,7 @@ class SelfAttention(Kind):
     def module(self, node, ins):
         from netc.backends.torch.attention import SelfAttention as Module
         p = node.params
-        return Module(ins[0][1], p.heads, bias=p.bias, dropout=p.dropout, device="meta")
+        return Module(ins[0][-1], p.heads, bias=p.bias, dropout=p.dropout, device="meta", pos=p.pos)
 
     def init(self, m):
         m.reset_parameters()

@@ -52,9 +52,10 @@ class SelfAttention(nn.Module):
     """Multi-head self-attention over (N, L, D) tokens with ``nn.MultiheadAttention``'s parameters,
     lowered to ``F.scaled_dot_product_attention``."""
 
-    def __init__(self, dim: int, heads: int, bias: bool = True, dropout: float = 0.0, device=None):
+    def __init__(self, dim: int, heads: int, bias: bool = True, dropout: float = 0.0, device=None,
+                 pos: str = "none"):
         super().__init__()
-        self.dim, self.heads, self.dropout = dim, heads, dropout
+        self.dim, self.heads, self.dropout, self.pos = dim, heads, dropout, pos
         self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim, device=device))
         self.in_proj_bias = nn.Parameter(torch.empty(3 * dim, device=device)) if bias else None
         self.out_proj = nn.Linear(dim, dim, bias=bias, device=device)
@@ -68,20 +69,45 @@ class SelfAttention(nn.Module):
             nn.init.zeros_(self.out_proj.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        n, length, d = x.shape
-        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)
+        if self.pos == "sine":      # DETR: tokens on a grid, the positions added to queries and keys only
+            n, h, w, d = x.shape
+            pe = sine_position_embedding(h, w, d, x.dtype, x.device).flatten(0, 1)
+            x = x.reshape(n, h * w, d)
+            qk = F.linear(x + pe, self.in_proj_weight[:2 * d],
+                          None if self.in_proj_bias is None else self.in_proj_bias[:2 * d])
+            v = F.linear(x, self.in_proj_weight[2 * d:], None if self.in_proj_bias is None else self.in_proj_bias[2 * d:])
+            qkv = torch.cat([qk, v], -1)
+            length = h * w
+        else:
+            n, length, d = x.shape
+            qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)
         qkv = qkv.view(n, length, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         y = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2],
                                            dropout_p=self.dropout if self.training else 0.0)
-        y = y.transpose(1, 2).reshape(n, length, d)
-        return F.linear(y, self.out_proj.weight, self.out_proj.bias)
+        y = F.linear(y.transpose(1, 2).reshape(n, length, d), self.out_proj.weight, self.out_proj.bias)
+        return y.reshape(n, h, w, d) if self.pos == "sine" else y
 
     def netc_macs(self, inp: Tensor, out: Tensor) -> int:
-        length, d = inp.shape[1], self.dim
+        length, d = math.prod(inp.shape[1:-1]), self.dim        # (N, L, D), or (N, H, W, D) with pos=sine
         return 4 * length * d * d + 2 * length * length * d
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, heads={self.heads}, dropout={self.dropout}"
+
+
+def sine_position_embedding(h: int, w: int, d: int, dtype=None, device=None, temperature: float = 10000.0) -> Tensor:
+    """DETR's PositionEmbeddingSine (normalize=True, scale 2*pi, no mask) for an h x w grid: (h, w, d),
+    the first d/2 channels for the row, the last d/2 for the column, sine and cosine interleaved."""
+    npf, eps, scale = d // 2, 1e-6, 2 * math.pi
+    y = torch.arange(1, h + 1, dtype=torch.float32, device=device)[:, None].expand(h, w)
+    x = torch.arange(1, w + 1, dtype=torch.float32, device=device)[None, :].expand(h, w)
+    y, x = y / (h + eps) * scale, x / (w + eps) * scale
+    dim_t = torch.arange(npf, dtype=torch.float32, device=device)
+    dim_t = temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / npf)
+    px, py = x[..., None] / dim_t, y[..., None] / dim_t
+    px = torch.stack((px[..., 0::2].sin(), px[..., 1::2].cos()), dim=3).flatten(2)
+    py = torch.stack((py[..., 0::2].sin(), py[..., 1::2].cos()), dim=3).flatten(2)
+    return torch.cat((py, px), dim=2).to(dtype or torch.float32)
 
 
 def relative_position_index(wh: int, ww: int) -> Tensor:
