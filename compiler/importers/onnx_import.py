@@ -1096,6 +1096,35 @@ def _bias_add(r: _Reader, cons: dict, v: str, size: int):
     return c[0], b
 
 
+def _part0(r: _Reader, v: str):
+    """``v`` as part i of its source along axis 0 (``qkv[i]``: a Gather of a scalar index; or
+    ``q, k, v = qkv`` / ``unbind``: a Split into ones or a Slice [i, i+1), and a Squeeze of axis 0):
+    (source, i, [nodes]), or None."""
+    import numpy as np
+    g = r.made.get(v)
+    if g is not None and g.op_type == "Gather" and int(_attrs(g).get("axis", 0)) == 0:
+        i = _value(r, g.input[1])
+        return (g.input[0], int(i), [g]) if i is not None and i.size == 1 and i.ndim == 0 else None
+    if g is None or g.op_type != "Squeeze":
+        return None
+    axes = _value(r, g.input[1]) if len(g.input) > 1 and g.input[1] else np.asarray(_attrs(g).get("axes", []))
+    sp = r.made.get(g.input[0])
+    if axes is None or [int(a) for a in np.asarray(axes).reshape(-1)] != [0] or sp is None:
+        return None
+    sl = _slice1(r, sp)
+    if sl is not None:          # a Slice [i, i+1) along axis 0 (the dynamo exporter's unbind)
+        return (sp.input[0], sl[1], [g, sp]) if sl[0] == 0 and sl[3] == 1 and sl[2] == sl[1] + 1 else None
+    if sp.op_type != "Split" or int(_attrs(sp).get("axis", 0)) != 0:
+        return None
+    n = len(sp.output)
+    sizes = _value(r, sp.input[1]) if len(sp.input) > 1 and sp.input[1] else \
+        np.asarray(_attrs(sp).get("split", [1] * n))
+    shape = r.shapes.get(sp.input[0]) or ()
+    if sizes is None or [int(q) for q in np.asarray(sizes).reshape(-1)] != [1] * n or not shape or shape[0] != n:
+        return None
+    return sp.input[0], list(sp.output).index(g.input[0]), [g, sp]
+
+
 def _find_window(r: _Reader, static: set) -> dict:
     """Swin's (shifted) window attention written out, as torchvision's ``shifted_window_attention``
     exports: the grid x (N, H, W, C) padded right and bottom to a multiple of the window M, rolled
@@ -1156,16 +1185,12 @@ def _find_window(r: _Reader, static: set) -> dict:
             continue
         region.append(kt)
         kv, fk = _scale_chain(r, kt.input[0], region)
-        gathers = [r.made.get(qv), r.made.get(kv), r.made.get(av.input[1])]
-        if any(g is None or g.op_type != "Gather" or int(_attrs(g).get("axis", 0)) != 0 for g in gathers):
+        parts = [_part0(r, q) for q in (qv, kv, av.input[1])]
+        if any(q is None for q in parts) or [q[1] for q in parts] != [0, 1, 2] or len({q[0] for q in parts}) != 1:
             continue
-        idx = [_value(r, g.input[1]) for g in gathers]
-        if any(i is None or i.size != 1 or i.ndim != 0 for i in idx) or [int(i) for i in idx] != [0, 1, 2] or \
-                len({g.input[0] for g in gathers}) != 1:
-            continue
-        region += gathers
+        region += list({id(n_): n_ for q in parts for n_ in q[2]}.values())
         c = None
-        tp = r.made.get(gathers[0].input[0])
+        tp = r.made.get(parts[0][0])
         rs = r.made.get(tp.input[0]) if _view(r, tp, "Transpose", None, (2, 0, 3, 1, 4)) else None
         s5 = tuple(r.shapes.get(rs.input[0]) or ()) if rs is not None else ()
         if len(s5) == 3 and s5[:2] == (bw, t) and isinstance(s5[2], int) and s5[2] % 3 == 0:
@@ -1398,7 +1423,7 @@ def _find_merge(r: _Reader, static: set) -> dict:
         params = {"eps": float("%.6g" % _attrs(ln).get("epsilon", 1e-5))}
         if o != 2 * c:
             params["out"] = o
-        scope = _module_path(red).rsplit(".reduction", 1)[0] if _module_path(red) else ""
+        scope = _module_path(red)
         out[v] = ("patch_merge", params, [x], f"{scope}.weight" if scope else None,
                   {"reduction.weight": wname, "norm.weight": lw, "norm.bias": lb,
                    "transposed": {"reduction.weight"} if tr else set()})

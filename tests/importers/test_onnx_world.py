@@ -252,3 +252,164 @@ def test_onnx_operators_are_declared_on_their_kinds():
     assert declared["Relu"][0] == "relu" and declared["GlobalAveragePool"][0] == "gap"
     assert not set(declared) & set(OPS)          # one home for each operator
     assert all(DEFAULT.get(k) is not None for k, _ in declared.values())
+
+
+# ------------------------------------------------------------------ Swin (torchvision's layout)
+def _window_attention(x, qkv, proj, bias, m, heads, shift):
+    """torchvision's shifted_window_attention (its steps and its tensors' layout, eval mode)."""
+    b, h, w, c = x.shape
+    x = F.pad(x, (0, 0, 0, (m - w % m) % m, 0, (m - h % m) % m))
+    _, ph, pw, _ = x.shape
+    s = [0 if m >= ph else shift, 0 if m >= pw else shift]
+    if sum(s) > 0:
+        x = torch.roll(x, shifts=(-s[0], -s[1]), dims=(1, 2))
+    nw = (ph // m) * (pw // m)
+    x = x.view(b, ph // m, m, pw // m, m, c).permute(0, 1, 3, 2, 4, 5).reshape(b * nw, m * m, c)
+    q, k, v = qkv(x).reshape(x.size(0), x.size(1), 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+    attn = (q * (c // heads) ** -0.5).matmul(k.transpose(-2, -1)) + bias
+    if sum(s) > 0:
+        mask = x.new_zeros((ph, pw))
+        count = 0
+        for hs in ((0, -m), (-m, -s[0]), (-s[0], None)):
+            for ws in ((0, -m), (-m, -s[1]), (-s[1], None)):
+                mask[hs[0]:hs[1], ws[0]:ws[1]] = count
+                count += 1
+        mask = mask.view(ph // m, m, pw // m, m).permute(0, 2, 1, 3).reshape(nw, m * m)
+        mask = mask.unsqueeze(1) - mask.unsqueeze(2)
+        mask = mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+        attn = attn.view(x.size(0) // nw, nw, heads, x.size(1), x.size(1)) + mask.unsqueeze(1).unsqueeze(0)
+        attn = attn.view(-1, heads, x.size(1), x.size(1))
+    x = F.softmax(attn, dim=-1).matmul(v).transpose(1, 2).reshape(x.size(0), x.size(1), c)
+    x = proj(x).view(b, ph // m, pw // m, m, m, c).permute(0, 1, 3, 2, 4, 5).reshape(b, ph, pw, c)
+    if sum(s) > 0:
+        x = torch.roll(x, shifts=(s[0], s[1]), dims=(1, 2))
+    return x[:, :h, :w, :].contiguous()
+
+
+class WindowAttn(nn.Module):
+    """torchvision's ShiftedWindowAttention: a ((2M-1)^2, heads) table read at the relative position
+    index; ``full=True``: a learned (heads, t, t) bias instead (no table gives it)."""
+
+    def __init__(self, c, heads, m, shift, full=False):
+        super().__init__()
+        self.m, self.heads, self.shift, self.full = m, heads, shift, full
+        self.qkv, self.proj = nn.Linear(c, 3 * c), nn.Linear(c, c)
+        self.relative_position_bias_table = nn.Parameter(torch.randn((2 * m - 1) ** 2, heads) * 0.5)
+        ys, xs = torch.meshgrid(torch.arange(m), torch.arange(m), indexing="ij")
+        ys, xs = ys.flatten(), xs.flatten()
+        idx = (ys[:, None] - ys[None, :] + m - 1) * (2 * m - 1) + xs[:, None] - xs[None, :] + m - 1
+        self.register_buffer("relative_position_index", idx.flatten())
+        if full:
+            self.bias = nn.Parameter(torch.randn(1, heads, m * m, m * m))
+
+    def forward(self, x):
+        t = self.m * self.m
+        bias = self.bias if self.full else self.relative_position_bias_table[self.relative_position_index] \
+            .view(t, t, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+        return _window_attention(x, self.qkv, self.proj, bias, self.m, self.heads, self.shift)
+
+
+class SwinBlock(nn.Module):
+    def __init__(self, c, heads, m, shift, full=False):
+        super().__init__()
+        self.norm1, self.attn = nn.LayerNorm(c), WindowAttn(c, heads, m, shift, full)
+        self.norm2, self.mlp = nn.LayerNorm(c), nn.Sequential(nn.Linear(c, 4 * c), nn.GELU(), nn.Linear(4 * c, c))
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class Merge(nn.Module):
+    """torchvision's PatchMerging: odd sizes padded, the 2x2 neighbours concatenated, LN, Linear."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.reduction, self.norm = nn.Linear(4 * c, 2 * c, bias=False), nn.LayerNorm(4 * c)
+
+    def forward(self, x):
+        h, w = x.shape[-3:-1]
+        x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
+        x = torch.cat([x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :], x[..., 0::2, 1::2, :], x[..., 1::2, 1::2, :]], -1)
+        return self.reduction(self.norm(x))
+
+
+class SwinLike(nn.Module):
+    """torchvision's Swin at a small size: patch embedding (conv, permute, LN), a W-MSA and an SW-MSA
+    block on a 9x9 grid with 7x7 windows (padded to 14x14 and cropped back, the shift mask over 2x2
+    windows), patch merging of an odd grid, LN, permute, pooling, head."""
+
+    def __init__(self, full=False):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Sequential(nn.Conv2d(3, 16, 4, 4), _Permute(0, 2, 3, 1), nn.LayerNorm(16)),
+            nn.Sequential(SwinBlock(16, 2, 7, 0), SwinBlock(16, 2, 7, 3, full)), Merge(16))
+        self.norm, self.permute = nn.LayerNorm(32), _Permute(0, 3, 1, 2)
+        self.avgpool, self.head = nn.AdaptiveAvgPool2d(1), nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = self.avgpool(self.permute(self.norm(self.features(x))))
+        return self.head(torch.flatten(x, 1))
+
+
+class _Permute(nn.Module):
+    def __init__(self, *dims):
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x):
+        return x.permute(*self.dims)
+
+
+def test_swin_window_attention_and_patch_merging_import_with_their_outputs(tmp_path):
+    """W-MSA, SW-MSA (pad, roll, windows, the exporter's folded table[index] bias, the shift mask,
+    windows back, roll back, crop) and patch merging read as netc writes Swin, the bias table's
+    weights where netc's module keeps them: the module's outputs and parameter count."""
+    torch.manual_seed(0)
+    model = SwinLike()
+    text, want, got = _roundtrip(model, torch.randn(1, 3, 36, 36), tmp_path)
+    assert _close(want, got), text
+    for w in ("patch4-16(grid)", "W-MSA(2)", "SW-MSA(2)", "patch-merge", "to-map"):
+        assert w in text, (w, text)
+    assert netc.loads(text).params == sum(p.numel() for p in model.parameters())
+    sd = torch.load(tmp_path / "m.pt", weights_only=True)
+    tables = [v for k, v in sd.items() if k.endswith("relative_position_bias_table")]
+    mine = [b.attn.relative_position_bias_table.detach() for b in model.features[1]]
+    assert len(tables) == 2 and all(torch.equal(a, b) for a, b in zip(tables, mine))
+
+
+def test_a_window_attention_with_a_bias_no_table_gives_is_an_error_naming_the_node(tmp_path):
+    """A learned (heads, t, t) bias is not Swin's relative position bias: the pattern is not read,
+    and the first node netc cannot read is named."""
+    f = tmp_path / "s.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(SwinLike(full=True).eval(), (torch.randn(1, 3, 36, 36),), str(f), dynamo=False,
+                          opset_version=17)
+    with pytest.raises(ImportError_, match=r"node \S*features\.1\.1/attn\S* of type Pad has no netc kind"):
+        from_onnx(str(f))
+    r = run_cli("import", str(f))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+
+
+def test_swin_fixture_from_the_dynamo_exporter_imports_with_onnxruntimes_outputs(tmp_path):
+    """tests/data/onnx/swin_block-dyn.onnx (the module above through the dynamo exporter, opset 18:
+    unbind as Slice + Squeeze, module-path names): its golden spec, its parameter count, and with
+    --weights onnxruntime's outputs."""
+    ort = pytest.importorskip("onnxruntime")
+    from pathlib import Path
+    data = Path(__file__).resolve().parent.parent / "data" / "onnx"
+    f = data / "swin_block-dyn.onnx"
+    r = run_cli("import", str(f), "-o", str(tmp_path / "s.net"), "--weights", str(tmp_path / "s.pt"))
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "s.net").read_text()
+    golden = (data / "swin_block-dyn.net").read_text()
+    assert text.splitlines()[1:] == golden.splitlines()[1:]
+    assert netc.loads(text).params == sum(p.numel() for p in SwinLike().parameters())
+    m = netc.compile(str(tmp_path / "s.net")).eval()
+    netc.load_weights(m, torch.load(tmp_path / "s.pt", weights_only=True))
+    x = torch.randn(1, 3, 36, 36)
+    sess = ort.InferenceSession(str(f), providers=["CPUExecutionProvider"])
+    want = torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0])
+    with torch.no_grad():
+        assert _close(want, m(x))
