@@ -316,6 +316,8 @@ def read(module, example_input) -> Net:
     shapes = _shapes(gm, graph, example_input, module)
     try:
         return _to_net(gm, graph, shapes, example_input, module)
+    except OutputError:                 # what forward returns: torch.export would flatten it the same way
+        raise
     except ImportError_ as fx_error:    # a node fx recorded that netc cannot read: torch.export's ATen graph
         try:
             return export_import.read(module, example_input)
@@ -457,6 +459,9 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
         size = (int(c), None, None)     # its spec takes any size (U-Net with same padding): the example is one
     net = Net(layers, size, None, outs, [], name, type(module).__name__, softmax_head=head)
     net.named_outputs = named                # type: ignore[attr-defined]
+    # the joins its spec gave an `identity` branch (a node of its own there, nothing in torch)
+    net.identity_joins = {j for n in spec.layers() if n.kind == "identity" for j in spec.g.successors(n.name)} \
+        if spec is not None else None        # type: ignore[attr-defined]
     net.block_names = _block_names(spec)     # type: ignore[attr-defined]
     net.skips = _skips(spec) if spec is not None else {}    # type: ignore[attr-defined]
     # the joins its spec named (`concat(crop) as skip4`): written with their names
@@ -554,6 +559,10 @@ def _size_of(size):
     return None
 
 
+class OutputError(ImportError_):
+    """What a module returns cannot be written (a key the language has no word for)."""
+
+
 #: a key the language can write after ``outputs NAME as``
 _KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 
@@ -568,7 +577,7 @@ def _output_keys(res, module, spec) -> list:
             out = []
             for k, v in r.items():
                 if not isinstance(k, (str, int)) or not _KEY.fullmatch(str(k)):
-                    raise ImportError_(f"the module returns an output under the key {k!r}, which netc cannot write "
+                    raise OutputError(f"the module returns an output under the key {k!r}, which netc cannot write "
                                        f"(outputs NAME as KEY: letters, digits, _ and -)")
                 out.append((v, str(k)))
             return out
@@ -795,8 +804,8 @@ def _function(n, fns, add, ins, env, shapes, crops, tensors, layers) -> None:
             (t,) = n.users                                                      # the map as a sequence
             if (t.op == "call_function" and t.target is torch_transpose()) or \
                     (t.op == "call_method" and t.target == "transpose"):
-                if tuple(t.args[1:3]) in ((1, 2), (2, 1)):
-                    add(n, "to_tokens", {"flat": True}, ins(n)[:1], "flatten")
+                if tuple(t.args[1:3]) in ((1, 2), (2, 1)):      # named as the transpose, the layer's output
+                    env[n.name] = add(t, "to_tokens", {"flat": True}, ins(n)[:1], "flatten")
                     layers[-1].pending = True       # type: ignore[attr-defined]   (the transpose makes it one)
                     return
     if kind == "permute":       # between a map (N, C, H, W) and tokens on its grid, channels last
@@ -898,6 +907,20 @@ def _function(n, fns, add, ins, env, shapes, crops, tensors, layers) -> None:
         params = {"p": float(n.kwargs.get("p", n.args[1] if len(n.args) > 1 else 0.5))}
     if kind in (*ACT_KINDS, "softmax", "dropout", "cls_token", "pos_embed"):
         inputs = inputs[:1]
+    if kind in ("maxpool", "avgpool") and n.op == "call_function":     # F.max_pool2d(x, k, stride, pad, ...)
+        names = ("input", "kernel_size", "stride", "padding") + \
+            (("dilation", "ceil_mode") if kind == "maxpool" else ("ceil_mode", "count_include_pad"))
+        a = dict(zip(names, n.args))
+        a.update(n.kwargs)
+        if a.get("return_indices") or a.get("divisor_override"):
+            raise ImportError_(f"node {n.name} ({n.format_node()}): a pooling netc has no kind for")
+        k = a["kernel_size"]
+        stride = a.get("stride") or k
+        m = type("Pool", (), {"kernel_size": k, "stride": stride, "padding": a.get("padding", 0),
+                              "ceil_mode": a.get("ceil_mode", False), "dilation": a.get("dilation", 1),
+                              "count_include_pad": a.get("count_include_pad", True)})()
+        add(n, kind, _pool(kind)(m, None)[1], inputs[:1], n.target.__name__)
+        return
     if kind in ("maxpool", "avgpool", "adaptive_avgpool"):
         raise ImportError_(f"node {n.name}: functional pooling ({n.target.__name__}) is not read yet; use the nn module")
     add(n, kind, params, inputs, getattr(n.target, "__name__", str(n.target)))

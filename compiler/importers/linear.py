@@ -21,8 +21,14 @@ from netc.importers.graph import Layer, fail
 from netc.importers.structure import JOINS, Item
 
 
-def sequence(layers: list, outputs: list) -> list:
-    """The items of ``layers`` (every layer the outputs need, in the source's order) from ``input``."""
+def sequence(layers: list, outputs: list, identities: set | None = None) -> list:
+    """The items of ``layers`` (every layer the outputs need, in the source's order) from ``input``.
+    ``identities``: the joins whose branch that is the group's input is written ``identity`` (a
+    module netc compiled: where its spec wrote one; an ``identity`` is a layer of the spec), the
+    others ``from NAME``; None: every such branch is an ``identity``."""
+
+    def plain(join: Layer) -> bool:     # the group's input as a branch: `identity`, not `from NAME`
+        return identities is None or join.name in identities
     order = {l.name: i for i, l in enumerate(layers)}
     idx = {l.name: l for l in layers}
     cons: dict = {}         # layer -> the layers that read it (an input or a size: like=)
@@ -62,79 +68,94 @@ def sequence(layers: list, outputs: list) -> list:
                     rev.append([Item("from", idx.get(l.inputs[0]) or Layer(l.inputs[0], "input"))])
                 k -= 1
                 continue
-            s = _window(seg, k - 1, tail)
-            gtail = seg[s - 1].name if s >= 1 else tail
-            group, hoist = _group(l, seg[s:k - 1], gtail)
-            rev.append([group])
+            s, gtail, hoist = _window(seg, k - 1, tail)
+            rev.append([_group(l, seg[s:k - 1], gtail)])
             if hoist is not None:
                 rev.append([Item("from", idx.get(hoist) or Layer(hoist, "input"))])
             k = s
         return [it for part in reversed(rev) for it in part]
 
-    def _window(seg: list, j: int, tail: str) -> int:
-        """Where the branches of the join ``seg[j]`` start: the run before it that costs the fewest
-        ``from`` lines (of equals, the shortest)."""
+    def _window(seg: list, j: int, tail: str):
+        """Where the branches of the join ``seg[j]`` start, what the group reads, and the layer a
+        ``from`` line before the group must name (or None): of the runs before the join whose
+        branches keep the source's order, the one with the fewest ``from`` lines; of equals, one
+        read from the branches' fork, then the shortest."""
         join = seg[j]
-        preds = list(join.inputs)
         common = None
-        for p in preds:
+        for p in join.inputs:
             a = ancestors(p) | {p}
             common = a if common is None else common & a
         inside = {join.name}
-        best, best_s = None, j
+        best, choice = None, (j, seg[j - 1].name if j >= 1 else tail, None)
         prefix = 0            # the `from` lines seg[s:j] would need outside the group (saved inside)
         s = j
         while True:
             before = seg[s - 1].name if s >= 1 else tail
-            cost = _cost(join, seg[s:j], before) - prefix
-            if best is None or cost < best:
-                best, best_s = cost, s
+            w = seg[s:j]
+            forced = join.inputs[1] if join.kind == "residual" else None
+            for gtail in ([forced] if forced else [before, *_starts(join, w)]):
+                cost, inner, order = _cost(join, w, gtail)
+                if order != [x.name for x in w]:
+                    continue        # the branches would reorder the source's layers
+                rank = (cost - prefix + (gtail != before), inner, gtail not in common, len(w))
+                if best is None or rank < best:
+                    best, choice = rank, (s, gtail, gtail if gtail != before else None)
             if s == 0:
                 break
             x = seg[s - 1]
             if x.name in common or x.name in outs or x.name not in ancestors(join.name) \
-                    or not cons.get(x.name, set()) <= inside or x.kind == "residual":
+                    or not cons.get(x.name, set()) <= inside:
                 break
             inside.add(x.name)
             prefix += breaks(x, seg[s - 2].name if s >= 2 else tail)
             s -= 1
         if join.kind in ("residual", "split"):      # its branches read the group's input: all of them inside
-            return s
-        return best_s
+            before = seg[s - 1].name if s >= 1 else tail
+            src = join.inputs[1] if join.kind == "residual" else _split_source(join, seg[s:j], before)
+            return s, src, src if src != before else None
+        return choice
 
-    def _cost(join: Layer, w: list, gtail: str) -> int:
-        """The ``from`` lines of the join's group with branches made of ``w``, read from ``gtail``."""
-        n, claimed, names = 0, set(), {x.name for x in w}
+    def _mine(w: list, p: str, claimed: set) -> list:
+        mine = [x for x in w if x.name not in claimed and (x.name == p or x.name in ancestors(p))]
+        claimed |= {x.name for x in mine}
+        return mine
+
+    def _starts(join: Layer, w: list) -> list:
+        """What the branches read first from outside ``w``: candidates for the group's input."""
+        out, claimed, names = [], set(), {x.name for x in w}
+        for p in _branch_preds(join):
+            first = p if p not in names else next((x.inputs[0] for x in _mine(w, p, claimed) if x.inputs), None)
+            if first is not None and first not in names and first not in out:
+                out.append(first)
+        return out
+
+    def _cost(join: Layer, w: list, gtail: str):
+        """The ``from`` lines of the join's group with branches made of ``w``, read from ``gtail``,
+        those that start a branch, and the order its branches write ``w``'s layers in."""
+        n, inner, claimed, names, order = 0, 0, set(), {x.name for x in w}, []
         for p in _branch_preds(join):
             if p not in names:
-                n += p != gtail
+                n += p != gtail or not plain(join)
+                inner += p != gtail or not plain(join)
                 continue
-            mine = [x for x in w if x.name not in claimed and (x.name == p or x.name in ancestors(p))]
-            claimed |= {x.name for x in mine}
             before = gtail
-            for x in mine:
+            for i, x in enumerate(_mine(w, p, claimed)):
                 n += breaks(x, before)
+                inner += i == 0 and breaks(x, before)
                 before = x.name
-        return n
+                order.append(x.name)
+        return n, inner, order
 
     def _group(join: Layer, w: list, gtail: str):
-        """The group item of ``join`` with branches made of ``w`` (read from ``gtail``), and the
-        layer a ``from`` line before it must read (a residual's or a split's input), or None."""
+        """The group item of ``join`` with branches made of ``w``, read from ``gtail``."""
         names, claimed = {x.name for x in w}, set()
-        hoist = None
-        if join.kind in ("residual", "split"):
-            src = join.inputs[1] if join.kind == "residual" else _split_source(join, w, gtail)
-            if src != gtail:
-                hoist, gtail = src, src
         branches = []
         for p in _branch_preds(join):
             if p not in names:
-                branches.append([] if p == gtail else [Item("from", idx.get(p) or Layer(p, "input"))])
+                branches.append([] if p == gtail and plain(join) else [Item("from", idx.get(p) or Layer(p, "input"))])
                 continue
-            mine = [x for x in w if x.name not in claimed and (x.name == p or x.name in ancestors(p))]
-            claimed |= {x.name for x in mine}
-            branches.append(build(mine, gtail))
-        return Item("group", join, branches=branches), hoist
+            branches.append(build(_mine(w, p, claimed), gtail))
+        return Item("group", join, branches=branches)
 
     def _split_source(join: Layer, w: list, gtail: str) -> str:
         names = {x.name for x in w}

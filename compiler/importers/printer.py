@@ -49,7 +49,8 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
     main_nodes = set().union(*(nx.ancestors(g, o) | {o} for o, _ in (named or [(main_out, None)])))
     if named:
         from netc.importers.linear import sequence
-        main = sequence([l for l in net.layers if l.name in main_nodes], [o for o, _ in named])
+        main = sequence([l for l in net.layers if l.name in main_nodes], [o for o, _ in named],
+                        getattr(net, "identity_joins", None))
     else:
         main = _seq(ctx, main_out, "input", idom)
     auxes = []
@@ -68,6 +69,7 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
         if l.name not in covered:
             raise fail("it feeds no output of the network; netc cannot print a layer whose result is unused", l)
     keep = frozenset(a[1] for a in auxes)
+    ctx.aux_attach = keep       # type: ignore[attr-defined]
     if getattr(net, "block_names", None):     # the source names its blocks (a module netc compiled): those first
         main = _fold_blocks(ctx, main, aux=False)
         main = fold_structure(ctx, main, keep)
@@ -284,6 +286,7 @@ def _pin_from(ctx: _Ctx, items: list) -> None:
         if l.kind == "upsample" and l.params.get("like") not in (None, "input"):
             refs.add(l.params["like"])
     refs |= {o for o, _ in getattr(ctx.net, "named_outputs", None) or ()}
+    refs |= {a for a in getattr(ctx, "aux_attach", ()) if a not in ctx.template}   # `aux ... on NAME`
     for r in refs:
         ctx.explicit.add(ctx.template.get(r, r))
     for it in runs:
@@ -407,11 +410,20 @@ def ref_name(ctx: _Ctx, name: str, scope: int) -> str:
     instance by its name where the layer is its output, else the layer's name below the scope."""
     if name == "input":
         return name
-    if scope == 0:
-        for it in getattr(ctx, "main_items", ()):
-            if it.kind == "call" and it.count == 1 and it.inst and _last(it.body) == name:
-                return _label(it.inst)
-    full = ctx.names.get(name, _label(name))
+    outs: dict = {}         # {a layer: the outermost block instance whose output it is, as written}
+
+    def walk(items, at, depth):
+        for it in items:
+            if it.kind == "call" and it.count == 1 and it.inst:
+                p = _path(it.inst)                          # what _call writes after `as`
+                here = [*at, "_".join(p[depth:] if depth < len(p) else p[-1:])]
+                outs.setdefault(_last(it.body), "/".join(here))
+                walk(it.body, here, len(p))
+            for b in it.branches:
+                walk(b, at, depth)
+    walk(getattr(ctx, "main_items", ()), [], 0)
+    inst = outs.get(name)
+    full = inst if inst is not None and len(_path(inst)) > scope else ctx.names.get(name, _label(name))
     return "/".join(_path(full)[scope:]) or full
 
 

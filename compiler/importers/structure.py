@@ -109,6 +109,7 @@ def simplify(net: Net) -> Net:
     out.skips = getattr(net, "skips", {})                 # type: ignore[attr-defined]
     out.named_joins = getattr(net, "named_joins", set())  # type: ignore[attr-defined]
     out.named_outputs = [(_follow(n, drop), k) for n, k in named]     # type: ignore[attr-defined]
+    out.identity_joins = getattr(net, "identity_joins", None)         # type: ignore[attr-defined]
     return out
 
 
