@@ -151,3 +151,20 @@ def test_mistakes_are_located(text, message):
     with pytest.raises(NetcError) as e:
         netc.loads(text)
     assert message in str(e.value)
+
+
+def test_torch_jit_script_takes_the_new_layers():
+    """docs/pytorch.md: a compiled module works with torch.jit.script; upsample(like=...), chunk,
+    split, a repeated 1x1 concat branch, concat(axis=tokens) and dfl included."""
+    text = ("input HxW RGB\nconv3-64/2 as a\nsplit(2) {\n    identity\n    chunk(2, 1) -> conv1-16\n}\n"
+            "concat {\n    upsample(like=input, mode=bilinear) -> conv1-56\n    gap -> conv1-8\n}\n"
+            "to-tokens(flat) as t\nfrom a\nto-tokens(flat)\nconcat(axis=tokens) {\n    identity\n    from t\n}\n"
+            "dfl(16) as dist\noutputs t, dist\n")
+    m = netc.compile(netc.loads(text)).eval()
+    s = torch.jit.script(m)
+    x = torch.randn(1, 3, 10, 14)
+    with torch.no_grad():
+        want, got = m(x), s(x)
+    assert list(got) == ["t", "dist"]
+    for k in want:
+        torch.testing.assert_close(got[k], want[k])

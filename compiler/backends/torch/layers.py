@@ -2,6 +2,8 @@
 (so its state_dicts load): LayerNorm2d (ConvNeXt), stochastic depth, layer scale, center crop."""
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -59,7 +61,7 @@ def center_crop(x: Tensor, ref: Tensor) -> Tensor:
     return x[..., top:top + h, left:left + w]
 
 
-def resize_like(x: Tensor, ref: Tensor, mode: str, align_corners) -> Tensor:
+def resize_like(x: Tensor, ref: Tensor, mode: str, align_corners: Optional[bool]) -> Tensor:
     """``x`` resized to the height and width of ``ref`` (torchvision's segmentation heads and FPN)."""
     return torch.nn.functional.interpolate(x, size=ref.shape[-2:], mode=mode, align_corners=align_corners)
 
@@ -91,7 +93,7 @@ class DFL(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.tokens:                                   # (b, L, 4r) -> (b, 4r, L)
             x = x.transpose(1, 2)
-        b, _, *rest = x.shape
-        a = x.reshape(b, 4, self.reg_max, -1).transpose(2, 1).softmax(1)
-        out = self.conv(a).reshape(b, 4, *rest)
+        shape = x.shape
+        a = x.reshape(shape[0], 4, self.reg_max, -1).transpose(2, 1).softmax(1)
+        out = self.conv(a).reshape([shape[0], 4] + list(shape[2:]))
         return out.transpose(1, 2) if self.tokens else out
