@@ -201,8 +201,9 @@ class _Walk:
                                     0, 0, (("output", a, b),)))
         ka, kb = (", ".join(ir.outputs) or "one" for ir in (self.old, self.new))
         if ka != kb:     # several named outputs: which, and under which keys
-            na, nb = self.old.node(self.old.output), self.new.node(self.new.output)
-            self.events.append(Edit("change", _side_node(na, f"outputs {ka}"), _side_node(nb, f"outputs {kb}"),
+            sa, sb = (ir.outputs_span or ir.node(ir.output).span for ir in (self.old, self.new))
+            self.events.append(Edit("change", Side("outputs", f"outputs {ka}", _file(sa), sa.line if sa else 0),
+                                    Side("outputs", f"outputs {kb}", _file(sb), sb.line if sb else 0),
                                     0, 0, (("outputs", ka, kb),)))
 
     def seq(self, a: list[Unit], b: list[Unit]):

@@ -55,7 +55,9 @@ def tree(ir: IR) -> tuple[list[Unit], list[Unit]]:
     """The main sequence of units and the side-output units of an IR (signatures not yet interned)."""
     import networkx as nx           # diff only: the dominator tree
     idom = nx.immediate_dominators(ir.graph, "input")
-    main = _nest(ir, _chain(ir, ir.output, "input", idom), ())
+    order = {n: i for i, n in enumerate(ir.g)}       # several outputs: the chain to the last in the text,
+    end = max(ir.output_nodes.values(), key=lambda n: order.get(n, -1))   # whatever order outputs lists them
+    main = _nest(ir, _chain(ir, end, "input", idom), ())
     aux = []
     for a in ir.aux:
         body = _nest(ir, _chain(ir, a.output, a.attach, idom), (a.name,))

@@ -267,6 +267,7 @@ class _Resolver:
                 new = self._stmts([s.chain], env, (), allow_edits=False)
                 for n, _ in s.targets:
                     replaced[n] = (new, s.span)
+                targets += [i for i in items if getattr(i, "attach", None) in targets]   # a conv(bn=true)'s bn
                 idx = sorted(items.index(t) for t in targets)
                 at = idx[0]
                 for i in reversed(idx):
@@ -280,6 +281,8 @@ class _Resolver:
                     t = find(n, sp)
                     if t is not None:
                         items.remove(t)
+                        for b in [i for i in items if getattr(i, "attach", None) is t]:
+                            items.remove(b)      # the batch norm of a conv(bn=true) goes with it
             elif isinstance(s, ast.Insert):
                 t = find(s.target, s.target_span, s.position)
                 if t is None:

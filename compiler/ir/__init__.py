@@ -116,6 +116,7 @@ class IR:
         self.output: str = "input"            # the (first) output node
         self.outputs: dict[str, str] = {}      # several named outputs (`outputs a, b as KEY`): key -> node
         self.outputs_broken = False            # an output named no layer (reported): reachability is moot
+        self.outputs_span = None               # where `outputs` is written
         self.errors: list[NetcError] = list(resolved.errors)
         self.any_size = False                  # accepts inputs of any size >= min_input
         self.min_input: tuple[int, int] | None = None

@@ -24,6 +24,7 @@ def lower(resolved: Resolved) -> IR:
     for a in resolved.aux:
         b.aux(a)
     if resolved.outputs is not None:
+        b.aux_names = {a.name for a in resolved.aux} | {n for a in resolved.aux for n in _item_names(a.body)}
         b.outputs(resolved.outputs)
     return ir
 
@@ -131,9 +132,16 @@ class _Builder:
     def outputs(self, o: OutputsItem):
         """``outputs a, b as KEY``: the network returns these nodes (the first is ``ir.output``)."""
         g = self.ir.g
-        self.ir.outputs_broken = o.broken
+        self.ir.outputs_broken, self.ir.outputs_span = o.broken, o.span
         for target, span, key, _ in o.entries:
             node = self.names.get(target, target if target in g else None)
+            if node is None and (target in self.aux_names or target.split("/")[0] in self.aux_names):
+                self.ir.errors.append(SpecError(f"output '{target}' is part of a side output (aux): side outputs "
+                                                "are heads for training, returned beside the outputs in training "
+                                                "mode", span, "list layers of the network itself after outputs, "
+                                                "or make the head part of the network"))
+                self.ir.outputs_broken = True
+                continue
             if node is None or g.nodes[node]["node"].aux is not None:
                 cands = [n for n in g if n != "input" and g.nodes[n]["node"].aux is None] + list(self.names)
                 self.ir.errors.append(SpecError(f"output '{target}': no layer or block is named '{target}'", span,
@@ -161,4 +169,14 @@ class _Builder:
                                        output=out, input=target)
         self.ir.aux.append(AuxHead(a.name, target, out, a.weight, a.span))
 
+
+def _item_names(items: list) -> set[str]:
+    """The local names of items, nested blocks and groups included (a side output's layers)."""
+    out: set[str] = set()
+    for it in items:
+        if getattr(it, "name", None):
+            out.add(it.name)
+        for sub in [getattr(it, "body", None) or [], *(getattr(it, "branches", None) or [])]:
+            out |= _item_names(sub)
+    return out
 

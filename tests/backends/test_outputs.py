@@ -125,3 +125,42 @@ def test_fmt_round_trip():
     from netc.dsl.fmt import format_text
     assert format_text("input 8x8 RGB\nconv3-4 as a\nconv3-4 as b\noutputs   a,b as x\n") == \
         "input 8x8 RGB\nconv3-4 as a\nconv3-4 as b\noutputs a, b as x\n"
+
+
+BASE = """input 32x32 RGB
+defaults conv(bn=true, act=relu)
+config A {
+    conv3-16/2 as st
+    conv1-8 as head2
+    from st
+    conv3-8/2 as head3
+    outputs head2, head3
+}
+"""
+
+
+def test_removing_a_listed_output_is_an_error_not_another_tensor():
+    """`remove head2` takes conv(bn=true)'s batch norm with it, so outputs head2 names nothing."""
+    with pytest.raises(NetcError, match="output 'head2': no layer or block is named 'head2'"):
+        _config(BASE + "config C extends A {\n    remove head2\n}\n", "C")
+
+
+def _config(text, name):
+    from netc.elaborate.specfile import Program
+    from netc.api import build_config
+    return build_config(Program.from_text(text), name)
+
+
+def test_a_layer_of_a_side_output_cannot_be_an_output():
+    text = "input 8x8 RGB\nconv3-4 as a\naux side on a weight 0.3 {\n    conv1-2 as sh\n}\noutputs a, sh\n"
+    with pytest.raises(NetcError, match="part of a side output"):
+        netc.loads(text)
+
+
+def test_diff_of_reordered_outputs_is_one_change_named_outputs():
+    from netc.diff import diff
+    a = _config(BASE, "A")
+    e = _config(BASE + "config E extends A {\n    outputs head3, head2 as h2\n}\n", "E")
+    d = diff(a, e)
+    [edit] = d.edits
+    assert edit.old.name == edit.new.name == "outputs" and ("outputs", "head2, head3", "head3, h2") in edit.changes
