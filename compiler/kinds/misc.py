@@ -232,7 +232,7 @@ class DFL(Kind):
 
     def module(self, node, ins):
         from netc.backends.torch.layers import DFL as DFLModule
-        return DFLModule(node.params.reg_max, tokens=ins[0].layout == TOKENS)
+        return DFLModule(node.params.reg_max, tokens=ins[0].layout == TOKENS, device="meta")
 
     def init(self, m) -> None:
         m.reset_parameters()

@@ -81,10 +81,10 @@ class DFL(nn.Module):
     bins and the expectation of the bin index, by a fixed 1x1 convolution (``conv.weight`` = 0 ...
     reg_max-1, not trained). Reads a map (4*reg_max x H x W) or tokens (L x 4*reg_max)."""
 
-    def __init__(self, reg_max: int = 16, tokens: bool = False):
+    def __init__(self, reg_max: int = 16, tokens: bool = False, device=None):
         super().__init__()
         self.reg_max, self.tokens = reg_max, tokens
-        self.conv = nn.Conv2d(reg_max, 1, 1, bias=False).requires_grad_(False)
+        self.conv = nn.Conv2d(reg_max, 1, 1, bias=False, device=device).requires_grad_(False)
 
     def reset_parameters(self) -> None:
         with torch.no_grad():
