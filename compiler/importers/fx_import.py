@@ -261,7 +261,8 @@ def _fn_names():
         F.relu6: "relu6", F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", F.silu: "silu", F.gelu: "gelu",
         F.batch_norm: "bn", F.layer_norm: "ln", operator.imul: "mul", F.channel_shuffle: "shuffle", torch.channel_shuffle: "shuffle",
         operator.mul: "mul", torch.mul: "mul", layers.center_crop: "crop", layers.crop_at: "crop_at",
-        torch.narrow: "chunk", layers.resize_like: "upsample", layers.expand_like: "expand",
+        torch.narrow: "chunk", torch.chunk: "chunks", torch.split: "chunks",
+        layers.resize_like: "upsample", layers.expand_like: "expand",
         F.interpolate: "interpolate",
         attention.prepend_token: "cls_token", torch.transpose: "transpose", operator.getitem: "select",
         torch.permute: "permute", torch.mean: "mean",
@@ -271,7 +272,8 @@ def _fn_names():
 METHODS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "sigmoid_": "sigmoid", "tanh": "tanh",
            "flatten": "flatten", "view": "flatten", "reshape": "flatten", "softmax": "softmax", "add": "add",
            "add_": "add", "mul": "mul", "mul_": "mul", "mean": "mean", "permute": "permute",
-           "transpose": "transpose", "contiguous": "identity", "narrow": "chunk"}
+           "transpose": "transpose", "contiguous": "identity", "narrow": "chunk", "chunk": "chunks",
+           "split": "chunks"}
 
 
 def trace(module):
@@ -417,6 +419,9 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
                 continue
             add(n, kind, params, ins(n)[:1], type(m).__name__, act[0] if act else None)
         elif n.op in ("call_function", "call_method"):
+            if (fns.get(n.target) if n.op == "call_function" else METHODS.get(n.target)) == "chunks":
+                _function(n, fns, add, ins, env, shapes, crops, tensors, layers)     # a tuple of parts
+                continue
             if n.name not in shapes:        # no tensor: x.shape, x.ndim, sizes, asserts on them
                 meta.add(n.name)
                 continue
@@ -721,8 +726,48 @@ def _block_names(spec) -> dict:
     return {name: sc.block for name, sc in spec.scopes.items() if sc.kind == "block" and sc.block}
 
 
+def _parts(n, shapes: dict) -> list[int]:
+    """The channels of each part of ``x.chunk(k, dim)`` / ``torch.split(x, s, dim)`` (torch's rules:
+    chunk's parts are ceil(C/k) but the last; split's are s each but the last, or the list given)."""
+    chunked = n.target == "chunk" or getattr(n.target, "__name__", "") == "chunk"
+    names = ("input", "chunks", "dim") if chunked else ("input", "split_size_or_sections", "dim")
+    a = dict(zip(names, n.args))
+    a.update(n.kwargs)
+    if "split_size" in a:
+        a["split_size_or_sections"] = a.pop("split_size")
+    x = shapes.get(getattr(a.get("input"), "name", None))
+    dim = a.get("dim", 0)
+    if x is None or not isinstance(dim, int) or not ((len(x) == 4 and dim % 4 == 1) or (len(x) == 3 and dim % 3 == 2)):
+        raise ImportError_(f"node {n.name} ({n.format_node()}) splits dimension {dim} of "
+                           f"{list(x) if x is not None else '?'}; netc's chunk cuts the channels",
+                           hint="netc reads a split of the channels: x.chunk(2, 1), torch.split(x, [24, 40], 1)")
+    c = x[dim]
+    if "chunks" in a:
+        k = a["chunks"]
+        size = -(-c // k)
+        sizes = [size] * (c // size) + ([c % size] if c % size else [])
+    else:
+        s = a.get("split_size_or_sections")
+        sizes = list(s) if isinstance(s, (list, tuple)) else [s] * (c // s) + ([c % s] if c % s else [])
+    if not all(isinstance(v, int) and v > 0 for v in sizes) or sum(sizes) != c:
+        raise ImportError_(f"node {n.name} ({n.format_node()}): parts netc cannot read")
+    return sizes
+
+
 def _function(n, fns, add, ins, env, shapes, crops, tensors, layers) -> None:
     kind = fns.get(n.target) if n.op == "call_function" else METHODS.get(n.target)
+    if kind == "chunks":        # x.chunk(2, 1) / torch.split(...): a tuple, read part by part where indexed
+        crops[("parts", n.name)] = (ins(n)[0], _parts(n, shapes))
+        return
+    if kind == "select" and hasattr(n.args[0], "name") and ("parts", n.args[0].name) in crops \
+            and isinstance(n.args[1], int):
+        src, sizes = crops[("parts", n.args[0].name)]
+        if not n.users:             # a, b = x.chunk(2, 1) with a unused: nothing to read
+            return
+        i = n.args[1] % len(sizes)
+        equal = len(set(sizes)) == 1
+        add(n, "chunk", {"parts": len(sizes) if equal else sizes, "index": i}, [src], "chunk")
+        return
     if kind == "select":        # x[:, i]: one token
         idx = n.args[1] if len(n.args) > 1 else None
         ok = isinstance(idx, tuple) and len(idx) == 2 and idx[0] == slice(None) and isinstance(idx[1], int)
