@@ -177,8 +177,13 @@ def _spelled(kind: str, params: dict) -> str:
     """A kind the cases above do not cover, as the kind itself writes it (``to-tokens(flat)``)."""
     from netc.kinds import DEFAULT
     k = DEFAULT.get(kind)
+    if k is None:
+        return kind
     try:
-        return k.paper(k.Params(**params)) if k is not None else kind
+        p = k.Params(**params)
+        if k.activation_fn and p == k.Params() and k.words:
+            return k.words[0]            # relu, as specs write it (the kind's paper word is Krizhevsky's ReLU)
+        return k.spell(p)
     except Exception:   # noqa: BLE001 - parameters the kind refuses: its name, for the check to reject
         return kind
 

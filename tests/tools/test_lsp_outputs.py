@@ -38,3 +38,18 @@ def test_a_misnamed_output_is_a_diagnostic_at_the_name():
     a = analyse("file:///tmp/outputs.net", TEXT.replace("outputs c1, c2", "outputs c1, c3"), 1)
     (d,) = a.diagnostics
     assert "no layer or block is named 'c3'" in d.message and (d.range.start.line, d.range.start.character) == (4, 12)
+
+
+def test_table_and_render_take_input(tmp_path):
+    """netc table and netc render evaluate an H x W network at --input, as summary does."""
+    import subprocess
+    import sys
+    f = tmp_path / "any.net"
+    f.write_text("input HxW RGB\nconv3-8/2 as a\nconv3-8 as b\noutputs a, b\n")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "netc.tools.cli", *a], capture_output=True, text=True)
+    t = run("table", str(f), "--input", "3x64x64")
+    assert t.returncode == 0 and "32×32×8" in t.stdout and "811K" in t.stdout
+    d = run("render", str(f), "--input", "64x64", "--shapes", "-o", "-")
+    assert d.returncode == 0 and "8×32×32" in d.stdout
+    bad = run("table", str(f), "--input", "1x64x64")
+    assert bad.returncode != 0 and "--input gives 1 channel, but main takes 3" in bad.stderr

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import netc
-from netc.tools.commands import add_overrides, overrides as spec_overrides, parse_depth
+from netc.tools.commands import add_input, add_overrides, at_input, overrides as spec_overrides, parse_depth
 from netc.dsl.errors import UsageError
 
 
@@ -42,6 +42,7 @@ def add_parser(sub) -> None:
                    help="draw every instance of a long run of identical blocks (by default ViT's 12 encoder layers "
                         "are one node, encoder_block ×12; --depth opens one instance)")
     p.add_argument("--no-title", action="store_true", help="leave out the title line")
+    add_input(p)
     add_overrides(p)
     p.set_defaults(run=run)
 
@@ -72,7 +73,7 @@ def run(args) -> int:
         if args.format not in (None, "dot"):
             raise UsageError("-o - writes DOT text; pictures go to a file (-o out.svg)")
         from netc.visualize import to_dot
-        ir = netc.load(args.spec, **spec_overrides(args))
+        ir = at_input(netc.load(args.spec, **spec_overrides(args)), args.input)
         sys.stdout.write(to_dot(ir, **_options(args, ir)))
         return 0
     out = Path(args.output)
@@ -82,7 +83,7 @@ def run(args) -> int:
                          "use a .svg, .png, .pdf or .dot file name, or --format")
     from netc.atomic import check_target
     check_target(out)                  # a folder, or a folder that does not exist: before any work
-    ir = netc.load(args.spec, **spec_overrides(args))
+    ir = at_input(netc.load(args.spec, **spec_overrides(args)), args.input)
     _auto_collapse(args, ir, fmt)
     try:
         render(ir, out, fmt, **_options(args, ir))

@@ -4,8 +4,7 @@ from __future__ import annotations
 import netc
 from netc import summary as S
 from netc.dsl.errors import UsageError
-from netc.tools.commands import add_overrides, overrides as spec_overrides, parse_depth
-from netc.passes import check_budget, infer
+from netc.tools.commands import add_overrides, at_input, overrides as spec_overrides, parse_depth
 
 
 def add_parser(sub) -> None:
@@ -39,16 +38,6 @@ def parse_input_chw(text: str) -> tuple[int | None, int, int]:
     return c, int(parts[-2]), int(parts[-1])
 
 
-def _context(ir, text: str) -> None:
-    """``--input 2048`` for a language model: its types and costs for a context of 2048 tokens."""
-    if not text.isdigit() or int(text) < 1:
-        raise UsageError(f"--input for a language model takes a number of tokens (such as 2048), not {text!r}")
-    for n in ir.nodes():
-        n.shape = None
-    infer(ir, (int(text), 1))           # the parameters do not change with the context: no budget again
-    netc.raise_all(ir.errors)
-
-
 def parse_input(text: str) -> tuple[int, int]:
     """``3x256x320`` or ``256x320`` -> (256, 320)."""
     return parse_input_chw(text)[1:]
@@ -66,23 +55,7 @@ def _load(spec: str, overrides: dict) -> list:
 def run(args) -> int:
     fmt = "json" if args.json else args.format
     overrides = spec_overrides(args)
-    irs = _load(args.spec, overrides)
-    if args.input:
-        for ir in irs:
-            if ir.input_spec.tokens:
-                _context(ir, args.input)
-                continue
-            c, h, w = parse_input_chw(args.input)
-            if c is not None and c != ir.input_spec.channels:
-                raise UsageError(f"--input gives {c} channel{'s' * (c != 1)}, but {ir.config} takes "
-                                 f"{ir.input_spec.channels}; --input changes the size only",
-                                 hint=f"give HxW ({h}x{w}), or derive a configuration with another input line, "
-                                      f"e.g. config {ir.config}-gray extends {ir.config} {{ input {h}x{w} gray }}")
-            for n in ir.nodes():
-                n.shape = None
-            infer(ir, (h, w))
-            check_budget(ir)
-            netc.raise_all(ir.errors)
+    irs = [at_input(ir, args.input) for ir in _load(args.spec, overrides)]
     depth = None if args.depth is None else parse_depth(args.depth)
     batch = _batch(args.batch)
     depth, chosen = (None if depth == "all" else depth), depth is not None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 import netc
-from netc.tools.commands import add_overrides, overrides as spec_overrides
+from netc.tools.commands import add_input, add_overrides, at_input, overrides as spec_overrides
 from netc.dsl.errors import UsageError, use_color
 
 
@@ -23,6 +23,7 @@ def add_parser(sub) -> None:
                    help="blocks nested N deep or deeper are one row each (default 1)")
     p.add_argument("--all-layers", action="store_true", help="keep dropout rows (the papers leave them out)")
     p.add_argument("--aux", action="store_true", help="one configuration: include the side outputs' rows")
+    add_input(p)
     add_overrides(p)
     p.set_defaults(run=run)
 
@@ -61,7 +62,7 @@ def run(args) -> int:
     prog.raise_errors()
     names = _names(prog, cfg, args.configs)
     overrides = spec_overrides(args)
-    irs = [netc.build_config(prog, n, **overrides) for n in names]
+    irs = [at_input(netc.build_config(prog, n, **overrides), args.input) for n in names]
     if len(irs) == 1:
         table = row_table(irs[0], depth=args.depth, aux=args.aux)
     else:
