@@ -76,7 +76,7 @@ def word(ctx: _Ctx, l: Layer, width: str | None = None) -> str:
         extra = [f"window={window}"] * (window != 7) + [f"shift={shift}"] * (shift not in (0, window // 2)) + \
             (["bias=false"] if p.get("bias") is False else []) + \
             ([f"dropout={fmt_num(p['dropout'])}"] if p.get("dropout") else []) + \
-            ["cosine=true"] * bool(p.get("cosine")) + [f"cpb={p['cpb']}"] * bool(p.get("cpb"))
+            ["cosine=true"] * bool(p.get("cosine")) + ([f"cpb={p['cpb']}"] if p.get("cpb") else [])
         w = f"{'SW-MSA' if shift else 'W-MSA'}({', '.join([str(p['heads'])] + extra)})"
     elif k == "patch_merge":
         extra = [f"eps={fmt_num(p['eps'])}"] if not _close(p.get("eps", 1e-5), 1e-5) else []

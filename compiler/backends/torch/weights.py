@@ -79,9 +79,27 @@ def load_weights(model: nn.Module, state_dict, strict: bool = True) -> nn.Module
     return _pair_and_copy(model, dst, src, strict)
 
 
+#: buffers netc's modules compute from their shape alone (a window's relative-position index): a source
+#: that does not save them (timm keeps its copy out of the state_dict) is paired without them
+DERIVED = ("relative_position_index",)
+
+
+def _without_derived(dst: list, src: list) -> list:
+    """``dst`` less the derived buffers that the source, at their place, does not have."""
+    out, j = [], 0
+    for dk, dv in dst:
+        derived = dk.rsplit(".", 1)[-1] in DERIVED
+        if derived and not (j < len(src) and src[j][0].rsplit(".", 1)[-1] in DERIVED):
+            continue            # keeps its own value: it is a function of the window
+        out.append((dk, dv))
+        j += 1
+    return out
+
+
 def _pair_and_copy(model: nn.Module, dst: list, src: list, strict: bool, by_dataflow: bool = False) -> nn.Module:
     """Pair ``dst`` and ``src`` (lists of (name, tensor)) one by one, check the shapes, copy.
     ``by_dataflow``: both lists are in dataflow order already (the source module itself was given)."""
+    dst = _without_derived(dst, src)
     for i, ((dk, dv), (sk, sv)) in enumerate(zip(dst, src)):
         if not _fits(dv, sv):
             if not strict:
