@@ -204,8 +204,27 @@ def main() -> None:
     print("|" + "|".join(["---"] * len(head)) + "|")
     for r in rows:
         print("| " + " | ".join(r) + " |", flush=True)
-    good = sum(1 for r in rows if r[1] == "yes" and r[4] == "ok" and " / " not in r[5])
-    print(f"\n{good}/{len(rows)} imported, checked and counted exactly")
+    print("\n" + tally(rows))
+
+
+def tally(rows: list[list[str]]) -> str:
+    """How many imported and checked; of those, how many give the source's outputs (or, for Caffe, its
+    independent counts), and how many also its parameter count (a file exported for inference holds
+    batch norms folded into the convolutions and may leave out zero biases: fewer parameters, the same
+    outputs)."""
+    ok = [r for r in rows if r[1] == "yes" and r[4] == "ok"]
+    same = [r for r in ok if (r[6] == "counts" and " / " not in r[5]) or _close(r[6])]
+    exact = [r for r in same if " / " not in r[5]]
+    refused = sum(1 for r in rows if r[1] == "refused")
+    return (f"{len(ok)}/{len(rows)} imported and checked; {len(same)} give the source's outputs (or its counts), "
+            f"{len(exact)} of them its parameter count too; {refused} refused with a located error")
+
+
+def _close(text: str) -> bool:
+    try:
+        return float(text) <= 1e-4
+    except ValueError:
+        return False
 
 
 if __name__ == "__main__":
