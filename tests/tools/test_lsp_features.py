@@ -19,9 +19,12 @@ from netc.tools.lsp.navigate import definition, folding, references, symbols  # 
 
 ERRORS = Path(__file__).resolve().parents[1] / "errors"
 FILES = sorted(netc.bundled_dir().glob("*.net")) + sorted(ERRORS.glob("*.net"))
+#: the bundled files whose every token takes more than 4 s (many configurations each): -m slow
+LONG = {"mobilenet", "resnet", "swin", "efficientnet", "yolov8"}
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in LONG and p.parent.name == "specs"
+                                  else p for p in FILES], ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_every_feature_at_every_token_answers(path):
     text = path.read_text(encoding="utf-8", errors="replace")
     a = analyse(path.resolve().as_uri(), text, 1)
