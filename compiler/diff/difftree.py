@@ -54,6 +54,7 @@ class Unit:
 def tree(ir: IR) -> tuple[list[Unit], list[Unit]]:
     """The main sequence of units and the side-output units of an IR (signatures not yet interned)."""
     import networkx as nx           # diff only: the dominator tree
+    _mark_moot_ceil(ir)
     idom = nx.immediate_dominators(ir.graph, "input")
     order = {n: i for i, n in enumerate(ir.g)}       # several outputs: the chain to the last in the text,
     end = max(ir.output_nodes.values(), key=lambda n: order.get(n, -1))   # whatever order outputs lists them
@@ -75,6 +76,25 @@ def layer_unit(n: Node) -> Unit:
                 params=layer_params(n), full=n.name)
 
 
+def _mark_moot_ceil(ir: IR) -> None:
+    """A pool's rounding up (Caffe's ``ceil``) in a network that takes one input size only, where it
+    gives the size rounding down gives: the same layer (an imported Caffe VGG is vgg:D)."""
+    if ir.any_size:
+        return
+    from netc.types import dims
+    for n in ir.layers():
+        p = n.params
+        if not getattr(p, "ceil", False) or not hasattr(p, "kernel") or n.shape is None:
+            continue
+        ins = [ir.node(q).shape for q in ir.preds(n.name)]
+        if not ins or ins[0] is None or len(ins[0]) != 3:
+            continue
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = p.kernel(), p.strides(), p.padding(), p.dilations()
+        floor = (dims.window(ins[0][1], kh, sh, ph, dh, False), dims.window(ins[0][2], kw, sw, pw, dw, False))
+        if floor == tuple(n.shape[1:]):
+            n.meta["ceil_moot"] = True
+
+
 def layer_params(n: Node) -> dict:
     """A layer's parameters as compared by the diff: its kind's canonical form (what the layer does,
     not how it was written: maxpool == maxpool2/2), with ``act`` resolved (auto -> relu/none)."""
@@ -82,6 +102,8 @@ def layer_params(n: Node) -> dict:
     d = k.canonical(n.params) if k is not None and n.params is not None else {}
     if "act" in d:
         d["act"] = n.act
+    if d.get("ceil") and n.meta.get("ceil_moot"):
+        d["ceil"] = False
     return d
 
 

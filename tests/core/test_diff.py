@@ -489,3 +489,16 @@ def test_output_probs_is_a_difference():
     [e] = diff_mod.diff(a, b).edits
     assert (e.op, e.new.name, e.changes) == ("change", "fc2", (("output", "logits", "probs"),))
     assert diff_mod.diff(a, a).edits == []
+
+
+def test_rounding_up_that_gives_the_same_size_in_a_fixed_size_network_is_no_change():
+    """Caffe's pools round up: an imported VGG writes maxpool(ceil) where 224 halves evenly. In a
+    network that takes one size only that is the same layer; in one that takes any size it is not."""
+    from netc.diff import diff
+    fixed = "input 224x224 RGB\nconv3-8\nmaxpool{}\nFC-10\n"
+    a, b = netc.loads(fixed.format("")), netc.loads(fixed.format("(ceil)"))
+    assert not diff(a, b).edits
+    odd = netc.loads("input 225x225 RGB\nconv3-8\nmaxpool(ceil)\nFC-10\n")
+    assert diff(netc.loads("input 225x225 RGB\nconv3-8\nmaxpool\nFC-10\n"), odd).edits   # 112 against 113
+    anysize = "input 224x224 RGB\nconv3-8\nmaxpool{}\nconv1-4\n"
+    assert diff(netc.loads(anysize.format("")), netc.loads(anysize.format("(ceil)"))).edits
