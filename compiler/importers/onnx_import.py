@@ -538,45 +538,14 @@ def to_net(model, path: str = "") -> Net:
 
 # ------------------------------------------------------------------ split(n) { ... }
 def _splits(r: _Reader) -> None:
-    """A concat whose branches each start with the next part of one tensor (``x.chunk(2, 1)``,
-    the first half passed through, the second through layers: ShuffleNet's unit) is
-    ``split(n) { identity ; ... }``: each branch reads the tensor, the split gives it its part."""
-    cons: dict = {}
-    for l in r.layers:
-        for i in l.inputs:
-            cons.setdefault(i, []).append(l)
-    idx = {l.name: l for l in r.layers}
-    gone: set = set()
-    for j in r.layers:
-        if j.kind != "concat" or len(j.inputs) < 2:
-            continue
-        starts = []         # per branch: (the chunk layer, the layer that reads it, or None: the concat)
-        for end in j.inputs:
-            l, reader = idx.get(end), None
-            for _ in range(len(r.layers)):
-                if l is None or l.kind == "chunk" or len(l.inputs) != 1 or len(cons.get(l.inputs[0], [])) != 1:
-                    break
-                l, reader = idx.get(l.inputs[0]), l
-            starts.append((l, reader))
-        chunks = [c for c, _ in starts]
-        if any(c is None or c.kind != "chunk" or c.name in gone or len(cons.get(c.name, [])) != 1 for c in chunks):
-            continue
-        src, parts = chunks[0].inputs[0], chunks[0].params["parts"]
-        n = len(parts) if isinstance(parts, list) else parts
-        if n != len(chunks) or any(c.inputs[0] != src or c.params["parts"] != parts or c.params["index"] != i
-                                   for i, c in enumerate(chunks)):
-            continue
-        for c, reader in starts:
-            if reader is None:
-                j.inputs = [src if i == c.name else i for i in j.inputs]
-            else:
-                reader.inputs = [src]
-            gone.add(c.name)
-        j.kind, j.params = "split", {"parts": parts}
-    if gone:
-        r.layers = [l for l in r.layers if l.name not in gone]
-        for name in gone:
-            r.layer_of.pop(name, None)
+    """A concat whose branches each start with the next part of one tensor (ShuffleNet's unit) is
+    ``split(n) { identity ; ... }`` (:func:`netc.importers.graph.split_joins`)."""
+    from netc.importers.graph import split_joins
+    kept = split_joins(r.layers)
+    gone = {l.name for l in r.layers} - {l.name for l in kept}
+    r.layers = kept
+    for name in gone:
+        r.layer_of.pop(name, None)
 
 
 # ------------------------------------------------------------------ names of layers without weights
