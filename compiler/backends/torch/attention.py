@@ -135,6 +135,31 @@ def shift_mask(ph: int, pw: int, wh: int, ww: int, sh: int, sw: int, device) -> 
     return torch.where(same, 0.0, -100.0).unsqueeze(1)
 
 
+def windows_back(y: Tensor, proj: nn.Linear, sizes: tuple, hw: tuple, shift: tuple) -> Tensor:
+    """The attention's values of every window (b, windows, heads, t, head dim) back on the grid:
+    the heads joined, the output projection, the windows put back in place, the shift undone and the
+    padding cut (Swin V1 and V2 alike)."""
+    b, nh, nw, m, c = sizes
+    h, w, ph, pw = hw
+    sh, sw = shift
+    y = y.transpose(2, 3).reshape(b, nh * nw, m * m, c)
+    y = F.linear(y, proj.weight, proj.bias)
+    y = y.view(b, nh, nw, m, m, c).transpose(2, 3).reshape(b, ph, pw, c)
+    if sh or sw:
+        y = torch.roll(y, shifts=(sh, sw), dims=(1, 2))
+    if ph != h or pw != w:
+        y = y[:, :h, :w].contiguous()
+    return y
+
+
+def window_macs(inp: Tensor, m: int) -> int:
+    """Multiply-adds of a window attention on an (N, H, W, C) grid with M x M windows (the map padded
+    to whole windows): the projections and QK^T, AV per window."""
+    _, h, w, c = inp.shape
+    tokens = -(-h // m) * m * (-(-w // m) * m)
+    return 4 * tokens * c * c + 2 * tokens * m * m * c
+
+
 class WindowAttention(nn.Module):
     """Swin's (shifted) window multi-head self-attention on an (N, H, W, C) grid of tokens, with
     torchvision's semantics: pad right and bottom to a multiple of the window, no shift along an
@@ -201,21 +226,10 @@ class WindowAttention(nn.Module):
         attn = torch.softmax(attn + bias, dim=-1)
         if self.training and self.dropout:
             attn = F.dropout(attn, self.dropout)
-        y = torch.matmul(attn, v)
-        y = y.transpose(2, 3).reshape(b, nh * nw, t, c)
-        y = F.linear(y, self.proj.weight, self.proj.bias)
-        y = y.view(b, nh, nw, m, m, c).transpose(2, 3).reshape(b, ph, pw, c)
-        if sh or sw:
-            y = torch.roll(y, shifts=(sh, sw), dims=(1, 2))
-        if ph != h or pw != w:
-            y = y[:, :h, :w].contiguous()
-        return y
+        return windows_back(torch.matmul(attn, v), self.proj, (b, nh, nw, m, c), (h, w, ph, pw), (sh, sw))
 
     def netc_macs(self, inp: Tensor, out: Tensor) -> int:
-        _, h, w, c = inp.shape
-        m = self.window
-        tokens = -(-h // m) * m * (-(-w // m) * m)
-        return 4 * tokens * c * c + 2 * tokens * m * m * c
+        return window_macs(inp, self.window)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, heads={self.heads}, window={self.window}, shift={self.shift}"

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from netc.backends.torch.attention import relative_position_index, shift_mask
+from netc.backends.torch.attention import relative_position_index, shift_mask, window_macs, windows_back
 
 
 def log_spaced_coords(wh: int, ww: int) -> Tensor:
@@ -170,20 +170,10 @@ class WindowAttentionV2(nn.Module):
         attn = torch.softmax(attn, dim=-1)
         if self.training and self.dropout:
             attn = F.dropout(attn, self.dropout)
-        y = torch.matmul(attn, v).transpose(2, 3).reshape(b, nh * nw, t, c)
-        y = F.linear(y, self.proj.weight, self.proj.bias)
-        y = y.view(b, nh, nw, m, m, c).transpose(2, 3).reshape(b, ph, pw, c)
-        if sh or sw:
-            y = torch.roll(y, shifts=(sh, sw), dims=(1, 2))
-        if ph != h or pw != w:
-            y = y[:, :h, :w].contiguous()
-        return y
+        return windows_back(torch.matmul(attn, v), self.proj, (b, nh, nw, m, c), (h, w, ph, pw), (sh, sw))
 
     def netc_macs(self, inp: Tensor, out: Tensor) -> int:
-        _, h, w, c = inp.shape
-        m = self.window
-        tokens = -(-h // m) * m * (-(-w // m) * m)
-        return 4 * tokens * c * c + 2 * tokens * m * m * c
+        return window_macs(inp, self.window)
 
     def extra_repr(self) -> str:
         return (f"dim={self.dim}, heads={self.heads}, window={self.window}, shift={self.shift}, "
