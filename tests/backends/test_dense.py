@@ -86,6 +86,7 @@ def test_densify_without_fc_is_an_error():
 
 
 # ---------------------------------------------------------------- VGG D, the paper's network
+@pytest.mark.slow   # 6 s: VGG-D's forward twice
 def test_vgg_d_dense_equals_ordinary_at_224_and_takes_256x320():
     torch.manual_seed(0)
     d = netc.compile("vgg:D").eval()

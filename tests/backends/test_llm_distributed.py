@@ -80,7 +80,7 @@ def _port() -> int:
     return port
 
 
-@pytest.mark.parametrize("shape", ["2", "1,2"], ids=["fsdp2", "dp1xtp2"])
+@pytest.mark.parametrize("shape", ["2", pytest.param("1,2", marks=pytest.mark.slow)], ids=["fsdp2", "dp1xtp2"])
 def test_one_sharded_step_equals_the_unsharded_step(shape, tmp_path):
     spec, script = tmp_path / "tiny.net", tmp_path / "dist.py"
     spec.write_text(SPEC)

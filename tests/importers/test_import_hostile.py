@@ -174,6 +174,7 @@ def test_more_layers_than_the_limit_is_an_error_at_the_first_layer_beyond_it(mon
     assert "150 layers, more than the limit of 100" in e.value.message
 
 
+@pytest.mark.slow   # 6 s
 def test_a_hundred_thousand_layers_are_refused_at_the_prototxt_line(tmp_path):
     """N20's c_100k: 100,000 ReLUs, end to end. Refused at the 20,001st layer and its line (it was
     `<string>:5:6: repetition must be between 1 and 10,000`)."""

@@ -361,6 +361,7 @@ class _Permute(nn.Module):
         return x.permute(*self.dims)
 
 
+@pytest.mark.slow   # 6 s; the committed Swin block fixture is read in the default run
 def test_swin_window_attention_and_patch_merging_import_with_their_outputs(tmp_path):
     """W-MSA, SW-MSA (pad, roll, windows, the exporter's folded table[index] bias, the shift mask,
     windows back, roll back, crop) and patch merging read as netc writes Swin, the bias table's

@@ -181,6 +181,7 @@ def test_the_deepest_nesting_allowed_works_in_every_stage(tmp_path):
 
 
 # ------------------------------------------------------------------ D3, D4: diff and render
+@pytest.mark.slow   # 9 s
 def test_diff_of_two_large_specs_that_differ_everywhere(monkeypatch):
     code, out, err = cli("diff", ADV / "R04_diff_a.net", ADV / "R04_diff_b.net", mem=3 * GB, timeout=300)
     assert code == 1 and "20000 added" in out and "note: 20,000 and 20,000 layers differ" in out

@@ -68,6 +68,7 @@ def test_piped_output_has_no_progress_line():
     assert "checking" not in p.stderr and "\033" not in p.stderr + p.stdout and "\r" not in p.stderr
 
 
+@pytest.mark.slow   # 9 s: compiles a network with progress reporting
 def test_compile_names_its_stages(tmp_path):
     pytest.importorskip("torch")
     code, shown = in_pty("compile", "vgg:A", "--set", "num_classes=10", "-o", str(tmp_path / "a.pt"))
