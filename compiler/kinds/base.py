@@ -87,6 +87,10 @@ class Kind:
         from netc.kinds.spell import spell
         return spell(self, p, registry, names)
 
+    def refs(self, p) -> list:
+        """The layers whose output this one reads besides its input (``layer_refs``: upsample(like=c3))."""
+        return [getattr(p, f) for f in self.layer_refs if getattr(p, f, None) is not None]
+
     def patch(self, p) -> str:
         """GoogLeNet Table 1's "patch size/stride" column: ``3×3/1`` for a windowed layer."""
         if not hasattr(p, "k") or not hasattr(p, "stride"):

@@ -3,6 +3,7 @@ shuffle, a part of the channels (chunk), layer scale, upsampling, and the networ
 from __future__ import annotations
 
 import math
+import re
 from typing import Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
@@ -238,9 +239,21 @@ class DFL(Kind):
         m.reset_parameters()
 
 
+_SYM_SIZE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\*(\d+))?(?:/(\d+))?$")
+
+
+def sym_size(v: str) -> tuple[str, int, int]:
+    """``H/8`` -> ("H", 1, 8); ``W*3/4`` -> ("W", 3, 4): a size of the input, times a number, divided."""
+    m = _SYM_SIZE.match(v.replace(" ", ""))
+    if not m:
+        raise ValueError(f"'{v}' is not a size: a number, or the input's H or W times or divided by a number (H/8)")
+    return m.group(1), int(m.group(2) or 1), int(m.group(3) or 1)
+
+
 class UpsampleParams(Params):
     factor: Optional[IntOrPair] = None
-    size: Optional[IntOrPair] = None
+    size: Optional[Union[IntOrPair, tuple[Union[int, str], Union[int, str]]]] = Field(
+        None, description="the output's height and width: numbers, or the input's sizes scaled ([H/8, W/8])")
     like: Optional[str] = Field(None, description="upsample to the height and width of this layer (or input)")
     mode: Literal["nearest", "bilinear"] = "nearest"
     align_corners: bool = False
@@ -248,7 +261,22 @@ class UpsampleParams(Params):
     @field_validator("factor", "size", mode="before")
     @classmethod
     def _pos(cls, v, info):
+        if info.field_name == "size" and isinstance(v, (list, tuple)) and any(isinstance(x, str) for x in v):
+            if len(v) != 2:
+                raise ValueError("size takes [height, width]")
+            for x in v:
+                if isinstance(x, str):
+                    _, num, den = sym_size(x)
+                    if num < 1 or den < 1:
+                        raise ValueError(f"'{x}': multiply and divide by whole numbers at least 1")
+                elif isinstance(x, bool) or not isinstance(x, int) or x < 1:
+                    raise ValueError("size must be whole numbers at least 1, or the input's H or W scaled")
+            return tuple(x.replace(" ", "") if isinstance(x, str) else x for x in v)
         return None if v is None else _positive_pair(v, info.field_name)
+
+    def symbolic(self) -> bool:
+        """The size is written with the input's names (``[H/8, W/8]``)."""
+        return isinstance(self.size, tuple) and any(isinstance(x, str) for x in self.size)
 
     @model_validator(mode="after")
     def _one(self):
@@ -285,10 +313,16 @@ class Upsample(Kind):
             p["factor"] = _one_or_pair([int(v) for v in f])
         return p
 
+    def refs(self, p) -> list:
+        """like=NAME reads NAME's size; a size written with the input's names reads the input's."""
+        return [p.like] if p.like is not None else ["input"] if p.symbolic() else []
+
     def paper(self, p):
         mode = "" if p.mode == "nearest" else f", mode={p.mode}"
         if p.like is not None:
             return f"upsample(like={p.like}{mode})"
+        if p.symbolic():
+            return f"upsample(size=[{', '.join(str(x) for x in p.size)}]{mode})"
         if p.factor is not None:
             f = p.factor if isinstance(p.factor, int) else list(p.factor)
             return f"upsample({f}{mode})"
@@ -307,6 +341,9 @@ class Upsample(Kind):
         if p.factor is not None:
             fh, fw = _pair(p.factor)
             return fmap(c, dims.scale(h, fh), dims.scale(w, fw))
+        if p.symbolic():        # [H/8, W/8]: the input's size (its second input; the first if it reads the input)
+            src = ins[-1]
+            return fmap(c, *(_scaled(x, src[1 + i]) for i, x in enumerate(p.size)))
         sh, sw = _pair(p.size)
         return fmap(c, sh, sw)
 
@@ -314,7 +351,7 @@ class Upsample(Kind):
         if p.factor is not None:
             return scaled_rf(rf_in, _pair(p.factor)[0])
         h = ins[0][1]
-        target = (ins[-1][1] if p.like is not None else _pair(p.size)[0])   # like=: its own input if not found
+        target = (ins[-1][1] if p.like is not None or p.symbolic() else _pair(p.size)[0])   # its own if not found
         if rf_in is None or not isinstance(h, int) or not isinstance(target, int):
             return None
         from fractions import Fraction
@@ -322,16 +359,21 @@ class Upsample(Kind):
 
     def lower(self, lo, args):
         p = lo.node.params
+        if p.symbolic():
+            from netc.backends.torch.layers import resize_scaled
+            (_, nh, dh), (_, nw, dw) = (sym_size(x) if isinstance(x, str) else ("", x, 0) for x in p.size)
+            return lo.call(resize_scaled, args[0], args[-1], nh, dh, nw, dw, p.mode,
+                           p.align_corners if p.mode == "bilinear" else None, name=lo.name)
         if p.like is None:
             return lo.activate(lo.call_module(args[0]))
         from netc.backends.torch.layers import resize_like
-        return lo.call(resize_like, args[0], args[1], p.mode, p.align_corners if p.mode == "bilinear" else None,
+        return lo.call(resize_like, args[0], args[-1], p.mode, p.align_corners if p.mode == "bilinear" else None,
                        name=lo.name)
 
     def module(self, node, ins):
         from torch import nn
         p = node.params
-        if p.like is not None:
+        if p.like is not None or p.symbolic():
             return None
         ac = p.align_corners if p.mode == "bilinear" else None
         if p.factor is not None:
@@ -343,6 +385,17 @@ class Upsample(Kind):
 def _one_or_pair(v):
     h, w = (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
     return h if h == w else [h, w]
+
+
+def _scaled(x, dim):
+    """A size of ``[H/8, W/8]``: a number, or the input's dimension times num, divided by den (floor)."""
+    if not isinstance(x, str):
+        return x
+    _, num, den = sym_size(x)
+    if isinstance(dim, int):
+        return dim * num // den
+    from netc.types.dims import _floordiv
+    return _floordiv(dims.scale(dim, num), 0, den)
 
 
 class Input(Kind):

@@ -60,8 +60,8 @@ class _Builder:
         if isinstance(it, LayerItem):
             node = Node(full, it.kind.kind, it.params, it.span, scope, aux, it.word, explicit=it.name is not None,
                         spec=it.kind)
-            refs = [self.lookup(getattr(it.params, f), it.span, scope, f"{it.word}({f}=...)")
-                    for f in it.kind.layer_refs if getattr(it.params, f, None) is not None]
+            refs = [self.lookup(r, it.span, scope, f"{it.word}: '{r}'") for r in it.kind.refs(it.params)]
+            self.check_size_names(it)
             refs = [r for r in refs if r != tail]
             out = self.add(full, node, [tail, *refs])
             if it.attach is not None:   # conv(bn=true) as a: `a` means the layer's final output, after bn and act
@@ -93,6 +93,19 @@ class _Builder:
                         spec=it.kind)
             return self.add(full, node, ends)
         raise TypeError(f"unknown item {it!r}")
+
+    def check_size_names(self, it: LayerItem) -> None:
+        """upsample(size=[H/8, W/8]): the names are the input's height and width, in that order."""
+        size = getattr(it.params, "size", None)
+        if not isinstance(size, tuple) or not any(isinstance(x, str) for x in size):
+            return
+        spec = self.ir.input_spec
+        for x, want, what in zip(size, (spec.height, spec.width), ("height", "width")):
+            name = x.split("*")[0].split("/")[0] if isinstance(x, str) else None
+            if name is not None and isinstance(want, str) and name != want:
+                self.ir.errors.append(SpecError(f"{it.word}: '{x}' reads '{name}', but the input's {what} is "
+                                                f"'{want}'", it.span, f"write size=[{spec.height}/8, {spec.width}/8] "
+                                                "and the like: the height first"))
 
     def part(self, it: GroupItem, i: int, tail: str, scope: tuple, aux: str | None) -> str:
         """The chunk node that gives branch ``i`` of a split its part of the input."""

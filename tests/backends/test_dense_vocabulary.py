@@ -168,3 +168,26 @@ def test_torch_jit_script_takes_the_new_layers():
     assert list(got) == ["t", "dist"]
     for k in want:
         torch.testing.assert_close(got[k], want[k])
+
+
+def test_upsample_to_a_symbolic_size_of_the_input():
+    """upsample(size=[H/8, W/8]) at any input size: the type says H/8, the module gives input // 8;
+    the reference is torch's interpolate to that size."""
+    text = "input HxW RGB\nconv3-8/4 as a\nupsample(size=[H/2, W/2], mode=bilinear)\n"
+    ir = netc.loads(text)
+    assert str(ir.output_shape[1]) == "H/2" and ir.any_size
+    m = netc.compile(ir).eval()
+    for hw in ((64, 64), (37, 50)):
+        x = torch.randn(1, 3, *hw)
+        with torch.no_grad():
+            y = m(x)
+        assert tuple(y.shape) == (1, 8, hw[0] // 2, hw[1] // 2)
+    fixed = netc.loads(text.replace("HxW", "64x96"))
+    assert fixed.output_shape == (8, 32, 48)
+
+
+@pytest.mark.parametrize("size, message", [("[W/2, H/2]", "reads 'W', but the input's height is 'H'"),
+                                           ("[H-2, W]", "is not a size"), ("[H/0, W]", "at least 1")])
+def test_symbolic_size_mistakes(size, message):
+    with pytest.raises(NetcError, match=message):
+        netc.loads(f"input HxW RGB\nconv3-8/2\nupsample(size={size})\n")

@@ -66,6 +66,15 @@ def resize_like(x: Tensor, ref: Tensor, mode: str, align_corners: Optional[bool]
     return torch.nn.functional.interpolate(x, size=ref.shape[-2:], mode=mode, align_corners=align_corners)
 
 
+def resize_scaled(x: Tensor, ref: Tensor, nh: int, dh: int, nw: int, dw: int, mode: str,
+                  align_corners: Optional[bool]) -> Tensor:
+    """``x`` resized to ``[H*nh/dh, W*nw/dw]`` of ``ref``'s height and width (a divisor 0: the number
+    itself): upsample(size=[H/8, W/8])."""
+    h = ref.shape[-2] * nh // dh if dh else nh
+    w = ref.shape[-1] * nw // dw if dw else nw
+    return torch.nn.functional.interpolate(x, size=[h, w], mode=mode, align_corners=align_corners)
+
+
 def expand_like(x: Tensor, ref: Tensor) -> Tensor:
     """A 1 x 1 map repeated over the height and width of ``ref`` (a concat with a pooled branch)."""
     return x.expand(-1, -1, ref.shape[-2], ref.shape[-1])
