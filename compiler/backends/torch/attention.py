@@ -135,6 +135,18 @@ def shift_mask(ph: int, pw: int, wh: int, ww: int, sh: int, sw: int, device) -> 
     return torch.where(same, 0.0, -100.0).unsqueeze(1)
 
 
+def cached_shift_mask(cache: dict, window: int, ph, pw, sh, sw, x: Tensor) -> Tensor:
+    """:func:`shift_mask` for ``x``'s device and type, kept in ``cache`` per size (not for symbolic
+    sizes under torch.export)."""
+    if not all(type(v) is int for v in (ph, pw, sh, sw)):
+        return shift_mask(ph, pw, window, window, sh, sw, x.device).to(x.dtype)
+    key = (ph, pw, sh, sw, x.device, x.dtype)
+    m = cache.get(key)
+    if m is None:
+        m = cache[key] = shift_mask(ph, pw, window, window, sh, sw, x.device).to(x.dtype)
+    return m
+
+
 def windows_back(y: Tensor, proj: nn.Linear, sizes: tuple, hw: tuple, shift: tuple) -> Tensor:
     """The attention's values of every window (b, windows, heads, t, head dim) back on the grid:
     the heads joined, the output projection, the windows put back in place, the shift undone and the
@@ -196,13 +208,7 @@ class WindowAttention(nn.Module):
                 nn.init.zeros_(lin.bias)
 
     def _mask(self, ph, pw, sh, sw, x: Tensor) -> Tensor:
-        if not all(type(v) is int for v in (ph, pw, sh, sw)):     # symbolic sizes (torch.export): no cache
-            return shift_mask(ph, pw, self.window, self.window, sh, sw, x.device).to(x.dtype)
-        key = (ph, pw, sh, sw, x.device, x.dtype)
-        m = self._masks.get(key)
-        if m is None:
-            m = self._masks[key] = shift_mask(ph, pw, self.window, self.window, sh, sw, x.device).to(x.dtype)
-        return m
+        return cached_shift_mask(self._masks, self.window, ph, pw, sh, sw, x)
 
     def forward(self, x: Tensor) -> Tensor:
         b, h, w, c = x.shape

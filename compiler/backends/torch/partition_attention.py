@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from netc.backends.torch.attention import relative_position_index, shift_mask, window_macs, windows_back
+from netc.backends.torch.attention import cached_shift_mask, relative_position_index, window_macs, windows_back
 
 
 def log_spaced_coords(wh: int, ww: int) -> Tensor:
@@ -133,13 +133,7 @@ class WindowAttentionV2(nn.Module):
         return self.relative_position_bias_table[index].view(t, t, self.heads).permute(2, 0, 1)
 
     def _mask(self, ph, pw, sh, sw, x: Tensor) -> Tensor:
-        if not all(type(v) is int for v in (ph, pw, sh, sw)):     # symbolic sizes (torch.export): no cache
-            return shift_mask(ph, pw, self.window, self.window, sh, sw, x.device).to(x.dtype)
-        key = (ph, pw, sh, sw, x.device, x.dtype)
-        m = self._masks.get(key)
-        if m is None:
-            m = self._masks[key] = shift_mask(ph, pw, self.window, self.window, sh, sw, x.device).to(x.dtype)
-        return m
+        return cached_shift_mask(self._masks, self.window, ph, pw, sh, sw, x)
 
     def forward(self, x: Tensor) -> Tensor:
         b, h, w, c = x.shape
