@@ -28,6 +28,7 @@ class Registry:
         self.kinds: dict[str, Kind] = {}
         self.words: dict[str, str] = {}
         self._seen: dict[str, tuple[Kind, dict] | None] = {}   # word -> lookup result: cost per layer
+        self._foreign: dict | None = None                       # format -> foreign name -> kinds
         for k in kinds:
             self.register(k)
 
@@ -41,6 +42,25 @@ class Registry:
 
     def _changed(self) -> None:
         self._seen = {}
+        self._foreign = None
+
+    #: the formats whose names a kind declares (:class:`Kind`'s foreign-name attributes)
+    FORMATS = ("onnx", "caffe", "torch_modules", "torch_functions", "aten")
+
+    def reading(self, fmt: str, name: str) -> list[Kind]:
+        """The kinds that declare ``name`` among their foreign names in ``fmt`` (one of :attr:`FORMATS`),
+        in registration order: what an importer matches a node of that format to. A name may be declared
+        by several kinds, told apart by attribute patterns (``onnx``, ``caffe``) or by the kind's reader."""
+        if fmt not in self.FORMATS:
+            raise ValueError(f"no foreign names of format {fmt!r}")
+        if getattr(self, "_foreign", None) is None:
+            index: dict = {f: {} for f in self.FORMATS}
+            for k in self.kinds.values():
+                for f in self.FORMATS:
+                    for n in getattr(k, f, ()) or ():
+                        index[f].setdefault(n, []).append(k)
+            self._foreign = index
+        return list(self._foreign[fmt].get(name, ()))
 
     def register(self, kind: Kind, replace: bool = False) -> Kind:
         names = [kind.kind, *kind.words]

@@ -63,6 +63,15 @@ class Kind:
     # foreign names: the torch modules this kind is, by class name (``"PartitionAttention"``); netc.from_torch
     # reads a call of one as this kind with the parameters :meth:`torch_params` gives
     torch_modules: ClassVar[tuple[str, ...]] = ()
+    # foreign names: torch functions and tensor methods this kind is, by name as torch.fx records them
+    # (``"max_pool2d"`` for F.max_pool2d, ``"softmax"`` for torch.softmax and x.softmax)
+    torch_functions: ClassVar[tuple[str, ...]] = ()
+    # foreign names: ATen operators as torch.export records them (``"aten.max_pool2d.default"``); the
+    # in-place form (``aten.relu_.default``) reads as its operator
+    aten: ClassVar[tuple[str, ...]] = ()
+    # foreign names: Caffe layer types this kind is, with the values its parameter message must have
+    # (``{"Pooling": {"pool": 0}}``: MAX); the Caffe importer reads them from here
+    caffe: ClassVar[dict[str, dict]] = {}
 
     def __deepcopy__(self, memo):   # a definition, shared by every IR that uses it
         return self
