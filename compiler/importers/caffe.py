@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from netc.dsl.errors import Source, Span
 
+from netc.importers.caffe_proto import V1_LAYER_TYPES
 from netc.importers.graph import ImportError_, Layer, Net
 
 V1_TYPES = {
@@ -30,15 +31,13 @@ V1_TYPES = {
     "DECONVOLUTION": "Deconvolution", "EXP": "Exp", "IM2COL": "Im2col", "MVN": "MVN", "POWER": "Power",
     "SLICE": "Slice", "THRESHOLD": "Threshold",
 }
-# V0 type strings, as upgrade_proto.cpp's UpgradeV0LayerType maps them
-V0_TYPES = {
-    "accuracy": "Accuracy", "bnll": "BNLL", "concat": "Concat", "conv": "Convolution", "data": "Data",
-    "dropout": "Dropout", "euclidean_loss": "EuclideanLoss", "flatten": "Flatten", "hdf5_data": "HDF5Data",
-    "hdf5_output": "HDF5Output", "im2col": "Im2col", "images": "ImageData", "infogain_loss": "InfogainLoss",
-    "innerproduct": "InnerProduct", "lrn": "LRN", "multinomial_logistic_loss": "MultinomialLogisticLoss",
-    "pool": "Pooling", "relu": "ReLU", "sigmoid": "Sigmoid", "softmax": "Softmax", "softmax_loss": "SoftmaxWithLoss",
-    "split": "Split", "tanh": "TanH", "window_data": "WindowData", "padding": "Padding",
-}
+# V0 type strings, as upgrade_proto.cpp's UpgradeV0LayerType maps them: V0 knew the V1 types numbered 1 to 24
+# (V1's enum numbers them in the order Caffe added them; ELTWISE, 25, came after V0) and wrote each in lower
+# case, these four aside; a padding layer folds into the next layer (layers_of)
+V0_IRREGULAR = {"conv": "CONVOLUTION", "images": "IMAGE_DATA", "innerproduct": "INNER_PRODUCT", "pool": "POOLING"}
+V0_TYPES = {**{name.lower(): V1_TYPES[name] for name, number in V1_LAYER_TYPES
+               if 1 <= number <= 24 and name not in V0_IRREGULAR.values()},
+            **{v0: V1_TYPES[v1] for v0, v1 in V0_IRREGULAR.items()}, "padding": "Padding"}
 DATA = {"Data", "ImageData", "MemoryData", "HDF5Data", "WindowData", "DummyData", "Input", "AnnotatedData"}
 LOSS = {"SoftmaxWithLoss", "EuclideanLoss", "HingeLoss", "SigmoidCrossEntropyLoss", "InfogainLoss",
         "MultinomialLogisticLoss", "ContrastiveLoss"}

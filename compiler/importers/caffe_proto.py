@@ -114,6 +114,11 @@ _ENUMS: dict[str, list] = {
                   ("TANH", 23), ("WINDOW_DATA", 24), ("THRESHOLD", 31)],
 }
 
+#: V1LayerParameter's layer types: (name, number)
+V1_LAYER_TYPES: list = _ENUMS["LayerType"]
+#: LayerParameter's fields that hold a layer type's parameters: field name -> message name
+LAYER_PARAMS: dict = {f[0]: f[3] for f in _MESSAGES["LayerParameter"] if f[0].endswith("_param")}
+
 _SCALARS = {"double": 1, "float": 2, "int64": 3, "uint64": 4, "int32": 5, "bool": 8, "string": 9, "bytes": 12,
             "uint32": 13}
 
