@@ -47,11 +47,13 @@ class Exported:
 
     ``shape`` is ``(None, C, H, W)`` with None for each dynamic dimension (the batch always);
     ``min_hw`` is the smallest H x W when H or W is dynamic; ``note`` says why a network that
-    takes any size was exported at a fixed one."""
+    takes any size was exported at a fixed one; ``side_outputs`` names the side outputs written
+    after the network's own (``export(..., side_outputs=True)``)."""
     format: str
     shape: tuple | None = None
     min_hw: tuple[int, int] | None = None
     note: str = ""
+    side_outputs: tuple[str, ...] = ()
 
     @property
     def dynamic_hw(self) -> bool:
@@ -64,11 +66,12 @@ class Exported:
             return ""
         _, c, h, w = self.shape
         dims = f"(N, {c}, {'H' if h is None else h}, {'W' if w is None else w})"
+        sides = f", side outputs {', '.join(self.side_outputs)}" if self.side_outputs else ""
         if not self.dynamic_hw:
-            return f"input {dims}, fixed size" + (f" ({self.note})" if self.note else "")
+            return f"input {dims}, fixed size" + (f" ({self.note})" if self.note else "") + sides
         if self.min_hw is None:
-            return f"input {dims}, any size"
-        return f"input {dims}, any size >= {self.min_hw[0]}x{self.min_hw[1]}"
+            return f"input {dims}, any size" + sides
+        return f"input {dims}, any size >= {self.min_hw[0]}x{self.min_hw[1]}" + sides
 
 
 def example_input(model, input_hw: tuple[int, int] | None = None, batch: int = 2) -> torch.Tensor:
@@ -91,9 +94,15 @@ def takes_any_size(model) -> bool:
 
 
 def export(model, path: str | os.PathLike, x: torch.Tensor | None = None, opset: int | None = None,
-           dynamic_hw: bool | None = None) -> Exported:
+           dynamic_hw: bool | None = None, side_outputs: bool = False) -> Exported:
     """Write ``model`` to ``path``; the suffix picks the format. ``dynamic_hw`` (default: whether
-    the network takes any input size) keeps H and W dynamic. Returns what was written."""
+    the network takes any input size) keeps H and W dynamic. Returns what was written.
+
+    The file holds the inference graph, as deployed: a network's side outputs (GoogLeNet's
+    auxiliary classifiers, which only the training forward computes) and their parameters are
+    not in it. ``side_outputs=True`` writes them as further graph outputs after the network's
+    own, named by their ``aux`` names, computed as at inference (no dropout, batch norm by its
+    running statistics); the file then holds every parameter of the network."""
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -102,7 +111,7 @@ def export(model, path: str | os.PathLike, x: torch.Tensor | None = None, opset:
     model.eval()
     # written beside the target under a temporary name and renamed when complete (netc.atomic)
     with atomic_output(path) as tmp:
-        return _export(model, fmt, tmp, x, opset, dynamic_hw)
+        return _export(model, fmt, tmp, x, opset, dynamic_hw, side_outputs)
 
 
 def _output_names(model) -> list[str]:
@@ -111,10 +120,33 @@ def _output_names(model) -> list[str]:
     return [str(k) for k in keys] or ["output"]
 
 
-def _export(model, fmt: str, path: Path, x, opset, dynamic_hw) -> Exported:
+def _side_names(model) -> list[str]:
+    """The side outputs the training forward returns after the network's own, in its order."""
+    graphs = getattr(model, "_netc_graphs", None)
+    if not graphs or graphs["train"] is graphs["eval"]:
+        return []
+    return [str(k) for k in getattr(model, "aux_weights", {})]
+
+
+@contextmanager
+def _forward_with_sides(model, on: bool):
+    """The training graph (main output, then the side outputs) over inference layers."""
+    if not on:
+        yield
+        return
+    graphs = model._netc_graphs
+    model.graph = graphs["train"]     # the setter recompiles forward; every layer stays in eval
+    try:
+        yield
+    finally:
+        model.graph = graphs["eval"]
+
+
+def _export(model, fmt: str, path: Path, x, opset, dynamic_hw, side_outputs=False) -> Exported:
     if fmt == "state_dict":
         _save_bytes(lambda f: torch.save(model.state_dict(), f), path)
         return Exported(fmt)
+    sides = _side_names(model) if side_outputs else []
     x = example_input(model) if x is None else x
     guard = getattr(model, "input_guard", None)
     if guard is not None:   # an example the network cannot take: netc's error, not torch's
@@ -124,12 +156,19 @@ def _export(model, fmt: str, path: Path, x, opset, dynamic_hw) -> Exported:
     ep, errors = None, []
     for dynamic in ((True, False) if dynamic_hw else (False,)):
         try:
-            with _quiet(), _exporting(model, onnx=fmt == "onnx", dynamic=dynamic):
+            with _quiet(), _exporting(model, onnx=fmt == "onnx", dynamic=dynamic), \
+                    _forward_with_sides(model, bool(sides)):
                 ep = torch.export.export(model, (x,), dynamic_shapes=_dynamic_shapes(dynamic))
                 if fmt == "onnx":
                     kw = {"opset_version": opset} if opset else {}
-                    torch.onnx.export(ep, (x,), str(path), dynamo=True, input_names=["input"],
-                                      output_names=_output_names(model), verbose=False, **kw)
+                    # optimize=False: the exporter's optimizer folds every batch norm into its
+                    # conv (a file with other weights and fewer parameters than the network);
+                    # _tidy does the rest of its work (constants folded, dead nodes removed)
+                    program = torch.onnx.export(ep, (x,), dynamo=True, input_names=["input"],
+                                                output_names=_output_names(model) + sides, verbose=False,
+                                                optimize=False, **kw)
+                    _tidy(program.model, set(model.state_dict()))
+                    program.save(str(path), external_data=True)
             break
         except OSError:          # writing failed (a full disk): netc.atomic reports it
             raise
@@ -150,7 +189,41 @@ def _export(model, fmt: str, path: Path, x, opset, dynamic_hw) -> Exported:
     ir_min = getattr(model, "netc", {}).get("min_input")
     if low is not None and ir_min:   # torch.export may allow empty maps (size 0) that the IR does not
         low = (max(low[0], int(ir_min[0])), max(low[1], int(ir_min[1])))
-    return Exported(fmt, shape, low, note=note)
+    return Exported(fmt, shape, low, note=note, side_outputs=tuple(sides))
+
+
+#: the exporter's rewrite rules that change a network's parameters: a batch norm folded into its
+#: conv or linear layer (other weights, fewer tensors), a bias dropped because it is all zeros (a
+#: freshly initialised network's biases are)
+_NOT_REWRITTEN = ("FuseBatchNorm", "RemoveOptionalBias")
+
+
+def _tidy(model, params: set[str]) -> None:
+    """The exported ONNX graph without the exporter's noise and with the network's own layers and
+    parameters. The exporter's optimizer (``optimize=True``) folds each BatchNormalization into its
+    Conv and merges equal tensors; instead: constants folded (shape arithmetic, the exporter's
+    Constant/Expand chains), its rewrite rules less those that change parameters
+    (:data:`_NOT_REWRITTEN`), unused nodes removed. A Conv's bias that the exporter made up for a
+    conv without one (a constant of zeros that is no parameter of the network) is dropped."""
+    import numpy as np
+    from onnxscript import optimizer, rewriter
+
+    rules = [r for r in getattr(rewriter, "_DEFAULT_REWRITE_RULES", ())
+             if not str(getattr(r, "name", "") or "").startswith(_NOT_REWRITTEN)]
+    for _ in range(2):      # as the exporter's optimizer: a rewrite may leave more to fold
+        optimizer.fold_constants(model, onnx_shape_inference=True)
+        if rules:
+            rewriter.rewrite(model, pattern_rewrite_rules=rules)
+        optimizer.remove_unused_nodes(model)
+    for node in model.graph.all_nodes():
+        if node.op_type not in ("Conv", "ConvTranspose") or len(node.inputs) < 3:
+            continue
+        bias = node.inputs[2]
+        if bias is None or bias.name in params or bias.const_value is None:
+            continue
+        if not np.any(bias.const_value.numpy()):
+            node.resize_inputs(2)
+    optimizer.remove_unused_nodes(model)
 
 
 class _Buffer(io.BytesIO):
