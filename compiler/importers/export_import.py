@@ -1,8 +1,10 @@
 """A PyTorch module -> the neutral layer graph through ``torch.export``, for a module torch.fx
 cannot trace (control flow on shapes, for one). The module is exported in eval mode, on the
-example input: the graph of ATen operators it records is read with ``ATEN`` (one entry per
-operator); names come from the module path each node records (``nn_module_stack``). Side
-outputs that run only in training are not part of such a graph.
+example input: the graph of ATen operators it records is matched to kinds through their
+declarations (``Kind.aten``; the arguments read by ``Kind.torch_params``, named by
+``Kind.torch_args``), and ``ATEN`` reads the operators whose parameters are the shapes of their
+weights (one entry each) or that are joins; names come from the module path each node records
+(``nn_module_stack``). Side outputs that run only in training are not part of such a graph.
 """
 from __future__ import annotations
 
@@ -24,28 +26,39 @@ def _conv(n, w, b):
                     **({"dilation": _one(_arg(n, 5))} if _one(_arg(n, 5, 1)) != 1 else {})}
 
 
-def _pool(kind):
+def _declared(op: str):
+    """A rule for an ATen operator some kind declares (``Kind.aten``): its arguments after the input, named
+    by the kind's ``torch_args``, read by its ``torch_params`` as a module's attributes; None if none does."""
+    from netc.importers.fx_import import _kinds, call_args
+    kinds = _kinds().reading("aten", op)
+    if not kinds:
+        return None
+    k = kinds[0]
+
     def rule(n, w, b):
-        k = _one(_arg(n, 1))
-        p = {"k": k, "stride": _one(_arg(n, 2) or _arg(n, 1)), "pad": _one(_arg(n, 3, 0))}
-        p["ceil"] = bool(_arg(n, 5 if kind == "maxpool" else 4, False))
-        if kind == "avgpool" and _arg(n, 5, True) is False:
-            p["count_include_pad"] = False
-        return kind, p
+        p = k.torch_params(call_args(k, n.args[1:], n.kwargs), None)
+        if p is None:
+            raise ValueError("this call")
+        return k.kind, p
     return rule
 
 
-#: ATen operator -> rule(node, weight shape, bias shape) -> (netc kind, parameters)
+def _operator(target: str) -> str:
+    """The operator an in-place form is (``aten.relu_.default`` -> ``aten.relu.default``)."""
+    parts = target.split(".")
+    if len(parts) == 3 and parts[1].endswith("_") and not parts[1].startswith("_"):
+        parts[1] = parts[1][:-1]
+    return ".".join(parts)
+
+
+#: ATen operator -> rule(node, weight shape, bias shape) -> (netc kind, parameters): the operators no kind
+#: declares (``Kind.aten``)
 ATEN = {
     "aten.conv2d.default": _conv,
     "aten.linear.default": lambda n, w, b: ("fc", {"out": int(w[0]), "bias": b is not None}),
-    "aten.max_pool2d.default": _pool("maxpool"), "aten.avg_pool2d.default": _pool("avgpool"),
-    "aten.adaptive_avg_pool2d.default": lambda n, w, b: ("adaptive_avgpool", {"out": _one(_arg(n, 1))}),
     "aten.relu.default": lambda n, w, b: ("relu", {}), "aten.relu_.default": lambda n, w, b: ("relu", {}),
     "aten.sigmoid.default": lambda n, w, b: ("sigmoid", {}), "aten.tanh.default": lambda n, w, b: ("tanh", {}),
     "aten.flatten.using_ints": lambda n, w, b: ("flatten", {}),
-    "aten.dropout.default": lambda n, w, b: ("dropout", {"p": float(_arg(n, 1, 0.5))}),
-    "aten.softmax.int": lambda n, w, b: ("softmax", {}), "aten._softmax.default": lambda n, w, b: ("softmax", {}),
     "aten.cat.default": lambda n, w, b: ("concat", {}), "aten.add.Tensor": lambda n, w, b: ("add", {}),
     "aten.batch_norm.default": lambda n, w, b: ("bn", {"eps": float(_arg(n, 7, 1e-5)),
                                                        "momentum": float(_arg(n, 6, 0.1)), "affine": w is not None}),
@@ -108,17 +121,18 @@ def read(module, example_input) -> Net:
         if target == "<built-in function getitem>":
             env[n.name] = env.get(n.args[0].name)
             continue
-        rule = ATEN.get(target)
+        rule = ATEN.get(target) or _declared(_operator(target))
         if rule is None:
             raise ImportError_(f"node {n.name} calls {target}, which has no netc kind",
-                               hint="netc.importers.export_import.ATEN maps ATen operators to netc kinds")
+                               hint="a kind names the ATen operators it reads (Kind.aten); "
+                                    "netc.importers.export_import.ATEN reads a few more")
         args = [a for a in (n.args[0] if target == "aten.cat.default" else n.args) if hasattr(a, "name")]
         data = [env[a.name] for a in args if a.name in env]
         w = shape.get(args[1].name) if len(args) > 1 and args[1].name in shape else None
         b = shape.get(args[2].name) if len(args) > 2 and args[2].name in shape else None
         try:
             kind, params = rule(n, w, b)
-        except ValueError as e:
+        except (ValueError, AttributeError, TypeError) as e:
             raise ImportError_(f"node {n.name} calls {target}: {e} has no netc kind") from None
         stack = list(n.meta.get("nn_module_stack", {}).values())
         path = stack[-1][0] if stack and stack[-1][0] else n.name

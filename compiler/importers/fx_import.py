@@ -2,15 +2,18 @@
 cannot: :mod:`netc.importers.export_import`).
 
 The module is traced in training mode, so that side outputs (auxiliary heads that run only in
-training) are part of the graph, and put back in the mode it was in. ``MODULES`` and
-``FUNCTIONS`` map torch's layers and functions to netc kinds, one entry each: a kind added to
-netc needs one line here to be imported. Anything else in the graph is an error naming the node.
+training) are part of the graph, and put back in the mode it was in. A kind names the torch
+modules and functions it is (``Kind.torch_modules``, ``Kind.torch_functions``) and reads their
+parameters (``Kind.torch_params``): a call of one is matched to its kind through those
+declarations. ``MODULES``, ``_fn_names`` and ``METHODS`` read the rest (a module whose parameters
+another kind's shape decides, joins, reshapes). Anything else in the graph is an error naming the node.
 """
 from __future__ import annotations
 
 import operator
 import os
 import re
+from types import SimpleNamespace
 
 from netc.importers.graph import ImportError_, Layer, Net, split_joins
 from netc.importers.structure import ACT_KINDS, JOINS
@@ -47,41 +50,9 @@ def _upconv(m, x):
     return "upconv", p
 
 
-def _pool(kind):
-    def rule(m, x):
-        k = _one(m.kernel_size)
-        p = {"k": k, "stride": _one(m.stride if m.stride is not None else m.kernel_size), "pad": _one(m.padding),
-             "ceil": bool(m.ceil_mode)}
-        if kind == "avgpool" and not m.count_include_pad:
-            p["count_include_pad"] = False
-        if kind == "maxpool" and _pair(getattr(m, "dilation", 1)) != (1, 1):
-            p["dilation"] = _one(m.dilation)
-        return kind, p
-    return rule
-
-
-def _adaptive_avg(m, x):
-    return "adaptive_avgpool", {"out": _one(m.output_size)}
-
-
-def _adaptive_max(m, x):
-    if _pair(m.output_size) != (1, 1):
-        raise ValueError("adaptive max pooling to more than 1x1")
-    return "gmp", {}
-
-
-def _lrn(m, x):
-    region = "within" if type(m).__name__ == "WithinChannelLRN" else "across"
-    return "lrn", {"size": m.size, "alpha": float(m.alpha), "beta": float(m.beta), "k": float(m.k), "region": region}
-
-
 def _bn(m, x):
     return "bn", {"eps": float(m.eps), "momentum": float(m.momentum if m.momentum is not None else 0.1),
                   "affine": bool(m.affine)}
-
-
-def _spp(m, x):
-    return "spp", {"levels": [int(v) for v in m.levels], "mode": getattr(m, "mode", "max")}
 
 
 def _ln(m, x):
@@ -100,27 +71,19 @@ def _simple(kind):
     return lambda m, x: (kind, {})
 
 
-#: torch module class name -> rule(module, input shape) -> (netc kind, parameters)
+#: torch module class name -> rule(module, input shape) -> (netc kind, parameters): the modules no kind
+#: declares (``Kind.torch_modules``)
 MODULES = {
     "Conv2d": _conv,
     "Linear": lambda m, x: ("fc", {"out": m.out_features, "bias": m.bias is not None}),
-    "MaxPool2d": _pool("maxpool"), "AvgPool2d": _pool("avgpool"),
-    "AdaptiveAvgPool2d": _adaptive_avg, "AdaptiveMaxPool2d": _adaptive_max,
     "BatchNorm2d": _bn, "BatchNorm1d": _bn,
-    "LocalResponseNorm": _lrn, "WithinChannelLRN": _lrn,
-    "Dropout": lambda m, x: ("dropout", {"p": float(m.p)}), "Dropout2d": lambda m, x: ("dropout", {"p": float(m.p)}),
     "ReLU": _simple("relu"), "Sigmoid": _simple("sigmoid"), "Tanh": _simple("tanh"),
-    "Softmax": _simple("softmax"), "Flatten": _simple("flatten"), "Identity": _simple("identity"),
-    "SPP": _spp, "InputGuard": _simple("identity"),
+    "Flatten": _simple("flatten"), "Identity": _simple("identity"), "InputGuard": _simple("identity"),
     "ReLU6": _simple("relu6"), "Hardswish": _simple("hardswish"), "Hardsigmoid": _simple("hardsigmoid"),
     "SiLU": _simple("silu"), "GELU": _gelu,
-    "SelfAttention": lambda m, x: ("mhsa", {"heads": int(m.heads), "bias": m.in_proj_bias is not None,
-                                            "dropout": float(m.dropout)}),
     "ConvTranspose2d": _upconv, "LayerNorm2d": _ln, "LayerNorm": _ln,
-    "DropPath": lambda m, x: ("droppath", {"p": float(getattr(m, "p", getattr(m, "drop_prob", 0.0)))}),
     "LayerScale": lambda m, x: ("layerscale", {"init": float(getattr(m, "init_value", 1e-5))}),
     "BatchNormAct2d": lambda m, x: (*_bn(m, x), _act_of(m)),
-    "Attention": lambda m, x: _timm_attention(m),
 }
 
 
@@ -131,7 +94,7 @@ def module_rule(m):
     rule = MODULES.get(name)
     if rule is not None:
         return rule
-    kinds = _declared().get(name)
+    kinds = _kinds().reading("torch_modules", name)
     if not kinds:
         return None
 
@@ -144,19 +107,50 @@ def module_rule(m):
     return read
 
 
-def _declared() -> dict:
-    """{torch module class name: [kinds that declare it]} over the built-in kinds."""
-    global _DECLARED
-    if _DECLARED is None:
-        from netc.kinds import DEFAULT
-        _DECLARED = {}
-        for k in DEFAULT.kinds.values():
-            for name in getattr(k, "torch_modules", ()):
-                _DECLARED.setdefault(name, []).append(k)
-    return _DECLARED
+def _kinds():
+    """The registry whose kinds' declarations are read (the built-in kinds and the process's registrations)."""
+    from netc.kinds import DEFAULT
+    return DEFAULT
 
 
-_DECLARED: dict | None = None
+def _kind(name):
+    """The Kind named ``name`` (None for a name no kind has)."""
+    return _kinds().get(name) if isinstance(name, str) else None
+
+
+def _stochastic(kind) -> bool:
+    """Random in training only (dropout, drop path): a rate of 0 computes nothing."""
+    k = _kind(kind)
+    return k is not None and k.stochastic
+
+
+def declared_function(n):
+    """The kind that declares the torch function or tensor method an fx node calls (``Kind.torch_functions``:
+    ``F.max_pool2d``, ``torch.softmax``, ``x.softmax``), or None. The in-place form (``relu_``) reads as the
+    function."""
+    import torch
+    import torch.nn.functional as F
+    if n.op == "call_method":
+        name = n.target if isinstance(n.target, str) and hasattr(torch.Tensor, n.target) else None
+    else:
+        name = getattr(n.target, "__name__", None)
+        if not isinstance(name, str) or not (getattr(torch, name, None) is n.target or
+                                             getattr(F, name, None) is n.target):
+            name = None
+    if name is None:
+        return None
+    if name.endswith("_") and not name.startswith("_"):
+        name = name[:-1]
+    kinds = _kinds().reading("torch_functions", name)
+    return kinds[0] if kinds else None
+
+
+def call_args(k, args, kwargs) -> SimpleNamespace:
+    """A call's arguments after the input (``args``) and by keyword, named by ``k.torch_args``: what
+    ``k.torch_params`` reads, as it reads a module's attributes."""
+    a = dict(zip(k.torch_args, args))
+    a.update({key: v for key, v in kwargs.items() if key != "input"})
+    return SimpleNamespace(**a)
 
 
 def _act_of(m):
@@ -173,28 +167,6 @@ def _act_of(m):
     return kind
 
 
-def _timm_attention(m):
-    """timm's ViT attention: qkv and proj Linear layers around scaled dot-product attention (mhsa)."""
-    if not _timm_attention_fits(m):
-        raise ValueError("an attention with normalised queries/keys or without a qkv projection")
-    drop = getattr(m, "attn_drop", None)
-    return "mhsa", {"heads": int(m.num_heads), "bias": m.qkv.bias is not None,
-                    "dropout": float(getattr(drop, "p", 0.0) or 0.0)}
-
-
-def _timm_attention_fits(m) -> bool:
-    qkv, proj = getattr(m, "qkv", None), getattr(m, "proj", None)
-    if type(qkv).__name__ != "Linear" or type(proj).__name__ != "Linear" or not hasattr(m, "num_heads"):
-        return False
-    if (qkv.bias is None) != (proj.bias is None) or qkv.out_features != 3 * qkv.in_features:
-        return False
-    for extra in ("q_norm", "k_norm", "norm"):
-        sub = getattr(m, extra, None)
-        if sub is not None and type(sub).__name__ != "Identity":
-            return False
-    return float(getattr(getattr(m, "proj_drop", None), "p", 0.0) or 0.0) == 0.0
-
-
 def _is_leaf(m) -> bool:
     """timm's layers that are one netc kind (or a few, ``MACROS``) are read whole rather than traced
     through: their forward reads shapes (``x.ndim``), permutes to channels last or partitions windows."""
@@ -202,8 +174,9 @@ def _is_leaf(m) -> bool:
     if not cls.__module__.startswith("timm."):
         return False
     if cls.__name__ == "Attention":
-        return _timm_attention_fits(m)
-    return cls.__name__ in MODULES or cls.__name__ in MACROS or cls.__name__ in _declared()
+        from netc.kinds.attention import timm_attention_fits
+        return timm_attention_fits(m)
+    return cls.__name__ in MODULES or cls.__name__ in MACROS or bool(_kinds().reading("torch_modules", cls.__name__))
 
 
 def _swin_block(m, x):
@@ -216,10 +189,11 @@ def _swin_block(m, x):
     act = _act_of(type("A", (), {"act": mlp.act})())
     if type(mlp.norm).__name__ != "Identity":
         raise ValueError("a norm inside the MLP")
-    dp = [MODULES["DropPath"](d, x)[1]["p"] if type(d).__name__ == "DropPath" else None
+    dp = [module_rule(d)(d, x)[1]["p"] if type(d).__name__ == "DropPath" else None
           for d in (m.drop_path1, m.drop_path2)]
-    attn = ("window_attention", {"heads": int(a.num_heads), "window": int(ws[0]), "shift": int(ss[0]),
-                                 "bias": a.qkv.bias is not None, "dropout": float(a.attn_drop.p)}, None)
+    wa = _kind("window_attention")      # timm's WindowAttention leaves the shift to the block: read with it
+    attn = (wa.kind, wa.torch_params(SimpleNamespace(heads=a.num_heads, window=ws[0], shift=ss[0], qkv=a.qkv,
+                                                     dropout=a.attn_drop.p), x), None)
     first = [("norm1", *_ln(m.norm1, x), None), ("attn", *attn)] + \
         ([("drop_path1", "droppath", {"p": dp[0]}, None)] if dp[0] else [])
     second = [("norm2", *_ln(m.norm2, x), None),
@@ -255,9 +229,7 @@ def _fn_names():
         torch.relu: "relu", torch.relu_: "relu", F.relu: "relu", torch.sigmoid: "sigmoid", torch.tanh: "tanh",
         F.sigmoid: "sigmoid", F.tanh: "tanh",
         torch.flatten: "flatten", torch.cat: "concat", torch.concat: "concat", operator.add: "add",
-        torch.add: "add", operator.iadd: "add", torch.softmax: "softmax", F.softmax: "softmax",
-        F.dropout: "dropout", F.adaptive_avg_pool2d: "adaptive_avgpool", F.max_pool2d: "maxpool",
-        F.avg_pool2d: "avgpool",
+        torch.add: "add", operator.iadd: "add",
         F.relu6: "relu6", F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", F.silu: "silu", F.gelu: "gelu",
         F.batch_norm: "bn", F.layer_norm: "ln", operator.imul: "mul", F.channel_shuffle: "shuffle", torch.channel_shuffle: "shuffle",
         operator.mul: "mul", torch.mul: "mul", layers.center_crop: "crop", layers.crop_at: "crop_at",
@@ -270,7 +242,7 @@ def _fn_names():
 
 
 METHODS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "sigmoid_": "sigmoid", "tanh": "tanh",
-           "flatten": "flatten", "view": "flatten", "reshape": "flatten", "softmax": "softmax", "add": "add",
+           "flatten": "flatten", "view": "flatten", "reshape": "flatten", "add": "add",
            "add_": "add", "mul": "mul", "mul_": "mul", "mean": "mean", "permute": "permute",
            "transpose": "transpose", "contiguous": "identity", "narrow": "chunk", "chunk": "chunks",
            "split": "chunks"}
@@ -410,11 +382,12 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
                 rule = module_rule(m)
                 if rule is None:
                     raise ImportError_(f"node {n.name} calls {n.target}, a {type(m).__name__}, which has no netc "
-                                       f"kind", hint="netc.importers.fx_import.MODULES maps torch modules to netc kinds")
+                                       f"kind", hint="a kind names the torch modules it reads (Kind.torch_modules); "
+                                                     "netc.importers.fx_import.MODULES reads a few more")
                 kind, params, *act = rule(m, x_shape)
             except (ValueError, AttributeError, TypeError) as e:
                 raise ImportError_(f"node {n.name} ({type(m).__name__} {n.target}): {e} has no netc form") from None
-            if kind == "identity" or (kind in ("dropout", "droppath") and not params.get("p") and spec is None):
+            if kind == "identity" or (_stochastic(kind) and not params.get("p") and spec is None):
                 env[n.name] = ins(n)[0]     # (a dropout of rate 0 computes nothing: written where a spec had it)
                 continue
             add(n, kind, params, ins(n)[:1], type(m).__name__, act[0] if act else None)
@@ -457,7 +430,8 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
         name = f"{os.path.basename(str(meta.get('spec', '')))}:{meta['config']} compiled by netc"
     head = main is not None and main.kind == "fc"
     if spec is not None:     # the spec it was compiled from says whether it ends in a soft-max
-        head = spec.node(spec.output).kind == "softmax" and not named
+        out = spec.node(spec.output).layer_kind
+        head = out is not None and out.role == "prob" and not named
         _spec_kinds(layers, spec)
     size = (int(c), int(h), int(w))
     if spec is not None and not isinstance(spec.input_shape[1], int):
@@ -480,7 +454,12 @@ def _to_net(gm, graph, shapes: dict, x, module) -> Net:
 
 
 #: kinds that act on each position's channels alone: the same on a map as on its tokens channels last
-_PER_POSITION = (*ACT_KINDS, "ln", "fc", "dropout", "droppath", "layerscale")
+#: (and the stochastic ones, dropout and drop path: the identity at inference)
+_PER_POSITION = (*ACT_KINDS, "ln", "fc", "layerscale")
+
+
+def _per_position(kind) -> bool:
+    return kind in _PER_POSITION or _stochastic(kind)
 
 
 def _layouts(layers: list, outputs: list) -> list:
@@ -498,7 +477,7 @@ def _layouts(layers: list, outputs: list) -> list:
         if t.kind != "to_tokens" or t.params.get("flat") or t.name in outs:
             continue
         chain, at = [], t
-        while len(users.get(at.name, [])) == 1 and users[at.name][0].kind in _PER_POSITION \
+        while len(users.get(at.name, [])) == 1 and _per_position(users[at.name][0].kind) \
                 and at.name not in outs:
             at = users[at.name][0]
             chain.append(at)
@@ -754,8 +733,26 @@ def _parts(n, shapes: dict) -> list[int]:
     return sizes
 
 
+def _declared_call(n, k, add, ins, shapes) -> None:
+    """A call of a function kind ``k`` declares (``F.max_pool2d(x, 3, 2)``, ``torch.softmax(x, 1)``): its
+    arguments read by the kind, as a module's attributes (``Kind.torch_args``)."""
+    x = n.args[0] if n.args else n.kwargs.get("input")
+    try:
+        params = k.torch_params(call_args(k, n.args[1:], n.kwargs), shapes.get(getattr(x, "name", None)))
+    except (ValueError, AttributeError, TypeError) as e:
+        raise ImportError_(f"node {n.name} ({n.format_node()}): {e} has no netc form") from None
+    if params is None:
+        raise ImportError_(f"node {n.name} ({n.format_node()}): a call netc has no kind for")
+    add(n, k.kind, params, ins(n)[:1], getattr(n.target, "__name__", str(n.target)))
+
+
 def _function(n, fns, add, ins, env, shapes, crops, tensors, layers) -> None:
     kind = fns.get(n.target) if n.op == "call_function" else METHODS.get(n.target)
+    if kind is None:
+        declared = declared_function(n)
+        if declared is not None:
+            _declared_call(n, declared, add, ins, shapes)
+            return
     if kind == "chunks":        # x.chunk(2, 1) / torch.split(...): a tuple, read part by part where indexed
         crops[("parts", n.name)] = (ins(n)[0], _parts(n, shapes))
         return
@@ -891,7 +888,8 @@ def _function(n, fns, add, ins, env, shapes, crops, tensors, layers) -> None:
     if kind is None:
         what = getattr(n.target, "__name__", str(n.target))
         raise ImportError_(f"node {n.name} calls {what}, which has no netc kind",
-                           hint="netc.importers.fx_import maps torch functions to netc kinds (FUNCTIONS, METHODS)")
+                           hint="a kind names the torch functions it reads (Kind.torch_functions); "
+                                "netc.importers.fx_import reads a few more (_fn_names, METHODS)")
     inputs = ins(n)
     if kind == "crop":      # center_crop(x, ref): read back as the concat(crop) that reads it
         crops[n.name] = inputs[0]
@@ -948,24 +946,6 @@ def _function(n, fns, add, ins, env, shapes, crops, tensors, layers) -> None:
     if kind == "shuffle":
         params = {"groups": int(n.args[1] if len(n.args) > 1 else n.kwargs["groups"])}
         inputs = inputs[:1]
-    if kind == "dropout":
-        params = {"p": float(n.kwargs.get("p", n.args[1] if len(n.args) > 1 else 0.5))}
-    if kind in (*ACT_KINDS, "softmax", "dropout", "cls_token", "pos_embed"):
+    if kind in (*ACT_KINDS, "cls_token", "pos_embed"):
         inputs = inputs[:1]
-    if kind in ("maxpool", "avgpool") and n.op == "call_function":     # F.max_pool2d(x, k, stride, pad, ...)
-        names = ("input", "kernel_size", "stride", "padding") + \
-            (("dilation", "ceil_mode") if kind == "maxpool" else ("ceil_mode", "count_include_pad"))
-        a = dict(zip(names, n.args))
-        a.update(n.kwargs)
-        if a.get("return_indices") or a.get("divisor_override"):
-            raise ImportError_(f"node {n.name} ({n.format_node()}): a pooling netc has no kind for")
-        k = a["kernel_size"]
-        stride = a.get("stride") or k
-        m = type("Pool", (), {"kernel_size": k, "stride": stride, "padding": a.get("padding", 0),
-                              "ceil_mode": a.get("ceil_mode", False), "dilation": a.get("dilation", 1),
-                              "count_include_pad": a.get("count_include_pad", True)})()
-        add(n, kind, _pool(kind)(m, None)[1], inputs[:1], n.target.__name__)
-        return
-    if kind in ("maxpool", "avgpool", "adaptive_avgpool"):
-        raise ImportError_(f"node {n.name}: functional pooling ({n.target.__name__}) is not read yet; use the nn module")
     add(n, kind, params, inputs, getattr(n.target, "__name__", str(n.target)))

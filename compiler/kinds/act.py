@@ -59,6 +59,12 @@ class Softmax(Kind):
     table_word = "softmax"
     doc = "soft-max over classes; at the end of a network it is the output layer (see `output`)"
 
+    torch_modules, torch_functions = ("Softmax",), ("softmax",)
+    aten = ("aten.softmax.int", "aten._softmax.default")
+
+    def torch_params(self, m, x):
+        return {}
+
     def paper(self, p):
         return "soft-max"
 

@@ -44,6 +44,17 @@ class SelfAttention(Kind):
     doc = ("multi-head self-attention over a token sequence (torch's scaled_dot_product_attention, with "
            "nn.MultiheadAttention's parameters): mhsa(12); 4·D² + 4·D parameters")
 
+    torch_modules = ("SelfAttention", "Attention")      # netc's own; timm's ViT attention
+
+    def torch_params(self, m, x):
+        if type(m).__name__ == "SelfAttention":
+            return {"heads": int(m.heads), "bias": m.in_proj_bias is not None, "dropout": float(m.dropout)}
+        if not timm_attention_fits(m):
+            raise ValueError("an attention with normalised queries/keys or without a qkv projection")
+        drop = getattr(m, "attn_drop", None)
+        return {"heads": int(m.num_heads), "bias": m.qkv.bias is not None,
+                "dropout": float(getattr(drop, "p", 0.0) or 0.0)}
+
     def paper(self, p):
         return f"MSA({p.heads})" if p.pos == "none" else f"MSA({p.heads}, pos={p.pos})"
 
@@ -80,6 +91,21 @@ class SelfAttention(Kind):
 
     def init(self, m):
         m.reset_parameters()
+
+
+def timm_attention_fits(m) -> bool:
+    """timm's ViT attention is mhsa: qkv and proj Linear layers around scaled dot-product attention, no norm
+    of the queries and keys, no dropout after the projection."""
+    qkv, proj = getattr(m, "qkv", None), getattr(m, "proj", None)
+    if type(qkv).__name__ != "Linear" or type(proj).__name__ != "Linear" or not hasattr(m, "num_heads"):
+        return False
+    if (qkv.bias is None) != (proj.bias is None) or qkv.out_features != 3 * qkv.in_features:
+        return False
+    for extra in ("q_norm", "k_norm", "norm"):
+        sub = getattr(m, extra, None)
+        if sub is not None and type(sub).__name__ != "Identity":
+            return False
+    return float(getattr(getattr(m, "proj_drop", None), "p", 0.0) or 0.0) == 0.0
 
 
 class WindowParams(Params):

@@ -57,6 +57,7 @@ class Kind:
     activation_fn: ClassVar[bool] = False        # usable as act=NAME on a layer with weights
     functional: ClassVar[bool] = False           # lowers to a function call, not a submodule
     hidden_in_tables: ClassVar[bool] = False
+    stochastic: ClassVar[bool] = False           # random in training only, the identity at inference (dropout)
     # foreign names: the ONNX operators this kind is, one node each, with the attribute values they must
     # have ({"HardSigmoid": {"alpha": 1 / 6, "beta": 0.5}}); the ONNX importer reads them from here
     onnx: ClassVar[dict[str, dict]] = {}
@@ -66,6 +67,10 @@ class Kind:
     # foreign names: torch functions and tensor methods this kind is, by name as torch.fx records them
     # (``"max_pool2d"`` for F.max_pool2d, ``"softmax"`` for torch.softmax and x.softmax)
     torch_functions: ClassVar[tuple[str, ...]] = ()
+    # the arguments of such a function (and of its ATen operator) after the input, in order
+    # (``("kernel_size", "stride", ...)`` for max_pool2d): a call is read by :meth:`torch_params` as a module
+    # whose attributes are the arguments it was given, by these names (those left out are absent)
+    torch_args: ClassVar[tuple[str, ...]] = ()
     # foreign names: ATen operators as torch.export records them (``"aten.max_pool2d.default"``); the
     # in-place form (``aten.relu_.default``) reads as its operator
     aten: ClassVar[tuple[str, ...]] = ()

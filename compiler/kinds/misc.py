@@ -21,6 +21,13 @@ class Dropout(Kind):
     hidden_in_tables = True
     doc = "dropout with drop probability p (default 0.5): dropout(0.5)"
 
+    stochastic = True
+    torch_modules, torch_functions = ("Dropout", "Dropout2d"), ("dropout",)
+    aten, torch_args = ("aten.dropout.default",), ("p",)
+
+    def torch_params(self, m, x):
+        return {"p": float(getattr(m, "p", 0.5))}
+
     def paper(self, p: DropoutParams):
         return f"dropout({num(p.p)})"
 
@@ -44,6 +51,11 @@ class DropPath(Kind):
     hidden_in_tables = True
     doc = ("stochastic depth: in training, drops a residual branch for a whole sample with probability p "
            "(scaling the kept ones by 1/(1-p)); the identity at inference: drop-path(0.1)")
+    stochastic = True
+    torch_modules = ("DropPath",)       # timm's and netc's
+
+    def torch_params(self, m, x):
+        return {"p": float(getattr(m, "p", getattr(m, "drop_prob", 0.0)))}
 
     def paper(self, p):
         return f"drop-path({num(p.p)})"

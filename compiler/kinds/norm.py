@@ -16,6 +16,12 @@ class LRN(Kind):
     doc = ("local response normalisation with Krizhevsky et al.'s constants (n=5, alpha=1e-4, beta=0.75, k=2), "
            "alpha in the paper's convention; convention=torch|caffe takes PyTorch's")
 
+    torch_modules = ("LocalResponseNorm", "WithinChannelLRN")     # torch's, and netc's own within a channel
+
+    def torch_params(self, m, x):
+        region = "within" if type(m).__name__ == "WithinChannelLRN" else "across"
+        return {"size": m.size, "alpha": float(m.alpha), "beta": float(m.beta), "k": float(m.k), "region": region}
+
     def paper(self, p):
         return "LRN"
 

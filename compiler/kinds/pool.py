@@ -15,6 +15,19 @@ class _Pool(Kind):
     positional = ("k", "stride")
     op = "max"
 
+    def torch_params(self, m, x):
+        """nn.MaxPool2d / nn.AvgPool2d, or a call of F.max_pool2d / F.avg_pool2d (its arguments by name)."""
+        if getattr(m, "return_indices", False) or getattr(m, "divisor_override", None):
+            raise ValueError("a pooling that returns indices or divides by another count")
+        k = m.kernel_size
+        p = {"k": _one(k), "stride": _one(getattr(m, "stride", None) or k), "pad": _one(getattr(m, "padding", 0)),
+             "ceil": bool(getattr(m, "ceil_mode", False))}
+        if self.op == "avg" and not getattr(m, "count_include_pad", True):
+            p["count_include_pad"] = False
+        if self.op == "max" and _pair(getattr(m, "dilation", 1)) != (1, 1):
+            p["dilation"] = _one(m.dilation)
+        return p
+
     def from_paper(self, m):
         k, k2, s = m.groups()
         out: dict = {}
@@ -54,6 +67,8 @@ class MaxPool(_Pool):
     kind, words, table_word = "maxpool", ("maxpool", "max-pool", "max_pool", "mpool"), "max pool"
     paper_re = re.compile(r"^(?:maxpool|max-pool|max_pool)(\d+)(?:x(\d+))?(?:/(\d+))?$")
     doc = "max pooling, 2x2 stride 2 by default: maxpool, maxpool3/2, maxpool3/2(ceil)"
+    torch_modules, torch_functions, aten = ("MaxPool2d",), ("max_pool2d",), ("aten.max_pool2d.default",)
+    torch_args = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
 
     def module(self, node, ins):
         from torch import nn
@@ -66,6 +81,8 @@ class AvgPool(_Pool):
     paper_re = re.compile(r"^(?:avgpool|avg-pool|avg_pool|avepool)(\d+)(?:x(\d+))?(?:/(\d+))?$")
     op = "avg"
     doc = "average pooling: avgpool7/1, avgpool5/3"
+    torch_modules, torch_functions, aten = ("AvgPool2d",), ("avg_pool2d",), ("aten.avg_pool2d.default",)
+    torch_args = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
 
     def module(self, node, ins):
         from torch import nn
@@ -77,6 +94,12 @@ class AvgPool(_Pool):
                             hint="remove dilation=, or use maxpool")
         return nn.AvgPool2d(p.kernel(), p.strides(), p.padding(), ceil_mode=p.ceil,
                             count_include_pad=p.count_include_pad)
+
+
+def _one(v):
+    """A size as netc writes it: one number where height and width agree, else [h, w]."""
+    h, w = _pair(v)
+    return h if h == w else [h, w]
 
 
 def _whole_map_rf(rf_in, ins):
@@ -110,6 +133,13 @@ class GlobalMaxPool(GlobalAvgPool):
     doc = "global max pooling: C x H x W -> C x 1 x 1"
     onnx = {"GlobalMaxPool": {}}
 
+    torch_modules = ("AdaptiveMaxPool2d",)
+
+    def torch_params(self, m, x):
+        if _pair(m.output_size) != (1, 1):
+            raise ValueError("adaptive max pooling to more than 1x1")
+        return {}
+
     def paper(self, p):
         return "global-maxpool"
 
@@ -125,6 +155,11 @@ class AdaptiveAvgPool(Kind):
     accepts, family, table_word = (MAP,), "pool", "adaptive avg pool"
     positional = ("out",)
     doc = "adaptive average pooling to a fixed grid: adaptive-avgpool(7) (torchvision's AdaptiveAvgPool2d)"
+    torch_modules, torch_functions = ("AdaptiveAvgPool2d",), ("adaptive_avg_pool2d",)
+    aten, torch_args = ("aten.adaptive_avg_pool2d.default",), ("output_size",)
+
+    def torch_params(self, m, x):
+        return {"out": _one(m.output_size)}
 
     def paper(self, p):
         return f"adaptive-avgpool({p.out if isinstance(p.out, int) else list(p.out)})"
@@ -151,6 +186,10 @@ class SPP(Kind):
     accepts, family, table_word = (MAP,), "spp", "spatial pyramid pool"
     positional = ("levels",)
     doc = "spatial pyramid pooling: spp[6,3,2,1] max-pools each level into n x n bins -> C * sum(n^2), any H and W"
+    torch_modules = ("SPP",)        # netc's own
+
+    def torch_params(self, m, x):
+        return {"levels": [int(v) for v in m.levels], "mode": getattr(m, "mode", "max")}
 
     def paper(self, p: SPPParams):
         return "spp[" + ",".join(str(n) for n in p.levels) + "]"
