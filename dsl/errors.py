@@ -3,10 +3,10 @@
 Every AST node and every IR node carries a :class:`Span`; every error netc reports is a
 :class:`NetcError` that renders as::
 
-    specs/vgg.net:14:5: error: unknown layer 'maxpol'
-       14 |     maxpol
-          |     ^~~~~~
-    hint: did you mean 'maxpool'?
+    specs/vgg.net:14:5: error: unknown layer 'rleu'
+       14 |     rleu
+          |     ^~~~
+    hint: did you mean 'relu'?
 """
 from __future__ import annotations
 

@@ -57,9 +57,9 @@ def _reset() -> None:
 def parse(text: str, filename: str = "<string>") -> ast.Module:
     """Parse the text of a .net file.
 
-    >>> m = parse("input 224x224 RGB\\nconv3-64\\nmaxpool\\nFC-10\\n")
+    >>> m = parse("input 224x224 RGB\\nconv3-64\\nmaxpool3/2\\nFC-10\\n")
     >>> [layer.word for chain in m.items[1:] for layer in chain.layers]
-    ['conv3-64', 'maxpool', 'FC-10']
+    ['conv3-64', 'maxpool3/2', 'FC-10']
     """
     if len(text.encode("utf-8", "surrogatepass")) > LIMITS["max_file_bytes"]:
         raise _too_large(filename, text[:1000])

@@ -7,10 +7,10 @@ which a layer may share a row with the same layer or one of its kind.
 >>> class L:  # a stand-in for an IR node: what alignment looks at
 ...     def __init__(self, paper, kind): self.paper, self.kind = paper, kind
 >>> al = Alignment(2); first = al.new(None)
->>> place_aligned(al, 0, [L("conv3-64", "conv"), L("maxpool", "maxpool")], -1, first)
->>> place_aligned(al, 1, [L("conv3-64", "conv"), L("LRN", "lrn"), L("maxpool", "maxpool")], 0, first)
+>>> place_aligned(al, 0, [L("conv3-64", "conv"), L("FC-10", "fc")], -1, first)
+>>> place_aligned(al, 1, [L("conv3-64", "conv"), L("BN", "bn"), L("FC-10", "fc")], 0, first)
 >>> [[c and c.paper for c in s.cells] for s in al.slots[1:]]
-[['conv3-64', 'conv3-64'], [None, 'LRN'], ['maxpool', 'maxpool']]
+[['conv3-64', 'conv3-64'], [None, 'BN'], ['FC-10', 'FC-10']]
 
 Both placements are linear in the table's size: rows are a linked list (a row is inserted below
 another in constant time), a table's rows are found by origin in a dictionary, and the sequence

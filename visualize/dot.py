@@ -271,7 +271,7 @@ def _noop(n: Node) -> bool:
     """A layer that passes its input through unchanged: identity, dropout(0), drop-path(0)."""
     if n.kind == "identity":
         return True
-    return n.kind in ("dropout", "droppath") and getattr(n.params, "p", None) == 0
+    return getattr(n.layer_kind, "family", None) == "drop" and getattr(n.params, "p", None) == 0
 
 
 def _units(ir: IR, depth: int | None, repeats: bool, ghosts: list[Node], runs: list[list[str]] = (),

@@ -1,12 +1,12 @@
 """A small table model and its four renderings: terminal, Markdown, HTML, LaTeX.
 
->>> t = Table([["A", "B"]], [Row([Cell("conv3-64"), Cell("conv3-64")]), Row([Cell("maxpool")], span=True),
+>>> t = Table([["A", "B"]], [Row([Cell("conv3-64"), Cell("conv3-64")]), Row([Cell("maxpool3/2")], span=True),
 ...           Row([Cell(""), Cell("LRN", bold=True)])], [])
 >>> print(t.render("markdown"))
 | A | B |
 |---|---|
 | conv3-64 | conv3-64 |
-| maxpool | maxpool |
+| maxpool3/2 | maxpool3/2 |
 |  | **LRN** |
 """
 from __future__ import annotations

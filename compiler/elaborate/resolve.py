@@ -7,6 +7,7 @@ parameters validated (pydantic), inheritance edits applied, and every layer name
 from __future__ import annotations
 
 import re
+import typing
 from typing import Any
 
 from pydantic import ValidationError
@@ -580,6 +581,7 @@ class _Resolver:
         sig = _Signature(kind.kind, kind.kind, [p for p in kind.positional if p not in from_word],
                          list(kind.Params.model_fields), flags=_flags(kind.Params),
                          alias=lambda n: _alias(kind, n), known=lambda n, a: self._known(kind, n, a))
+        sig.listed = _listed(kind)
         got = self._bind_args(sig, layer.args or [], env, preset={k for k, v in raw.items() if v[2] == "word"},
                               word=layer.word)
         if got is None:
@@ -645,8 +647,8 @@ class _Resolver:
         return out if ok else None
 
     def _too_many_hint(self, sig: "_Signature", args: list[ast.Arg], env: dict) -> str:
-        if sig.word == "spp":
-            return "write the levels as a list: spp[" + ", ".join(
+        if sig.listed:      # a kind whose first argument is a list: spp[6, 3, 2, 1]
+            return f"write the {sig.listed} as a list: {sig.word}[" + ", ".join(
                 str(self._value(x.value, env)) for x in args if x.name is None) + "]"
         taken = sig.positional
         return (f"{sig.word} takes {len(taken)} by position here ({', '.join(taken) or 'none'}); "
@@ -878,11 +880,18 @@ class _Signature:
     def __init__(self, callee: str, word: str, positional: list[str], names: list[str], flags, alias, known):
         self.callee, self.word, self.positional, self.names = callee, word, positional, names
         self.flags, self.alias, self.known = flags, alias, known
+        self.listed: str | None = None      # the first positional parameter, where it takes a list
 
     @property
     def usage(self) -> str:
         return f"{self.word}({', '.join(self.names)})" if self.callee.startswith("block") else \
             f"{self.word}(name=value); parameters: {', '.join(self.names) or 'none'}"
+
+
+def _listed(kind: Kind) -> str | None:
+    """The kind's first positional parameter where it holds a list (spp's levels), else None."""
+    field = kind.Params.model_fields.get(kind.positional[0]) if kind.positional else None
+    return kind.positional[0] if field is not None and typing.get_origin(field.annotation) in (tuple, list) else None
 
 
 def _values_key(model, data: dict) -> tuple | None:

@@ -74,7 +74,7 @@ def build_graph(ir: IR, with_aux: bool, output_mode: str) -> fx.Graph:
         result = {k: env[n] for k, n in ir.outputs.items()}
     else:
         result = env[ir.output]
-        if output_mode == "probs" and ir.node(ir.output).kind != "softmax":   # `output probs`, no soft-max layer
+        if output_mode == "probs" and getattr(ir.node(ir.output).layer_kind, "role", None) != "prob":   # no soft-max
             result = _fn(g, torch.softmax, (result, 1), "probs")
     if with_aux and ir.aux:
         result = (result, *(env[a.output] for a in ir.aux))

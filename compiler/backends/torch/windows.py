@@ -237,7 +237,8 @@ def window_plan(ir) -> WindowPlan | None:
     """The plan for a network with an SPP layer on its main path; None without one."""
     from netc.types.dims import Sym
     from netc.backends.torch.codegen import target
-    spps = [n for n in ir.layers(aux=False) if n.kind == "spp"]
+    from netc.kinds.pool import SPP
+    spps = [n for n in ir.layers(aux=False) if isinstance(n.layer_kind, SPP)]
     if not spps:
         return None
     n = spps[0]

@@ -179,11 +179,11 @@ class Analysis:
 def analyse(uri: str, text: str, version: int | None = None) -> Analysis:
     """Parse and check a document: every error, and the IR of every configuration.
 
-    >>> a = analyse("file:///tmp/probe.net", "input 32x32 RGB\\nconv3-16\\nmaxpol\\n")
+    >>> a = analyse("file:///tmp/probe.net", "input 32x32 RGB\\nconv3-16\\nrleu\\n")
     >>> [(d.range.start.line, d.range.start.character, d.message) for d in a.diagnostics]
-    [(2, 0, "unknown layer 'maxpol'\\nhint: did you mean 'maxpool'?")]
+    [(2, 0, "unknown layer 'rleu'\\nhint: did you mean 'relu'?")]
     >>> a.fixes[0].text, list(a.irs)
-    ('maxpool', ['main'])
+    ('relu', ['main'])
     """
     path = uri_to_path(uri)
     a = Analysis(uri, version, text, path, text.split("\n"))
