@@ -19,37 +19,6 @@ from netc.importers.graph import ImportError_, Layer, Net, split_joins
 from netc.importers.structure import ACT_KINDS, JOINS
 
 
-def _pair(v):
-    return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
-
-
-def _one(v):
-    h, w = _pair(v)
-    return h if h == w else [h, w]
-
-
-def _conv(m, x):
-    if m.padding_mode != "zeros":
-        raise ValueError(f"padding_mode={m.padding_mode}")
-    pad = m.padding
-    if isinstance(pad, str):      # 'same' / 'valid'
-        k, d = _pair(m.kernel_size), _pair(m.dilation)
-        pad = (0, 0) if pad == "valid" else (d[0] * (k[0] - 1) // 2, d[1] * (k[1] - 1) // 2)
-    p = {"out": m.out_channels, "k": _one(m.kernel_size), "stride": _one(m.stride), "pad": _one(pad),
-         "groups": m.groups, "bias": m.bias is not None}
-    if _pair(m.dilation) != (1, 1):
-        p["dilation"] = _one(m.dilation)
-    return "conv", p
-
-
-def _upconv(m, x):
-    if m.padding_mode != "zeros" or _pair(m.dilation) != (1, 1):
-        raise ValueError(f"padding_mode={m.padding_mode}, dilation={m.dilation}")
-    p = {"out": m.out_channels, "k": _one(m.kernel_size), "stride": _one(m.stride), "pad": _one(m.padding),
-         "output_pad": _one(m.output_padding), "groups": m.groups, "bias": m.bias is not None}
-    return "upconv", p
-
-
 def _bn(m, x):
     return "bn", {"eps": float(m.eps), "momentum": float(m.momentum if m.momentum is not None else 0.1),
                   "affine": bool(m.affine)}
@@ -74,15 +43,12 @@ def _simple(kind):
 #: torch module class name -> rule(module, input shape) -> (netc kind, parameters): the modules no kind
 #: declares (``Kind.torch_modules``)
 MODULES = {
-    "Conv2d": _conv,
-    "Linear": lambda m, x: ("fc", {"out": m.out_features, "bias": m.bias is not None}),
     "BatchNorm2d": _bn, "BatchNorm1d": _bn,
     "ReLU": _simple("relu"), "Sigmoid": _simple("sigmoid"), "Tanh": _simple("tanh"),
     "Flatten": _simple("flatten"), "Identity": _simple("identity"), "InputGuard": _simple("identity"),
     "ReLU6": _simple("relu6"), "Hardswish": _simple("hardswish"), "Hardsigmoid": _simple("hardsigmoid"),
     "SiLU": _simple("silu"), "GELU": _gelu,
-    "ConvTranspose2d": _upconv, "LayerNorm2d": _ln, "LayerNorm": _ln,
-    "LayerScale": lambda m, x: ("layerscale", {"init": float(getattr(m, "init_value", 1e-5))}),
+    "LayerNorm2d": _ln, "LayerNorm": _ln,
     "BatchNormAct2d": lambda m, x: (*_bn(m, x), _act_of(m)),
 }
 
