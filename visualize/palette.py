@@ -48,7 +48,7 @@ CUSTOM = Style("#ffffff", "#555555")
 
 #: diagram family (a kind's ``family``, netc.kinds) -> style; a test checks every kind's family is here
 FAMILY_STYLES: dict[str, Style] = {
-    "conv": CONV, "fc": FC, "pool": POOL, "spp": SPP, "norm": NORM, "drop": DROP, "act": ACT, "join": JOIN,
+    "conv": CONV, "fc": FC, "pool": POOL, "pyramid": SPP, "norm": NORM, "drop": DROP, "act": ACT, "join": JOIN,
     "resize": RESIZE, "attention": ATTENTION, "embed": EMBED, "input": INPUT, "custom": CUSTOM, "block": BLOCK,
 }
 

@@ -365,8 +365,29 @@ def _lines(items: list) -> int:
     return n
 
 
+def _tail_word(l: Layer) -> bool:
+    """A dropout, a flatten, a soft-max: what ends a block rather than starting one."""
+    from netc.kinds import DEFAULT
+    from netc.kinds.misc import Dropout, Flatten
+    k = DEFAULT.get(l.kind)
+    return isinstance(k, (Dropout, Flatten)) or _prob(l)
+
+
+def _prob(l: Layer) -> bool:
+    """A soft-max: the network's probabilities, never folded into a repetition."""
+    from netc.kinds import DEFAULT
+    return getattr(DEFAULT.get(l.kind), "role", None) == "prob"
+
+
+def _windowed_pool(l: Layer) -> bool:
+    """Max or average pooling over windows (DenseNet's transition ends with one)."""
+    from netc.kinds import DEFAULT
+    from netc.kinds.params import PoolParams
+    return getattr(DEFAULT.get(l.kind), "Params", None) is PoolParams
+
+
 def _may_start(it: Item) -> bool:
-    return not (it.kind == "layer" and (it.layer.kind in ACT_KINDS or it.layer.kind in ("dropout", "softmax", "flatten")))
+    return not (it.kind == "layer" and (it.layer.kind in ACT_KINDS or _tail_word(it.layer)))
 
 
 def _weighty(it: Item) -> bool:
@@ -604,7 +625,7 @@ def shape_name(items: list) -> str:
     if any(_depthwise(l) for l in convs):
         ks = [_pair(l.params.get("k"))[0] for l in convs]
         return "inverted" if len(convs) == 3 and ks[0] == 1 and ks[-1] == 1 else "separable"
-    if ls and ls[-1].kind in ("avgpool", "maxpool") and convs:
+    if ls and _windowed_pool(ls[-1]) and convs:
         return "transition"
     return "unit"
 
@@ -630,7 +651,7 @@ def _repeats(items: list) -> list:
                 prev.count += 1
                 prev.run.append(it)
             continue
-        if it.kind == "layer" and out and out[-1].kind in ("layer", "repeat") and it.layer.kind != "softmax":
+        if it.kind == "layer" and out and out[-1].kind in ("layer", "repeat") and not _prob(it.layer):
             prev = out[-1]
             first = prev.layer
             if _same_layer(first, it.layer) and (prev.count if prev.kind == "repeat" else 1) < most:

@@ -119,16 +119,24 @@ def _follow(name: str, drop: dict) -> str:
     return name
 
 
+def _passes_on(l: Layer) -> bool:
+    """A layer between a classifier's layers that computes nothing of its own: a dropout, an activation,
+    a flatten (what the kinds say: no weights, no change of what a position holds)."""
+    from netc.kinds import DEFAULT
+    k = DEFAULT.get(l.kind)
+    return k is not None and not k.weight and (k.activation_fn or k.family == "drop") and not k.layer_refs
+
+
 def _feeds_fc(l: Layer, consumers: dict, memo: dict | None = None) -> bool:
     """Whether ``l`` feeds only FC layers, through a chain of dropout / relu / flatten. Every layer
     on that chain has the same answer: ``memo`` keeps it, so a long chain is walked once."""
     memo = {} if memo is None else memo
     chain = [l.name]
     seen = consumers.get(l.name, [])
-    while len(seen) == 1 and seen[0].kind in ("dropout", "relu", "flatten") and seen[0].name not in memo:
+    while len(seen) == 1 and _passes_on(seen[0]) and seen[0].name not in memo:
         chain.append(seen[0].name)
         seen = consumers.get(seen[0].name, [])
-    if len(seen) == 1 and seen[0].name in memo and seen[0].kind in ("dropout", "relu", "flatten"):
+    if len(seen) == 1 and seen[0].name in memo and _passes_on(seen[0]):
         out = memo[seen[0].name]
     else:
         out = bool(seen) and all(c.kind == "fc" for c in seen)
@@ -168,12 +176,25 @@ def _pair(v, default=1):
     return (int(v[0]), int(v[1])) if isinstance(v, (list, tuple)) else (int(v), int(v))
 
 
-def pool_size(a: int, k: int, s: int, p: int, ceil: bool) -> int:
-    n = (a + 2 * p - k) / s
-    o = (math.ceil(n) if ceil else math.floor(n)) + 1
-    if ceil and (o - 1) * s >= a + p:      # the last window must start inside the input (Caffe, PyTorch)
-        o -= 1
-    return o
+def kind_shape(l: Layer, x: tuple, **change):
+    """The output size of ``l`` on an input of size ``x`` by its kind's own rule (:meth:`Kind.infer`),
+    with ``change`` applied to the parameters the importer read; None where the kind does not say."""
+    from netc.kinds import DEFAULT
+    from netc.types.tensortype import TensorType, layout_of
+    k = DEFAULT.get(l.kind)
+    if k is None:
+        return None
+    params = {f: v for f, v in {**l.params, **change}.items() if f in k.Params.model_fields}
+    try:
+        return tuple(k.infer(k.foreign_params(params), [TensorType(x, layout_of(x))]))
+    except Exception:   # noqa: BLE001 - parameters or a size the kind refuses: the check says so later
+        return None
+
+
+def _pools(kind: str) -> bool:
+    """A pooling kind (max, average, global, adaptive, pyramid): its kind gives its size."""
+    from netc.kinds import DEFAULT
+    return getattr(DEFAULT.get(kind), "role", None) == "pool"
 
 
 def _shape(l: Layer, ins: list):
@@ -190,21 +211,14 @@ def _shape(l: Layer, ins: list):
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (_pair(p.get("k")), _pair(p.get("stride")), _pair(p.get("pad"), 0),
                                                   _pair(p.get("dilation")))
         return (p["out"], (x[1] + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (x[2] + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
-    if l.kind in ("maxpool", "avgpool"):
-        (kh, kw), (sh, sw), (ph, pw) = _pair(p.get("k")), _pair(p.get("stride")), _pair(p.get("pad"), 0)
-        c = bool(p.get("ceil"))
-        return (x[0], pool_size(x[1], kh, sh, ph, c), pool_size(x[2], kw, sw, pw, c))
+    if _pools(l.kind):
+        return kind_shape(l, x)
     if l.kind == "upconv":
         (kh, kw), (sh, sw), (ph, pw), (oh, ow) = (_pair(p.get("k")), _pair(p.get("stride")), _pair(p.get("pad"), 0),
                                                   _pair(p.get("output_pad"), 0))
         return (p["out"], (x[1] - 1) * sh - 2 * ph + kh + oh, (x[2] - 1) * sw - 2 * pw + kw + ow)
     if l.kind == "fc":
         return (p["out"],)
-    if l.kind in ("gap", "gmp"):
-        return (x[0], 1, 1)
-    if l.kind == "adaptive_avgpool":
-        o = _pair(p.get("out"))
-        return (x[0], *o)
     if l.kind == "flatten":
         return (math.prod(x),)
     return x

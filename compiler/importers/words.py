@@ -4,9 +4,11 @@ the keyword arguments its defaults do not cover.
 from __future__ import annotations
 
 import math
+import struct
 
 from netc.importers.graph import Layer
-from netc.importers.structure import _Ctx, _pair, pool_size
+from netc.kinds.spell import with_args
+from netc.importers.structure import _Ctx, _pair, kind_shape
 
 
 def fmt_num(v) -> str:
@@ -30,7 +32,6 @@ def _dim(v) -> str:
 
 
 def word(ctx: _Ctx, l: Layer, width: str | None = None) -> str:
-    """The layer as the paper writes it, with the keyword arguments it needs."""
     p, kw = l.params, []
     out = width if width is not None else (
         "num_classes" if ctx.classes is not None and l.name == ctx.classifier else fmt_num(p.get("out")))
@@ -67,17 +68,6 @@ def word(ctx: _Ctx, l: Layer, width: str | None = None) -> str:
         w = f"patch{p['k']}-{out}" + ("(grid)" if p.get("grid") else "")
         if p.get("bias") is False:
             kw.append("bias=false")
-    elif k == "mhsa":
-        extra = (["bias=false"] if p.get("bias") is False else []) + \
-            ([f"dropout={fmt_num(p['dropout'])}"] if p.get("dropout") else [])
-        w = f"mhsa({', '.join([str(p['heads'])] + extra)})"
-    elif k == "window_attention":
-        shift, window = p.get("shift", 0), p.get("window", 7)
-        extra = [f"window={window}"] * (window != 7) + [f"shift={shift}"] * (shift not in (0, window // 2)) + \
-            (["bias=false"] if p.get("bias") is False else []) + \
-            ([f"dropout={fmt_num(p['dropout'])}"] if p.get("dropout") else []) + \
-            ["cosine=true"] * bool(p.get("cosine")) + ([f"cpb={p['cpb']}"] if p.get("cpb") else [])
-        w = f"{'SW-MSA' if shift else 'W-MSA'}({', '.join([str(p['heads'])] + extra)})"
     elif k == "patch_merge":
         extra = [f"eps={fmt_num(p['eps'])}"] if not _close(p.get("eps", 1e-5), 1e-5) else []
         args = ([str(p["out"])] if p.get("out") is not None else []) + extra + ["norm=post"] * (p.get("norm") == "post")
@@ -94,39 +84,6 @@ def word(ctx: _Ctx, l: Layer, width: str | None = None) -> str:
         w = f"FC-{out}"
         if p.get("bias") is False:
             kw.append("bias=false")
-    elif k in ("maxpool", "avgpool"):
-        kk, ss, pp = _pair(p.get("k")), _pair(p.get("stride")), _pair(p.get("pad"), 0)
-        ceil = bool(p.get("ceil")) and (not p.get("ceil_implicit") or _ceil_matters(ctx, l))
-        if kk == (2, 2) and ss == (2, 2) and pp == (0, 0) and p.get("count_include_pad", True):
-            w = k
-        elif kk[0] == kk[1] and ss[0] == ss[1]:
-            w = f"{k}{kk[0]}/{ss[0]}"
-        else:
-            w = k
-            kw += [f"k={fmt_num(list(kk))}", f"stride={fmt_num(list(ss))}"]
-        if pp != (0, 0):
-            kw.append(f"pad={pp[0]}" if pp[0] == pp[1] else f"pad=[{pp[0]}, {pp[1]}]")
-        if k == "avgpool" and p.get("count_include_pad") is False:
-            kw.append("count_include_pad=false")
-        if ceil:
-            kw.append("ceil")
-    elif k == "lrn":
-        w = "LRN"
-        size, alpha, beta, kk = p.get("size", 5), p.get("alpha", 1e-4), p.get("beta", 0.75), p.get("k", 1.0)
-        region = p.get("region", "across")
-        if region == "across" and size == 5 and _close(alpha, 5e-4) and _close(beta, 0.75) and _close(kk, 2.0):
-            pass   # Krizhevsky's constants
-        else:
-            if size != 5:
-                kw.append(f"size={size}")
-            kw.append(f"alpha={fmt_num(alpha)}")
-            if not _close(beta, 0.75):
-                kw.append(f"beta={fmt_num(beta)}")
-            if not _close(kk, 2.0):
-                kw.append(f"k={fmt_num(kk)}")
-            kw.append("convention=caffe")
-            if region != "across":
-                kw.append(f"region={region}")
     elif k == "bn":
         w = "bn"
         if not _close(p.get("eps", 1e-5), 1e-5):
@@ -145,47 +102,57 @@ def word(ctx: _Ctx, l: Layer, width: str | None = None) -> str:
             kw.append(f"eps={fmt_num(p['eps'])}")
         if p.get("affine") is False:
             kw.append("affine=false")
-    elif k == "dropout":
-        w = f"dropout({fmt_num(p.get('p', 0.5))})"
     elif k == "droppath":
         v = float(p.get("p", 0.0))     # a schedule's rate (0.2 * i / n): written as exactly as computed
         w = f"drop-path({fmt_num(v) if float(fmt_num(v)) == v else repr(v)})"
     elif k == "layerscale":
         w = f"layer-scale({fmt_num(p.get('init', 1e-6))})"
-    elif k == "softmax":
-        w = "soft-max"
-    elif k == "adaptive_avgpool":
-        o = _pair(p.get("out"))
-        w = f"adaptive-avgpool({o[0] if o[0] == o[1] else fmt_num(list(o))})"
-    elif k == "spp":
-        w = "spp[" + ",".join(str(x) for x in p["levels"]) + "]"
-        if p.get("mode", "max") != "max":
-            kw.append(f"mode={p['mode']}")
-    elif k == "upsample" and p.get("like") not in (None, "input"):     # the layer's name as the spec writes it
-        from netc.importers.printer import ref_name
-        w = _spelled(k, {**p, "like": ref_name(ctx, p["like"], 0)})
     else:
-        w = _spelled(k, p)
+        w = _spelled(ctx, l, width)
     if l.name in ctx.acts:
         kw.append(f"act={l.act or 'none'}")
-    if kw:
-        w += ("(" + ", ".join(kw) + ")") if "(" not in w else ""
-    return w
+    return with_args(w, kw)
 
 
-def _spelled(kind: str, params: dict) -> str:
-    """A kind the cases above do not cover, as the kind itself writes it (``to-tokens(flat)``)."""
+def _spelled(ctx: _Ctx, l: Layer, width: str | None) -> str:
+    """A layer as its kind writes it (:meth:`Kind.spell`: the paper word plus what it does not say),
+    from the parameters the importer read (:meth:`Kind.foreign_params`)."""
+    from netc.importers.printer import ref_name
     from netc.kinds import DEFAULT
-    k = DEFAULT.get(kind)
+    k = DEFAULT.get(l.kind)
     if k is None:
-        return kind
+        return l.kind
+    params = {f: _float32(v) for f, v in l.params.items()}
+    if params.pop("ceil_implicit", False) and params.get("ceil") and not _ceil_matters(ctx, l):
+        params["ceil"] = False      # torch's and ONNX's ceil where it changes nothing at this size
+    for f in k.layer_refs:          # a layer's name as the spec writes it
+        if params.get(f) not in (None, "input"):
+            params[f] = ref_name(ctx, params[f], 0)
+    names = {"out": width} if width is not None else {}
+    if "out" in k.Params.model_fields and not names and ctx.classes is not None and l.name == ctx.classifier:
+        names["out"] = "num_classes"
     try:
-        p = k.Params(**params)
+        p = k.foreign_params(params)
         if k.activation_fn and p == k.Params() and k.words:
             return k.words[0]            # relu, as specs write it (the kind's paper word is Krizhevsky's ReLU)
-        return k.spell(p)
+        return k.spell(p, names=names)
     except Exception:   # noqa: BLE001 - parameters the kind refuses: its name, for the check to reject
-        return kind
+        return l.kind
+
+
+def _float32(v):
+    """A value stored as a 32-bit float (ONNX, Caffe) as the shortest decimal that gives it back:
+    1e-05, not 9.999999747378752e-06."""
+    if not isinstance(v, float) or v != v or v in (float("inf"), float("-inf")):
+        return v
+    f32 = struct.unpack("f", struct.pack("f", v))[0]
+    if f32 != v:
+        return v
+    for digits in range(1, 10):
+        short = float(f"{v:.{digits}g}")
+        if struct.unpack("f", struct.pack("f", short))[0] == v:
+            return short
+    return v
 
 
 def _close(a, b) -> bool:
@@ -193,10 +160,8 @@ def _close(a, b) -> bool:
 
 
 def _ceil_matters(ctx: _Ctx, l: Layer) -> bool:
+    """Whether rounding the windows up changes ``l``'s output at the size the file was read at."""
     x = ctx.shapes.get(l.inputs[0]) if l.inputs else None
     if x is None or len(x) != 3:
         return True
-    p = l.params
-    (kh, kw), (sh, sw), (ph, pw) = _pair(p.get("k")), _pair(p.get("stride")), _pair(p.get("pad"), 0)
-    return (pool_size(x[1], kh, sh, ph, True), pool_size(x[2], kw, sw, pw, True)) != \
-           (pool_size(x[1], kh, sh, ph, False), pool_size(x[2], kw, sw, pw, False))
+    return kind_shape(l, x, ceil=True) != kind_shape(l, x, ceil=False)

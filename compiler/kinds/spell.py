@@ -101,6 +101,17 @@ def _same(a, b) -> bool:
     return a == b
 
 
+def _differ(kind, p, q) -> list[str]:
+    """The fields where ``p`` and ``q`` make different layers: compared as the kind's canonical form
+    (:meth:`Kind.canonical`: a stride left to its default and one written equal to the kernel are one
+    layer; a field it leaves out is moot, as Swin's ``shifted`` beside the shift it gives)."""
+    try:
+        cp, cq = kind.canonical(p), kind.canonical(q)
+    except Exception:   # noqa: BLE001 - a kind whose canonical form needs more than the parameters
+        return [f for f in kind.Params.model_fields if not _same(getattr(p, f), getattr(q, f))]
+    return [f for f in kind.Params.model_fields if (f in cp or f in cq) and not _same(cp.get(f), cq.get(f))]
+
+
 def spell(kind, p, registry=None, names: dict[str, str] | None = None) -> str:
     """``p`` (the kind's parameters) as one layer of the language.
 
@@ -119,21 +130,20 @@ def spell(kind, p, registry=None, names: dict[str, str] | None = None) -> str:
     if said is not None:
         flags = _bool_fields(kind)
         extra = [f if getattr(p, f) is True and f in flags and f not in names else
-                 f"{f}={names.get(f, literal(getattr(p, f)))}" for f in kind.Params.model_fields
-                 if not _same(getattr(p, f), getattr(said, f))]
-        text = _with_args(word, extra)
+                 f"{f}={names.get(f, literal(getattr(p, f)))}" for f in _differ(kind, p, said)]
+        text = with_args(word, extra)
     else:       # the kind's word is not one the language reads: every parameter by keyword
-        text = _with_args(kind.words[0] if kind.words else kind.kind,
+        text = with_args(kind.words[0] if kind.words else kind.kind,
                           [f"{f}={names.get(f, literal(getattr(p, f)))}" for f, fi in kind.Params.model_fields.items()
                            if fi.is_required() or not _same(getattr(p, f), fi.default)])
     _, again = read(registry, text, real)
-    bad = [f for f in kind.Params.model_fields if not _same(getattr(p, f), getattr(again, f))]
+    bad = _differ(kind, p, again)
     if bad:
         raise SpellError(f"{kind.kind}: '{text}' does not give back {', '.join(bad)}")
     return text
 
 
-def _with_args(word: str, extra: list[str]) -> str:
+def with_args(word: str, extra: list[str]) -> str:
     """``word`` with keyword arguments added: inside its parentheses, before a list argument."""
     if not extra:
         return word
