@@ -176,15 +176,15 @@ def _pair(v, default=1):
     return (int(v[0]), int(v[1])) if isinstance(v, (list, tuple)) else (int(v), int(v))
 
 
-def kind_shape(l: Layer, x: tuple, **change):
-    """The output size of ``l`` on an input of size ``x`` by its kind's own rule (:meth:`Kind.infer`),
-    with ``change`` applied to the parameters the importer read; None where the kind does not say."""
+def kind_shape(l: Layer, x: tuple):
+    """The output size of ``l`` on an input of size ``x`` by its kind's own rule (:meth:`Kind.infer`);
+    None where the kind does not say."""
     from netc.kinds import DEFAULT
     from netc.types.tensortype import TensorType, layout_of
     k = DEFAULT.get(l.kind)
     if k is None:
         return None
-    params = {f: v for f, v in {**l.params, **change}.items() if f in k.Params.model_fields}
+    params = {f: v for f, v in l.params.items() if f in k.Params.model_fields}
     try:
         return tuple(k.infer(k.foreign_params(params), [TensorType(x, layout_of(x))]))
     except Exception:   # noqa: BLE001 - parameters or a size the kind refuses: the check says so later

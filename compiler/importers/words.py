@@ -8,7 +8,7 @@ import struct
 
 from netc.importers.graph import Layer
 from netc.kinds.spell import with_args
-from netc.importers.structure import _Ctx, _pair, kind_shape
+from netc.importers.structure import _Ctx, _pair
 
 
 def fmt_num(v) -> str:
@@ -123,8 +123,6 @@ def _spelled(ctx: _Ctx, l: Layer, width: str | None) -> str:
     if k is None:
         return l.kind
     params = {f: _float32(v) for f, v in l.params.items()}
-    if params.pop("ceil_implicit", False) and params.get("ceil") and not _ceil_matters(ctx, l):
-        params["ceil"] = False      # torch's and ONNX's ceil where it changes nothing at this size
     for f in k.layer_refs:          # a layer's name as the spec writes it
         if params.get(f) not in (None, "input"):
             params[f] = ref_name(ctx, params[f], 0)
@@ -157,11 +155,3 @@ def _float32(v):
 
 def _close(a, b) -> bool:
     return a is not None and math.isclose(float(a), float(b), rel_tol=1e-5)
-
-
-def _ceil_matters(ctx: _Ctx, l: Layer) -> bool:
-    """Whether rounding the windows up changes ``l``'s output at the size the file was read at."""
-    x = ctx.shapes.get(l.inputs[0]) if l.inputs else None
-    if x is None or len(x) != 3:
-        return True
-    return kind_shape(l, x, ceil=True) != kind_shape(l, x, ceil=False)
