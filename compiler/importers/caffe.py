@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from netc.dsl.errors import Source, Span
 
-from netc.importers.caffe_proto import V1_LAYER_TYPES
+from netc.importers.caffe_proto import LAYER_PARAMS, V1_LAYER_TYPES
 from netc.importers.graph import ImportError_, Layer, Net
+from netc.kinds import DEFAULT
 
 V1_TYPES = {
     "CONVOLUTION": "Convolution", "INNER_PRODUCT": "InnerProduct", "POOLING": "Pooling", "LRN": "LRN",
@@ -42,6 +44,15 @@ DATA = {"Data", "ImageData", "MemoryData", "HDF5Data", "WindowData", "DummyData"
 LOSS = {"SoftmaxWithLoss", "EuclideanLoss", "HingeLoss", "SigmoidCrossEntropyLoss", "InfogainLoss",
         "MultinomialLogisticLoss", "ContrastiveLoss"}
 DROPPED = {"Accuracy", "Silence", "HDF5Output"}
+_SUM_ONLY = "only an element-wise sum with coefficients 1 has a netc kind (add)"
+# the configurations of a type that no kind's pattern (Kind.caffe) takes, said as they are refused
+NO_KIND = {
+    "Pooling": "stochastic pooling has no netc kind",
+    "ReLU": "a leaky ReLU (negative_slope) as a layer of its own has no netc kind",
+    "InnerProduct": "transpose: true is not supported",
+    "Concat": "netc concatenates along channels only (axis 1)",
+    "Eltwise": _SUM_ONLY,
+}
 
 
 @dataclass
@@ -349,16 +360,36 @@ class _Build:
             for top in l.top:
                 self.blobs[top] = self.src(l, l.bottom[0])
             return
+        kinds = DEFAULT.reading("caffe", t)
         rule = getattr(self, "t_" + t, None)
-        if rule is None:
-            read = ", ".join(sorted(n[2:] for n in dir(self) if n.startswith("t_")))
+        if not kinds and rule is None:
+            read = ", ".join(sorted({n for k in DEFAULT for n in k.caffe} |
+                                    {n[2:] for n in dir(self) if n.startswith("t_")}))
             raise self.error(l, "netc has no layer kind for it, so the network cannot be written as a spec",
                              hint="nothing was dropped; a Python layer's code is never run" if t == "Python" else
                              f"the Caffe layers netc reads: {read}; data, loss, accuracy and Split layers")
-        rule(l)
+        kind = self.kind_of(l, kinds) if kinds else None
+        (rule or self.plain)(l, kind)
 
-    # ---------------------------------------------------------------- layer rules
-    def t_Convolution(self, l):
+    def kind_of(self, l: CLayer, kinds: list):
+        """The first of the kinds that declare this layer's type whose pattern its parameter message
+        matches; a located error where none does."""
+        msg = _params_of(l)
+        for k in kinds:
+            if all(_same(getattr(msg, f, None), v) for f, v in k.caffe[l.type].items()):
+                return k
+        if l.type in NO_KIND:
+            raise self.error(l, NO_KIND[l.type])
+        said = "; ".join(f"{k.kind}: " + ", ".join(f"{f} {v}" for f, v in k.caffe[l.type].items()) for k in kinds)
+        raise self.error(l, f"no netc kind reads it as it is configured (the kinds that read {l.type}: {said})")
+
+    # ---------------------------------------------------------------- layer rules: the parameters
+    # t_TYPE(l, kind) adds the layer of a Caffe type as the kind matched to it (Kind.caffe), reading
+    # its parameters; a type without one adds the kind with none (ReLU, Softmax ...)
+    def plain(self, l, kind):
+        self.add(l, kind.kind)
+
+    def t_Convolution(self, l, kind):
         p = l.msg.convolution_param
         k = _hw(p, "kernel", None)
         if k is None:
@@ -368,9 +399,9 @@ class _Build:
                   "groups": int(p.group), "bias": bool(p.bias_term)}
         if dil and dil[0] != 1:
             params["dilation"] = int(dil[0])
-        self.add(l, "conv", params)
+        self.add(l, kind.kind, params)
 
-    def t_Deconvolution(self, l):
+    def t_Deconvolution(self, l, kind):
         p = l.msg.convolution_param
         k = _hw(p, "kernel", None)
         if k is None:
@@ -378,10 +409,10 @@ class _Build:
         dil = list(p.dilation)
         if dil and any(d != 1 for d in dil):
             raise self.error(l, "a dilated deconvolution has no netc kind (upconv has no dilation)")
-        self.add(l, "upconv", {"out": int(p.num_output), "k": k, "stride": _hw(p, "stride", 1),
-                               "pad": _hw(p, "pad", 0), "groups": int(p.group), "bias": bool(p.bias_term)})
+        self.add(l, kind.kind, {"out": int(p.num_output), "k": k, "stride": _hw(p, "stride", 1),
+                                "pad": _hw(p, "pad", 0), "groups": int(p.group), "bias": bool(p.bias_term)})
 
-    def t_Crop(self, l):
+    def t_Crop(self, l, kind):
         if len(l.bottom) != 2:
             raise self.error(l, f"a Crop reads two blobs (what to crop, and one of the size to crop it to), "
                                 f"not {len(l.bottom)}")
@@ -397,77 +428,47 @@ class _Build:
                                 "second blob's size")
         oh, ow = (offs[0], offs[-1]) if offs else (0, 0)     # one offset: the same for both axes
         ins = [self.src(l, b) for b in l.bottom]
-        self.add(l, "crop", {"offset": oh if oh == ow else [oh, ow]}, ins)
+        self.add(l, kind.kind, {"offset": oh if oh == ow else [oh, ow]}, ins)
         if ins[1] == "input":
             self.skips.setdefault(self.layers[-1].name, set()).add("input")
 
-    def t_InnerProduct(self, l):
+    def t_InnerProduct(self, l, kind):
         p = l.msg.inner_product_param
-        if getattr(p, "transpose", False):
-            raise self.error(l, "transpose: true is not supported")
-        self.add(l, "fc", {"out": int(p.num_output), "bias": bool(p.bias_term)})
+        self.add(l, kind.kind, {"out": int(p.num_output), "bias": bool(p.bias_term)})
 
-    def t_Pooling(self, l):
-        p = l.msg.pooling_param
-        if p.pool == 2:
-            raise self.error(l, "stochastic pooling has no netc kind")
-        kind = "maxpool" if p.pool == 0 else "avgpool"
-        if p.global_pooling:
-            self.add(l, "gmp" if p.pool == 0 else "gap")
+    def t_Pooling(self, l, kind):
+        if "k" not in kind.Params.model_fields:     # global pooling: the window is the whole map
+            self.add(l, kind.kind)
             return
+        p = l.msg.pooling_param
         k = _hw(p, "kernel", None)
         # Caffe rounds up unless round_mode says FLOOR: written wherever it does, also at a size where
         # rounding down would agree (the spec must compute what Caffe computes at every size)
         params = {"k": k, "stride": _hw(p, "stride", 1), "pad": _hw(p, "pad", 0),
                   "ceil": getattr(p, "round_mode", 0) == 0}
-        self.add(l, kind, params)
+        self.add(l, kind.kind, params)
 
-    def t_LRN(self, l):
+    def t_LRN(self, l, kind):
         p = l.msg.lrn_param
-        self.add(l, "lrn", {"size": int(p.local_size), "alpha": _f(p.alpha), "beta": _f(p.beta), "k": _f(p.k),
-                            "region": "within" if p.norm_region == 1 else "across"})
+        self.add(l, kind.kind, {"size": int(p.local_size), "alpha": _f(p.alpha), "beta": _f(p.beta), "k": _f(p.k),
+                                "region": "within" if p.norm_region == 1 else "across"})
 
-    def t_ReLU(self, l):
-        rp = getattr(l.msg, "relu_param", None)
-        if rp is not None and rp.negative_slope:
-            raise self.error(l, "a leaky ReLU (negative_slope) as a layer of its own has no netc kind")
-        self.add(l, "relu")
+    def t_Dropout(self, l, kind):
+        self.add(l, kind.kind, {"p": _f(l.msg.dropout_param.dropout_ratio)})
 
-    def t_Sigmoid(self, l):
-        self.add(l, "sigmoid")
+    def t_Eltwise(self, l, kind):
+        if any(c != 1 for c in l.msg.eltwise_param.coeff):
+            raise self.error(l, _SUM_ONLY)
+        self.add(l, kind.kind)
 
-    def t_TanH(self, l):
-        self.add(l, "tanh")
+    def t_BatchNorm(self, l, kind):
+        self.add(l, kind.kind, {"eps": _f(l.msg.batch_norm_param.eps), "affine": False})
 
-    def t_Dropout(self, l):
-        self.add(l, "dropout", {"p": _f(l.msg.dropout_param.dropout_ratio)})
-
-    def t_Softmax(self, l):
-        self.add(l, "softmax")
-
-    def t_Flatten(self, l):
-        self.add(l, "flatten")
-
-    def t_Concat(self, l):
-        cp = getattr(l.msg, "concat_param", None)
-        if cp is not None and (cp.axis != 1 or cp.concat_dim != 1):
-            raise self.error(l, "netc concatenates along channels only (axis 1)")
-        self.add(l, "concat")
-
-    def t_Eltwise(self, l):
-        p = l.msg.eltwise_param
-        if p.operation != 1 or any(c != 1 for c in p.coeff):
-            raise self.error(l, "only an element-wise sum with coefficients 1 has a netc kind (add)")
-        self.add(l, "add")
-
-    def t_BatchNorm(self, l):
-        self.add(l, "bn", {"eps": _f(l.msg.batch_norm_param.eps), "affine": False})
-
-    def t_Scale(self, l):
+    def t_Scale(self, l, kind=None):    # no kind: the affine part of the batch norm before it
         src = self.layers[-1] if self.layers else None
         p = l.msg.scale_param
-        if src is not None and src.kind == "bn" and src.params.get("affine") is False and p.bias_term \
-                and self.src(l, l.bottom[0]) == src.name:
+        if src is not None and src.source_type == "BatchNorm" and src.params.get("affine") is False \
+                and p.bias_term and self.src(l, l.bottom[0]) == src.name:
             src.params["affine"] = True        # BatchNorm + Scale(bias_term) is one affine batch norm
             for t in l.top:
                 self.blobs[t] = src.name
@@ -509,12 +510,44 @@ class _Build:
         out.blobs = self.blobs_of          # type: ignore[attr-defined]
         out.scales = self.scales           # type: ignore[attr-defined]
         out.skips = self.skips             # type: ignore[attr-defined]
-        out.named_joins = {l.name for l in self.layers if l.kind == "crop"}   # type: ignore[attr-defined]
+        out.named_joins = {l.name for l in self.layers if l.source_type == "Crop"}   # type: ignore[attr-defined]
         return out
 
 
 def _num(x) -> str:
     return str(int(x)) if isinstance(x, float) and x == int(x) else str(x)
+
+
+def _params_of(l: CLayer):
+    """The parameter message of a layer's type (``pooling_param`` of a Pooling layer): the layer's, or the
+    message with its defaults where the layer has none (a V0 / V1 layer, a type without parameters)."""
+    fname = _param_field(l.type)
+    if fname is None:
+        return None
+    msg = getattr(l.msg, fname, None)
+    if msg is None:
+        from netc.importers.caffe_proto import messages
+        msg = messages()[LAYER_PARAMS[fname]]()
+    return msg
+
+
+_PARAM_FIELD = {"Deconvolution": "convolution_param"}     # the one type whose message is another's
+
+
+@lru_cache(maxsize=None)
+def _param_field(t: str) -> str | None:
+    """LayerParameter's field for a type's parameters: the type's name, snake-cased (InnerProduct ->
+    inner_product_param, ReLU -> relu_param)."""
+    if t in _PARAM_FIELD:
+        return _PARAM_FIELD[t]
+    want = t.lower() + "param"
+    return next((f for f in LAYER_PARAMS if f.replace("_", "") == want), None)
+
+
+def _same(got, want) -> bool:
+    if isinstance(want, float) and isinstance(got, (int, float)):
+        return abs(got - want) <= 1e-6 * max(1.0, abs(want))
+    return got == want
 
 
 def _f(v: float) -> float:

@@ -27,10 +27,11 @@ class Activation(Kind):
         return lo.call(fn, args[0], name=lo.name, **kw)
 
 
-def _act(kind: str, words: tuple, fn_path: str, doc: str, paper: str | None = None, onnx: dict | None = None) \
-        -> Activation:
+def _act(kind: str, words: tuple, fn_path: str, doc: str, paper: str | None = None, onnx: dict | None = None,
+         caffe: dict | None = None) -> Activation:
     cls = type(kind.title().replace("_", ""), (Activation,), {"kind": kind, "words": words, "prefix": kind,
-                                                               "fn_path": fn_path, "doc": doc, "onnx": onnx or {}})
+                                                               "fn_path": fn_path, "doc": doc, "onnx": onnx or {},
+                                                               "caffe": caffe or {}})
     if paper is not None:
         cls.paper = lambda self, p: paper
     return cls()
@@ -57,6 +58,7 @@ class LeakyReLU(Activation):
 class Softmax(Kind):
     kind, words, prefix, role, family, functional = "softmax", ("soft-max", "softmax"), "prob", "prob", "act", True
     table_word = "softmax"
+    caffe = {"Softmax": {}}
     doc = "soft-max over classes; at the end of a network it is the output layer (see `output`)"
 
     torch_modules, torch_functions = ("Softmax",), ("softmax",)
@@ -77,7 +79,7 @@ class Softmax(Kind):
 
 KINDS = [
     _act("relu", ("relu",), "torch.relu", "ReLU as a layer of its own (layers with weights have it built in)",
-         paper="ReLU", onnx={"Relu": {}}),
+         paper="ReLU", onnx={"Relu": {}}, caffe={"ReLU": {"negative_slope": 0}}),
     _act("relu6", ("relu6",), "torch.nn.functional.relu6", "ReLU capped at 6 (MobileNetV2)"),
     _act("hardswish", ("hardswish", "hard-swish", "h-swish", "hswish"), "torch.nn.functional.hardswish",
          "hard swish, x * relu6(x + 3) / 6 (MobileNetV3)",
@@ -88,8 +90,9 @@ KINDS = [
     _act("gelu", ("gelu",), "torch.nn.functional.gelu", "Gaussian error linear unit (transformers, ConvNeXt)",
          onnx={"Gelu": {"approximate": "none"}}),
     _act("silu", ("silu", "swish"), "torch.nn.functional.silu", "SiLU / swish, x * sigmoid(x) (EfficientNet)"),
-    _act("sigmoid", ("sigmoid",), "torch.sigmoid", "logistic sigmoid", onnx={"Sigmoid": {}}),
-    _act("tanh", ("tanh",), "torch.tanh", "hyperbolic tangent", onnx={"Tanh": {}}),
+    _act("sigmoid", ("sigmoid",), "torch.sigmoid", "logistic sigmoid", onnx={"Sigmoid": {}},
+         caffe={"Sigmoid": {}}),
+    _act("tanh", ("tanh",), "torch.tanh", "hyperbolic tangent", onnx={"Tanh": {}}, caffe={"TanH": {}}),
     _act("elu", ("elu",), "torch.nn.functional.elu", "exponential linear unit", onnx={"Elu": {"alpha": 1.0}}),
     LeakyReLU(),
     Softmax(),

@@ -18,13 +18,9 @@ class FC(Kind):
     family, table_word = "fc", "linear"
     positional = ("out",)
     paper_re = re.compile(r"^(?:fc|linear)-(\w+)$")
+    caffe = {"InnerProduct": {"transpose": False}}
     doc = ("fully-connected layer (flattens a feature map first; acts per token on tokens), ReLU unless it is "
            "the output layer: FC-4096")
-
-    torch_modules = ("Linear",)
-
-    def torch_params(self, m, x):
-        return {"out": m.out_features, "bias": m.bias is not None}
 
     def from_paper(self, m):
         return {"out": m.group(1)}

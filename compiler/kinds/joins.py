@@ -57,6 +57,7 @@ class ConcatParams(Params):
 
 class Concat(Join):
     kind, words, Params, prefix = "concat", ("concat",), ConcatParams, "concat"
+    caffe = {"Concat": {"axis": 1, "concat_dim": 1}}
     doc = ("concatenates its branches along the channels; concat(crop) first center-crops each to the smallest "
            "H x W (U-Net's copy and crop)")
 
@@ -166,6 +167,7 @@ class _Elementwise(Join):
 
 class Add(_Elementwise):
     kind, words, prefix, op = "add", ("add",), "add", operator.add
+    caffe = {"Eltwise": {"operation": 1}}     # SUM (its coefficients: the importer)
     hint = "every branch of add must give the same shape; project the shortcut with conv1-C"
     doc = "adds its branches elementwise (broadcasting sizes of 1): add { conv3-64 ; identity }"
 
@@ -223,6 +225,7 @@ class Split(Concat):
     """``split(2) { a ; b }``: the group's input is cut into parts along the channels, branch i reads part i,
     and the branches' outputs are concatenated (ShuffleNetV2's unit)."""
     kind, words, Params, prefix = "split", ("split",), SplitParams, "split"
+    caffe: dict = {}     # not Caffe's Concat
     splits_input = True
     positional = ("parts",)
     doc = ("cuts its input into parts along the channels, one per branch (each branch reads its part), and "
@@ -248,6 +251,7 @@ class CropParams(Params):
 
 class Crop(Join):
     kind, words, Params, prefix = "crop", ("crop",), CropParams, "crop"
+    caffe = {"Crop": {}}
     doc = ("crops its first branch to the H x W of its second, the window starting at offset (Caffe's Crop, FCN's "
            "score): crop(offset=19) { identity ; from input }")
 

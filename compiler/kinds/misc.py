@@ -20,6 +20,7 @@ class Dropout(Kind):
     positional = ("p",)
     hidden_in_tables = True
     doc = "dropout with drop probability p (default 0.5): dropout(0.5)"
+    caffe = {"Dropout": {}}
 
     stochastic = True
     torch_modules, torch_functions = ("Dropout", "Dropout2d"), ("dropout",)
@@ -68,6 +69,7 @@ class DropPath(Kind):
 class Flatten(Kind):
     kind, words, prefix, family, functional = "flatten", ("flatten",), "flatten", "drop", True
     doc = "flatten a feature map into a vector (implicit before FC)"
+    caffe = {"Flatten": {}}
 
     def infer(self, p, ins):
         if not dims.is_fixed(ins[0]):
@@ -122,11 +124,6 @@ class LayerScale(Kind):
         LayerScaleParams, "layer_scale", "norm", True
     positional = ("init",)
     doc = "a learned scale per channel (ConvNeXt, CaiT), initialised to a small value: layer-scale(1e-6)"
-
-    torch_modules = ("LayerScale",)         # timm's and netc's
-
-    def torch_params(self, m, x):
-        return {"init": float(getattr(m, "init_value", 1e-5))}
 
     def paper(self, p):
         return f"layer-scale({num(p.init)})"

@@ -2,8 +2,6 @@
 does, or over each token), group norm and instance norm."""
 from __future__ import annotations
 
-import math
-
 from pydantic import Field
 
 from netc.kinds.params import Activation, BNParams, LRNParams, Params
@@ -14,6 +12,7 @@ from netc.kinds.base import Kind, num
 class LRN(Kind):
     kind, words, Params, prefix, role = "lrn", ("lrn", "norm", "local-response-norm"), LRNParams, "norm", "norm"
     accepts, family, table_word = (MAP,), "norm", "LRN"
+    caffe = {"LRN": {}}
     positional = ("size", "alpha", "beta", "k")
     doc = ("local response normalisation with Krizhevsky et al.'s constants (n=5, alpha=1e-4, beta=0.75, k=2), "
            "alpha in the paper's convention; convention=torch|caffe takes PyTorch's")
@@ -26,14 +25,6 @@ class LRN(Kind):
 
     def paper(self, p):
         return "LRN"
-
-    def foreign_params(self, d):
-        # torch, ONNX and Caffe divide alpha by the window: Krizhevsky's constants are the plain word,
-        # any others keep that convention (convention=caffe)
-        p = LRNParams(**{"convention": "caffe", **d})
-        paper = LRNParams()
-        return paper if p.region == "across" and p.size == 5 and math.isclose(p.torch_alpha(), paper.torch_alpha(), rel_tol=1e-5) \
-            and math.isclose(p.beta, paper.beta, rel_tol=1e-5) and math.isclose(p.k, paper.k, rel_tol=1e-5) else p
 
     def module(self, node, ins):
         from netc.dsl.errors import SpecError
@@ -49,6 +40,7 @@ class LRN(Kind):
 
 class BatchNorm(Kind):
     kind, words, Params, prefix = "bn", ("bn", "batchnorm", "batch-norm", "batch_norm"), BNParams, "bn"
+    caffe = {"BatchNorm": {}}     # its affine part: the Scale layer after it (the importer joins them)
     accepts, family, table_word, pointwise = (MAP, VECTOR), "norm", "batch norm", True
     doc = "batch normalisation over channels (2 parameters per channel)"
 

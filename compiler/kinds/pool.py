@@ -67,6 +67,7 @@ class MaxPool(_Pool):
     kind, words, table_word = "maxpool", ("maxpool", "max-pool", "max_pool", "mpool"), "max pool"
     paper_re = re.compile(r"^(?:maxpool|max-pool|max_pool)(\d+)(?:x(\d+))?(?:/(\d+))?$")
     doc = "max pooling, 2x2 stride 2 by default: maxpool, maxpool3/2, maxpool3/2(ceil)"
+    caffe = {"Pooling": {"pool": 0, "global_pooling": False}}    # MAX
     torch_modules, torch_functions, aten = ("MaxPool2d",), ("max_pool2d",), ("aten.max_pool2d.default",)
     torch_args = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
 
@@ -81,6 +82,7 @@ class AvgPool(_Pool):
     paper_re = re.compile(r"^(?:avgpool|avg-pool|avg_pool|avepool)(\d+)(?:x(\d+))?(?:/(\d+))?$")
     op = "avg"
     doc = "average pooling: avgpool7/1, avgpool5/3"
+    caffe = {"Pooling": {"pool": 1, "global_pooling": False}}    # AVE
     torch_modules, torch_functions, aten = ("AvgPool2d",), ("avg_pool2d",), ("aten.avg_pool2d.default",)
     torch_args = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
 
@@ -112,6 +114,7 @@ class GlobalAvgPool(Kind):
     accepts, family, table_word = (MAP,), "pool", "global avg pool"
     doc = "global average pooling: C x H x W -> C x 1 x 1, for any H and W"
     onnx = {"GlobalAveragePool": {}}
+    caffe = {"Pooling": {"pool": 1, "global_pooling": True}}
 
     def paper(self, p):
         return "global-avgpool"
@@ -132,6 +135,7 @@ class GlobalMaxPool(GlobalAvgPool):
                                       "global-max-pool"), "global max pool"
     doc = "global max pooling: C x H x W -> C x 1 x 1"
     onnx = {"GlobalMaxPool": {}}
+    caffe = {"Pooling": {"pool": 0, "global_pooling": True}}
 
     torch_modules = ("AdaptiveMaxPool2d",)
 
@@ -183,7 +187,7 @@ class AdaptiveAvgPool(Kind):
 
 class SPP(Kind):
     kind, words, Params, prefix, role, ends_stage = "spp", ("spp",), SPPParams, "spp", "pool", True
-    accepts, family, table_word = (MAP,), "pyramid", "spatial pyramid pool"
+    accepts, family, table_word = (MAP,), "spp", "spatial pyramid pool"
     positional = ("levels",)
     doc = "spatial pyramid pooling: spp[6,3,2,1] max-pools each level into n x n bins -> C * sum(n^2), any H and W"
     torch_modules = ("SPP",)        # netc's own
