@@ -48,12 +48,11 @@ class SelfAttention(Kind):
 
     def torch_params(self, m, x):
         if type(m).__name__ == "SelfAttention":
-            return {"heads": int(m.heads), "bias": m.in_proj_bias is not None, "dropout": float(m.dropout)}
+            return dict(heads=int(m.heads), bias=m.in_proj_bias is not None, dropout=float(m.dropout))
         if not timm_attention_fits(m):
             raise ValueError("an attention with normalised queries/keys or without a qkv projection")
         drop = getattr(m, "attn_drop", None)
-        return {"heads": int(m.num_heads), "bias": m.qkv.bias is not None,
-                "dropout": float(getattr(drop, "p", 0.0) or 0.0)}
+        return dict(heads=int(m.num_heads), bias=m.qkv.bias is not None, dropout=float(getattr(drop, "p", 0.0) or 0.0))
 
     def paper(self, p):
         return f"MSA({p.heads})" if p.pos == "none" else f"MSA({p.heads}, pos={p.pos})"
@@ -153,9 +152,8 @@ class WindowAttention(Kind):
         if not hasattr(m, "window") or not hasattr(m, "shift"):     # timm's WindowAttention: a macro reads it
             return None
         qkv = getattr(m, "qkv", None)
-        return {"heads": int(m.heads), "window": int(m.window), "shift": int(m.shift),
-                "bias": qkv is None or qkv.bias is not None, "dropout": float(m.dropout),
-                "cosine": bool(getattr(m, "cosine", False)), "cpb": int(getattr(m, "cpb", 0) or 0)}
+        return dict(heads=int(m.heads), window=int(m.window), shift=int(m.shift), bias=qkv is None or qkv.bias is not None,
+                    dropout=float(m.dropout), cosine=bool(getattr(m, "cosine", False)), cpb=int(getattr(m, "cpb", 0) or 0))
 
     def canonical(self, p):
         d = dict(p.model_dump())
@@ -239,8 +237,8 @@ class _PartitionAttention(Kind):
     def torch_params(self, m, x):
         if not hasattr(m, "grid") or bool(m.grid) != (self.size_name == "grid"):
             return None
-        return {"heads": int(m.heads), self.size_name: int(m.size), "bias": m.to_qkv.bias is not None,
-                "scale": str(m.scale_by), "dropout": float(m.dropout)}
+        return {**dict(heads=int(m.heads), bias=m.to_qkv.bias is not None, scale=str(m.scale_by),
+                       dropout=float(m.dropout)), self.size_name: int(m.size)}
 
     def paper(self, p):
         extra = [f"{self.size_name}={self._size(p)}"] * (self._size(p) != 7) + ["scale=dim"] * (p.scale == "dim")
