@@ -25,7 +25,7 @@ RF = tuple  # (size, stride): stride may be a Fraction after upsampling
 #: naming roles (netc.elaborate.naming): how an unnamed instance is named
 ROLES = ("conv", "fc", "pool", "prob", "norm", "join", "token", "other")
 #: diagram families (netc.visualize.palette): one colour each
-FAMILIES = ("conv", "fc", "pool", "spp", "norm", "drop", "act", "join", "resize", "attention", "embed",
+FAMILIES = ("conv", "fc", "pool", "pyramid", "norm", "drop", "act", "join", "resize", "attention", "embed",
             "input", "custom")
 
 
@@ -89,6 +89,11 @@ class Kind:
         where known); None where this module is not this kind (another kind of the same class name
         reads it); ValueError for a configuration netc has no form for."""
         return None
+
+    def foreign_params(self, d: dict):
+        """The parameters an importer read (``d``: this kind's fields, in the conventions torch, ONNX and
+        Caffe share) as this kind's :attr:`Params`, in the form the language writes shortest."""
+        return self.Params(**d)
 
     # ------------------------------------------------------------ notation
     def from_paper(self, m: re.Match) -> dict:

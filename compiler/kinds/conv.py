@@ -32,6 +32,12 @@ def _from_word(m) -> dict:
     return out
 
 
+def _one(v):
+    """A size as netc writes it: one number where height and width agree, else [h, w]."""
+    h, w = _pair(v)
+    return h if h == w else [h, w]
+
+
 def _stride_text(sh: int, sw: int) -> str:
     return "" if (sh, sw) == (1, 1) else f"/{sh}" if sh == sw else f"/{sh}x{sw}"
 
@@ -44,6 +50,21 @@ class Conv(Kind):
     paper_re = re.compile(rf"^(?:conv|convolution){_WORD}(?:x{_WORD})?-(\w+)(?:/(\w+))?$")
     doc = "convolution, same padding and ReLU by default: conv3-64, conv11-96/4, conv(k=11, c=96, stride=4, pad=0)"
     caffe = {"Convolution": {}}
+
+    torch_modules = ("Conv2d",)
+
+    def torch_params(self, m, x):
+        if m.padding_mode != "zeros":
+            raise ValueError(f"padding_mode={m.padding_mode}")
+        pad = m.padding
+        if isinstance(pad, str):      # 'same' / 'valid'
+            (kh, kw), (dh, dw) = _pair(m.kernel_size), _pair(m.dilation)
+            pad = (0, 0) if pad == "valid" else (dh * (kh - 1) // 2, dw * (kw - 1) // 2)
+        p = {"out": m.out_channels, "k": _one(m.kernel_size), "stride": _one(m.stride), "pad": _one(pad),
+             "groups": m.groups, "bias": m.bias is not None}
+        if _pair(m.dilation) != (1, 1):
+            p["dilation"] = _one(m.dilation)
+        return p
 
     def from_paper(self, m):
         return _from_word(m)
@@ -154,6 +175,14 @@ class UpConv(Kind):
     caffe = {"Deconvolution": {}}
     doc = ("transposed convolution, stride = kernel by default (U-Net's up-conv 2x2 doubles H and W): "
            "upconv2-512, upconv(out=64, k=4, stride=2, pad=1)")
+
+    torch_modules = ("ConvTranspose2d",)
+
+    def torch_params(self, m, x):
+        if m.padding_mode != "zeros" or _pair(m.dilation) != (1, 1):
+            raise ValueError(f"padding_mode={m.padding_mode}, dilation={m.dilation}")
+        return {"out": m.out_channels, "k": _one(m.kernel_size), "stride": _one(m.stride), "pad": _one(m.padding),
+                "output_pad": _one(m.output_padding), "groups": m.groups, "bias": m.bias is not None}
 
     def from_paper(self, m):
         return _from_word(m)

@@ -22,6 +22,11 @@ class FC(Kind):
     doc = ("fully-connected layer (flattens a feature map first; acts per token on tokens), ReLU unless it is "
            "the output layer: FC-4096")
 
+    torch_modules = ("Linear",)
+
+    def torch_params(self, m, x):
+        return {"out": m.out_features, "bias": m.bias is not None}
+
     def from_paper(self, m):
         return {"out": m.group(1)}
 

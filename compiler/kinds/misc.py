@@ -125,6 +125,11 @@ class LayerScale(Kind):
     positional = ("init",)
     doc = "a learned scale per channel (ConvNeXt, CaiT), initialised to a small value: layer-scale(1e-6)"
 
+    torch_modules = ("LayerScale",)         # timm's and netc's
+
+    def torch_params(self, m, x):
+        return {"init": float(getattr(m, "init_value", 1e-5))}
+
     def paper(self, p):
         return f"layer-scale({num(p.init)})"
 

@@ -2,6 +2,8 @@
 does, or over each token), group norm and instance norm."""
 from __future__ import annotations
 
+import math
+
 from pydantic import Field
 
 from netc.kinds.params import Activation, BNParams, LRNParams, Params
@@ -25,6 +27,14 @@ class LRN(Kind):
 
     def paper(self, p):
         return "LRN"
+
+    def foreign_params(self, d):
+        # torch, ONNX and Caffe divide alpha by the window: Krizhevsky's constants are the plain word,
+        # any others keep that convention (convention=caffe)
+        p = LRNParams(**{"convention": "caffe", **d})
+        paper = LRNParams()
+        return paper if p.region == "across" and p.size == 5 and math.isclose(p.torch_alpha(), paper.torch_alpha(), rel_tol=1e-5) \
+            and math.isclose(p.beta, paper.beta, rel_tol=1e-5) and math.isclose(p.k, paper.k, rel_tol=1e-5) else p
 
     def module(self, node, ins):
         from netc.dsl.errors import SpecError

@@ -187,7 +187,7 @@ class AdaptiveAvgPool(Kind):
 
 class SPP(Kind):
     kind, words, Params, prefix, role, ends_stage = "spp", ("spp",), SPPParams, "spp", "pool", True
-    accepts, family, table_word = (MAP,), "spp", "spatial pyramid pool"
+    accepts, family, table_word = (MAP,), "pyramid", "spatial pyramid pool"
     positional = ("levels",)
     doc = "spatial pyramid pooling: spp[6,3,2,1] max-pools each level into n x n bins -> C * sum(n^2), any H and W"
     torch_modules = ("SPP",)        # netc's own
