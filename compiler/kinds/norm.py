@@ -28,6 +28,10 @@ class LRN(Kind):
     def paper(self, p):
         return "LRN"
 
+    def canonical(self, p):
+        # alpha as PyTorch computes it: the paper's 1e-4 and Caffe's 1e-4 are different layers
+        return {**p.model_dump(), "alpha": p.torch_alpha()}
+
     def foreign_params(self, d):
         # torch, ONNX and Caffe divide alpha by the window: Krizhevsky's constants are the plain word,
         # any others keep that convention (convention=caffe)
