@@ -33,6 +33,7 @@ class LayerItem(_Named):
     name_span: Span | None = None
     auto: str = ""                   # assigned by naming
     attach: "LayerItem | None" = None  # a bn expanded from conv(bn=true) names itself after the conv
+    arg_spans: dict = field(default_factory=dict)   # parameter -> where its value is written (errors point there)
 
 
 @dataclass(eq=False)

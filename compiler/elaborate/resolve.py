@@ -542,7 +542,7 @@ class _Resolver:
         if params is None:
             return []
         item = LayerItem(kind, params, layer.word, layer.word_span, self._own_name(layer.name, layer.name_span),
-                         layer.name_span)
+                         layer.name_span, arg_spans=self._arg_spans)
         if getattr(params, "bn", False) in (True, "frozen"):   # conv(bn=true): a conv, then a batch norm
             return expand_bn(item)
         return [item]
@@ -553,6 +553,7 @@ class _Resolver:
         arguments. Every problem is reported at its argument; None when any was found."""
         raw: dict[str, tuple[Any, Span, str]] = {}   # name -> (value, span, where it came from)
         ok = True
+        self._arg_spans = {}
         for a in self.defaults.get(kind.kind, []):
             if a.name is None:
                 self.err("defaults takes named parameters only", a.span)
@@ -590,6 +591,7 @@ class _Resolver:
             raw.update(got)
         if not ok:
             return None
+        self._arg_spans = {k: v[1] for k, v in raw.items() if v[2] != "defaults"}
         return self._validate(kind, raw, layer)
 
     def _bind_args(self, sig: "_Signature", args: list[ast.Arg], env: dict, preset: set = frozenset(),

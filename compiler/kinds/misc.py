@@ -171,11 +171,12 @@ def chunk_range(p: ChunkParams, channels) -> tuple[int, int]:
     """(start, length) of part ``p.index`` of ``channels`` split as ``p.parts`` says."""
     if isinstance(p.parts, list):
         if isinstance(channels, int) and sum(p.parts) != channels:
-            raise ShapeProblem(f"the parts {p.parts} add up to {sum(p.parts)} channels, but the input has {channels}")
+            raise ShapeProblem(f"the parts {p.parts} add up to {sum(p.parts)} channels, but the input has {channels}",
+                               field="parts")
         return sum(p.parts[:p.index]), p.parts[p.index]
     if not isinstance(channels, int) or channels % p.parts:
         raise ShapeProblem(f"{channels} channels do not split into {p.parts} equal parts",
-                           hint="give the parts' sizes as a list, e.g. [24, 40]")
+                           hint="give the parts' sizes as a list, e.g. [24, 40]", field="parts")
     size = channels // p.parts
     return size * p.index, size
 

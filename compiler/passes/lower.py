@@ -6,7 +6,7 @@ node. Nothing is inferred here: the analyses are passes (:mod:`netc.passes`).
 """
 from __future__ import annotations
 
-from netc.dsl.errors import SpecError, did_you_mean
+from netc.dsl.errors import Span, SpecError, did_you_mean
 
 from netc.kinds.params import NoParams
 from netc.ir import IR, AuxHead, Node, Scope
@@ -60,7 +60,8 @@ class _Builder:
         if isinstance(it, LayerItem):
             node = Node(full, it.kind.kind, it.params, it.span, scope, aux, it.word, explicit=it.name is not None,
                         spec=it.kind)
-            refs = [self.lookup(r, it.span, scope, f"{it.word}: '{r}'") for r in it.kind.refs(it.params)]
+            node.meta["arg_spans"] = it.arg_spans
+            refs = [self.lookup(r, _ref_span(it, r), scope, f"{it.word}: '{r}'") for r in it.kind.refs(it.params)]
             self.check_size_names(it)
             refs = [r for r in refs if r != tail]
             out = self.add(full, node, [tail, *refs])
@@ -193,3 +194,10 @@ def _item_names(items: list) -> set[str]:
             out |= _item_names(sub)
     return out
 
+
+def _ref_span(it: LayerItem, target: str) -> Span:
+    """Where a layer names ``target`` (``like=c3``): that argument, else the layer's word."""
+    for f in it.kind.layer_refs:
+        if getattr(it.params, f, None) == target and f in it.arg_spans:
+            return it.arg_spans[f]
+    return it.span

@@ -147,9 +147,10 @@ def plus(x: "Dim", k: int) -> "Dim":
 class ShapeProblem(Exception):
     """Raised by a shape rule; the compiler turns it into a ShapeError with the layer's span."""
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, field: str | None = None):
         super().__init__(message)
         self.message, self.hint = message, hint
+        self.field = field      # the parameter at fault, where one is: the error points at its value
 
 
 def _floordiv(x: Sym, q: int, s: int) -> Sym:
