@@ -53,6 +53,7 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
                         getattr(net, "identity_joins", None))
     else:
         main = _seq(ctx, main_out, "input", idom)
+        main = _unshared(main, set())
     auxes = []
     for name, weight in net.outputs[1:]:
         nodes = (nx.ancestors(g, name) | {name}) - main_nodes
@@ -82,6 +83,9 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
     main = _repeats(main)
     for a in auxes:
         a[3] = _repeats(a[3])
+    _unique_instances(main, 0, {})
+    for a in auxes:
+        _unique_instances(a[3], len(_path(a[0])), {})
     _desired_names(ctx, main, auxes)
     ctx.main_items = main       # type: ignore[attr-defined]   (ref_name: an instance named by its output)
     best = None
@@ -115,6 +119,45 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
         if len(_written(ir)) < len(_slots(main, auxes)):
             raise _printer_bug(ImportError_("netc fmt lost layers of the printed spec"), out, net)
     return out
+
+
+def _unshared(items: list, seen: set) -> list:
+    """``items`` with each layer written once. The walk back through dominators writes a branch as
+    the whole path from the fork, so the layers two branches of a join share are written in both
+    (DLA's tree: ``concat(tree2(x1), x1)``, ``x1`` in both branches). A branch whose first
+    layers an earlier line already wrote starts ``from`` the last of them. ``seen``: the layers
+    written so far, in the text's order (every layer's inputs are written before it)."""
+    out = []
+    for it in items:
+        if it.kind == "group":
+            it.branches = [_unshared_branch(b, seen) for b in it.branches]
+        elif it.kind == "call":
+            it.body = _unshared(it.body, seen)
+        seen.update(_names_written(it))
+        out.append(it)
+    return out
+
+
+def _unshared_branch(items: list, seen: set) -> list:
+    last = max((k for k, it in enumerate(items) if it.kind != "from" and _names_written(it)
+                and _names_written(it) <= seen), default=-1)
+    if last < 0:
+        return _unshared(items, seen)
+    head = Item("from", _out_layer(items[last]))
+    return [head] + _unshared(items[last + 1:], seen)
+
+
+def _out_layer(it: Item) -> Layer:
+    """The layer whose output is ``it``'s (a group's join, a run's last layer)."""
+    if it.kind == "repeat":
+        return it.run[-1]
+    if it.kind == "call":
+        return _out_layer(it.body[-1])
+    return it.layer
+
+
+def _names_written(it: Item) -> set:
+    return {l.name for l in _layers([it])}
 
 
 #: what an error of the printed text says where the printer, not the source, is at fault: a name
@@ -249,6 +292,28 @@ def _desired_names(ctx: _Ctx, main: list, auxes: list) -> None:
         kept.add(ctx.names[k])
 
 
+def _unique_instances(items: list, scope: int, seen: dict) -> None:
+    """Block instances called in one scope get names of their own. Folding may split one source
+    scope into two calls (DLA's level3.tree2: its two trees in one block, its root in another):
+    the second is ``level3_tree2_2``, so that ``from`` names one of them. ``seen``: the names
+    written in this scope, as :func:`_call` writes them."""
+    for it in items:
+        if it.kind == "call" and it.count == 1 and it.inst:
+            p = _path(it.inst)
+            below = "_".join(p[scope:] if scope < len(p) else p[-1:])
+            if below in seen:
+                n = seen[below]
+                while f"{below}_{n}" in seen:
+                    n += 1
+                seen[below] = n + 1
+                it.inst = "/".join(p[:-1] + [f"{p[-1]}_{n}"])
+                below = f"{below}_{n}"
+            seen.setdefault(below, 2)
+            _unique_instances(it.body, len(_path(it.inst)), {})
+        for b in it.branches:
+            _unique_instances(b, scope, seen)
+
+
 def _calls(items: list) -> list:
     """Every call item in ``items``, in groups' branches too."""
     out = []
@@ -305,8 +370,10 @@ def _own(it: Item) -> list:
 def _as(ctx: _Ctx, l: Layer, scope_depth: int) -> str:
     if l.name not in ctx.explicit or l.name not in ctx.names:
         return ""
-    name = "/".join(_path(ctx.names[l.name])[scope_depth:])
-    return " as " + name if name else ""        # nothing below the scope: netc's name
+    # a name never holds '/' (that separates an instance from its layers): the parts below the
+    # scope of a layer that a block holds outside the instance its source scope names, joined
+    name = "_".join(_path(ctx.names[l.name])[scope_depth:])
+    return " as " + _label(name) if name else ""        # nothing below the scope: netc's name
 
 
 class _Out:
