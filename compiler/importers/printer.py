@@ -29,6 +29,13 @@ from netc.importers.structure import (JOINS, WEIGHTED, Block, Item, _aux_name, _
 from netc.importers.words import fmt_num, word
 
 
+def _prob(kind: str) -> bool:
+    """Whether a layer of ``kind`` turns scores into probabilities (the soft-max: role ``prob``)."""
+    from netc.kinds import DEFAULT
+    k = DEFAULT.get(kind)
+    return k is not None and k.role == "prob"
+
+
 def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, order: list | None = None) -> str:
     """The spec text of ``net`` (see the module docstring). ``order``, a list, receives the
     source's layer names in the order the spec builds them (main network, then side outputs)."""
@@ -40,7 +47,7 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
     ctx = _Ctx(net, g, shapes(net), idx=net.index())
     main_out = net.outputs[0][0] if net.outputs else net.layers[-1].name
     head = net.layer(main_out)
-    if head.kind == "softmax" and len(head.inputs) == 1 and head.inputs[0] != "input":
+    if _prob(head.kind) and len(head.inputs) == 1 and head.inputs[0] != "input":
         head = net.layer(head.inputs[0])
     if head.kind == "fc":
         ctx.classes, ctx.classifier = head.params.get("out"), head.name
@@ -420,7 +427,7 @@ def _render(ctx: _Ctx, main: list, auxes: list, header: list[str]) -> str:
         o.add(0, "}")
     o.add(0, "")
     _items(ctx, o, main, 0, 0, None)
-    if net.softmax_head and not (main and main[-1].kind == "layer" and main[-1].layer.kind == "softmax"):
+    if net.softmax_head and not (main and main[-1].kind == "layer" and _prob(main[-1].layer.kind)):
         o.add(0, "soft-max")
     if getattr(net, "named_outputs", None):
         refs = [(ref_name(ctx, n, 0), str(k)) for n, k in net.named_outputs]
@@ -636,7 +643,7 @@ def _fix(ctx: _Ctx, text: str, main: list, auxes: list) -> bool:
     ir = netc.loads(text)
     want = _slots(main, auxes)
     nodes = _written(ir)
-    if ctx.net.softmax_head and len(nodes) == len(want) + 1 and nodes[len(_slots(main, []))].kind == "softmax":
+    if ctx.net.softmax_head and len(nodes) == len(want) + 1 and _prob(nodes[len(_slots(main, []))].kind):
         nodes.pop(len(_slots(main, [])))
     if len(nodes) != len(want):
         raise fail(f"internal: the printed spec has {len(nodes)} layers, the source {len(want)}")
