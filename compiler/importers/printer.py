@@ -90,9 +90,6 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
     main = _repeats(main)
     for a in auxes:
         a[3] = _repeats(a[3])
-    _unique_instances(main, 0, {})
-    for a in auxes:
-        _unique_instances(a[3], len(_path(a[0])), {})
     _desired_names(ctx, main, auxes)
     ctx.main_items = main       # type: ignore[attr-defined]   (ref_name: an instance named by its output)
     best = None
@@ -297,28 +294,6 @@ def _desired_names(ctx: _Ctx, main: list, auxes: list) -> None:
             ctx.names[k] = f"{v}_{n}"
             taken.add(ctx.names[k])
         kept.add(ctx.names[k])
-
-
-def _unique_instances(items: list, scope: int, seen: dict) -> None:
-    """Block instances called in one scope get names of their own. Folding may split one source
-    scope into two calls (DLA's level3.tree2: its two trees in one block, its root in another):
-    the second is ``level3_tree2_2``, so that ``from`` names one of them. ``seen``: the names
-    written in this scope, as :func:`_call` writes them."""
-    for it in items:
-        if it.kind == "call" and it.count == 1 and it.inst:
-            p = _path(it.inst)
-            below = "_".join(p[scope:] if scope < len(p) else p[-1:])
-            if below in seen:
-                n = seen[below]
-                while f"{below}_{n}" in seen:
-                    n += 1
-                seen[below] = n + 1
-                it.inst = "/".join(p[:-1] + [f"{p[-1]}_{n}"])
-                below = f"{below}_{n}"
-            seen.setdefault(below, 2)
-            _unique_instances(it.body, len(_path(it.inst)), {})
-        for b in it.branches:
-            _unique_instances(b, scope, seen)
 
 
 def _calls(items: list) -> list:

@@ -39,6 +39,7 @@ class Node:
     explicit: bool = False         # the name was written by the user (`as NAME`), not generated
     spec: Any = None               # the Kind (netc.kinds) this node is an instance of
     meta: dict = field(default_factory=dict)   # what passes record beyond the fields above
+    arg_spans: dict = field(default_factory=dict, repr=False)   # parameter -> where the spec writes it
 
     @property
     def local(self) -> str:

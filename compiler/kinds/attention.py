@@ -57,6 +57,9 @@ class SelfAttention(Kind):
     def paper(self, p):
         return f"MSA({p.heads})" if p.pos == "none" else f"MSA({p.heads}, pos={p.pos})"
 
+    def written(self, p):
+        return self.paper(p).replace("MSA", "mhsa", 1)     # as specs write it (specs/vit.net)
+
     def check_input(self, p, ins, preds):
         if p.pos == "sine":       # DETR: the positions of a grid of tokens
             need_grid(self.paper(p), ins[0], preds[0] if preds else None)

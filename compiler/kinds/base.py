@@ -102,6 +102,11 @@ class Kind:
     def paper(self, p) -> str:
         return self.words[0] if self.words else self.kind
 
+    def written(self, p) -> str:
+        """The word a spec writes for ``p``: the paper's (:meth:`paper`) unless the language's own reads
+        better in a spec (``mhsa(12)`` where ViT's table says MSA(12)). What :meth:`spell` starts from."""
+        return self.paper(p)
+
     def spell(self, p, registry=None, names: dict[str, str] | None = None) -> str:
         """The layer as the language writes it: :meth:`paper` plus the parameters that word does not
         say, by keyword (``conv3-64(pad=0, bias=false)``); checked to give ``p`` back

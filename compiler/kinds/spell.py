@@ -121,7 +121,7 @@ def spell(kind, p, registry=None, names: dict[str, str] | None = None) -> str:
     registry = registry or DEFAULT
     names = names or {}
     shown = p.model_copy(update=names) if names else p     # no validation: a name stands for the value
-    word = kind.paper(shown)
+    word = kind.written(shown)
     real = {f: getattr(p, f) for f in names}
     try:
         _, said = read(registry, word, real)

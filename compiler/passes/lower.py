@@ -60,7 +60,7 @@ class _Builder:
         if isinstance(it, LayerItem):
             node = Node(full, it.kind.kind, it.params, it.span, scope, aux, it.word, explicit=it.name is not None,
                         spec=it.kind)
-            node.meta["arg_spans"] = it.arg_spans
+            node.arg_spans = it.arg_spans
             refs = [self.lookup(r, _ref_span(it, r), scope, f"{it.word}: '{r}'") for r in it.kind.refs(it.params)]
             self.check_size_names(it)
             refs = [r for r in refs if r != tail]

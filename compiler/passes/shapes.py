@@ -82,7 +82,7 @@ def _propagate(ir: IR, in_shape: tuple, attr: str) -> list[NetcError]:
         try:
             out = _infer_node(ir, n, preds, ins)
         except ShapeProblem as e:
-            err = ShapeError(e.message, n.meta.get("arg_spans", {}).get(e.field, n.span) if e.field else n.span, e.hint)
+            err = ShapeError(e.message, n.arg_spans.get(e.field, n.span) if e.field else n.span, e.hint)
             for sc in reversed(n.scope):          # the block instances it sits in, innermost first
                 scope = ir.scopes.get(sc)
                 if scope is not None and scope.kind == "block":
