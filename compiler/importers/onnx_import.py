@@ -1,8 +1,10 @@
 """An ONNX file -> the neutral layer graph (read with the ``onnx`` package; nothing is run).
 
-ONNX operators map to netc kinds one to one (``OPS``): Conv, Gemm, MaxPool, AveragePool,
-GlobalAveragePool, GlobalMaxPool, LRN, BatchNormalization, Relu, Sigmoid, Tanh, Softmax,
-Dropout, Flatten, Reshape to (N, features), Concat on channels, Add of two tensors, Identity.
+ONNX operators map to netc kinds one to one through the kinds' own declarations (``Kind.onnx``:
+Conv, Gemm, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, LRN, BatchNormalization, Relu,
+Sigmoid, Tanh, Softmax, Dropout ...; the attributes become parameters by the kind's Params class);
+``OPS`` reads the operators that need more than the node (Flatten, Reshape to (N, features), Concat
+on channels, Add of two tensors, Identity, patterns that several nodes make).
 Layer names come from the weights' names (``conv1.weight`` -> ``conv1``) or from the node's
 scope (``/inception_3a/1x1/Conv`` -> ``inception_3a/1x1``). Any other operator is an error
 naming the node and its op type, and so is a node outside the standard domain (``""`` /
@@ -486,7 +488,7 @@ def to_net(model, path: str = "") -> Net:
             pass        # a malformed subgraph is no pattern: its nodes are read one by one below
     # Swin's grid: its tokens stay H x W x C, channels last (a map turned channels-last is tokens there)
     r.grid = any(f is not None and f[0] in _GRID_KINDS for f in fused.values())
-    declared = _declared()
+    rules: dict = {}
     for node in r.g.node:
         key = node.output[0] if node.output else ""
         if key in fused or any(o in fused for o in node.output):
@@ -507,7 +509,9 @@ def to_net(model, path: str = "") -> Net:
             continue
         if node.op_type != "Identity" and node.output and all(o in static for o in node.output):
             continue        # shape arithmetic and constants: not a layer
-        rule = OPS.get(node.op_type) or (_declared_rule(*declared[node.op_type]) if node.op_type in declared else None)
+        if node.op_type not in rules:
+            rules[node.op_type] = _rule(node.op_type)
+        rule = rules[node.op_type]
         if rule is None:
             raise ImportError_(f"node {_nid(node)} of type {node.op_type} has no netc kind",
                                hint=NO_KIND.get(node.op_type, "netc reads Conv, Gemm, pooling, LRN, BatchNormalization, "
@@ -531,7 +535,7 @@ def to_net(model, path: str = "") -> Net:
         raise ImportError_(f"{path}: an output of the model is not produced by a layer netc reads")
     main = {l.name: l for l in r.layers}[outs[0]]
     net = Net(r.layers, shape, None, [(o, None) for o in outs], [], model.graph.name or os.path.basename(path), path,
-              softmax_head=main.kind == "fc")
+              softmax_head=main.kind == _kind("Gemm"))
     net.weight_names = r.weights     # type: ignore[attr-defined]
     return net
 
@@ -555,6 +559,7 @@ def _rescope(r: _Reader) -> None:
     chain, when its input is a fork or in that scope (an inception branch's pool, an aux head's
     pool), and drop the exporter's ``_N`` suffix."""
     weighted = set(r.weights)
+    joins = (_kind("Concat"), _kind("Add"))
     leaves = {}
     for l in r.layers:
         leaves.setdefault(l.name.rsplit("/", 1)[-1], l)
@@ -565,7 +570,7 @@ def _rescope(r: _Reader) -> None:
     idx = {l.name: l for l in r.layers}
     rename = {}
     for l in r.layers:
-        if l.name in weighted or l.kind in ("concat", "add") or "/" in l.name:
+        if l.name in weighted or l.kind in joins or "/" in l.name:
             continue
         leaf = l.name
         m = re.fullmatch(r"(.+)_\d+", leaf)
@@ -665,7 +670,7 @@ def _find_lrn(r: _Reader, static: set) -> dict:
         for m in seen:
             for o in m.output:
                 out[o] = None
-        out[end.output[0]] = ("lrn", params, [x])
+        out[end.output[0]] = (_kind("LRN"), params, [x])
     return out
 
 
@@ -713,7 +718,7 @@ def _find_gelu(r: _Reader, static: set) -> dict:
             continue
         for m in (d, e, a, m1):
             out[m.output[0]] = None
-        out[m2.output[0]] = ("gelu", {}, [x])
+        out[m2.output[0]] = (_kind("Gelu"), {}, [x])
     return out
 
 
@@ -736,7 +741,7 @@ def _find_binpool(r: _Reader, static: set) -> dict:
         for m in (m1, d1, m2):
             out[m.output[0]] = None
         oh, ow = shape[2], shape[3]
-        out[d2.output[0]] = ("gap", {}, [m1.input[1]]) if (oh, ow) == (1, 1) else \
+        out[d2.output[0]] = (_kind("GlobalAveragePool"), {}, [m1.input[1]]) if (oh, ow) == (1, 1) else \
             ("adaptive_avgpool", {"out": oh if oh == ow else [oh, ow]}, [m1.input[1]])
     return out
 
@@ -1442,7 +1447,7 @@ def _find_shuffle(r: _Reader, static: set) -> dict:
 
 
 # ------------------------------------------------------------------ operators
-def _conv(r: _Reader, n):
+def _conv(r: _Reader, n, kind):
     a = _attrs(n)
     w = r.init(n.input[1])
     if w is None:
@@ -1456,11 +1461,11 @@ def _conv(r: _Reader, n):
     if _one(a.get("dilations", [1, 1])) != 1:
         p["dilation"] = _one(a["dilations"])
     wname = r.alias.get(n.input[1], n.input[1])
-    r.add(n, "conv", p, [r.src(n, n.input[0])], wname,
+    r.add(n, kind.kind, p, [r.src(n, n.input[0])], wname,
           {"weight": wname, "bias": r.alias.get(n.input[2], n.input[2]) if p["bias"] else None})
 
 
-def _gemm(r: _Reader, n):
+def _gemm(r: _Reader, n, kind):
     a = _attrs(n)
     w = r.init(n.input[1])
     if w is None or a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
@@ -1468,53 +1473,52 @@ def _gemm(r: _Reader, n):
     out = int(w.dims[0] if a.get("transB", 0) else w.dims[1])
     bias = len(n.input) > 2 and bool(n.input[2])
     wname = r.alias.get(n.input[1], n.input[1])
-    r.add(n, "fc", {"out": out, "bias": bias}, [r.src(n, n.input[0])], wname,
+    r.add(n, kind.kind, {"out": out, "bias": bias}, [r.src(n, n.input[0])], wname,
           {"weight": wname, "bias": r.alias.get(n.input[2], n.input[2]) if bias else None,
            "transposed": not a.get("transB", 0)})
 
 
-def _pool(kind):
-    def rule(r: _Reader, n):
-        a = _attrs(n)
-        if len(a.get("kernel_shape", [])) != 2:
-            raise ImportError_(f"node {n.name} ({n.op_type}) pools over {len(a.get('kernel_shape', []))} dimensions; "
-                               "netc pools over height and width")
-        p = {"k": _one(a["kernel_shape"]), "stride": _one(a.get("strides", [1, 1])),
-             "pad": _sym(a.get("pads", [0, 0, 0, 0]), "its input", n), "ceil": bool(a.get("ceil_mode", 0))}
-        if kind == "avgpool" and not a.get("count_include_pad", 0):
-            p["count_include_pad"] = False
-        r.add(n, kind, p, [r.src(n, n.input[0])])
-    return rule
-
-
-def _simple(kind):
-    def rule(r: _Reader, n):
-        r.add(n, kind, {}, [r.src(n, n.input[0])])
-    return rule
-
-
-def _lrn(r: _Reader, n):
+def _pool(r: _Reader, n, kind):
     a = _attrs(n)
-    r.add(n, "lrn", {"size": int(a["size"]), "alpha": float(a.get("alpha", 1e-4)), "beta": float(a.get("beta", 0.75)),
-                     "k": float(a.get("bias", 1.0)), "region": "across"}, [r.src(n, n.input[0])])
+    if len(a.get("kernel_shape", [])) != 2:
+        raise ImportError_(f"node {n.name} ({n.op_type}) pools over {len(a.get('kernel_shape', []))} dimensions; "
+                           "netc pools over height and width")
+    p = {"k": _one(a["kernel_shape"]), "stride": _one(a.get("strides", [1, 1])),
+         "pad": _sym(a.get("pads", [0, 0, 0, 0]), "its input", n), "ceil": bool(a.get("ceil_mode", 0))}
+    if getattr(kind, "op", None) == "avg" and not a.get("count_include_pad", 0):
+        p["count_include_pad"] = False
+    r.add(n, kind.kind, p, [r.src(n, n.input[0])])
 
 
-def _bn(r: _Reader, n):
+def _plain(r: _Reader, n, kind):
+    """A kind without parameters: the node as it stands (its attributes checked against the kind's
+    declaration before)."""
+    r.add(n, kind.kind, {}, [r.src(n, n.input[0])])
+
+
+def _lrn(r: _Reader, n, kind):
+    a = _attrs(n)
+    r.add(n, kind.kind, {"size": int(a["size"]), "alpha": float(a.get("alpha", 1e-4)),
+                         "beta": float(a.get("beta", 0.75)), "k": float(a.get("bias", 1.0)), "region": "across"},
+          [r.src(n, n.input[0])])
+
+
+def _bn(r: _Reader, n, kind):
     a = _attrs(n)
     p = {"eps": float(a.get("epsilon", 1e-5)), "momentum": round(1 - float(a.get("momentum", 0.9)), 6)}
     wname = r.alias.get(n.input[1], n.input[1])
-    r.add(n, "bn", p, [r.src(n, n.input[0])], wname,
+    r.add(n, kind.kind, p, [r.src(n, n.input[0])], wname,
           {"weight": wname, "bias": r.alias.get(n.input[2], n.input[2]),
            "running_mean": r.alias.get(n.input[3], n.input[3]), "running_var": r.alias.get(n.input[4], n.input[4])})
 
 
-def _dropout(r: _Reader, n):
+def _dropout(r: _Reader, n, kind):
     a = _attrs(n)
     p = a.get("ratio", 0.5)
     if len(n.input) > 1 and n.input[1]:
         v = _const(r, n.input[1], f"the ratio of node {_nid(n)}")
         p = v if v is not None else p
-    r.add(n, "dropout", {"p": round(float(p), 6)}, [r.src(n, n.input[0])])
+    r.add(n, kind.kind, {"p": round(float(p), 6)}, [r.src(n, n.input[0])])
 
 
 def _learned(r: _Reader, v: str):
@@ -1530,7 +1534,7 @@ def _learned(r: _Reader, v: str):
     return None
 
 
-def _concat(r: _Reader, n):
+def _concat(r: _Reader, n, kinds):
     axis = _attrs(n).get("axis")
     rank = len(r.shapes.get(n.output[0]) or (0, 0, 0, 0))
     if rank == 3 and axis % 3 == 1 and len(n.input) == 2 and r.is_static(n.input[0]) and \
@@ -1554,7 +1558,7 @@ def _concat(r: _Reader, n):
             ins = [prev, *ins[cut:]]
             break
     ins = _regroup(r, n, ins)
-    layer = r.add(n, "concat", {}, ins)
+    layer = r.add(n, kinds[0].kind, {}, ins)
     r.concats[tuple(ins)] = layer.name
     if len(ins) != len(n.input):
         r.concats[tuple(r.src(n, i) for i in n.input)] = layer.name
@@ -1584,7 +1588,7 @@ def _regroup(r: _Reader, n, ins: list) -> list:
         while j + 1 < len(ins) and forks[j + 1] == forks[i]:
             j += 1
         if j > i and j - i + 1 < len(ins) and forks.count(forks[i]) == j - i + 1 and forks[i] not in ins:
-            inner = r.add(n, "concat", {}, ins[i:j + 1])
+            inner = r.add(n, _kind("Concat"), {}, ins[i:j + 1])
             out.append(inner.name)
         else:
             out += ins[i:j + 1]
@@ -1592,17 +1596,17 @@ def _regroup(r: _Reader, n, ins: list) -> list:
     return out
 
 
-def _add(r: _Reader, n):
+def _add(r: _Reader, n, kinds):
     consts = [i for i in n.input if r.is_static(i)]
     if not consts:
-        r.add(n, "add", {}, [r.src(n, i) for i in n.input])
+        r.add(n, kinds[0].kind, {}, [r.src(n, i) for i in n.input])
         return
     c, x = consts[0], next((i for i in n.input if i != consts[0]), None)
     src = r.producer(n, x) if x is not None else None
     t = r.init(c)
     # a MatMul's bias (a Linear layer on a channels-last map or on tokens)
-    if src is not None and src.kind in ("fc", "conv") and src.params.get("bias") is False and r.uses.get(x) == 1 \
-            and src.source_type == "MatMul" and t is not None and math.prod(t.dims) == src.params["out"]:
+    if src is not None and src.kind in (_kind("Gemm"), _kind("Conv")) and src.params.get("bias") is False \
+            and r.uses.get(x) == 1 and src.source_type == "MatMul" and t is not None and math.prod(t.dims) == src.params["out"]:
         src.params["bias"] = True
         r.weights[src.name]["bias"] = r.alias.get(c, c)
         r.value[n.output[0]] = src.name
@@ -1617,18 +1621,18 @@ def _add(r: _Reader, n):
                        f"to {x!r}; netc adds a constant only as the bias of the layer before it")
 
 
-def _mul(r: _Reader, n):
+def _mul(r: _Reader, n, kinds):
     a, b = n.input[0], n.input[1]
     if not r.is_static(a) and not r.is_static(b):
         for x, g in ((a, b), (b, a)):       # x * sigmoid(x): SiLU
             sig = r.made.get(g)
             gl = r.producer(n, g)
             if sig is not None and sig.op_type == "Sigmoid" and sig.input[0] == x and r.uses.get(g) == 1 \
-                    and gl is not None and gl.kind == "sigmoid":
+                    and gl is not None and gl.kind == _kind("Sigmoid"):
                 gl.kind = "silu"
                 r.value[n.output[0]] = gl.name
                 return
-        r.add(n, "mul", {}, [r.src(n, a), r.src(n, b)])     # a gate: squeeze-excitation's
+        r.add(n, kinds[0].kind, {}, [r.src(n, a), r.src(n, b)])     # a gate: squeeze-excitation's
         return
     c, x = (a, b) if r.is_static(a) else (b, a)
     t = r.init(c)
@@ -1657,14 +1661,14 @@ def _matmul(r: _Reader, n):
     lay, out = r.lay(x), int(t.dims[1])
     extra = {"weight": wname, "bias": None, "transposed": True}
     if lay == "nhwc":       # a Linear on a channels-last map: a 1x1 convolution
-        r.add(n, "conv", {"out": out, "k": 1, "stride": 1, "pad": 0, "groups": 1, "bias": False}, [r.src(n, x)],
+        r.add(n, _kind("Conv"), {"out": out, "k": 1, "stride": 1, "pad": 0, "groups": 1, "bias": False}, [r.src(n, x)],
               wname, extra)
         r.layout[n.output[0]] = "nhwc"
         return
     if lay not in ("vector", "tokens", "grid"):
         raise ImportError_(f"node {_nid(n)} (MatMul) applies a weight matrix to a {lay}; netc reads it on "
                            "a vector, on tokens or on a channels-last map")
-    r.add(n, "fc", {"out": out, "bias": False}, [r.src(n, x)], wname, extra)
+    r.add(n, _kind("Gemm"), {"out": out, "bias": False}, [r.src(n, x)], wname, extra)
 
 
 def _transpose(r: _Reader, n):
@@ -1673,7 +1677,7 @@ def _transpose(r: _Reader, n):
     if r.grid and (lay, perm) == ("map", (0, 2, 3, 1)):        # Swin: a map as tokens on its grid
         p = r.producer(n, x)
         q = p.params if p is not None else {}
-        if p is not None and p.kind == "conv" and p.source_type == "Conv" and r.uses.get(x) == 1 and \
+        if p is not None and p.kind == _kind("Conv") and p.source_type == "Conv" and r.uses.get(x) == 1 and \
                 isinstance(q.get("k"), int) and q.get("k") == q.get("stride") and q.get("pad") == 0 and \
                 q.get("groups") == 1 and "dilation" not in q and not r.ncons.get(p.name):
             p.kind, p.params = "patch", {"out": q["out"], "k": q["k"], "grid": True, "bias": q["bias"]}
@@ -1693,7 +1697,7 @@ def _transpose(r: _Reader, n):
     if lay == "nct" and perm == (0, 2, 1):
         p = r.producer(n, x)
         q = p.params if p is not None else {}
-        if p is not None and p.kind == "conv" and p.source_type == "Conv" and r.uses.get(x) == 1 and \
+        if p is not None and p.kind == _kind("Conv") and p.source_type == "Conv" and r.uses.get(x) == 1 and \
                 isinstance(q.get("k"), int) and q.get("k") == q.get("stride") and q.get("pad") == 0 and \
                 q.get("groups") == 1 and "dilation" not in q and not r.ncons.get(p.name):
             p.kind, p.params = "patch", {"out": q["out"], "k": q["k"], "bias": q["bias"]}   # ViT's patch embedding
@@ -1706,7 +1710,7 @@ def _transpose(r: _Reader, n):
                        hint="a token layout netc has no kind for (a window partition, a split into heads)")
 
 
-def _layernorm(r: _Reader, n):
+def _layernorm(r: _Reader, n, kind):
     a = _attrs(n)
     x = n.input[0]
     rank = len(r.shapes.get(x) or ())
@@ -1716,10 +1720,10 @@ def _layernorm(r: _Reader, n):
                            "netc normalises the channels of each position (or each token's features)")
     bias = len(n.input) > 2 and bool(n.input[2])
     wname = r.alias.get(n.input[1], n.input[1])
-    r.add(n, "ln", {"eps": float("%.6g" % a.get("epsilon", 1e-5))}, [r.src(n, x)], wname,
+    r.add(n, kind.kind, {"eps": float("%.6g" % a.get("epsilon", 1e-5))}, [r.src(n, x)], wname,
           {"weight": wname, "bias": r.alias.get(n.input[2], n.input[2]) if bias else None})
     if not bias:
-        raise ImportError_(f"node {_nid(n)} (LayerNormalization) has no bias; netc's ln has one")
+        raise ImportError_(f"node {_nid(n)} (LayerNormalization) has no bias; netc's {kind.kind} has one")
 
 
 def _axes(r: _Reader, n) -> list | None:
@@ -1742,9 +1746,9 @@ def _reducemean(r: _Reader, n):
     lay = r.lay(x)
     axes = sorted(a % rank for a in axes) if axes else None
     if (lay, axes) in (("map", [2, 3]), ("nhwc", [1, 2])):
-        g = r.add(n, "gap", {}, [r.src(n, x)])
+        g = r.add(n, _kind("GlobalAveragePool"), {}, [r.src(n, x)])
         if not keep:
-            r.add(n, "flatten", {}, [g.name])
+            r.add(n, _kind("Flatten"), {}, [g.name])
         elif lay == "nhwc":
             r.layout[n.output[0]] = "nhwc"
         return
@@ -1756,43 +1760,89 @@ def _reducemean(r: _Reader, n):
                        "(a map's height and width) and the mean over tokens")
 
 
-def _clip(r: _Reader, n):
+def _clip(r: _Reader, n, kinds):
     a = _attrs(n)
     lo, hi = a.get("min"), a.get("max")
     if len(n.input) > 1 and n.input[1]:
         lo = _const(r, n.input[1], f"the minimum of node {_nid(n)}")
     if len(n.input) > 2 and n.input[2]:
         hi = _const(r, n.input[2], f"the maximum of node {_nid(n)}")
-    if lo == 0 and hi == 6:
-        r.add(n, "relu6", {}, [r.src(n, n.input[0])])
-    elif lo == 0 and hi is None:
-        r.add(n, "relu", {}, [r.src(n, n.input[0])])
+    kind = next((k for k in kinds if (lo, hi) == (k.onnx["Clip"].get("min"), k.onnx["Clip"].get("max"))),
+                None)     # relu6 is Clip(0, 6), relu Clip(0)
+    if kind is not None:
+        r.add(n, kind.kind, {}, [r.src(n, n.input[0])])
     else:
         raise ImportError_(f"node {_nid(n)} (Clip) clips to [{lo}, {hi}]; netc reads Clip(0, 6) (ReLU6) "
                            "and Clip(0) (ReLU)")
 
 
+# ------------------------------------------------------------------ kinds, by their declarations
+def _kinds(op: str) -> list:
+    """The netc kinds that declare the ONNX operator ``op`` (``Kind.onnx``), in registration order."""
+    from netc.kinds import DEFAULT
+    return DEFAULT.reading("onnx", op)
+
+
+def _kind(op: str) -> str:
+    """The name of the kind that the ONNX operator ``op`` is: how a reading names a kind that is not its
+    node's own (the LRN that exporters write out is ``LRN``'s kind, a MatMul with weights ``Gemm``'s)."""
+    return _kinds(op)[0].kind
+
+
+def _decoders() -> dict:
+    """{a kind's Params class: how a node's attributes and inputs become those parameters}: one decoder
+    serves every kind with those parameters (MaxPool and AveragePool, told apart by the kind's ``op``);
+    a kind without parameters is the node as it stands (:func:`_plain`)."""
+    from netc.kinds.norm import LNParams
+    from netc.kinds.params import BNParams, ConvParams, DropoutParams, FCParams, LRNParams, PoolParams
+    return {ConvParams: _conv, FCParams: _gemm, PoolParams: _pool, LRNParams: _lrn, BNParams: _bn,
+            DropoutParams: _dropout, LNParams: _layernorm}
+
+
+def _mismatch(n, want: dict):
+    """The first attribute of node ``n`` that differs from a declaration's values: (key, got, want), or None."""
+    a = _attrs(n)
+    for key, v in want.items():
+        got = a.get(key, v)
+        got = got.decode() if isinstance(got, bytes) else got
+        if got != v and not (isinstance(v, float) and isinstance(got, float) and _near(got, v)):
+            return key, got, v
+    return None
+
+
 def _declared() -> dict:
-    """{ONNX op: (netc kind, attribute values it must have)} from the kinds' own declarations."""
+    """{ONNX op: (the first kind that declares it, the attribute values it must have)}: the operators
+    read through the kinds' own declarations."""
     from netc.kinds import DEFAULT
     out: dict = {}
-    for k in DEFAULT:
-        k = DEFAULT.get(k) if isinstance(k, str) else k
+    for name in DEFAULT.kinds:
+        k = DEFAULT.kinds[name]
         for op, attrs in (getattr(k, "onnx", None) or {}).items():
             out.setdefault(op, (k.kind, attrs))
     return out
 
 
-def _declared_rule(kind: str, want: dict):
+def _rule(op: str):
+    """How a node of ONNX operator ``op`` is read: :data:`OPS`'s reader for an operator no kind declares;
+    else the kinds that declare it (``Kind.onnx``), decoded by the operator's decoder (:data:`BY_OP`)
+    where it has one, else as the first of them whose attribute values the node has, its parameters
+    decoded by the kind's Params class; None where nothing reads it."""
+    if op in OPS:
+        return OPS[op]
+    kinds = _kinds(op)
+    if not kinds:
+        return None
+    if op in BY_OP:
+        return lambda r, n: BY_OP[op](r, n, kinds)
+    decoders = _decoders()
+
     def rule(r: _Reader, n):
-        a = _attrs(n)
-        for key, v in want.items():
-            got = a.get(key, v)
-            got = got.decode() if isinstance(got, bytes) else got
-            if got != v and not (isinstance(v, float) and isinstance(got, float) and _near(got, v)):
-                raise ImportError_(f"node {_nid(n)} ({n.op_type}) has {key}={got!r}; netc's {kind} is "
-                                   f"{n.op_type} with {key}={v!r}")
-        r.add(n, kind, {}, [r.src(n, n.input[0])])
+        kind = next((k for k in kinds if _mismatch(n, k.onnx[op]) is None), None)
+        if kind is None:
+            key, got, v = _mismatch(n, kinds[0].onnx[op])
+            raise ImportError_(f"node {_nid(n)} ({n.op_type}) has {key}={got!r}; netc's {kinds[0].kind} is "
+                               f"{n.op_type} with {key}={v!r}")
+        decoders.get(kind.Params, _plain)(r, n, kind)
     return rule
 
 
@@ -2043,10 +2093,10 @@ def _constant(r: _Reader, n):
         r.consts[n.output[0]] = a["value"]
 
 
-def _flatten(r: _Reader, n):
+def _flatten(r: _Reader, n, kinds):
     if _attrs(n).get("axis", 1) != 1:
         raise ImportError_(f"node {n.name} (Flatten) keeps {_attrs(n)['axis']} leading axes; netc flattens to (N, features)")
-    r.add(n, "flatten", {}, [r.src(n, n.input[0])])
+    r.add(n, kinds[0].kind, {}, [r.src(n, n.input[0])])
 
 
 def _reshape(r: _Reader, n):
@@ -2066,7 +2116,7 @@ def _reshape(r: _Reader, n):
         r.layout[n.output[0]] = "nct"
         return
     if t is None and len(out) == 2 and n.input[1] in r.static:     # a shape computed from shapes: flatten
-        r.add(n, "flatten", {}, [r.src(n, n.input[0])])
+        r.add(n, _kind("Flatten"), {}, [r.src(n, n.input[0])])
         return
     if t is None:
         raise ImportError_(f"node {_nid(n)} (Reshape) takes its shape from another node; netc reads a Reshape "
@@ -2079,20 +2129,22 @@ def _reshape(r: _Reader, n):
         raise ImportError_(f"node {_nid(n)} (Reshape): its shape tensor '{n.input[1]}' is not int64, as ONNX "
                            "requires")
     r.array(t, n.input[1], f"the shape of node {_nid(n)}")      # read (from the model's folder only) and checked
-    r.add(n, "flatten", {}, [r.src(n, n.input[0])])
+    r.add(n, _kind("Flatten"), {}, [r.src(n, n.input[0])])
 
 
-#: ONNX operators whose reading needs more than the node (weights, attributes turned into parameters,
-#: a layout); an operator that is one kind as it stands is declared on the kind (``Kind.onnx``: Relu,
-#: Sigmoid, HardSwish, GlobalAveragePool ...)
+#: ONNX operators that no kind declares: views, constants and parts that netc reads as a layer, or as
+#: none (a Reshape to (N, features) is a flatten, a Transpose to channels-last a view, a Slice a chunk).
+#: Every other operator is read as a kind that declares it (``Kind.onnx``: Conv, Gemm, MaxPool,
+#: AveragePool, LRN, BatchNormalization, Relu, Softmax, Dropout ...), decoded by :func:`_decoders`
 OPS = {
-    "Conv": _conv, "Gemm": _gemm, "MaxPool": _pool("maxpool"), "AveragePool": _pool("avgpool"),
-    "LRN": _lrn, "BatchNormalization": _bn,
-    "Softmax": _simple("softmax"), "Dropout": _dropout, "Flatten": _flatten, "Reshape": _reshape,
-    "Concat": _concat, "Add": _add, "Identity": _identity, "Constant": _constant,
-    "Mul": _mul, "MatMul": _matmul, "Transpose": _transpose, "LayerNormalization": _layernorm,
-    "ReduceMean": _reducemean, "Clip": _clip, "Slice": _slice, "Split": _splitop, "Gather": _gather,
+    "Reshape": _reshape, "Identity": _identity, "Constant": _constant, "MatMul": _matmul,
+    "Transpose": _transpose, "ReduceMean": _reducemean, "Slice": _slice, "Split": _splitop, "Gather": _gather,
 }
+
+#: declared operators whose decoding depends on the operator (an attribute netc does not have, an operand
+#: that is a constant, a pattern around the node, min and max given as inputs): {ONNX op: decoder taking
+#: the kinds that declare the operator}
+BY_OP = {"Flatten": _flatten, "Concat": _concat, "Add": _add, "Mul": _mul, "Clip": _clip}
 
 #: what would close an operator netc does not read (the error's hint)
 NO_KIND = {

@@ -58,6 +58,7 @@ class LeakyReLU(Activation):
 class Softmax(Kind):
     kind, words, prefix, role, family, functional = "softmax", ("soft-max", "softmax"), "prob", "prob", "act", True
     table_word = "softmax"
+    onnx = {"Softmax": {}}
     caffe = {"Softmax": {}}
     doc = "soft-max over classes; at the end of a network it is the output layer (see `output`)"
 
@@ -79,8 +80,9 @@ class Softmax(Kind):
 
 KINDS = [
     _act("relu", ("relu",), "torch.relu", "ReLU as a layer of its own (layers with weights have it built in)",
-         paper="ReLU", onnx={"Relu": {}}, caffe={"ReLU": {"negative_slope": 0}}),
-    _act("relu6", ("relu6",), "torch.nn.functional.relu6", "ReLU capped at 6 (MobileNetV2)"),
+         paper="ReLU", onnx={"Relu": {}, "Clip": {"min": 0.0, "max": None}}, caffe={"ReLU": {"negative_slope": 0}}),
+    _act("relu6", ("relu6",), "torch.nn.functional.relu6", "ReLU capped at 6 (MobileNetV2)",
+         onnx={"Clip": {"min": 0.0, "max": 6.0}}),
     _act("hardswish", ("hardswish", "hard-swish", "h-swish", "hswish"), "torch.nn.functional.hardswish",
          "hard swish, x * relu6(x + 3) / 6 (MobileNetV3)",
          onnx={"HardSwish": {}}),

@@ -49,6 +49,7 @@ class Conv(Kind):
     # the kernel, channels and stride may be numbers or variables: conv3-64, convk-c, conv3-c/s
     paper_re = re.compile(rf"^(?:conv|convolution){_WORD}(?:x{_WORD})?-(\w+)(?:/(\w+))?$")
     doc = "convolution, same padding and ReLU by default: conv3-64, conv11-96/4, conv(k=11, c=96, stride=4, pad=0)"
+    onnx = {"Conv": {}}
     caffe = {"Convolution": {}}
 
     torch_modules = ("Conv2d",)

@@ -18,6 +18,7 @@ class FC(Kind):
     family, table_word = "fc", "linear"
     positional = ("out",)
     paper_re = re.compile(r"^(?:fc|linear)-(\w+)$")
+    onnx = {"Gemm": {}}     # alpha, beta, transA: the importer
     caffe = {"InnerProduct": {"transpose": False}}
     doc = ("fully-connected layer (flattens a feature map first; acts per token on tokens), ReLU unless it is "
            "the output layer: FC-4096")

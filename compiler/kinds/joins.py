@@ -57,6 +57,7 @@ class ConcatParams(Params):
 
 class Concat(Join):
     kind, words, Params, prefix = "concat", ("concat",), ConcatParams, "concat"
+    onnx = {"Concat": {}}        # on the channels: the importer
     caffe = {"Concat": {"axis": 1, "concat_dim": 1}}
     doc = ("concatenates its branches along the channels; concat(crop) first center-crops each to the smallest "
            "H x W (U-Net's copy and crop)")
@@ -167,6 +168,7 @@ class _Elementwise(Join):
 
 class Add(_Elementwise):
     kind, words, prefix, op = "add", ("add",), "add", operator.add
+    onnx = {"Add": {}}      # of two computed tensors (a constant added: the importer)
     caffe = {"Eltwise": {"operation": 1}}     # SUM (its coefficients: the importer)
     hint = "every branch of add must give the same shape; project the shortcut with conv1-C"
     doc = "adds its branches elementwise (broadcasting sizes of 1): add { conv3-64 ; identity }"
@@ -174,6 +176,7 @@ class Add(_Elementwise):
 
 class Mul(_Elementwise):
     kind, words, prefix, op = "mul", ("mul", "multiply"), "mul", operator.mul
+    onnx = {"Mul": {}}      # of two computed tensors: a gate
     hint = "the branches must agree, or be 1 where they differ (C x 1 x 1 scales C x H x W)"
     doc = ("multiplies its branches elementwise, broadcasting sizes of 1 (a C x 1 x 1 gate times a C x H x W map): "
            "squeeze-excitation is mul { identity ; { gap -> conv1-16 -> conv1-64(act=sigmoid) } }")
@@ -225,6 +228,7 @@ class Split(Concat):
     """``split(2) { a ; b }``: the group's input is cut into parts along the channels, branch i reads part i,
     and the branches' outputs are concatenated (ShuffleNetV2's unit)."""
     kind, words, Params, prefix = "split", ("split",), SplitParams, "split"
+    onnx: dict = {}      # not ONNX's Concat
     caffe: dict = {}     # not Caffe's Concat
     splits_input = True
     positional = ("parts",)

@@ -20,6 +20,7 @@ class Dropout(Kind):
     positional = ("p",)
     hidden_in_tables = True
     doc = "dropout with drop probability p (default 0.5): dropout(0.5)"
+    onnx = {"Dropout": {}}
     caffe = {"Dropout": {}}
 
     stochastic = True
@@ -69,6 +70,7 @@ class DropPath(Kind):
 class Flatten(Kind):
     kind, words, prefix, family, functional = "flatten", ("flatten",), "flatten", "drop", True
     doc = "flatten a feature map into a vector (implicit before FC)"
+    onnx = {"Flatten": {}}
     caffe = {"Flatten": {}}
 
     def infer(self, p, ins):

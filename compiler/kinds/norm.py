@@ -14,6 +14,7 @@ from netc.kinds.base import Kind, num
 class LRN(Kind):
     kind, words, Params, prefix, role = "lrn", ("lrn", "norm", "local-response-norm"), LRNParams, "norm", "norm"
     accepts, family, table_word = (MAP,), "norm", "LRN"
+    onnx = {"LRN": {}}
     caffe = {"LRN": {}}
     positional = ("size", "alpha", "beta", "k")
     doc = ("local response normalisation with Krizhevsky et al.'s constants (n=5, alpha=1e-4, beta=0.75, k=2), "
@@ -57,6 +58,7 @@ class BatchNorm(Kind):
     caffe = {"BatchNorm": {}}     # its affine part: the Scale layer after it (the importer joins them)
     accepts, family, table_word, pointwise = (MAP, VECTOR), "norm", "batch norm", True
     doc = "batch normalisation over channels (2 parameters per channel)"
+    onnx = {"BatchNormalization": {}}
 
     def paper(self, p):
         return "BN"
@@ -122,6 +124,7 @@ class LNParams(Params):
 class LayerNorm(Kind):
     kind, words, Params, prefix = "ln", ("ln", "layernorm", "layer-norm", "layer_norm"), LNParams, "ln"
     accepts, family, table_word, pointwise = (MAP, TOKENS, VECTOR), "norm", "layer norm", True
+    onnx = {"LayerNormalization": {}}     # over the last axis: the importer
     doc = ("layer normalisation: over the channels at each position of a feature map (ConvNeXt's LayerNorm2d), "
            "over each token's features, or over a vector")
 

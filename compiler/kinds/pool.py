@@ -67,9 +67,10 @@ class MaxPool(_Pool):
     kind, words, table_word = "maxpool", ("maxpool", "max-pool", "max_pool", "mpool"), "max pool"
     paper_re = re.compile(r"^(?:maxpool|max-pool|max_pool)(\d+)(?:x(\d+))?(?:/(\d+))?$")
     doc = "max pooling, 2x2 stride 2 by default: maxpool, maxpool3/2, maxpool3/2(ceil)"
-    caffe = {"Pooling": {"pool": 0, "global_pooling": False}}    # MAX
     torch_modules, torch_functions, aten = ("MaxPool2d",), ("max_pool2d",), ("aten.max_pool2d.default",)
     torch_args = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+    onnx = {"MaxPool": {}}
+    caffe = {"Pooling": {"pool": 0, "global_pooling": False}}    # MAX
 
     def module(self, node, ins):
         from torch import nn
@@ -82,9 +83,10 @@ class AvgPool(_Pool):
     paper_re = re.compile(r"^(?:avgpool|avg-pool|avg_pool|avepool)(\d+)(?:x(\d+))?(?:/(\d+))?$")
     op = "avg"
     doc = "average pooling: avgpool7/1, avgpool5/3"
-    caffe = {"Pooling": {"pool": 1, "global_pooling": False}}    # AVE
     torch_modules, torch_functions, aten = ("AvgPool2d",), ("avg_pool2d",), ("aten.avg_pool2d.default",)
     torch_args = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
+    onnx = {"AveragePool": {}}
+    caffe = {"Pooling": {"pool": 1, "global_pooling": False}}    # AVE
 
     def module(self, node, ins):
         from torch import nn
