@@ -1457,12 +1457,24 @@ def _conv(r: _Reader, n, kind):
     k = a.get("kernel_shape", list(w.dims[2:]))
     p = {"out": int(w.dims[0]), "k": _one(k), "stride": _one(a.get("strides", [1, 1])),
          "pad": _sym(a.get("pads", [0, 0, 0, 0]), "its input", n), "groups": int(a.get("group", 1)),
-         "bias": len(n.input) > 2 and bool(n.input[2])}
+         "bias": len(n.input) > 2 and bool(n.input[2]) and not _made_zeros(r, n.input[2])}
     if _one(a.get("dilations", [1, 1])) != 1:
         p["dilation"] = _one(a["dilations"])
     wname = r.alias.get(n.input[1], n.input[1])
     r.add(n, kind.kind, p, [r.src(n, n.input[0])], wname,
           {"weight": wname, "bias": r.alias.get(n.input[2], n.input[2]) if p["bias"] else None})
+
+
+def _made_zeros(r: _Reader, v: str) -> bool:
+    """Whether the bias ``v`` is one the exporter made for a convolution without one: all zeros, and
+    not a parameter of the source (torch's exporter, not optimising, computes it from constants; its
+    constant folding leaves an initializer it names ``val_N``). A trained bias of zeros, named after
+    its module (``features.0.bias``), stays a bias."""
+    name = r.alias.get(v, v)
+    if name in r.inits and not re.fullmatch(r"val_\d+", name) or not r.is_static(v):
+        return False
+    value = _value(r, v)
+    return value is not None and value.size > 0 and not value.any()
 
 
 def _gemm(r: _Reader, n, kind):

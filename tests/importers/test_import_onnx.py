@@ -92,3 +92,63 @@ def test_an_operator_without_a_netc_kind_is_an_error_naming_the_node(tmp_path):
         from_onnx(str(tmp_path / "e.onnx"))
     r = run_cli("import", str(tmp_path / "e.onnx"))
     assert r.returncode == 1 and "Erf" in r.stderr and "Traceback" not in r.stderr
+
+
+def _conv_bn_file(path, bias: str):
+    """Conv (3 -> 8, 3x3, no bias of its own) then BatchNormalization, as torch's dynamo exporter writes
+    ``nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8))`` without optimising:
+    its bias input all zeros, ``bias`` saying how: "val" (an initializer the exporter names val_N, what
+    its constant folding leaves), "computed" (Expand of a zero Constant to the weight's output channels,
+    what it writes before folding), "trained" (a zero initializer named as a module's parameter,
+    ``0.bias``: a trained bias that happens to be zero). Returns the torch module with the same weights."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1, bias=bias == "trained"),
+                            torch.nn.BatchNorm2d(8)).eval()
+    with torch.no_grad():
+        if bias == "trained":
+            m[0].bias.zero_()
+        for t in (m[1].weight, m[1].bias, m[1].running_mean):
+            t.normal_(0, 0.5)
+        m[1].running_var.uniform_(0.5, 2.0)
+    inits = {"0.weight": m[0].weight, "1.weight": m[1].weight, "1.bias": m[1].bias,
+             "1.running_mean": m[1].running_mean, "1.running_var": m[1].running_var}
+    nodes, b = [], {"val": "val_5", "computed": "val_5", "trained": "0.bias"}[bias]
+    if bias == "computed":
+        nodes += [helper.make_node("Shape", ["0.weight"], ["val_0"], start=0, end=1),
+                  helper.make_node("Constant", [], ["val_3"], value=numpy_helper.from_array(np.array(0, np.float32))),
+                  helper.make_node("Expand", ["val_3", "val_0"], ["val_5"])]
+    else:
+        inits[b] = torch.zeros(8)
+    nodes += [helper.make_node("Conv", ["input", "0.weight", b], ["conv2d"], kernel_shape=[3, 3],
+                               pads=[1, 1, 1, 1], strides=[1, 1]),
+              helper.make_node("BatchNormalization", ["conv2d", "1.weight", "1.bias", "1.running_mean",
+                                                      "1.running_var"], ["out"], epsilon=1e-5, momentum=0.9)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 8, 8, 8])],
+                          [numpy_helper.from_array(v.detach().numpy().astype(np.float32), k) for k, v in inits.items()])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    return m
+
+
+@pytest.mark.parametrize("bias", ["val", "computed", "trained"])
+def test_a_zero_bias_the_exporter_made_reads_as_no_bias(bias, tmp_path):
+    """torch's exporter writes a convolution without bias with a zero bias it makes (not optimising, as
+    netc's own export does to keep its batch norms): read as bias=false, so the import has the source's
+    parameters; a trained bias of zeros (named as the module's) stays a bias."""
+    from netc.importers import onnx_import
+    f = tmp_path / "cb.onnx"
+    src = _conv_bn_file(f, bias)
+    text = from_onnx(str(f))
+    assert ("bias=false" in text) == (bias != "trained"), text
+    back = netc.compile(netc.loads(text)).eval()
+    assert sum(p.numel() for p in back.parameters()) == sum(p.numel() for p in src.parameters())
+    back.load_state_dict(onnx_import.weights(str(f), text))
+    x = torch.randn(1, 3, 8, 8)
+    with torch.no_grad():
+        want = src(x)
+        assert torch.allclose(back(x), want, atol=1e-5)
+    ort = pytest.importorskip("onnxruntime")
+    got = ort.InferenceSession(str(f), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    assert torch.allclose(torch.from_numpy(got), want, atol=1e-5)
