@@ -140,3 +140,19 @@ def test_side_outputs_only_when_asked(tmp_path):
     r = run_cli("import", str(path), "-o", str(tmp_path / "s.net"))
     assert r.returncode == 0, r.stderr
     assert netc.load(str(tmp_path / "s.net")).params == netc.loads(SPEC).params
+
+
+def test_compile_says_what_the_file_holds_and_train_writes_the_side_outputs(tmp_path):
+    spec = tmp_path / "aux.net"
+    spec.write_text(SPEC)
+    ir = netc.loads(SPEC)
+    r = run_cli("compile", str(spec), "-o", str(tmp_path / "plain.onnx"))
+    assert r.returncode == 0, r.stderr
+    assert f"{ir.params_inference:,} parameters, the inference graph (--train adds the side outputs' " \
+           f"{ir.params - ir.params_inference:,})" in r.stderr
+    r = run_cli("compile", str(spec), "--train", "-o", str(tmp_path / "train.onnx"))
+    assert r.returncode == 0, r.stderr
+    assert f"{ir.params:,} parameters" in r.stderr and "side outputs side" in r.stderr
+    r = run_cli("import", str(tmp_path / "train.onnx"), "-o", str(tmp_path / "back.net"))
+    assert r.returncode == 0, r.stderr
+    assert netc.load(str(tmp_path / "back.net")).params == ir.params      # the whole network, heads too

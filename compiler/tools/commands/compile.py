@@ -25,7 +25,9 @@ def add_parser(sub) -> None:
     p.add_argument("spec", metavar="SPEC[:CONFIG]", help="e.g. vgg:D, googlenet, path/to/net.net:B")
     p.add_argument("-o", "--output", metavar="FILE", help="write FILE: .onnx, .pt2 (torch.export) or .pt (state_dict)")
     p.add_argument("--print", dest="show", action="store_true", help="print the generated forward code")
-    p.add_argument("--train", action="store_true", help="with --print: the training forward (side outputs)")
+    p.add_argument("--train", action="store_true",
+                   help="the training forward: with --print its code, with -o FILE.onnx the side outputs "
+                        "(aux heads) as further graph outputs")
     add_overrides(p)
     p.add_argument("--weights", metavar="FILE", help="load a state_dict (matched by structure) before exporting")
     p.add_argument("--input", metavar="HxW",
@@ -76,12 +78,20 @@ def run(args) -> int:
                 print(model.code.strip("\n"), flush=True)
             if args.output:
                 bar.stage(f"exporting to {_format_name(args.output)}")
-                done = export(model, args.output, example_input(model, hw) if hw is not None else None)
-                what = ", ".join(filter(None, [done.format, f"{sum(p.numel() for p in model.parameters()):,} parameters",
-                                               done.describe()]))
+                onnx = Path(args.output).suffix.lower() == ".onnx"
+                done = export(model, args.output, example_input(model, hw) if hw is not None else None,
+                              side_outputs=args.train and onnx)
+                what = ", ".join(filter(None, [done.format, _held(ir, onnx and not args.train), done.describe()]))
                 bar.close()
                 print(f"wrote {args.output} ({what})", file=sys.stderr)
     return 0
+
+
+def _held(ir, inference: bool) -> str:
+    """The parameters the written file holds: an ONNX file of the inference graph has no side outputs."""
+    left = ir.params - ir.params_inference if inference else 0
+    n = ir.params - left
+    return f"{n:,} parameters" + (f", the inference graph (--train adds the side outputs' {left:,})" if left else "")
 
 
 def _format_name(path: str) -> str:
