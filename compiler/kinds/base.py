@@ -65,7 +65,7 @@ class Kind:
     # reads a call of one as this kind with the parameters :meth:`torch_params` gives
     torch_modules: ClassVar[tuple[str, ...]] = ()
     # foreign names: torch functions and tensor methods this kind is, by name as torch.fx records them
-    # (``"max_pool2d"`` for F.max_pool2d, ``"softmax"`` for torch.softmax and x.softmax)
+    # (``"max_pool2d"`` for F.max_pool2d, ``"adaptive_avg_pool2d"`` for F.adaptive_avg_pool2d)
     torch_functions: ClassVar[tuple[str, ...]] = ()
     # the arguments of such a function (and of its ATen operator) after the input, in order
     # (``("kernel_size", "stride", ...)`` for max_pool2d): a call is read by :meth:`torch_params` as a module
