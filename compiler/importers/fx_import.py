@@ -239,7 +239,6 @@ def trace(module):
 
 def read(module, example_input) -> Net:
     """The neutral graph of a module, traced with torch.fx (side outputs included)."""
-    import torch
     was = module.training
     try:
         module.train(True)

@@ -29,7 +29,6 @@ def sequence(layers: list, outputs: list, identities: set | None = None) -> list
 
     def plain(join: Layer) -> bool:     # the group's input as a branch: `identity`, not `from NAME`
         return identities is None or join.name in identities
-    order = {l.name: i for i, l in enumerate(layers)}
     idx = {l.name: l for l in layers}
     cons: dict = {}         # layer -> the layers that read it (an input or a size: like=)
     for l in layers:

@@ -25,7 +25,7 @@ from netc.dsl.errors import NetcError, NetcErrors, Span, raise_all
 
 from netc.importers.graph import ImportError_, Layer, Net, fail
 from netc.importers.structure import (JOINS, WEIGHTED, Block, Item, _aux_name, _Ctx, _graph, _label, _last, _layers, _path, _seq,
-                        shapes, simplify)
+                                      simplify)
 from netc.importers.words import fmt_num, word
 
 
@@ -44,7 +44,7 @@ def to_spec(net: Net, header: list[str] | None = None, verify: bool = True, orde
     net = simplify(net)
     _max_layers(net, locate)
     g = _graph(net)
-    ctx = _Ctx(net, g, shapes(net), idx=net.index())
+    ctx = _Ctx(net, g, idx=net.index())
     main_out = net.outputs[0][0] if net.outputs else net.layers[-1].name
     head = net.layer(main_out)
     if _prob(head.kind) and len(head.inputs) == 1 and head.inputs[0] != "input":

@@ -1,10 +1,9 @@
 """The printer's first stage: the neutral graph simplified (activations folded into the layer
 before them) and read back as a series-parallel tree of items (layers, concat/add groups of
-branches), with the shapes that decide where ``(ceil)`` matters.
+branches).
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
@@ -50,7 +49,6 @@ class Block:
 class _Ctx:
     net: Net
     g: nx.DiGraph
-    shapes: dict
     classes: int | None = None
     classifier: str | None = None
     naming: str = "stage"
@@ -157,71 +155,10 @@ def _graph(net: Net) -> nx.DiGraph:
     return g
 
 
-# ------------------------------------------------------------------ shapes (for ceil and padding)
-def shapes(net: Net) -> dict:
-    """Output (C, H, W) or (N,) of every layer at the input size; None where unknown."""
-    out: dict = {"input": net.input if net.input and None not in net.input else None}
-    for l in net.layers:
-        ins = [out.get(i) for i in l.inputs]
-        try:
-            out[l.name] = _shape(l, ins)
-        except (TypeError, ValueError, ZeroDivisionError, IndexError):    # a rank this reading does not follow
-            out[l.name] = None
-    return out
-
-
 def _pair(v, default=1):
     if v is None:
         return (default, default)
     return (int(v[0]), int(v[1])) if isinstance(v, (list, tuple)) else (int(v), int(v))
-
-
-def kind_shape(l: Layer, x: tuple):
-    """The output size of ``l`` on an input of size ``x`` by its kind's own rule (:meth:`Kind.infer`);
-    None where the kind does not say."""
-    from netc.kinds import DEFAULT
-    from netc.types.tensortype import TensorType, layout_of
-    k = DEFAULT.get(l.kind)
-    if k is None:
-        return None
-    params = {f: v for f, v in l.params.items() if f in k.Params.model_fields}
-    try:
-        return tuple(k.infer(k.foreign_params(params), [TensorType(x, layout_of(x))]))
-    except Exception:   # noqa: BLE001 - parameters or a size the kind refuses: the check says so later
-        return None
-
-
-def _pools(kind: str) -> bool:
-    """A pooling kind (max, average, global, adaptive, pyramid): its kind gives its size."""
-    from netc.kinds import DEFAULT
-    return getattr(DEFAULT.get(kind), "role", None) == "pool"
-
-
-def _shape(l: Layer, ins: list):
-    x = ins[0] if ins else None
-    if l.kind == "concat":
-        return None if any(i is None for i in ins) else (sum(i[0] for i in ins), *ins[0][1:])
-    if l.kind == "chunk" and x is not None and len(x) == 3:
-        parts, i = l.params.get("parts"), l.params.get("index", 0)
-        return (parts[i] if isinstance(parts, list) else x[0] // parts, *x[1:])
-    if x is None:
-        return None
-    p = l.params
-    if l.kind == "conv":
-        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (_pair(p.get("k")), _pair(p.get("stride")), _pair(p.get("pad"), 0),
-                                                  _pair(p.get("dilation")))
-        return (p["out"], (x[1] + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (x[2] + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
-    if _pools(l.kind):
-        return kind_shape(l, x)
-    if l.kind == "upconv":
-        (kh, kw), (sh, sw), (ph, pw), (oh, ow) = (_pair(p.get("k")), _pair(p.get("stride")), _pair(p.get("pad"), 0),
-                                                  _pair(p.get("output_pad"), 0))
-        return (p["out"], (x[1] - 1) * sh - 2 * ph + kh + oh, (x[2] - 1) * sw - 2 * pw + kw + ow)
-    if l.kind == "fc":
-        return (p["out"],)
-    if l.kind == "flatten":
-        return (math.prod(x),)
-    return x
 
 
 # ------------------------------------------------------------------ series-parallel structure
@@ -229,7 +166,6 @@ def _seq(ctx: _Ctx, end: str, stop: str, idom: dict) -> list:
     """The items on the path from ``stop`` (exclusive) to ``end``, walking back through joins."""
     out: list[Item] = []
     n = end
-    g = ctx.g
     while n != stop:
         if n == "input":
             raise fail(f"it is not reached from '{stop}' alone: netc cannot print this graph as branches and joins",
