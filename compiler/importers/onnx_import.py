@@ -1533,6 +1533,125 @@ def _dropout(r: _Reader, n, kind):
     r.add(n, kind.kind, {"p": round(float(p), 6)}, [r.src(n, n.input[0])])
 
 
+def _resize(r: _Reader, n, kind):
+    """Resize (and opset 9's Upsample) of height and width, as torch writes nearest and bilinear
+    upsampling: by whole factors (``scales``) or to a size (``sizes``), read where they are constants."""
+    a = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in _attrs(n).items()}
+    where = f"node {_nid(n)} ({n.op_type})"
+    mode = a.get("mode", "nearest")
+    coord = a.get("coordinate_transformation_mode", "half_pixel" if n.op_type == "Resize" else "asymmetric")
+    if mode not in ("nearest", "linear") or a.get("antialias", 0) or a.get("axes") not in (None, [2, 3]):
+        raise ImportError_(f"{where} resizes with mode={mode!r}{', antialias' if a.get('antialias', 0) else ''}; "
+                           "netc upsamples by nearest neighbours or bilinearly, over height and width",
+                           hint="upsample(2), upsample(2, mode=bilinear)")
+
+    like = None
+
+    def const(i, what):
+        nonlocal like
+        if len(n.input) <= i or not n.input[i]:
+            return None
+        t = r.tensor(n.input[i])
+        if t is None:
+            like = _size_like(r, n, n.input[i]) if what == "sizes" else None
+            if like is not None:        # another tensor's height and width (any input size)
+                return None
+            raise ImportError_(f"{where} takes its {what} from the graph in a way netc does not follow; netc "
+                               "reads constant factors and sizes, and the height and width of another tensor",
+                               hint="export at a fixed size, or write upsample(like=NAME) in the spec")
+        return [float(v) for v in r.array(t, n.input[i], f"the {what} of {where}").reshape(-1)]
+    if n.op_type == "Resize" and len(n.input) > 2:          # opset 11 on: X, roi, scales, sizes
+        scales, sizes = const(2, "scales"), const(3, "sizes")
+    else:                                                   # Upsample, opset 10's Resize: X, scales
+        scales, sizes = const(1, "scales"), None
+    p: dict = {"mode": "bilinear" if mode == "linear" else "nearest"}
+    if scales:
+        if len(scales) != 4 or scales[:2] != [1.0, 1.0] or any(s != int(s) or s < 1 for s in scales[2:]):
+            raise ImportError_(f"{where} scales by {scales}; netc upsamples height and width by whole factors")
+        fh, fw = int(scales[2]), int(scales[3])
+        p["factor"] = fh if fh == fw else [fh, fw]
+    elif like is not None:
+        p["like"] = like
+    elif sizes and len(sizes) in (2, 4):
+        h, w = int(sizes[-2]), int(sizes[-1])
+        p["size"] = h if h == w else [h, w]
+    else:
+        raise ImportError_(f"{where} gives neither scales nor sizes netc reads")
+    nearest = a.get("nearest_mode", "round_prefer_floor" if n.op_type == "Resize" else "floor")
+    if mode == "nearest":
+        # torch's nearest: the source pixel floor(out / scale); half-pixel rounding gives the same
+        # pixels for a whole factor
+        ok = (coord == "asymmetric" and nearest == "floor") or (
+            "factor" in p and coord in ("half_pixel", "pytorch_half_pixel")
+            and nearest in ("round_prefer_floor", "round_prefer_ceil"))
+    else:
+        ok = coord in ("half_pixel", "pytorch_half_pixel", "align_corners")
+        p["align_corners"] = coord == "align_corners"
+    if not ok:
+        raise ImportError_(f"{where} maps pixels with coordinate_transformation_mode={coord!r}"
+                           f"{f', nearest_mode={nearest!r}' if mode == 'nearest' else ''}; netc computes "
+                           "torch's nearest (asymmetric, floor) and bilinear (half_pixel or align_corners)")
+    r.add(n, kind.kind, p, [r.src(n, n.input[0])])
+
+
+def _size_like(r: _Reader, n, v: str) -> str | None:
+    """The layer whose height and width the sizes ``v`` of Resize ``n`` are: sizes made of the shape of
+    the resized tensor (batch, channels) and of another tensor (height, width), as exporters write
+    ``F.interpolate(x, size=y.shape[-2:])`` at any input size; None where they are something else."""
+    dims = _shape_dims(r, v)
+    if dims is None or len(dims) != 4:
+        return None
+    (h_src, h), (w_src, w) = dims[2], dims[3]
+    x, c = n.input[0], (r.shapes.get(n.input[0]) or (None, None))[1]
+    if h_src != w_src or h_src == "const" or (h, w) != (2, 3) or h_src not in r.value:
+        return None
+    if dims[0] != (x, 0) or dims[1] not in ((x, 1), ("const", c)):
+        return None
+    return r.value[h_src]
+
+
+def _shape_dims(r: _Reader, v: str, depth: int = 0) -> list | None:
+    """What each element of a 1-D shape value ``v`` is: ``(tensor, axis)`` for a dimension of a tensor,
+    ``("const", value)`` for a number; through Shape, Concat, Slice, Gather, Cast, Squeeze and
+    Unsqueeze; None where it is anything else."""
+    if depth > 16:
+        return None
+    t = r.tensor(v)
+    if t is not None:
+        return [("const", int(x)) for x in r.array(t, v, "a size").reshape(-1)]
+    node = r.made.get(v)
+    if node is None:
+        return None
+    op, a = node.op_type, _attrs(node)
+    if op == "Shape":
+        rank = len(r.shapes.get(node.input[0]) or ())
+        if not rank:
+            return None
+        start, end = a.get("start", 0), a.get("end", rank)
+        return [(node.input[0], d) for d in range(start % rank if start < 0 else start,
+                                                   end % rank if end < 0 else min(end, rank))]
+    if op == "Concat":
+        parts = [_shape_dims(r, i, depth + 1) for i in node.input]
+        return None if any(p is None for p in parts) else [d for p in parts for d in p]
+    if op in ("Cast", "Identity", "Squeeze", "Unsqueeze"):
+        return _shape_dims(r, node.input[0], depth + 1)
+    base = _shape_dims(r, node.input[0], depth + 1) if node.input else None
+    if base is None:
+        return None
+    if op == "Slice" and len(node.input) >= 3:
+        starts, ends = (_shape_dims(r, node.input[i], depth + 1) for i in (1, 2))
+        if not starts or not ends or starts[0][0] != "const" or ends[0][0] != "const" or \
+                len(node.input) > 4 and node.input[4]:
+            return None
+        return base[starts[0][1]:ends[0][1]]
+    if op == "Gather" and not a.get("axis", 0):
+        idx = _shape_dims(r, node.input[1], depth + 1)
+        if not idx or any(k != "const" or not -len(base) <= i < len(base) for k, i in idx):
+            return None
+        return [base[i] for _, i in idx]
+    return None
+
+
 def _learned(r: _Reader, v: str):
     """The initializer a static value is (through Identity, and an Expand to the batch): (name, dims), or None."""
     for _ in range(4):
@@ -1806,9 +1925,10 @@ def _decoders() -> dict:
     serves every kind with those parameters (MaxPool and AveragePool, told apart by the kind's ``op``);
     a kind without parameters is the node as it stands (:func:`_plain`)."""
     from netc.kinds.norm import LNParams
+    from netc.kinds.misc import UpsampleParams
     from netc.kinds.params import BNParams, ConvParams, DropoutParams, FCParams, LRNParams, PoolParams
     return {ConvParams: _conv, FCParams: _gemm, PoolParams: _pool, LRNParams: _lrn, BNParams: _bn,
-            DropoutParams: _dropout, LNParams: _layernorm}
+            DropoutParams: _dropout, LNParams: _layernorm, UpsampleParams: _resize}
 
 
 def _mismatch(n, want: dict):
@@ -2164,7 +2284,6 @@ NO_KIND = {
                  "its position bias and shift mask, windows back, roll back, crop); this one differs somewhere",
     "Pad": "a padding of its own: netc pads inside conv and pooling, and inside Swin's window attention and "
            "patch merging, read whole (pad, roll, windows, attention, ... or the 2x2 neighbours, LN, Linear)",
-    "Resize": "an upsample reading (nearest / bilinear by a factor) would close it",
 }
 
 

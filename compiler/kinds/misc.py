@@ -318,6 +318,7 @@ class Upsample(Kind):
            "upsample(2), upsample(2, mode=bilinear), upsample(like=input, mode=bilinear)")
 
     torch_modules = ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d")
+    onnx = {"Resize": {}, "Upsample": {}}
 
     def torch_params(self, m, x):
         mode = str(m.mode)
