@@ -99,10 +99,15 @@ def onnx_rows(d: str, quick: bool) -> list[list[str]]:
             continue
         rows.append(_onnx_row(label, f, x, sum(p.numel() for p in m.parameters())))
     for name in (OWN[:1] if quick else OWN):
-        f = os.path.join(d, f"own-{name}.onnx")
-        subprocess.run([NETC, "compile", name, "-o", f], capture_output=True, timeout=600)
+        ir = netc.load(name)
         s = 299 if name == "inception_v3" else 224
-        rows.append(_onnx_row(f"netc's own export of {name}", f, torch.randn(1, 3, s, s), netc.load(name).params))
+        # the inference graph (the side outputs' parameters are not in it), and with --train the whole network
+        for extra, label, n in (([], "", ir.params_inference), (["--train"], " (--train: side outputs too)", ir.params)):
+            if extra and ir.params == ir.params_inference:
+                continue
+            f = os.path.join(d, f"own-{name}{'-train' if extra else ''}.onnx")
+            subprocess.run([NETC, "compile", name, *extra, "-o", f], capture_output=True, timeout=600)
+            rows.append(_onnx_row(f"netc's own export of {name}{label}", f, torch.randn(1, 3, s, s), n))
     return rows
 
 
