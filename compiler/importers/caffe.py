@@ -506,7 +506,7 @@ class _Build:
         if left:
             comments.append("left out, used in training only: " + ", ".join(left) + " layers")
         out = Net(self.layers, self.shape, "BGR" if self.shape and self.shape[0] == 3 else None, outputs,
-                  comments, net.name, self.path, softmax)
+                  comments, net.name, self.path, softmax, probs=False)
         out.blobs = self.blobs_of          # type: ignore[attr-defined]
         out.scales = self.scales           # type: ignore[attr-defined]
         out.skips = self.skips             # type: ignore[attr-defined]

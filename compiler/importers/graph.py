@@ -37,6 +37,9 @@ class Net:
     name: str = ""
     source: str = ""                      # what was read: a file name, a module
     softmax_head: bool = False            # the main output feeds a soft-max (a loss or a prob layer)
+    # a soft-max ending the main path is what the source returns (ONNX, a module): `output probs`;
+    # False: the papers' trailing soft-max, left to the loss (a Caffe file's prob layer, as vgg:D has it)
+    probs: bool = True
 
     def layer(self, name: str) -> Layer:
         return self.index()[name]

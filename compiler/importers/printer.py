@@ -402,7 +402,10 @@ def _render(ctx: _Ctx, main: list, auxes: list, header: list[str]) -> str:
         o.add(0, "}")
     o.add(0, "")
     _items(ctx, o, main, 0, 0, None)
-    if net.softmax_head and not (main and main[-1].kind == "layer" and _prob(main[-1].layer.kind)):
+    if main and main[-1].kind == "layer" and _prob(main[-1].layer.kind):
+        if net.probs:   # the source returns probabilities (a Softmax node, x.softmax(1)): netc leaves a
+            o.add(0, "output probs")    # trailing soft-max to the loss unless told
+    elif net.softmax_head:              # a loss's soft-max (Caffe's SoftmaxWithLoss, netc's own logits)
         o.add(0, "soft-max")
     if getattr(net, "named_outputs", None):
         refs = [(ref_name(ctx, n, 0), str(k)) for n, k in net.named_outputs]

@@ -101,7 +101,7 @@ def simplify(net: Net) -> Net:
             l.params["like"] = _follow(l.params["like"], drop)
         kept.append(l)
     outs = [(_follow(n, drop), w) for n, w in net.outputs]
-    out = Net(kept, net.input, net.channels, outs, net.comments, net.name, net.source, net.softmax_head)
+    out = Net(kept, net.input, net.channels, outs, net.comments, net.name, net.source, net.softmax_head, net.probs)
     out.block_names = getattr(net, "block_names", {})    # type: ignore[attr-defined]
     out.own_layers = own                                  # type: ignore[attr-defined]
     out.skips = getattr(net, "skips", {})                 # type: ignore[attr-defined]
