@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from netc.dsl.errors import Source, Span
+from netc.dsl.errors import Source, Span, did_you_mean
 
 from netc.importers.caffe_proto import LAYER_PARAMS, V1_LAYER_TYPES
 from netc.importers.graph import ImportError_, Layer, Net
@@ -363,11 +363,12 @@ class _Build:
         kinds = DEFAULT.reading("caffe", t)
         rule = getattr(self, "t_" + t, None)
         if not kinds and rule is None:
-            read = ", ".join(sorted({n for k in DEFAULT for n in k.caffe} |
-                                    {n[2:] for n in dir(self) if n.startswith("t_")}))
+            known = sorted({n for k in DEFAULT for n in k.caffe} | {n[2:] for n in dir(self) if n.startswith("t_")})
+            near = did_you_mean(t, known + sorted(DATA | LOSS | DROPPED))
             raise self.error(l, "netc has no layer kind for it, so the network cannot be written as a spec",
                              hint="nothing was dropped; a Python layer's code is never run" if t == "Python" else
-                             f"the Caffe layers netc reads: {read}; data, loss, accuracy and Split layers")
+                             near or f"the Caffe layers netc reads: {', '.join(known)}; data, loss, accuracy and "
+                             "Split layers")
         kind = self.kind_of(l, kinds) if kinds else None
         (rule or self.plain)(l, kind)
 

@@ -370,3 +370,18 @@ def test_memory_that_runs_out_while_compiling_says_what_it_needs(tmp_path):
     code, _, err = cli("compile", spec, "-o", tmp_path / "mid.pt", mem=5 * GB // 2)
     assert code == 1 and "needs about 2.0 GB of memory for its 250,900,000 parameters" in err, err
     assert "internal error" not in err and not (tmp_path / "mid.pt").exists()
+
+
+def test_a_folder_and_a_misspelt_caffe_type_are_user_errors(tmp_path):
+    """A user's walk: `netc import FOLDER` was an internal error; a misspelt layer type listed every
+    type netc reads without naming the one meant."""
+    from tests.conftest import run_cli
+    r = run_cli("import", str(tmp_path))
+    assert r.returncode != 0 and "is a folder" in r.stderr and "internal error" not in r.stderr
+    bad = tmp_path / "t.prototxt"
+    bad.write_text('name: "x"\ninput: "data"\ninput_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n'
+                   'layer { name: "c" type: "Convolutoin" bottom: "data" top: "c" '
+                   'convolution_param { num_output: 4 kernel_size: 3 } }\n')
+    r = run_cli("import", str(bad))
+    assert r.returncode == 1 and "t.prototxt:4:1: error: layer 'c' of type Convolutoin" in r.stderr
+    assert "did you mean 'Convolution'?" in r.stderr

@@ -56,6 +56,9 @@ def _import(args, bar) -> int:
         text, weights = _callable(src, args)
     elif not os.path.exists(src):
         raise UsageError(f"no such file: {src}")
+    elif os.path.isdir(src):
+        raise UsageError(f"{src} is a folder; netc import reads a file (.prototxt, .onnx, config.json) "
+                         "or a Python callable (module:function)")
     elif os.path.basename(src).endswith(".json"):     # a Hugging Face config.json: read as JSON, nothing run
         from netc.importers.hf_config import from_config
         text = from_config(src)
