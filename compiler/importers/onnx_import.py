@@ -309,8 +309,13 @@ class _Reader:
         """The module path of the node where the exporter records it (the dynamo exporter: it also
         shares one initializer among equal weights, so a weight's name may be another layer's),
         else its weight's name (``features.0.weight``), else its scope or output."""
-        scoped = any(p.key == "pkg.torch.onnx.name_scopes" for p in node.metadata_props)
-        if scoped and _module_path(node):
+        meta = {p.key: p.value for p in node.metadata_props}
+        scoped = "pkg.torch.onnx.name_scopes" in meta
+        # a batch norm the exporter's optimizer folded into its conv: the node carries the batch norm's
+        # scope (bn1), its weight the conv's name (conv1.weight)
+        folded = "FuseBatchNorm" in meta.get("pkg.onnxscript.rewriter.rule_name", "") and \
+            bool(weight) and weight.endswith(".weight")
+        if scoped and _module_path(node) and not folded:
             base = _module_path(node)
         elif weight and weight.endswith(".weight"):
             base = weight[: -len(".weight")]
