@@ -9,6 +9,7 @@ is dropped silently, and nothing in the file is executed.
 """
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -127,8 +128,44 @@ def parse_text(text: str, filename: str = "<prototxt>"):
     except RecursionError:
         raise ImportError_(f"{os.path.basename(filename)}: its braces nest too deeply to read",
                            hint="a Caffe network nests a few levels (layer { convolution_param { ... } })") from None
+    _misspelt_field(text, filename)
     return net
 
+
+def _misspelt_field(text: str, filename: str) -> None:
+    """A field netc does not model is skipped (Caffe's forks add their own), but one that looks like a
+    misspelling of a field of the parameter message it sits in (``kernal_size`` in convolution_param)
+    is an error at its place: skipped, it would leave the layer without what the file meant to say."""
+    from netc.importers.caffe_proto import messages
+    msgs = messages()
+    params = {}                 # a layer's parameter field -> its message's fields (convolution_param -> ...)
+    for layer in ("LayerParameter", "V1LayerParameter"):
+        for f in msgs[layer].DESCRIPTOR.fields:
+            if f.message_type is not None and f.message_type.name.endswith("Parameter"):
+                params[f.name] = [g.name for g in f.message_type.fields]
+    stack: list = []
+    for m in _TOKENS.finditer(text):
+        name, colon, brace = m.group("name"), m.group("colon"), m.group("open")
+        if m.group("close"):
+            if stack:
+                stack.pop()
+        elif name and brace:
+            stack.append(name)
+        elif name and colon and len(stack) >= 2 and stack[-1] in params:
+            known = params[stack[-1]]
+            # a misspelling is a letter or two off (kernal_size); a fork's own field is a word of its
+            # own (DeepLab's filter_stride), skipped as any field netc does not model
+            near = difflib.get_close_matches(name, known, n=1, cutoff=0.85) if name not in known else None
+            if near:
+                line = text.count("\n", 0, m.start("name")) + 1
+                col = m.start("name") - (text.rfind("\n", 0, m.start("name")) + 1) + 1
+                raise ImportError_(f"{stack[-1]} has no field '{name}'", _span(filename, text, line, col),
+                                   hint=f"did you mean '{near[0]}'?")
+
+
+#: the prototxt's tokens, as far as _misspelt_field needs them: comments and strings skipped
+_TOKENS = re.compile(r'#[^\n]*|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|'
+                     r'(?P<name>[A-Za-z_]\w*)\s*(?:(?P<colon>:)|(?P<open>\{))?|(?P<close>\})|[^\s\w]+|\S')
 
 def _span(path: str, text: str, line: int, col: int = 1) -> Span:
     src = Source(path, text)

@@ -385,3 +385,20 @@ def test_a_folder_and_a_misspelt_caffe_type_are_user_errors(tmp_path):
     r = run_cli("import", str(bad))
     assert r.returncode == 1 and "t.prototxt:4:1: error: layer 'c' of type Convolutoin" in r.stderr
     assert "did you mean 'Convolution'?" in r.stderr
+
+
+@pytest.mark.parametrize("field,says", [("kernal_size: 3", "convolution_param has no field 'kernal_size'"),
+                                        ("kernel_size: 3 num_ouput: 8", "did you mean 'num_output'?")])
+def test_a_misspelt_caffe_field_is_an_error_at_its_place(tmp_path, field, says):
+    """A user's walk: `kernal_size` was skipped as any field netc does not model, and the layer was then
+    refused for having no kernel_size. A fork's own field (DeepLab's filter_stride) is still skipped."""
+    from netc.importers import ImportError_, from_caffe
+    head = 'name: "x"\ninput: "data"\ninput_shape { dim: 1 dim: 3 dim: 8 dim: 8 }\n'
+    text = head + 'layer { name: "c" type: "Convolution" bottom: "data" top: "c"\n' \
+                  f'  convolution_param {{ num_output: 4 {field} }} }}\n'
+    with pytest.raises(ImportError_) as e:
+        from_caffe("t.prototxt", text)
+    assert says in str(e.value) and "t.prototxt:5:" in str(e.value)
+    fork = head + 'layer { name: "c" type: "Convolution" bottom: "data" top: "c"\n' \
+                  '  convolution_param { num_output: 4 kernel_size: 3 filter_stride: 2 } }\n'
+    assert "conv3-4" in from_caffe("t.prototxt", fork)
