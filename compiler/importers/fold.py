@@ -417,8 +417,10 @@ def _best_run(ctx: _Ctx, items: list, keep: frozenset):
                 end = i + p - 1
         if len(occ) < 2 or not any(_weighty(it) for it in items[occ[0]:occ[0] + p]):
             continue
-        if sum(1 for it in items[occ[0]:occ[0] + p] if it.kind == "group") > 1:
-            continue        # one join per block: a run of two units is two calls (or `x 2`), not a block
+        if sum(1 for it in items[occ[0]:occ[0] + p] if it.kind == "group") > 1 and \
+                not _scoped_units(items, occ, p):
+            continue        # one join per block: a run of two units is two calls (or `x 2`), not a block,
+            #               unless the source says they are one (a transformer layer's two residuals)
         if any(len(starts.get(key[:k], ())) >= len(at) + 2 and len(starts.get(key[k:], ())) >= len(at) + 2
                for k in range(1, p)):
             continue        # two units that each repeat more often on their own (MobileNetV2's plain and residual)
@@ -434,6 +436,38 @@ def _best_run(ctx: _Ctx, items: list, keep: frozenset):
         if saving >= MIN_SAVING and (best is None or rank > best[0]):
             best = (rank, occ, p)
     return None if best is None else best[1:]
+
+
+def _scoped_units(items: list, occ: list, p: int) -> bool:
+    """Whether every occurrence of a run of several joins is one scope of the source's, of its own, that
+    the joins share without a scope each (ViT's encoder_layer_0, encoder_layer_1 ...: the attention and
+    MLP residuals of one layer; not ResNet's layer2, whose units are layer2/0 and layer2/1)."""
+    scopes = []
+    for i in occ:
+        run = items[i:i + p]
+        joins = {id(x.layer) for x in _groups(run)}     # a join's name may be the tool's (torch.fx's add_1)
+
+        def own(its):
+            return [l for l in _layers(its) if id(l) not in joins]
+        whole = _common_scope(own(run))
+        if not whole or any(_common_scope(own([it])) != whole for it in run if it.kind == "group"):
+            return False
+        scopes.append(whole)
+    return len(set(scopes)) == len(scopes)
+
+
+def _common_scope(layers: list) -> tuple:
+    """The scope (path less the layer's own name) that every layer of ``layers`` is under."""
+    paths = [_path(l.name)[:-1] for l in layers]
+    if not paths:
+        return ()
+    common = paths[0]
+    for q in paths[1:]:
+        k = 0
+        while k < min(len(common), len(q)) and common[k] == q[k]:
+            k += 1
+        common = common[:k]
+    return tuple(common)
 
 
 def _fold_run(ctx: _Ctx, items: list, occ: list, p: int, keep: frozenset) -> list:
