@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -139,7 +140,7 @@ def _params(got, want) -> str:
     return f"{got:,}" + ("" if got == want else f" / {want:,}")
 
 
-def timm_rows(quick: bool) -> list[list[str]]:
+def timm_rows(quick: bool, d: str) -> list[list[str]]:
     import torch
     import timm
     import netc
@@ -157,7 +158,7 @@ def timm_rows(quick: bool) -> list[list[str]]:
             rows.append([label, "no", "", "", first_error(str(e)), "", "", f"{time.perf_counter() - t:.1f}"])
             continue
         sec = time.perf_counter() - t
-        f = os.path.join(tempfile.mkdtemp(), f"{name}.net")
+        f = os.path.join(d, f"{name}.net")
         Path(f).write_text(text)
         lines, blocks, ok, params = spec_facts(f)
         outputs = ""
@@ -196,14 +197,17 @@ def main() -> None:
     a = ap.parse_args()
     import torch
     torch.manual_seed(0)
-    d = tempfile.mkdtemp(prefix="netc-corpus-")
+    d = tempfile.mkdtemp(prefix="netc-corpus-")      # the exports and weights: gigabytes, removed at the end
     rows = []
-    if a.only in (None, "onnx"):
-        rows += onnx_rows(d, a.quick)
-    if a.only in (None, "timm"):
-        rows += timm_rows(a.quick)
-    if a.only in (None, "caffe"):
-        rows += caffe_rows(d)
+    try:
+        if a.only in (None, "onnx"):
+            rows += onnx_rows(d, a.quick)
+        if a.only in (None, "timm"):
+            rows += timm_rows(a.quick, d)
+        if a.only in (None, "caffe"):
+            rows += caffe_rows(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
     head = ["file", "imported", "lines", "blocks", "check", "params (netc / source)", "outputs (rel. diff)", "s"]
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join(["---"] * len(head)) + "|")
