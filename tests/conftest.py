@@ -1,4 +1,5 @@
-"""Shared test helpers: golden files (refresh with NETC_ACCEPT=1), the repository root, the CLI."""
+"""Shared test helpers: golden files (refresh with NETC_ACCEPT=1), the repository root, the CLI, and
+an imported spec checked against the module it came from."""
 from __future__ import annotations
 
 import os
@@ -42,3 +43,28 @@ def pytest_sessionfinish(session, exitstatus):
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line("FAILED: torch was imported by the tests of tests/dsl or tests/core")
+
+
+def imports_as_module(src, x, text: str | None = None) -> str:
+    """``text`` (default: ``netc.from_torch(src, x)``) has the module's parameter count and, after
+    ``load_weights`` from it, its outputs (relative 1e-4). The module's weights are drawn again first
+    (not its initial values: a wrong pairing of tensors shows) and it is put in eval mode."""
+    import torch
+    import netc
+    torch.manual_seed(0)
+    for p in src.parameters():
+        torch.nn.init.normal_(p, 0.0, 0.1)
+    for b in src.buffers():
+        if b.is_floating_point():
+            b.uniform_(0.5, 1.5)
+    src.eval()
+    text = text or netc.from_torch(src, x)
+    ir = netc.loads(text)
+    assert ir.params == sum(p.numel() for p in src.parameters()), text
+    m = netc.compile(ir).eval()
+    netc.load_weights(m, src)
+    with torch.no_grad():
+        a, b = src(x), m(x)
+    assert a.shape == b.shape, text
+    assert float((a - b).abs().max()) <= 1e-4 * max(1.0, float(a.abs().max())), text
+    return text

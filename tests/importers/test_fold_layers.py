@@ -10,6 +10,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 import netc  # noqa: E402
+from tests.conftest import imports_as_module  # noqa: E402
 
 
 class Attention(nn.Module):      # timm's layout: qkv and proj around scaled dot-product attention
@@ -58,9 +59,4 @@ def test_a_transformer_layer_folds_as_one_block():
     assert len(calls) == 1, text
     body = text[text.index("block "):text.index("}\n\n") + 2]
     assert body.count("add {") == 2, body          # the attention and the MLP residual, in one block
-    ir = netc.loads(text)
-    assert ir.params == sum(p.numel() for p in src.parameters())
-    m = netc.compile(ir).eval()
-    netc.load_weights(m, src)
-    with torch.no_grad():
-        assert torch.allclose(m(x), src(x), atol=1e-5)
+    imports_as_module(src, x, text)

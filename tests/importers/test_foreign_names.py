@@ -14,6 +14,7 @@ import pytest
 
 from netc.kinds import DEFAULT
 from netc.kinds.base import Kind
+from tests.conftest import imports_as_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,12 +82,7 @@ def test_torch_fx_and_torch_export_read_a_new_kind(absval):
     src, x = Net().eval(), torch.randn(2, 3, 16, 16)
     for text in (netc.from_torch(src, x), from_export(src, x)):
         assert "absval" in text
-        ir = netc.loads(text)
-        assert ir.params == sum(p.numel() for p in src.parameters())
-        m = netc.compile(ir).eval()
-        netc.load_weights(m, src)
-        with torch.no_grad():
-            assert torch.allclose(m(x), src(x), atol=1e-6)
+        imports_as_module(src, x, text)
 
 
 def test_onnx_reads_a_new_kind(absval, tmp_path):

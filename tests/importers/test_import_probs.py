@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 
 import netc  # noqa: E402
 from netc.importers import from_caffe, from_onnx  # noqa: E402
+from tests.conftest import imports_as_module  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -28,20 +29,12 @@ class Net(torch.nn.Module):
         return self.fc(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(self.conv(x).relu(), 1), 1)).softmax(1)
 
 
-def _same(m, src, x):
-    with torch.no_grad():
-        a, b = m(x), src(x)
-    assert torch.allclose(a, b, atol=1e-6), float((a - b).abs().max())
-
-
 def test_a_module_ending_in_softmax_imports_with_output_probs():
     torch.manual_seed(0)
     src, x = Net().eval(), torch.randn(2, 3, 16, 16)
     text = netc.from_torch(src, x)
     assert text.rstrip().endswith("output probs")
-    m = netc.compile(netc.loads(text)).eval()
-    netc.load_weights(m, src)
-    _same(m, src, x)
+    imports_as_module(src, x, text)
 
 
 def test_an_onnx_graph_ending_in_softmax_gives_onnxruntimes_probabilities(tmp_path):
@@ -74,6 +67,4 @@ def test_a_netc_network_round_trips_its_output_mode(mode):
     src, x = netc.compile(netc.loads(spec)).eval(), torch.randn(2, 3, 16, 16)
     text = netc.from_torch(src, x)
     assert ("output probs" in text) == (mode == "probs")
-    m = netc.compile(netc.loads(text)).eval()
-    netc.load_weights(m, src)
-    _same(m, src, x)
+    imports_as_module(src, x, text)

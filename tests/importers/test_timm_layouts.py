@@ -13,26 +13,11 @@ import torch.nn.functional as F  # noqa: E402
 
 import netc  # noqa: E402
 from netc.importers.graph import ImportError_  # noqa: E402
+from tests.conftest import imports_as_module  # noqa: E402
 
 
 def _same(src: nn.Module, x, text: str | None = None) -> str:
-    torch.manual_seed(0)
-    for p in src.parameters():      # not the initial values: a wrong pairing of tensors shows
-        nn.init.normal_(p, 0.0, 0.1)
-    for b in src.buffers():
-        if b.is_floating_point():
-            b.uniform_(0.5, 1.5)
-    src.eval()
-    text = text or netc.from_torch(src, x)
-    ir = netc.loads(text)
-    assert ir.params == sum(p.numel() for p in src.parameters()), text
-    m = netc.compile(ir).eval()
-    netc.load_weights(m, src)
-    with torch.no_grad():
-        a, b = src(x), m(x)
-    assert a.shape == b.shape, text
-    assert float((a - b).abs().max()) <= 1e-4 * max(1.0, float(a.abs().max())), text
-    return text
+    return imports_as_module(src, x, text)
 
 
 class NormAct(nn.Module):
